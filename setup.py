@@ -1,0 +1,57 @@
+"""Build the Cython core.
+
+Default flags are portable (``-O3`` for any x86-64).  Opt-ins, read from the
+environment at build time:
+
+``CBP_NATIVE=1``
+    add ``-march=native`` (machine-specific code; do not ship such a wheel).
+``CBP_DEBUG=1``
+    turn on Cython's ``boundscheck``/``wraparound``/``initializedcheck`` and
+    build without optimisation, so an out-of-bounds access raises instead of
+    corrupting memory.
+"""
+import os
+import sys
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+
+def _flag(name):
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+debug = _flag("CBP_DEBUG")
+native = _flag("CBP_NATIVE")
+
+if sys.platform == "win32":
+    compile_args = ["/O2"]
+    link_args = []
+    openmp = ["/openmp"]
+else:
+    compile_args = ["-O0", "-g"] if debug else ["-O3"]
+    if native:
+        compile_args.append("-march=native")
+    openmp = ["-fopenmp"]
+    link_args = ["-fopenmp"]
+    compile_args += openmp
+
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "cdivision": not debug,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        "cbp._core",
+        ["src/cbp/_core.pyx"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))
