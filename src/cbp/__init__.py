@@ -1,0 +1,12 @@
+"""cbp: feed-forward networks trained by backpropagation and SGD, with a Cython core.
+
+>>> import cbp
+>>> net = cbp.Network([784, 30, 10], seed=0)
+>>> history = net.SGD((X, Y), epochs=10, mini_batch_size=10, eta=3.0, test_data=(X_test, y_test))
+"""
+from .network import Network, sigmoid, sigmoid_prime
+from .sgd import SGD, DivergenceError, TrainingInterrupted
+
+__version__ = "0.1.0"
+__all__ = ["Network", "SGD", "DivergenceError", "TrainingInterrupted", "sigmoid",
+           "sigmoid_prime", "__version__"]

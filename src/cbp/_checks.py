@@ -1,0 +1,107 @@
+"""Argument checks at the Python boundary.
+
+The core runs without bounds checks, so everything it is handed is checked
+here: type, shape, dtype, finiteness.  Every failure is a ``TypeError`` (wrong
+kind of thing) or ``ValueError`` (right kind, wrong value) whose message names
+the argument and says what was expected.
+"""
+import math
+import numbers
+
+import numpy as np
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def dtype(value):
+    """np.float64 or np.float32 from a name, a NumPy dtype or a type."""
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        raise TypeError(f"dtype must be 'float64' or 'float32'; got {value!r}") from None
+    if dt not in (np.float64, np.float32):
+        raise ValueError(f"dtype must be 'float64' or 'float32'; got {value!r}")
+    return dt.type
+
+
+def integer(value, name, minimum=None):
+    """A Python int from an int-like (not bool, not float)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
+    return value
+
+
+def real(value, name, minimum=None, positive=False, below=None):
+    """A finite Python float from a real number (not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite; got {value}")
+    if positive and not value > 0:
+        raise ValueError(f"{name} must be a positive number; got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    if below is not None and not value < below:
+        raise ValueError(f"{name} must be < {below}; got {value}")
+    return value
+
+
+def array(value, name, dtype, finite=True):
+    """``value`` as a NumPy array of real numbers cast to ``dtype`` (any layout in).
+
+    Rejects strings, objects, complex numbers and ragged nesting with
+    ``TypeError``, NaN and ±Inf with ``ValueError``.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers; got {type(value).__name__}")
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name} must be an array of numbers: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        arr = arr.astype(np.float64)
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and out.size and not np.isfinite(out).all():
+        raise ValueError(f"{name} must be finite; it holds NaN or infinite values"
+                         + (" (after conversion to " + np.dtype(dtype).name + ")"
+                            if np.isfinite(arr).all() else ""))
+    return out
+
+
+def rows(value, name, width, dtype):
+    """A 2-D C-contiguous (n, width) array: one example per row."""
+    arr = array(value, name, dtype)
+    if arr.ndim == 1 and width == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise ValueError(f"{name} must have shape (n, {width}); got {arr.shape}")
+    return arr
+
+
+def vector(value, name, width, dtype):
+    """One example as a (width,) array, from a column (width, 1) or a 1-D vector."""
+    arr = array(value, name, dtype)
+    if arr.shape == (width, 1) or arr.shape == (width,):
+        return arr.reshape(width)
+    raise ValueError(f"{name} must have shape ({width}, 1) or ({width},); got {arr.shape}")
+
+
+def labels(value, name, n_classes):
+    """Integer class labels 0 <= y < n_classes as an int64 (n,) array."""
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        if arr.size and not (np.isfinite(arr).all() and (arr == np.round(arr)).all()):
+            raise ValueError(f"{name} must be whole-number class labels; got non-integers")
+    elif arr.dtype.kind not in "iub":
+        raise TypeError(f"{name} must be integer class labels; got dtype {arr.dtype}")
+    arr = arr.astype(np.int64).reshape(-1)
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        raise ValueError(f"{name} must be class labels in [0, {n_classes}); "
+                         f"got values from {arr.min()} to {arr.max()}")
+    return arr

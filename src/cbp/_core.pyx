@@ -1,0 +1,633 @@
+# cython: language_level=3
+"""The Cython core of cbp: one kernel per backpropagation equation.
+
+Every kernel works on a mini-batch of ``M`` examples held as rows, on raw
+pointers with explicit dimensions, without the GIL.  Array names carry their
+axes after a double underscore (thinc's convention):
+
+``m``  examples of the mini-batch          ``o``  units of the layer (n_out)
+``i``  units of the layer below (n_in)     ``p``  all parameters, flattened
+
+so ``W__oi`` is a weight matrix laid out as network.py lays it out,
+``A__mi`` the activations of the layer below, one row per example, and
+``D__mo`` the errors δ of the layer, one row per example.
+
+The equations (note 001):
+
+* feedforward  z^l = W^l a^{l-1} + b^l,  a^l = f(z^l)   -> :func:`feedforward_layer`, :func:`activate`
+* BP1          δ^L = ∇_a C ⊙ f'(z^L)                    -> :func:`output_error`
+* BP2          δ^l = ((W^{l+1})^T δ^{l+1}) ⊙ f'(z^l)     -> :func:`backpropagate_error`
+* BP3, BP4     ∂C/∂b^l = δ^l,  ∂C/∂W^l = δ^l (a^{l-1})^T -> :func:`gradient_step`
+* SGD          W <- (1 - ηλ/n) W - (η/m) Σ_x δ_x a_xᵀ,   b <- b - (η/m) Σ_x δ_x
+
+The core trusts its inputs: shapes, dtypes, finiteness and codes are checked
+by the Python layer (``network.py``, ``sgd.py``) before any call lands here.
+"""
+
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, isfinite
+from libc.string cimport memcpy, memset
+from cpython.exc cimport PyErr_CheckSignals
+
+# Activation and cost codes; the tables in activations.py and costs.py map
+# names to these numbers.
+cdef enum:
+    SIGMOID = 0
+    TANH = 1
+    RELU = 2
+    LINEAR = 3
+    SOFTMAX = 4
+
+cdef enum:
+    QUADRATIC = 0
+    SSE = 1
+    CROSS_ENTROPY = 2
+    LOG_LIKELIHOOD = 3
+
+# Rows of a feedforward chunk: small enough that one chunk's activations stay
+# in L1/L2, large enough to amortise each pass over a weight matrix.
+cdef enum:
+    CHUNK = 64
+
+
+# ---------------------------------------------------------------------------
+# Scalar helpers
+# ---------------------------------------------------------------------------
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _sigmoid(floating z) noexcept nogil:
+    # exp only ever sees a non-positive argument, so it cannot overflow.
+    cdef floating e
+    if z >= 0:
+        e = _exp(-z)
+        return 1 / (1 + e)
+    e = _exp(z)
+    return e / (1 + e)
+
+
+cdef inline floating _softplus(floating z) noexcept nogil:
+    # ln(1 + e^z) without overflow: = max(z, 0) + ln(1 + e^{-|z|}).
+    if z > 0:
+        return z + _log1p(_exp(-z))
+    return _log1p(_exp(z))
+
+
+cdef inline floating _derivative(int act, floating a) noexcept nogil:
+    # f'(z) written in terms of a = f(z): no second exp, and the forward
+    # pass only needs to keep the activations.
+    if act == SIGMOID:
+        return a * (1 - a)
+    if act == TANH:
+        return 1 - a * a
+    if act == RELU:
+        return 1 if a > 0 else 0
+    return 1
+
+
+cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
+    # Four independent partial sums: the compiler may keep them in one SIMD
+    # register without reassociating (so no -ffast-math is needed), and the
+    # result is the same whichever kernel calls it.
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef Py_ssize_t k = 0
+    while k + 4 <= n:
+        s0 += x[k] * y[k]
+        s1 += x[k + 1] * y[k + 1]
+        s2 += x[k + 2] * y[k + 2]
+        s3 += x[k + 3] * y[k + 3]
+        k += 4
+    while k < n:
+        s0 += x[k] * y[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+# ---------------------------------------------------------------------------
+# Kernels: one per equation
+# ---------------------------------------------------------------------------
+
+cdef void feedforward_layer(const floating* A__mi, const floating* W__oi, const floating* b__o,
+                            floating* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I) noexcept nogil:
+    """z^l = W^l a^{l-1} + b^l for each of the M rows: Z = A Wᵀ + b."""
+    cdef Py_ssize_t m, o
+    cdef const floating* a
+    for m in range(M):
+        a = A__mi + m * I
+        for o in range(O):
+            Z__mo[m * O + o] = b__o[o] + _dot(a, W__oi + o * I, I)
+
+
+cdef void activate(const floating* Z__mo, floating* A__mo, Py_ssize_t M, Py_ssize_t O,
+                   int act) noexcept nogil:
+    """a^l = f(z^l), row by row (softmax normalises each row). Z and A may alias."""
+    cdef Py_ssize_t m, o
+    cdef floating zmax, total, v
+    cdef const floating* z
+    cdef floating* a
+    for m in range(M):
+        z = Z__mo + m * O
+        a = A__mo + m * O
+        if act == SIGMOID:
+            for o in range(O):
+                a[o] = _sigmoid(z[o])
+        elif act == TANH:
+            for o in range(O):
+                if floating is float:
+                    a[o] = tanhf(z[o])
+                else:
+                    a[o] = tanh(z[o])
+        elif act == RELU:
+            for o in range(O):
+                v = z[o]
+                a[o] = v if v > 0 else 0
+        elif act == SOFTMAX:
+            # Shift by the row maximum: every exp argument is <= 0.
+            zmax = z[0]
+            for o in range(1, O):
+                if z[o] > zmax:
+                    zmax = z[o]
+            total = 0
+            for o in range(O):
+                v = _exp(z[o] - zmax)
+                a[o] = v
+                total += v
+            for o in range(O):
+                a[o] = a[o] / total
+        elif A__mo != Z__mo:
+            memcpy(a, z, O * sizeof(floating))
+
+
+cdef void output_error(const floating* A__mo, const floating* Y__mo, floating* D__mo,
+                       Py_ssize_t M, Py_ssize_t O, int act, int cost) noexcept nogil:
+    """BP1: δ^L = ∇_a C ⊙ f'(z^L), in the cancelled form where the pair allows it.
+
+    * sigmoid + cross-entropy:       δ = a − y
+    * softmax + log-likelihood:      δ = a Σy − y   (= a − y for one-hot y)
+    * sigmoid + log-likelihood:      δ = −y (1 − a)
+    * quadratic (sse: twice it):     ∇_a C = a − y, times f'(z) for an elementwise
+      f, or through softmax's Jacobian: δ_j = a_j (g_j − Σ_k a_k g_k).
+    """
+    cdef Py_ssize_t m, o
+    cdef const floating* a
+    cdef const floating* y
+    cdef floating* d
+    cdef floating s, scale = 2 if cost == SSE else 1
+    for m in range(M):
+        a = A__mo + m * O
+        y = Y__mo + m * O
+        d = D__mo + m * O
+        if cost == CROSS_ENTROPY:
+            for o in range(O):
+                d[o] = a[o] - y[o]
+        elif cost == LOG_LIKELIHOOD:
+            if act == SOFTMAX:
+                s = 0
+                for o in range(O):
+                    s = s + y[o]
+                for o in range(O):
+                    d[o] = a[o] * s - y[o]
+            else:
+                for o in range(O):
+                    d[o] = -y[o] * (1 - a[o])
+        elif act == SOFTMAX:
+            s = 0
+            for o in range(O):
+                s = s + a[o] * scale * (a[o] - y[o])
+            for o in range(O):
+                d[o] = a[o] * (scale * (a[o] - y[o]) - s)
+        else:
+            for o in range(O):
+                d[o] = scale * (a[o] - y[o]) * _derivative(act, a[o])
+
+
+cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, const floating* A__mi,
+                              floating* D__mi, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
+                              int act) noexcept nogil:
+    """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f'(z^l), with f'(z^l) read off a^l."""
+    cdef Py_ssize_t m, o, i
+    cdef floating d
+    cdef floating* out
+    cdef const floating* w
+    cdef const floating* a
+    for m in range(M):
+        out = D__mi + m * I
+        a = A__mi + m * I
+        memset(out, 0, I * sizeof(floating))
+        for o in range(O):
+            d = D__mo[m * O + o]
+            w = W__oi + o * I
+            for i in range(I):
+                out[i] += d * w[i]
+        for i in range(I):
+            out[i] *= _derivative(act, a[i])
+
+
+cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* W__oi, floating* b__o,
+                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
+                        floating alpha, floating beta) noexcept nogil:
+    """BP3 and BP4 summed over the mini-batch, folded into the step:
+
+        W <- β W + α Σ_x δ_x a_xᵀ,      b <- b + α Σ_x δ_x
+
+    With β = 1 − ηλ/n and α = −η/m this is the SGD update with L2 decay; with
+    β = 1, α = 1 on zeroed W, b it accumulates the plain gradient Σ_x ∇C_x.
+    Each weight row is touched once per mini-batch, so no gradient buffer is
+    needed.
+    """
+    cdef Py_ssize_t m, o, i
+    cdef floating d, sb
+    cdef floating* w
+    cdef const floating* a
+    for o in range(O):
+        w = W__oi + o * I
+        if beta != 1:
+            for i in range(I):
+                w[i] *= beta
+        sb = 0
+        for m in range(M):
+            d = D__mo[m * O + o]
+            sb = sb + d
+            d = alpha * d
+            a = A__mi + m * I
+            for i in range(I):
+                w[i] += d * a[i]
+        b__o[o] += alpha * sb
+
+
+cdef void momentum_step(floating* P__p, floating* V__p, Py_ssize_t n_weights,
+                        Py_ssize_t n_total, floating decay) noexcept nogil:
+    """v <- v − (ηλ/n) w (weights only), then θ <- θ + v for every parameter."""
+    cdef Py_ssize_t p
+    if decay != 0:
+        for p in range(n_weights):
+            V__p[p] -= decay * P__p[p]
+    for p in range(n_total):
+        P__p[p] += V__p[p]
+
+
+cdef double example_cost(const floating* z, const floating* a, const floating* y, Py_ssize_t O,
+                         int act, int cost) noexcept nogil:
+    """C_x for one example, from z^L (for the logs, stably) and a^L."""
+    cdef Py_ssize_t o
+    cdef double c = 0, zmax, lse, diff
+    if cost == QUADRATIC or cost == SSE:
+        for o in range(O):
+            diff = a[o] - y[o]
+            c += diff * diff
+        return 0.5 * c if cost == QUADRATIC else c
+    if act == SOFTMAX:
+        # ln a_j = z_j − max − ln Σ exp(z − max)
+        zmax = z[0]
+        for o in range(1, O):
+            if z[o] > zmax:
+                zmax = z[o]
+        lse = 0
+        for o in range(O):
+            lse += exp(z[o] - zmax)
+        lse = log(lse) + zmax
+        for o in range(O):
+            if y[o] != 0:
+                c -= y[o] * (z[o] - lse)
+        return c
+    # Sigmoid: −ln a = softplus(−z),  −ln(1 − a) = softplus(z).
+    for o in range(O):
+        if y[o] != 0:
+            c += y[o] * _softplus(-z[o])
+        if cost == CROSS_ENTROPY and y[o] != 1:
+            c += (1 - y[o]) * _softplus(z[o])
+    return c
+
+
+# ---------------------------------------------------------------------------
+# Drivers: whole mini-batches, whole epochs, whole data sets
+# ---------------------------------------------------------------------------
+
+cdef struct Layout:
+    Py_ssize_t L              # number of weight layers
+    const Py_ssize_t* sizes   # L + 1 layer widths
+    const Py_ssize_t* woff    # offset of W^l in the flat parameters
+    const Py_ssize_t* boff    # offset of b^l
+    Py_ssize_t n_weights      # weights come first in the flat parameters
+    Py_ssize_t n_params
+    Py_ssize_t max_width      # widest layer after the input
+    int hidden
+    int output
+    int cost
+
+
+cdef Layout _layout(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff,
+                    const Py_ssize_t[::1] boff, int hidden, int output, int cost):
+    cdef Layout lay
+    cdef Py_ssize_t l
+    lay.L = sizes.shape[0] - 1
+    lay.sizes = &sizes[0]
+    lay.woff = &woff[0]
+    lay.boff = &boff[0]
+    lay.n_weights = boff[0]
+    lay.n_params = boff[lay.L - 1] + sizes[lay.L]
+    lay.max_width = 0
+    for l in range(1, lay.L + 1):
+        if sizes[l] > lay.max_width:
+            lay.max_width = sizes[l]
+    lay.hidden = hidden
+    lay.output = output
+    lay.cost = cost
+    return lay
+
+
+cdef inline int _act(const Layout* lay, Py_ssize_t l) noexcept nogil:
+    return lay.output if l == lay.L - 1 else lay.hidden
+
+
+cdef void _forward_all(const Layout* lay, const floating* P, floating* work, Py_ssize_t M,
+                       floating* Z_out) noexcept nogil:
+    # work holds A^0 .. A^L back to back, M rows each; A^0 is already filled.
+    # The output layer's z is kept in Z_out (the log costs need it).
+    cdef Py_ssize_t l
+    cdef floating* A_in = work
+    cdef floating* A_out
+    for l in range(lay.L):
+        A_out = A_in + M * lay.sizes[l]
+        if l == lay.L - 1:
+            feedforward_layer(A_in, P + lay.woff[l], P + lay.boff[l], Z_out,
+                              M, lay.sizes[l + 1], lay.sizes[l])
+            activate(Z_out, A_out, M, lay.sizes[l + 1], lay.output)
+        else:
+            feedforward_layer(A_in, P + lay.woff[l], P + lay.boff[l], A_out,
+                              M, lay.sizes[l + 1], lay.sizes[l])
+            activate(A_out, A_out, M, lay.sizes[l + 1], lay.hidden)
+        A_in = A_out
+
+
+cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* work,
+                         Py_ssize_t M, const floating* Y__mo, floating eta,
+                         floating decay, floating mu) noexcept nogil:
+    # One mini-batch whose inputs are already in A^0: forward, BP1, then for
+    # each layer from the top BP2 (with the old W) and the step.  Returns Σ C_x.
+    cdef Py_ssize_t l, m, L = lay.L
+    cdef floating* A[64]
+    cdef floating* Z
+    cdef floating* D
+    cdef floating* D_below
+    cdef floating* tmp
+    cdef floating alpha = -eta / M
+    cdef double cost_sum = 0
+    cdef Py_ssize_t O = lay.sizes[L]
+    A[0] = work
+    for l in range(L):
+        A[l + 1] = A[l] + M * lay.sizes[l]
+    Z = A[L] + M * O
+    D = Z + M * O
+    D_below = D + M * lay.max_width
+
+    _forward_all(lay, P, work, M, Z)
+    for m in range(M):
+        cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output, lay.cost)
+    output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+
+    for l in range(L - 1, -1, -1):
+        if l > 0:
+            backpropagate_error(D, P + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
+                                lay.sizes[l], lay.hidden)
+        if mu == 0:
+            gradient_step(D, A[l], P + lay.woff[l], P + lay.boff[l], M, lay.sizes[l + 1],
+                          lay.sizes[l], alpha, 1 - eta * decay)
+        else:
+            gradient_step(D, A[l], V + lay.woff[l], V + lay.boff[l], M, lay.sizes[l + 1],
+                          lay.sizes[l], alpha, mu)
+        tmp = D
+        D = D_below
+        D_below = tmp
+    if mu != 0:
+        momentum_step(P, V, lay.n_weights, lay.n_params, eta * decay)
+    return cost_sum
+
+
+MAX_LAYERS = 63
+
+
+def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M):
+    """Elements of scratch memory the drivers need for mini-batches of M rows."""
+    return _workspace_size(sizes, M)
+
+
+cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
+    # A^0 .. A^L, z^L, and two δ buffers as wide as the widest layer.
+    cdef Py_ssize_t l, total = 0, widest = 0
+    for l in range(sizes.shape[0]):
+        total += M * sizes[l]
+        if l > 0 and sizes[l] > widest:
+            widest = sizes[l]
+    return total + M * sizes[sizes.shape[0] - 1] + 2 * M * widest
+
+
+def train_epoch(floating[::1] P, floating[::1] V,
+                const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff, const Py_ssize_t[::1] boff,
+                int hidden, int output, int cost,
+                const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
+                Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
+                double eta, double decay, double mu, floating[::1] work):
+    """Run mini-batches ``first .. last-1`` of one epoch, without the GIL.
+
+    Mini-batch k holds the examples ``order[k*m : (k+1)*m]`` (the last one may
+    be shorter, as in network.py).  ``decay`` is λ/n, ``mu`` the momentum.
+    Returns ``(batches_done, examples_done, Σ C_x)``.  Ctrl-C raises
+    KeyboardInterrupt at a mini-batch boundary.
+    """
+    cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
+    cdef Py_ssize_t n = order.shape[0], I = sizes[0], O = sizes[lay.L]
+    cdef Py_ssize_t k, start, M, r
+    cdef Py_ssize_t done = 0, examples = 0
+    cdef double cost_sum = 0
+    cdef floating* A0 = &work[0]
+    cdef floating* Yb = &work[0] + _workspace_size(sizes, mini_batch_size)
+    if work.shape[0] < _workspace_size(sizes, mini_batch_size) + mini_batch_size * O:
+        raise ValueError("workspace too small")
+    with nogil:
+        for k in range(first, last):
+            start = k * mini_batch_size
+            M = mini_batch_size if start + mini_batch_size <= n else n - start
+            # Gather the mini-batch into contiguous rows: the kernels then
+            # stream A^0 and Y once, whatever the shuffle order.
+            for r in range(M):
+                memcpy(A0 + r * I, &X[order[start + r], 0], I * sizeof(floating))
+                memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
+            cost_sum += _train_batch(&lay, &P[0], &V[0], A0, M, Yb,
+                                     <floating>eta, <floating>decay, <floating>mu)
+            done += 1
+            examples += M
+            if done % 16 == 0:
+                # Ctrl-C lands here, between mini-batches, so the network
+                # it leaves behind is consistent.
+                with gil:
+                    PyErr_CheckSignals()
+    return done, examples, cost_sum
+
+
+def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff,
+                const Py_ssize_t[::1] boff, int hidden, int output,
+                const floating[:, ::1] X, floating[:, ::1] out, floating[:, ::1] z_out,
+                floating[::1] work, int num_threads=1):
+    """a^L for every row of X, in chunks of 64 rows, parallel over chunks.
+
+    ``work`` holds ``num_threads`` scratch areas of ``workspace_size(sizes, 64)``.
+    ``z_out`` (same shape as ``out``) receives z^L.
+    """
+    cdef Layout lay = _layout(sizes, woff, boff, hidden, output, 0)
+    cdef Py_ssize_t n = X.shape[0], I = sizes[0], O = sizes[lay.L]
+    cdef Py_ssize_t per_thread = _workspace_size(sizes, CHUNK)
+    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t c, start, M, l, offset
+    cdef floating* w
+    cdef floating* A_L
+    if work.shape[0] < per_thread * num_threads:
+        raise ValueError("workspace too small")
+    if n == 0:
+        return
+    for c in prange(n_chunks, nogil=True, num_threads=num_threads, schedule="static"):
+        w = &work[0] + threadid() * per_thread
+        start = c * CHUNK
+        M = CHUNK if start + CHUNK <= n else n - start
+        memcpy(w, &X[start, 0], M * I * sizeof(floating))
+        _forward_all(&lay, &P[0], w, M, &z_out[start, 0])
+        offset = 0
+        for l in range(lay.L):
+            offset = offset + M * lay.sizes[l]
+        A_L = w + offset
+        memcpy(&out[start, 0], A_L, M * O * sizeof(floating))
+
+
+def gradient(const floating[::1] P, floating[::1] G,
+             const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff, const Py_ssize_t[::1] boff,
+             int hidden, int output, int cost,
+             const floating[:, ::1] X, const floating[:, ::1] Y, floating[::1] work):
+    """G <- Σ_x ∇C_x over the rows of X (BP1-BP4, no update).  Returns Σ C_x."""
+    cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
+    cdef Py_ssize_t M = X.shape[0], I = sizes[0], O = sizes[lay.L], l
+    cdef floating* A[64]
+    cdef floating* Z
+    cdef floating* D
+    cdef floating* D_below
+    cdef floating* tmp
+    cdef double cost_sum = 0
+    cdef Py_ssize_t m
+    if work.shape[0] < _workspace_size(sizes, M):
+        raise ValueError("workspace too small")
+    with nogil:
+        memset(&G[0], 0, G.shape[0] * sizeof(floating))
+        A[0] = &work[0]
+        for l in range(lay.L):
+            A[l + 1] = A[l] + M * lay.sizes[l]
+        Z = A[lay.L] + M * O
+        D = Z + M * O
+        D_below = D + M * lay.max_width
+        memcpy(A[0], &X[0, 0], M * I * sizeof(floating))
+        _forward_all(&lay, &P[0], A[0], M, Z)
+        for m in range(M):
+            cost_sum += example_cost(Z + m * O, A[lay.L] + m * O, &Y[m, 0], O, output, cost)
+        output_error(A[lay.L], &Y[0, 0], D, M, O, output, cost)
+        for l in range(lay.L - 1, -1, -1):
+            if l > 0:
+                backpropagate_error(D, &P[0] + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
+                                    lay.sizes[l], hidden)
+            gradient_step(D, A[l], &G[0] + lay.woff[l], &G[0] + lay.boff[l], M, lay.sizes[l + 1],
+                          lay.sizes[l], 1, 1)
+            tmp = D
+            D = D_below
+            D_below = tmp
+    return cost_sum
+
+
+def costs(const floating[:, ::1] Z, const floating[:, ::1] A, const floating[:, ::1] Y,
+          int output, int cost, double[::1] out):
+    """C_x for each row, from z^L and a^L (stable logs)."""
+    cdef Py_ssize_t m, O = Z.shape[1]
+    with nogil:
+        for m in range(Z.shape[0]):
+            out[m] = example_cost(&Z[m, 0], &A[m, 0], &Y[m, 0], O, output, cost)
+
+
+def all_finite(const floating[::1] x):
+    """True when no element is NaN or ±Inf."""
+    cdef Py_ssize_t p
+    cdef floating acc = 0
+    with nogil:
+        # x*0 is 0 for a finite x and NaN otherwise; one branch at the end.
+        for p in range(x.shape[0]):
+            acc += x[p] * 0
+    return acc == 0
+
+
+# ---------------------------------------------------------------------------
+# py_ wrappers: each kernel callable from Python on small arrays, for tests,
+# the teaching trace and the microbenchmarks.  No checks beyond shapes.
+# ---------------------------------------------------------------------------
+
+def py_feedforward_layer(const floating[:, ::1] A__mi, const floating[:, ::1] W__oi,
+                         const floating[::1] b__o, floating[:, ::1] Z__mo):
+    """Z = A Wᵀ + b (z^l = W^l a^{l-1} + b^l per row)."""
+    assert A__mi.shape[1] == W__oi.shape[1] and Z__mo.shape[0] == A__mi.shape[0]
+    assert Z__mo.shape[1] == W__oi.shape[0] and b__o.shape[0] == W__oi.shape[0]
+    with nogil:
+        feedforward_layer(&A__mi[0, 0], &W__oi[0, 0], &b__o[0], &Z__mo[0, 0],
+                          A__mi.shape[0], W__oi.shape[0], W__oi.shape[1])
+
+
+def py_activate(const floating[:, ::1] Z__mo, floating[:, ::1] A__mo, int act):
+    """A = f(Z)."""
+    assert Z__mo.shape[0] == A__mo.shape[0] and Z__mo.shape[1] == A__mo.shape[1]
+    with nogil:
+        activate(&Z__mo[0, 0], &A__mo[0, 0], Z__mo.shape[0], Z__mo.shape[1], act)
+
+
+def py_output_error(const floating[:, ::1] A__mo, const floating[:, ::1] Y__mo,
+                    floating[:, ::1] D__mo, int act, int cost):
+    """BP1."""
+    assert A__mo.shape[0] == Y__mo.shape[0] == D__mo.shape[0]
+    assert A__mo.shape[1] == Y__mo.shape[1] == D__mo.shape[1]
+    with nogil:
+        output_error(&A__mo[0, 0], &Y__mo[0, 0], &D__mo[0, 0], A__mo.shape[0], A__mo.shape[1],
+                     act, cost)
+
+
+def py_backpropagate_error(const floating[:, ::1] D__mo, const floating[:, ::1] W__oi,
+                           const floating[:, ::1] A__mi, floating[:, ::1] D__mi, int act):
+    """BP2."""
+    assert D__mo.shape[1] == W__oi.shape[0] and A__mi.shape[1] == W__oi.shape[1]
+    assert D__mi.shape[0] == A__mi.shape[0] == D__mo.shape[0] and D__mi.shape[1] == A__mi.shape[1]
+    with nogil:
+        backpropagate_error(&D__mo[0, 0], &W__oi[0, 0], &A__mi[0, 0], &D__mi[0, 0],
+                            D__mo.shape[0], W__oi.shape[0], W__oi.shape[1], act)
+
+
+def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
+                     floating[:, ::1] W__oi, floating[::1] b__o, double alpha, double beta):
+    """BP3/BP4 folded into W <- βW + α Σ δ aᵀ, b <- b + α Σ δ."""
+    assert D__mo.shape[0] == A__mi.shape[0] and D__mo.shape[1] == W__oi.shape[0]
+    assert A__mi.shape[1] == W__oi.shape[1] and b__o.shape[0] == W__oi.shape[0]
+    with nogil:
+        gradient_step(&D__mo[0, 0], &A__mi[0, 0], &W__oi[0, 0], &b__o[0],
+                      D__mo.shape[0], W__oi.shape[0], W__oi.shape[1],
+                      <floating>alpha, <floating>beta)

@@ -1,0 +1,836 @@
+"""MNIST data: file loaders, an embedded sample, and network.py's formats.
+
+The functions return plain NumPy arrays: images as ``float64`` rows of 784
+pixels scaled into [0, 1], labels as ``int64`` digits. :func:`to_network_py`
+converts them to the lists of column vectors used by Michael Nielsen's
+``network.py``.
+
+- :func:`load_sample` needs no download: it reads the 5,000 MNIST training
+  images shipped inside the package (see ``cbp/data/README.md`` for their
+  origin and licence).
+- :func:`load_mnist` reads the official IDX files (gzipped or not) or
+  network.py's ``mnist.pkl.gz``.
+- :func:`download_mnist` fetches and verifies the official IDX files.
+
+MNIST is by Yann LeCun, Corinna Cortes and Christopher J. C. Burges, under the
+CC BY-SA 3.0 licence.
+"""
+
+import codecs
+import errno
+import functools
+import gzip
+import hashlib
+import http.client
+import importlib.resources
+import math
+import numbers
+import os
+import pickle
+import struct
+import tempfile
+import urllib.parse
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_URL",
+    "download_mnist",
+    "load_mnist",
+    "load_sample",
+    "load_sample_network_py",
+    "one_hot",
+    "to_network_py",
+]
+
+#: Mirror of the official MNIST files used by :func:`download_mnist` (the one
+#: torchvision uses; yann.lecun.com itself no longer serves them reliably).
+DEFAULT_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+
+# The IDX magic number is 0x00, 0x00, a type code (0x08: unsigned byte) and
+# the number of dimensions, so these two also fix the dtype and the rank.
+_IMAGES_MAGIC = 0x00000803
+_LABELS_MAGIC = 0x00000801
+_IDX_PREFIX = b"\x00\x00"
+_GZIP_MAGIC = b"\x1f\x8b"
+
+_ROWS = _COLS = 28
+_N_PIXELS = _ROWS * _COLS
+_N_CLASSES = 10
+
+_IDX_KINDS = ("train", "t10k")
+_PKL_KINDS = ("train", "validation", "test")
+
+_SAMPLE_FILE = "mnist_5k_train.npz"
+_SAMPLE_HELD_OUT_PER_DIGIT = 100
+
+# SHA-256 of the *decompressed* content of each file. Hashing the content
+# instead of the .gz bytes matters: the gzip header stores a timestamp and
+# an optional file name, so equally good copies differ as .gz files. The
+# mirror's t10k-images-idx3-ubyte.gz hashes to 8d422c7b...2dbc4e6 and the
+# copy in ../shared/data to 16731000...a523d80b, yet both decompress to the
+# bytes below. For reference, the mirror's .gz files hash to
+# train-images 440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609,
+# train-labels 3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c,
+# t10k-images  8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6,
+# t10k-labels  f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6.
+# The t10k content digests were computed here from the shared copies; the
+# train ones are the values published by many independent projects (not
+# checked against a download: there was no network access when writing).
+_CONTENT_SHA256 = {
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------
+# argument checks
+
+
+def _as_path(value, name):
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike, got {type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a text path, got {type(text).__name__}")
+    return Path(text).expanduser()
+
+
+def _check_choice(value, name, choices):
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+    return value
+
+
+def _check_n_classes(n_classes):
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, numbers.Integral):
+        raise TypeError(f"n_classes must be an int, got {type(n_classes).__name__}")
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+    return int(n_classes)
+
+
+def _as_labels(y, n_classes, name):
+    """Return `y` as an int64 vector after checking it holds labels 0..n_classes-1."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind == "f":
+        # Labels read from text files often come as floats; accept them only
+        # when nothing would be lost by converting to int.
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer labels; it has non-integer values")
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer labels, got dtype {arr.dtype}")
+    if arr.size:
+        # Compare before the cast: a huge uint64 or float would wrap around.
+        low, high = arr.min(), arr.max()
+        if low < 0 or high >= n_classes:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"{name} has label {bad}, outside the range 0..{n_classes - 1} (n_classes={n_classes})"
+            )
+    return arr.astype(np.int64)
+
+
+# --------------------------------------------------------------------------
+# IDX files
+
+
+def _is_gzip(path):
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def _open_maybe_gzip(path):
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
+
+
+def _idx_kind_name(magic):
+    return {_IMAGES_MAGIC: "images", _LABELS_MAGIC: "labels"}.get(magic, "unknown")
+
+
+def _read_idx(path, expected_magic):
+    """Read one IDX file, gzipped or not.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file. Gzip compression is detected from the content, so the name
+        need not end in ``.gz``.
+    expected_magic : int
+        The magic number the file must start with, e.g. ``0x00000803`` for
+        unsigned-byte images of rank 3.
+
+    Returns
+    -------
+    numpy.ndarray
+        Read-only ``uint8`` array whose shape is given by the header.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ValueError
+        If the magic number differs, or the data is shorter or longer than
+        the header announces, or the gzip stream is corrupt.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "IDX file not found", str(path))
+    try:
+        with _open_maybe_gzip(path) as f:
+            head = f.read(4)
+            if len(head) < 4:
+                raise ValueError(f"{path}: truncated IDX file: {len(head)} bytes, no room for the magic number")
+            (magic,) = struct.unpack(">I", head)
+            if magic != expected_magic:
+                found, wanted = _idx_kind_name(magic), _idx_kind_name(expected_magic)
+                hint = f" (this is an IDX {found} file)" if found != "unknown" else ""
+                raise ValueError(
+                    f"{path}: wrong magic number 0x{magic:08x}, expected 0x{expected_magic:08x} "
+                    f"for an MNIST IDX {wanted} file{hint}"
+                )
+            ndim = magic & 0xFF
+            raw_dims = f.read(4 * ndim)
+            if len(raw_dims) < 4 * ndim:
+                raise ValueError(f"{path}: truncated IDX header: {ndim} dimensions announced, not all present")
+            dims = struct.unpack(f">{ndim}I", raw_dims)
+            # Read what is actually there rather than what the header claims,
+            # so a corrupted header cannot trigger a huge allocation.
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from exc
+    expected = math.prod(dims)
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "too long"
+        raise ValueError(
+            f"{path}: {what}: the header announces shape {dims}, i.e. {expected} data bytes, "
+            f"but the file holds {len(data)}"
+        )
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _scale(images):
+    """Flatten uint8 images to float64 rows in [0, 1]."""
+    # Dividing in place saves a second (n, 784) float64 temporary.
+    X = images.reshape(images.shape[0], -1).astype(np.float64)
+    X /= 255.0
+    return X
+
+
+def _load_idx_pair(images_path, labels_path):
+    images = _read_idx(images_path, _IMAGES_MAGIC)
+    n, rows, cols = images.shape
+    if (rows, cols) != (_ROWS, _COLS):
+        raise ValueError(f"{images_path}: images are {rows}x{cols}, expected {_ROWS}x{_COLS} as in MNIST")
+    labels = _read_idx(labels_path, _LABELS_MAGIC)
+    if labels.shape[0] != n:
+        raise ValueError(
+            f"image and label counts disagree: {images_path} holds {n} images "
+            f"but {labels_path} holds {labels.shape[0]} labels"
+        )
+    if n and labels.max() >= _N_CLASSES:
+        raise ValueError(f"{labels_path}: label {labels.max()} is not a digit 0..9")
+    return _scale(images), labels.astype(np.int64)
+
+
+def _first_existing(directory, stem):
+    # Prefer the uncompressed file when both exist: same content, faster read.
+    names = (stem, stem + ".gz")
+    for name in names:
+        if (directory / name).is_file():
+            return directory / name, names
+    return None, names
+
+
+def _load_idx_dir(directory, kind):
+    kinds = _IDX_KINDS if kind is None else (_check_choice(kind, "kind", _IDX_KINDS),)
+    looked_for = []
+    for k in kinds:
+        images, names = _first_existing(directory, f"{k}-images-idx3-ubyte")
+        looked_for += names
+        if images is None:
+            continue
+        labels, label_names = _first_existing(directory, f"{k}-labels-idx1-ubyte")
+        if labels is None:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"found {images.name} but not its labels; looked for {' or '.join(label_names)} in this directory",
+                str(directory),
+            )
+        return _load_idx_pair(images, labels)
+    raise FileNotFoundError(
+        errno.ENOENT,
+        f"no MNIST images file in this directory; looked for {', '.join(looked_for)} "
+        "(for network.py's mnist.pkl.gz, pass the path of the file itself)",
+        str(directory),
+    )
+
+
+def _labels_path_for(images_path):
+    name = images_path.name
+    if "images-idx3" not in name:
+        raise ValueError(
+            f"{images_path}: cannot find the labels file: the labels file name is made by replacing "
+            "'images-idx3' by 'labels-idx1' in the images file name, which does not contain 'images-idx3'"
+        )
+    labels_name = name.replace("images-idx3", "labels-idx1")
+    # Accept the labels file whether or not it was decompressed like the images.
+    other = labels_name[:-3] if labels_name.endswith(".gz") else labels_name + ".gz"
+    for candidate in (labels_name, other):
+        if (images_path.parent / candidate).is_file():
+            return images_path.parent / candidate
+    raise FileNotFoundError(
+        errno.ENOENT,
+        f"labels file for {name} not found; looked for {labels_name} or {other} in {images_path.parent}",
+        str(images_path.parent / labels_name),
+    )
+
+
+def _sniff(path):
+    """Tell an IDX images/labels file from anything else by its first bytes."""
+    try:
+        with _open_maybe_gzip(path) as f:
+            head = f.read(4)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from exc
+    if len(head) == 4 and head.startswith(_IDX_PREFIX):
+        magic = struct.unpack(">I", head)[0]
+        if magic == _IMAGES_MAGIC:
+            return "images"
+        if magic == _LABELS_MAGIC:
+            return "labels"
+        raise ValueError(
+            f"{path}: IDX file with magic number 0x{magic:08x}, expected 0x{_IMAGES_MAGIC:08x} "
+            "(MNIST images)"
+        )
+    # network.py's pickle may use protocol 0, whose first byte is not fixed,
+    # so anything that is not IDX is tried as a pickle.
+    return "pickle"
+
+
+# --------------------------------------------------------------------------
+# network.py's mnist.pkl.gz
+
+
+@functools.lru_cache(maxsize=None)
+def _allowed_pickle_globals():
+    try:
+        from numpy._core import multiarray, numeric
+    except ImportError:  # NumPy < 2 only has the old name
+        from numpy.core import multiarray, numeric
+    allowed = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        # Python 3 writes bytes as _codecs.encode(text, "latin1") under
+        # pickle protocols 0-2. It only converts text; codec lookup imports
+        # nothing outside the standard `encodings` package. PyTorch's
+        # weights-only unpickler allows it for the same reason.
+        ("_codecs", "encode"): codecs.encode,
+    }
+    # Pickles name the module NumPy had when they were written: numpy.core
+    # (NumPy 1, so network.py's file) or numpy._core (NumPy 2). Map both to
+    # the objects directly instead of importing numpy.core, which NumPy 2
+    # deprecates.
+    for package in ("numpy.core", "numpy._core"):
+        allowed[(f"{package}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{package}.multiarray", "scalar")] = multiarray.scalar
+        # Pickle protocol 5 (the default from Python 3.14) stores arrays
+        # through _frombuffer, which only wraps bytes in an array.
+        allowed[(f"{package}.numeric", "_frombuffer")] = numeric._frombuffer
+    return allowed
+
+
+class _UnsafePickleError(ValueError):
+    pass
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can build NumPy arrays and nothing else.
+
+    Unpickling calls whatever callables the stream names, so a crafted file
+    could run ``os.system``; looking up only NumPy's array reconstruction
+    functions leaves no way to reach such a callable.
+    """
+
+    def find_class(self, module, name):
+        try:
+            return _allowed_pickle_globals()[(module, name)]
+        except KeyError:
+            raise _UnsafePickleError(
+                f"refusing to load the global {module}.{name}: only NumPy arrays are allowed "
+                "in an MNIST pickle, and unpickling anything else could run code"
+            ) from None
+
+
+def _load_pickle(path, kind):
+    kind = "train" if kind is None else _check_choice(kind, "kind", _PKL_KINDS)
+    try:
+        with _open_maybe_gzip(path) as f:
+            # latin1 is how NumPy arrays pickled by Python 2 (network.py's
+            # file) must be read; it does not affect Python 3 pickles.
+            data = _NumpyOnlyUnpickler(f, encoding="latin1").load()
+    except _UnsafePickleError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        # A file that is not a pickle fails in many ways (UnpicklingError,
+        # EOFError, KeyError, struct.error, ...); report them all alike.
+        raise ValueError(
+            f"{path}: neither an MNIST IDX images file nor network.py's mnist.pkl.gz "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    layout = "network.py's layout (training, validation, test), each a pair (X, y)"
+    if not (isinstance(data, (tuple, list)) and len(data) == 3):
+        raise ValueError(f"{path}: expected {layout}; got a {type(data).__name__}")
+    part = data[_PKL_KINDS.index(kind)]
+    if not (isinstance(part, (tuple, list)) and len(part) == 2):
+        raise ValueError(f"{path}: expected {layout}; the {kind} part is not a pair")
+    X, y = part
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == _N_PIXELS and X.dtype.kind in "fiu"):
+        raise ValueError(f"{path}: the {kind} images must be a numeric array of shape (n, {_N_PIXELS})")
+    if not isinstance(y, np.ndarray) or y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"{path}: the {kind} labels must be a 1-D array with one label per image ({X.shape[0]})")
+    y = _as_labels(y, _N_CLASSES, f"{path}: the {kind} labels")
+    X = X.astype(np.float64)
+    if X.size and not (np.all(np.isfinite(X)) and X.min() >= 0.0 and X.max() <= 1.0):
+        raise ValueError(f"{path}: the {kind} images have pixel values outside [0, 1]")
+    return X, y
+
+
+# --------------------------------------------------------------------------
+# public loaders
+
+
+def load_mnist(path, kind=None):
+    """Load MNIST images and labels from the official files or network.py's pickle.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        One of
+
+        - a directory holding the official IDX files, gzipped or not:
+          ``train-images-idx3-ubyte[.gz]`` with ``train-labels-idx1-ubyte[.gz]``,
+          and/or ``t10k-images-idx3-ubyte[.gz]`` with
+          ``t10k-labels-idx1-ubyte[.gz]``;
+        - one IDX images file; its labels file is the one whose name has
+          ``labels-idx1`` in place of ``images-idx3``, with or without
+          ``.gz``, in the same directory;
+        - network.py's ``mnist.pkl.gz`` (a gzipped pickle of
+          ``(training, validation, test)``, each ``(X, y)``).
+
+        Gzip compression is recognised from the content, not the name.
+    kind : str, optional
+        For a directory: ``"train"`` or ``"t10k"``; by default ``"train"``
+        when its files are present, else ``"t10k"``. For the pickle:
+        ``"train"`` (default), ``"validation"`` or ``"test"``. Must be left
+        out for a single IDX file.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        ``float64`` array of shape (n, 784), pixels scaled into [0, 1]
+        (grey level / 255 for the IDX files), one image per row.
+    y : numpy.ndarray
+        ``int64`` array of shape (n,), the digits 0..9.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` or a file it needs does not exist; the message lists the
+        file names looked for.
+    ValueError
+        If a file is damaged or of the wrong kind: wrong magic number, data
+        shorter or longer than its header says, images that are not 28x28,
+        different numbers of images and labels, a pickle that is not
+        network.py's or that names anything other than NumPy arrays. Also
+        if `kind` is not allowed for this `path`.
+    TypeError
+        If `path` or `kind` has the wrong type.
+
+    Notes
+    -----
+    The pickle is read with an unpickler that can only rebuild NumPy
+    arrays, so a malicious file is refused instead of running code.
+
+    Examples
+    --------
+    >>> X, y = load_mnist("~/.cache/cbp/mnist", kind="t10k")  # doctest: +SKIP
+    >>> X.shape, y[:10]                                          # doctest: +SKIP
+    ((10000, 784), array([7, 2, 1, 0, 4, 1, 4, 9, 5, 9]))
+    """
+    path = _as_path(path, "path")
+    if kind is not None and not isinstance(kind, str):
+        raise TypeError(f"kind must be a str or None, got {type(kind).__name__}")
+    if path.is_dir():
+        return _load_idx_dir(path, kind)
+    if not path.is_file():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "no such file or directory; expected a directory holding train-/t10k-images-idx3-ubyte[.gz] "
+            "and their labels, an IDX images file, or mnist.pkl.gz",
+            str(path),
+        )
+    what = _sniff(path)
+    if what == "pickle":
+        return _load_pickle(path, kind)
+    if what == "labels":
+        raise ValueError(f"{path}: this is an IDX labels file; pass the images file or its directory")
+    if kind is not None:
+        raise ValueError(
+            f"kind must be None when path is a single IDX images file (got {kind!r}); "
+            "pass the directory to choose between 'train' and 't10k'"
+        )
+    return _load_idx_pair(path, _labels_path_for(path))
+
+
+def _sample_order(groups):
+    """Interleave per-digit index arrays: rank 0 of every digit, then rank 1, ..."""
+    ranks = np.concatenate([np.arange(len(g)) for g in groups])
+    digits = np.concatenate([np.full(len(g), d) for d, g in enumerate(groups)])
+    return np.concatenate(groups)[np.lexsort((digits, ranks))]
+
+
+def load_sample():
+    """Load the embedded sample of 5,000 MNIST training images, split in two.
+
+    No download is needed: the images ship with the package. They are 500
+    images of each digit from the MNIST *training* set, none of which is in
+    the official test set.
+
+    Returns
+    -------
+    (X_train, y_train) : tuple of numpy.ndarray
+        4,000 images (400 per digit): ``float64`` of shape (4000, 784) with
+        values in [0, 1], and ``int64`` labels of shape (4000,).
+    (X_test, y_test) : tuple of numpy.ndarray
+        The 1,000 held-out images (100 per digit), same formats.
+
+    Notes
+    -----
+    The split is fixed, with no randomness: for each digit, its last 100
+    images in file order are held out. Both parts are then ordered digit by
+    digit in turn (a 0, a 1, ..., a 9, the next 0, ...), so that any prefix
+    is nearly balanced across digits; shuffle before training by SGD as
+    usual. Every call returns new arrays.
+
+    Examples
+    --------
+    >>> (X_train, y_train), (X_test, y_test) = load_sample()
+    >>> X_train.shape, X_test.shape
+    ((4000, 784), (1000, 784))
+    >>> y_test[:10].tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    """
+    resource = importlib.resources.files("cbp") / "data" / _SAMPLE_FILE
+    with resource.open("rb") as f, np.load(f, allow_pickle=False) as npz:
+        images = npz["images"]
+        labels = npz["labels"]
+    n = labels.shape[0]
+    groups = [np.flatnonzero(labels == d) for d in range(_N_CLASSES)]
+    if images.shape != (n, _ROWS, _COLS) or min(len(g) for g in groups) <= _SAMPLE_HELD_OUT_PER_DIGIT:
+        raise RuntimeError(f"the embedded {_SAMPLE_FILE} is damaged: images {images.shape}, labels {labels.shape}")
+    train = _sample_order([g[:-_SAMPLE_HELD_OUT_PER_DIGIT] for g in groups])
+    test = _sample_order([g[-_SAMPLE_HELD_OUT_PER_DIGIT:] for g in groups])
+    X = _scale(images)
+    y = labels.astype(np.int64)
+    return (X[train], y[train]), (X[test], y[test])
+
+
+# --------------------------------------------------------------------------
+# conversions
+
+
+def one_hot(y, n_classes=10):
+    """Encode integer labels as one-hot rows.
+
+    Parameters
+    ----------
+    y : array_like
+        One-dimensional labels in ``0 .. n_classes - 1``. Integer dtypes are
+        accepted, and floats whose values are all whole numbers.
+    n_classes : int, default 10
+        Number of classes, at least 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` array of shape (len(y), n_classes): row ``i`` is 1 in
+        column ``y[i]`` and 0 elsewhere.
+
+    Raises
+    ------
+    ValueError
+        If `y` is not one-dimensional, holds non-integer values, or has a
+        label outside ``0 .. n_classes - 1``; or if `n_classes` < 1.
+    TypeError
+        If `n_classes` is not an integer.
+
+    Examples
+    --------
+    >>> one_hot([2, 0], n_classes=3)
+    array([[0., 0., 1.],
+           [1., 0., 0.]])
+    """
+    n_classes = _check_n_classes(n_classes)
+    labels = _as_labels(y, n_classes, "y")
+    out = np.zeros((labels.shape[0], n_classes))
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+def to_network_py(X, y, one_hot_labels=True):
+    """Convert arrays to the list-of-pairs format of network.py.
+
+    Parameters
+    ----------
+    X : array_like
+        Images, shape (n, d), one per row (d = 784 for MNIST).
+    y : array_like
+        Labels 0..9, shape (n,).
+    one_hot_labels : bool, default True
+        True gives network.py's ``training_data`` format, with each label a
+        (10, 1) one-hot column; False gives its ``test_data`` format, with
+        each label a Python int.
+
+    Returns
+    -------
+    list of tuple
+        ``n`` pairs ``(x, label)`` where ``x`` is a ``float64`` column of
+        shape (d, 1). The columns are views into one copy of `X`, so
+        changing `X` afterwards does not affect them.
+
+    Raises
+    ------
+    ValueError
+        If `X` is not two-dimensional or not numeric, if `y` does not hold
+        one label 0..9 per row of `X`.
+    TypeError
+        If `one_hot_labels` is not a bool.
+
+    Examples
+    --------
+    >>> data = to_network_py(np.zeros((2, 784)), [3, 1])
+    >>> data[0][0].shape, data[0][1].shape
+    ((784, 1), (10, 1))
+    >>> to_network_py(np.zeros((2, 784)), [3, 1], one_hot_labels=False)[1][1]
+    1
+    """
+    if not isinstance(one_hot_labels, (bool, np.bool_)):
+        raise TypeError(f"one_hot_labels must be a bool, got {type(one_hot_labels).__name__}")
+    try:
+        X = np.array(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X must be a numeric array: {exc}") from exc
+    if X.ndim != 2:
+        raise ValueError(f"X must be two-dimensional (n, d), got shape {X.shape}")
+    labels = _as_labels(y, _N_CLASSES, "y")
+    if labels.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {labels.shape[0]} labels")
+    n, d = X.shape
+    columns = X.reshape(n, d, 1)
+    if one_hot_labels:
+        return list(zip(columns, one_hot(labels).reshape(n, _N_CLASSES, 1)))
+    return list(zip(columns, labels.tolist()))
+
+
+def load_sample_network_py():
+    """Load the embedded sample in network.py's formats.
+
+    Returns
+    -------
+    training_data : list of tuple
+        4,000 pairs ``(x, y)``: ``x`` a (784, 1) ``float64`` column in
+        [0, 1], ``y`` a (10, 1) one-hot column.
+    test_data : list of tuple
+        1,000 pairs ``(x, label)`` with ``label`` a Python int.
+
+    See Also
+    --------
+    load_sample : the same images as arrays, with the split described.
+    """
+    (X_train, y_train), (X_test, y_test) = load_sample()
+    return to_network_py(X_train, y_train), to_network_py(X_test, y_test, one_hot_labels=False)
+
+
+# --------------------------------------------------------------------------
+# download
+
+
+def _content_sha256(path):
+    """SHA-256 of the file's content, decompressed if it is gzipped."""
+    digest = hashlib.sha256()
+    try:
+        with _open_maybe_gzip(path) as f:
+            for chunk in iter(lambda: f.read(_CHUNK), b""):
+                digest.update(chunk)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from exc
+    return digest.hexdigest()
+
+
+def _is_verified(path, name):
+    if not path.is_file():
+        return False
+    try:
+        return _content_sha256(path) == _CONTENT_SHA256[name]
+    except ValueError:
+        return False
+
+
+def _default_cache_dir():
+    env = os.environ.get("CBP_DATA")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "cbp" / "mnist"
+
+
+def _check_kinds(kinds):
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    try:
+        kinds = tuple(kinds)
+    except TypeError:
+        raise TypeError(f"kinds must be a sequence of str, got {type(kinds).__name__}") from None
+    if not kinds:
+        raise ValueError("kinds must name at least one of 'train', 't10k'")
+    for k in kinds:
+        _check_choice(k, "each of kinds", _IDX_KINDS)
+    return tuple(dict.fromkeys(kinds))
+
+
+def _check_timeout(timeout):
+    if isinstance(timeout, (bool, np.bool_)) or not isinstance(timeout, numbers.Real):
+        raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a positive, finite number of seconds, got {timeout}")
+    return float(timeout)
+
+
+def _check_base_url(base_url):
+    if not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a str, got {type(base_url).__name__}")
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
+    return base_url if base_url.endswith("/") else base_url + "/"
+
+
+def _download_error(url, exc, cache_dir, names):
+    return OSError(
+        f"could not download {url}: {exc}. Nothing was retried. To install the files by hand, "
+        f"get {', '.join(names)} from any MNIST mirror and put them in {cache_dir}; "
+        "download_mnist() then verifies and keeps them, and load_mnist() reads that directory."
+    )
+
+
+def _fetch(url, out, timeout, cache_dir, names):
+    network_errors = (OSError, http.client.HTTPException)
+    try:
+        response = urllib.request.urlopen(url, timeout=timeout)
+    except network_errors as exc:
+        raise _download_error(url, exc, cache_dir, names) from exc
+    with response:
+        while True:
+            # Only the network side is guarded: a failed write (disk full)
+            # must not be reported as a download problem.
+            try:
+                chunk = response.read(_CHUNK)
+            except network_errors as exc:
+                raise _download_error(url, exc, cache_dir, names) from exc
+            if not chunk:
+                break
+            out.write(chunk)
+
+
+def download_mnist(cache_dir=None, base_url=DEFAULT_URL, kinds=("train", "t10k"), timeout=30):
+    """Download the official MNIST files and verify their checksums.
+
+    Parameters
+    ----------
+    cache_dir : str or os.PathLike, optional
+        Where to keep the files. Default: ``$CBP_DATA`` if that environment
+        variable is set, else ``~/.cache/cbp/mnist``. Created if missing.
+    base_url : str, default :data:`DEFAULT_URL`
+        An http(s) URL of a directory serving the files under their
+        official names.
+    kinds : sequence of str, default ("train", "t10k")
+        Which parts to fetch: ``"train"`` (60,000 images) and/or ``"t10k"``
+        (the 10,000 test images). A single str is accepted.
+    timeout : float, default 30
+        Seconds to wait on the connection and on each read.
+
+    Returns
+    -------
+    pathlib.Path
+        The cache directory, ready for :func:`load_mnist`.
+
+    Raises
+    ------
+    OSError
+        If a file cannot be downloaded (no network, HTTP error, timeout).
+        There is no retry; the message names the cache directory and the
+        files to put there by hand.
+    ValueError
+        If a downloaded file does not match its checksum; it is deleted.
+        Also for invalid arguments.
+    TypeError
+        If an argument has the wrong type.
+
+    Notes
+    -----
+    The four files are ``train-images-idx3-ubyte.gz``,
+    ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz`` and
+    ``t10k-labels-idx1-ubyte.gz``. A file already in the cache is kept if
+    its checksum is right, and downloaded again otherwise. Each download
+    goes to a temporary file in the cache directory and is moved into place
+    only once verified, so an interrupted run never leaves a partial file
+    under the final name. The checksum is the SHA-256 of the decompressed
+    content, so copies that differ only in their gzip header (time stamp,
+    stored file name) are all accepted.
+
+    Examples
+    --------
+    >>> X, y = load_mnist(download_mnist(kinds="t10k"), kind="t10k")  # doctest: +SKIP
+    """
+    cache = _default_cache_dir() if cache_dir is None else _as_path(cache_dir, "cache_dir")
+    base_url = _check_base_url(base_url)
+    kinds = _check_kinds(kinds)
+    timeout = _check_timeout(timeout)
+    names = [f"{k}-{part}-ubyte.gz" for k in kinds for part in ("images-idx3", "labels-idx1")]
+    cache.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        target = cache / name
+        if _is_verified(target, name):
+            continue
+        url = base_url + name
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=cache)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _fetch(url, out, timeout, cache, names)
+            try:
+                digest = _content_sha256(tmp)
+            except ValueError as exc:
+                raise ValueError(f"{name} downloaded from {url} is not valid gzip data ({exc}); it was discarded") from exc
+            if digest != _CONTENT_SHA256[name]:
+                raise ValueError(
+                    f"checksum mismatch for {name} downloaded from {url}: the SHA-256 of its content "
+                    f"is {digest}, expected {_CONTENT_SHA256[name]}; the file was discarded"
+                )
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return cache

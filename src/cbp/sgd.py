@@ -1,0 +1,202 @@
+"""Mini-batch stochastic gradient descent, as an optimizer object.
+
+The update for each mini-batch of m examples, out of n in the training set
+(note 001, with network2.py's L2 term and optional momentum μ):
+
+    W ← (1 − ηλ/n) W − (η/m) Σ_x δ_x (a_x)ᵀ        b ← b − (η/m) Σ_x δ_x
+
+or, with μ > 0, v ← μv − η((1/m) Σ_x ∇C_x + (λ/n) W), θ ← θ + v.
+
+An epoch shuffles with the network's own generator and hands the core whole
+runs of mini-batches; Python only sees the boundaries of those runs, where it
+checks for divergence and reports progress.
+"""
+import time
+
+import numpy as np
+
+from . import _checks, _core, _data
+
+
+class DivergenceError(ValueError, FloatingPointError):
+    """Training produced NaN or ±Inf; the network was left at its last finite state.
+
+    Attributes ``epoch``, ``mini_batch`` (both counted from 0) and ``history``.
+    """
+
+    def __init__(self, message, epoch, mini_batch, history):
+        super().__init__(message)
+        self.epoch = epoch
+        self.mini_batch = mini_batch
+        self.history = history
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: raised at a mini-batch boundary with ``history``."""
+
+    def __init__(self, history):
+        super().__init__("training interrupted")
+        self.history = history
+
+
+class SGD:
+    """Stochastic gradient descent on a :class:`cbp.Network`.
+
+    Parameters
+    ----------
+    eta : float > 0
+        Learning rate η.
+    mini_batch_size : int >= 1
+        m; 1 is online learning, len(data) is batch gradient descent.
+    lmbda : float >= 0
+        L2 strength λ (weights decay by 1 − ηλ/n per step).
+    momentum : float in [0, 1)
+        μ; 0 is plain SGD.
+    shuffle : bool
+        Reshuffle the training data at each epoch (with the network's generator).
+    """
+
+    def __init__(self, eta, mini_batch_size=10, lmbda=0.0, momentum=0.0, shuffle=True):
+        self.eta = _checks.real(eta, "eta", positive=True)
+        self.mini_batch_size = _checks.integer(mini_batch_size, "mini_batch_size", minimum=1)
+        self.lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
+        self.momentum = _checks.real(momentum, "momentum", minimum=0.0, below=1.0)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+        self.shuffle = bool(shuffle)
+        self._velocity = {}
+
+    def __repr__(self):
+        return (f"SGD(eta={self.eta}, mini_batch_size={self.mini_batch_size}, "
+                f"lmbda={self.lmbda}, momentum={self.momentum}, shuffle={self.shuffle})")
+
+    def _velocity_for(self, net):
+        # Momentum state belongs to the (optimizer, network) pair.
+        v = self._velocity.get(id(net))
+        if v is None or v[0] is not net:
+            v = (net, np.zeros(net._n_params, dtype=net.dtype))
+            self._velocity[id(net)] = v
+        return v[1]
+
+    # -- one step -----------------------------------------------------------
+
+    def step(self, net, X, Y, n=None):
+        """One update of ``net`` on one mini-batch (all rows of X, Y).
+
+        ``n`` is the training-set size for the L2 term (default: len(X)).
+        Returns the mini-batch's mean cost before the step.
+        """
+        X, Y = _data.training_arrays((X, Y), net.sizes[0], net.sizes[-1], net.dtype, name="data")
+        if X.shape[0] == 0:
+            raise ValueError("data must hold at least one example")
+        n = X.shape[0] if n is None else _checks.integer(n, "n", minimum=1)
+        return self._step_checked(net, X, Y, n)
+
+    def _step_checked(self, net, X, Y, n):
+        order = np.arange(X.shape[0], dtype=np.intp)
+        with net._lock:
+            done, cost_sum = self._run_batches(net, X, Y, order, X.shape[0], 0, 1, n,
+                                               epoch=0, history=None)
+        return cost_sum / X.shape[0]
+
+    def _run_batches(self, net, X, Y, order, m, first, last, n, epoch, history):
+        # Mini-batches first..last-1; on NaN/Inf, back to the last finite
+        # state (replaying from a snapshot) and raise.
+        params = net._params
+        velocity = self._velocity_for(net) if self.momentum else np.zeros(1, dtype=net.dtype)
+        snapshot = params.copy()
+        v_snapshot = velocity.copy() if self.momentum else None
+        work = np.empty(_core.workspace_size(net._sizes, m) + m * net.sizes[-1], dtype=net.dtype)
+        args = (*net._core_args(), *net._codes, X, Y, order, m)
+        hyper = (self.eta, self.lmbda / n, self.momentum, work)
+        done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last, *hyper)
+        if np.isfinite(cost_sum) and _core.all_finite(params):
+            return examples, cost_sum
+        # Find the first bad mini-batch: replay one at a time from the snapshot.
+        params[...] = snapshot
+        if self.momentum:
+            velocity[...] = v_snapshot
+        for k in range(first, last):
+            keep = params.copy()
+            keep_v = velocity.copy() if self.momentum else None
+            _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper)
+            if not (np.isfinite(c) and _core.all_finite(params)):
+                params[...] = keep
+                if self.momentum:
+                    velocity[...] = keep_v
+                raise DivergenceError(
+                    f"training diverged in epoch {epoch}, mini-batch {k}: the cost or the "
+                    f"weights became NaN or infinite (eta={self.eta} may be too large); the "
+                    "network is left as it was after the previous mini-batch",
+                    epoch, k, history)
+        raise DivergenceError(f"training diverged in epoch {epoch}", epoch, last - 1, history)
+
+    # -- epochs -------------------------------------------------------------
+
+    def run(self, net, training_data, epochs, test_data=None, verbose=False, progress=None):
+        """Train ``net`` for ``epochs`` epochs; see :meth:`cbp.Network.SGD`.
+
+        Returns the per-epoch history (a dict of lists).
+        """
+        epochs = _checks.integer(epochs, "epochs", minimum=0)
+        n_in, n_out = net.sizes[0], net.sizes[-1]
+        X, Y = _data.training_arrays(training_data, n_in, n_out, net.dtype)
+        n = X.shape[0]
+        if n == 0:
+            raise ValueError("training_data must hold at least one example")
+        test = None
+        if test_data is not None:
+            test = _data.test_arrays(test_data, n_in, n_out, net.dtype)
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be callable; got {type(progress).__name__}")
+        m = min(self.mini_batch_size, n)
+        n_batches = (n + m - 1) // m
+        # Runs of mini-batches between checks: about 20 per epoch when
+        # someone is watching, otherwise a handful, so the checks cost nothing.
+        per_run = max(1, n_batches // (20 if progress else 4))
+        history = {"epoch": [], "cost": [], "seconds": []}
+        if test is not None:
+            history.update(correct=[], accuracy=[], test_cost=[])
+        for j in range(epochs):
+            start = time.perf_counter()
+            with net._lock:
+                order = (net._rng.permutation(n) if self.shuffle else np.arange(n)).astype(np.intp)
+                cost_sum = 0.0
+                try:
+                    for first in range(0, n_batches, per_run):
+                        last = min(first + per_run, n_batches)
+                        _, c = self._run_batches(net, X, Y, order, m, first, last, n, j, history)
+                        cost_sum += c
+                        if progress is not None:
+                            progress(min(last * m, n))
+                except KeyboardInterrupt:
+                    raise TrainingInterrupted(history) from None
+            history["epoch"].append(j)
+            history["cost"].append(cost_sum / n)
+            history["seconds"].append(time.perf_counter() - start)
+            if test is not None:
+                self._record_test(net, test, history)
+            if verbose:
+                if test is not None:
+                    print(f"Epoch {j}: {history['correct'][-1]} / {test[0].shape[0]}")
+                else:
+                    print(f"Epoch {j} complete")
+        return history
+
+    @staticmethod
+    def _record_test(net, test, history):
+        X, labels = test
+        if X.shape[0] == 0:
+            history["correct"].append(0)
+            history["accuracy"].append(float("nan"))
+            history["test_cost"].append(float("nan"))
+            return
+        a, z = net._predict(X, with_z=True)
+        correct = int(np.sum(np.argmax(a, axis=1) == labels))
+        Y = np.zeros_like(a)
+        Y[np.arange(len(labels)), labels] = 1
+        c = np.empty(X.shape[0], dtype=np.float64)
+        _core.costs(z, a, Y, net._codes[1], net._codes[2], c)
+        history["correct"].append(correct)
+        history["accuracy"].append(correct / X.shape[0])
+        history["test_cost"].append(float(c.mean()))
