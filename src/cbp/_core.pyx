@@ -31,6 +31,21 @@ from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, i
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 
+cdef extern from "_kernels.h" nogil:
+    # Register-blocked products (see _kernels.h); d = float64, f = float32.
+    void cbp_forward_d(const double* A__mi, const double* W__oi, const double* b__o,
+                       double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+    void cbp_forward_f(const float* A__mi, const float* W__oi, const float* b__o,
+                       float* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+    void cbp_backward_d(const double* D__mo, const double* W__oi, double* E__mi,
+                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+    void cbp_backward_f(const float* D__mo, const float* W__oi, float* E__mi,
+                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+    void cbp_step_d(const double* D__mo, const double* A__mi, double* W__oi, double alpha,
+                    double beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+    void cbp_step_f(const float* D__mo, const float* A__mi, float* W__oi, float alpha,
+                    float beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+
 # Activation and cost codes; the tables in activations.py and costs.py map
 # names to these numbers.
 cdef enum:
@@ -106,24 +121,6 @@ cdef inline floating _derivative(int act, floating a) noexcept nogil:
     return 1
 
 
-cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
-    # Four independent partial sums: the compiler may keep them in one SIMD
-    # register without reassociating (so no -ffast-math is needed), and the
-    # result is the same whichever kernel calls it.
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0
-    cdef Py_ssize_t k = 0
-    while k + 4 <= n:
-        s0 += x[k] * y[k]
-        s1 += x[k + 1] * y[k + 1]
-        s2 += x[k + 2] * y[k + 2]
-        s3 += x[k + 3] * y[k + 3]
-        k += 4
-    while k < n:
-        s0 += x[k] * y[k]
-        k += 1
-    return (s0 + s1) + (s2 + s3)
-
-
 # ---------------------------------------------------------------------------
 # Kernels: one per equation
 # ---------------------------------------------------------------------------
@@ -131,12 +128,10 @@ cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) no
 cdef void feedforward_layer(const floating* A__mi, const floating* W__oi, const floating* b__o,
                             floating* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I) noexcept nogil:
     """z^l = W^l a^{l-1} + b^l for each of the M rows: Z = A Wᵀ + b."""
-    cdef Py_ssize_t m, o
-    cdef const floating* a
-    for m in range(M):
-        a = A__mi + m * I
-        for o in range(O):
-            Z__mo[m * O + o] = b__o[o] + _dot(a, W__oi + o * I, I)
+    if floating is double:
+        cbp_forward_d(A__mi, W__oi, b__o, Z__mo, M, O, I)
+    else:
+        cbp_forward_f(A__mi, W__oi, b__o, Z__mo, M, O, I)
 
 
 cdef void activate(const floating* Z__mo, floating* A__mo, Py_ssize_t M, Py_ssize_t O,
@@ -226,22 +221,14 @@ cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, cons
                               floating* D__mi, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
                               int act) noexcept nogil:
     """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f'(z^l), with f'(z^l) read off a^l."""
-    cdef Py_ssize_t m, o, i
-    cdef floating d
-    cdef floating* out
-    cdef const floating* w
-    cdef const floating* a
-    for m in range(M):
-        out = D__mi + m * I
-        a = A__mi + m * I
-        memset(out, 0, I * sizeof(floating))
-        for o in range(O):
-            d = D__mo[m * O + o]
-            w = W__oi + o * I
-            for i in range(I):
-                out[i] += d * w[i]
-        for i in range(I):
-            out[i] *= _derivative(act, a[i])
+    cdef Py_ssize_t p
+    if floating is double:
+        cbp_backward_d(D__mo, W__oi, D__mi, M, O, I)
+    else:
+        cbp_backward_f(D__mo, W__oi, D__mi, M, O, I)
+    if act != LINEAR:
+        for p in range(M * I):
+            D__mi[p] *= _derivative(act, A__mi[p])
 
 
 cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* W__oi, floating* b__o,
@@ -256,23 +243,16 @@ cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* 
     Each weight row is touched once per mini-batch, so no gradient buffer is
     needed.
     """
-    cdef Py_ssize_t m, o, i
-    cdef floating d, sb
-    cdef floating* w
-    cdef const floating* a
+    cdef Py_ssize_t m, o
+    cdef floating sb
+    if floating is double:
+        cbp_step_d(D__mo, A__mi, W__oi, alpha, beta, M, O, I)
+    else:
+        cbp_step_f(D__mo, A__mi, W__oi, alpha, beta, M, O, I)
     for o in range(O):
-        w = W__oi + o * I
-        if beta != 1:
-            for i in range(I):
-                w[i] *= beta
         sb = 0
         for m in range(M):
-            d = D__mo[m * O + o]
-            sb = sb + d
-            d = alpha * d
-            a = A__mi + m * I
-            for i in range(I):
-                w[i] += d * a[i]
+            sb = sb + D__mo[m * O + o]
         b__o[o] += alpha * sb
 
 

@@ -29,6 +29,7 @@ import os
 import pickle
 import struct
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
@@ -223,7 +224,7 @@ def _read_idx(path, expected_magic):
 def _scale(images):
     """Flatten uint8 images to float64 rows in [0, 1]."""
     # Dividing in place saves a second (n, 784) float64 temporary.
-    X = images.reshape(images.shape[0], -1).astype(np.float64)
+    X = images.reshape(images.shape[0], _N_PIXELS).astype(np.float64)
     X /= 255.0
     return X
 
@@ -741,6 +742,9 @@ def _fetch(url, out, timeout, cache_dir, names):
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
     except network_errors as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            # An HTTPError holds the open connection of the error response.
+            exc.close()
         raise _download_error(url, exc, cache_dir, names) from exc
     with response:
         while True:
