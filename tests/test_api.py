@@ -49,9 +49,10 @@ def test_feedforward_shapes():
     assert vec.shape == (3,)
     one_row = net.feedforward(X[:1])
     assert one_row.shape == (1, 3)
-    np.testing.assert_array_equal(col.ravel(), batch[0])
-    np.testing.assert_array_equal(vec, batch[0])
-    np.testing.assert_array_equal(one_row[0], batch[0])
+    # The same numbers whichever form (the core may block rows differently).
+    np.testing.assert_allclose(col.ravel(), batch[0], rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(vec, col.ravel())
+    np.testing.assert_array_equal(one_row[0], vec)
     np.testing.assert_allclose(batch, by_hand(net, X), rtol=1e-13)
     assert batch.dtype == np.float64
 
@@ -76,7 +77,8 @@ def test_feedforward_large_batch_matches_rows():
     X, _, _ = random_data(201, seed=3)
     batch = net.feedforward(X)
     rows = np.array([net.feedforward(x) for x in X])
-    np.testing.assert_array_equal(batch, rows)
+    np.testing.assert_allclose(batch, rows, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(net.feedforward(X[64:128]), batch[64:128])  # one whole chunk
 
 
 @pytest.mark.parametrize("make", [
@@ -474,3 +476,60 @@ def test_divergence_leaves_a_finite_network():
     assert all(np.all(np.isfinite(a)) for a in net.weights + net.biases)
     assert info.value.epoch >= 0 and info.value.mini_batch >= 0
     assert len(info.value.history["epoch"]) == info.value.epoch
+
+
+def test_divergence_stops_at_the_last_finite_state():
+    # A 1-1 linear net with a huge η, online and in a fixed order, worked out
+    # step by step in Python floats until the cost or the parameters overflow.
+    import math
+    X = np.array([[2.0], [3.0], [1.0]])
+    Y = np.array([[1.0], [0.0], [2.0]])
+    eta = 1e3
+    w, b, step = 0.5, 0.0, 0
+    with np.errstate(over="ignore"):
+        while True:
+            i = step % 3
+            g = w * X[i, 0] + b - Y[i, 0]
+            new_w, new_b = w - eta * g * X[i, 0], b - eta * g
+            if not all(math.isfinite(v) for v in (new_w, new_b, 0.5 * g * g)):
+                break
+            w, b, step = new_w, new_b, step + 1
+    net = cbp.Network([1, 1], activation="linear", cost="quadratic", seed=0)
+    net.weights = [np.array([[0.5]])]
+    net.biases = [np.array([[0.0]])]
+    with pytest.raises(cbp.DivergenceError) as info:
+        net.SGD((X, Y), 1000, 1, eta, shuffle=False, verbose=False)
+    assert (info.value.epoch, info.value.mini_batch) == (step // 3, step % 3)
+    assert "eta" in str(info.value)
+    np.testing.assert_allclose(net.weights[0], [[w]], rtol=1e-12)
+    np.testing.assert_allclose(net.biases[0], [[b]], rtol=1e-12)
+
+
+def test_keyboard_interrupt_becomes_training_interrupted():
+    net = small_net()
+    X, Y, _ = random_data(200)
+    calls = []
+
+    def progress(done):
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(cbp.TrainingInterrupted) as info:
+        net.SGD((X, Y), 5, 2, 0.5, verbose=False, progress=progress)
+    assert isinstance(info.value, KeyboardInterrupt)
+    assert info.value.history["epoch"] == []          # interrupted inside epoch 0
+    assert all(np.all(np.isfinite(a)) for a in net.weights + net.biases)
+
+
+def test_deepest_network():
+    sizes = [3] + [4] * (cbp.network.MAX_LAYERS - 1) + [2]
+    net = cbp.Network(sizes, activation="tanh", init="scaled", seed=0)
+    assert net.num_layers == cbp.network.MAX_LAYERS + 1
+    X = np.random.default_rng(0).uniform(-1, 1, (10, 3))
+    before = params(net)
+    net.SGD((X, np.full((10, 2), 0.5)), 2, 3, 0.1, verbose=False)
+    assert not same_params(net, before)
+    nb, nw = net.backprop(X[0], [0.5, 0.5])
+    assert len(nw) == cbp.network.MAX_LAYERS
+    assert net.feedforward(X).shape == (10, 2)

@@ -6,7 +6,9 @@
 """
 from .network import Network, sigmoid, sigmoid_prime
 from .sgd import SGD, DivergenceError, TrainingInterrupted
+from .io import load
+from .plot import plot_history
 
 __version__ = "0.1.0"
 __all__ = ["Network", "SGD", "DivergenceError", "TrainingInterrupted", "sigmoid",
-           "sigmoid_prime", "__version__"]
+           "sigmoid_prime", "load", "plot_history", "__version__"]

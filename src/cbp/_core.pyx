@@ -31,7 +31,10 @@ from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, i
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 
+import numpy as np
+
 cdef extern from "_kernels.h" nogil:
+    void cbp_prefetch(const void* p, Py_ssize_t nbytes)
     # Register-blocked products (see _kernels.h); d = float64, f = float32.
     void cbp_forward_d(const double* A__mi, const double* W__oi, const double* b__o,
                        double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
@@ -41,9 +44,9 @@ cdef extern from "_kernels.h" nogil:
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
     void cbp_backward_f(const float* D__mo, const float* W__oi, float* E__mi,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
-    void cbp_step_d(const double* D__mo, const double* A__mi, double* W__oi, double alpha,
+    void cbp_step_d(const double* Dt__om, const double* A__mi, double* W__oi,
                     double beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
-    void cbp_step_f(const float* D__mo, const float* A__mi, float* W__oi, float alpha,
+    void cbp_step_f(const float* Dt__om, const float* A__mi, float* W__oi,
                     float beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
 
 # Activation and cost codes; the tables in activations.py and costs.py map
@@ -233,27 +236,30 @@ cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, cons
 
 cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* W__oi, floating* b__o,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
-                        floating alpha, floating beta) noexcept nogil:
+                        floating alpha, floating beta, floating* Dt__om) noexcept nogil:
     """BP3 and BP4 summed over the mini-batch, folded into the step:
 
         W <- β W + α Σ_x δ_x a_xᵀ,      b <- b + α Σ_x δ_x
 
     With β = 1 − ηλ/n and α = −η/m this is the SGD update with L2 decay; with
     β = 1, α = 1 on zeroed W, b it accumulates the plain gradient Σ_x ∇C_x.
-    Each weight row is touched once per mini-batch, so no gradient buffer is
-    needed.
+    Each weight is read and written once per mini-batch, so no gradient
+    buffer is needed.  ``Dt__om`` is (O, M) scratch for α δᵀ.
     """
     cdef Py_ssize_t m, o
     cdef floating sb
-    if floating is double:
-        cbp_step_d(D__mo, A__mi, W__oi, alpha, beta, M, O, I)
-    else:
-        cbp_step_f(D__mo, A__mi, W__oi, alpha, beta, M, O, I)
+    cdef floating* dt
     for o in range(O):
+        dt = Dt__om + o * M
         sb = 0
         for m in range(M):
-            sb = sb + D__mo[m * O + o]
-        b__o[o] += alpha * sb
+            dt[m] = alpha * D__mo[m * O + o]
+            sb = sb + dt[m]
+        b__o[o] += sb
+    if floating is double:
+        cbp_step_d(Dt__om, A__mi, W__oi, beta, M, O, I)
+    else:
+        cbp_step_f(Dt__om, A__mi, W__oi, beta, M, O, I)
 
 
 cdef void momentum_step(floating* P__p, floating* V__p, Py_ssize_t n_weights,
@@ -371,6 +377,7 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
     cdef floating* Z
     cdef floating* D
     cdef floating* D_below
+    cdef floating* Dt
     cdef floating* tmp
     cdef floating alpha = -eta / M
     cdef double cost_sum = 0
@@ -381,6 +388,7 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
     Z = A[L] + M * O
     D = Z + M * O
     D_below = D + M * lay.max_width
+    Dt = D_below + M * lay.max_width
 
     _forward_all(lay, P, work, M, Z)
     for m in range(M):
@@ -393,10 +401,10 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
                                 lay.sizes[l], lay.hidden)
         if mu == 0:
             gradient_step(D, A[l], P + lay.woff[l], P + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], alpha, 1 - eta * decay)
+                          lay.sizes[l], alpha, 1 - eta * decay, Dt)
         else:
             gradient_step(D, A[l], V + lay.woff[l], V + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], alpha, mu)
+                          lay.sizes[l], alpha, mu, Dt)
         tmp = D
         D = D_below
         D_below = tmp
@@ -414,13 +422,13 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M):
 
 
 cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
-    # A^0 .. A^L, z^L, and two δ buffers as wide as the widest layer.
+    # A^0 .. A^L, z^L, and three δ-sized buffers (δ^l, δ^{l-1}, α δᵀ).
     cdef Py_ssize_t l, total = 0, widest = 0
     for l in range(sizes.shape[0]):
         total += M * sizes[l]
         if l > 0 and sizes[l] > widest:
             widest = sizes[l]
-    return total + M * sizes[sizes.shape[0] - 1] + 2 * M * widest
+    return total + M * sizes[sizes.shape[0] - 1] + 3 * M * widest
 
 
 def train_epoch(floating[::1] P, floating[::1] V,
@@ -454,6 +462,8 @@ def train_epoch(floating[::1] P, floating[::1] V,
             for r in range(M):
                 memcpy(A0 + r * I, &X[order[start + r], 0], I * sizeof(floating))
                 memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
+            for r in range(start + M, min(start + M + mini_batch_size, n)):
+                cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
             cost_sum += _train_batch(&lay, &P[0], &V[0], A0, M, Yb,
                                      <floating>eta, <floating>decay, <floating>mu)
             done += 1
@@ -510,6 +520,7 @@ def gradient(const floating[::1] P, floating[::1] G,
     cdef floating* Z
     cdef floating* D
     cdef floating* D_below
+    cdef floating* Dt
     cdef floating* tmp
     cdef double cost_sum = 0
     cdef Py_ssize_t m
@@ -523,6 +534,7 @@ def gradient(const floating[::1] P, floating[::1] G,
         Z = A[lay.L] + M * O
         D = Z + M * O
         D_below = D + M * lay.max_width
+        Dt = D_below + M * lay.max_width
         memcpy(A[0], &X[0, 0], M * I * sizeof(floating))
         _forward_all(&lay, &P[0], A[0], M, Z)
         for m in range(M):
@@ -533,7 +545,7 @@ def gradient(const floating[::1] P, floating[::1] G,
                 backpropagate_error(D, &P[0] + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
                                     lay.sizes[l], hidden)
             gradient_step(D, A[l], &G[0] + lay.woff[l], &G[0] + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], 1, 1)
+                          lay.sizes[l], 1, 1, Dt)
             tmp = D
             D = D_below
             D_below = tmp
@@ -607,7 +619,9 @@ def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
     """BP3/BP4 folded into W <- βW + α Σ δ aᵀ, b <- b + α Σ δ."""
     assert D__mo.shape[0] == A__mi.shape[0] and D__mo.shape[1] == W__oi.shape[0]
     assert A__mi.shape[1] == W__oi.shape[1] and b__o.shape[0] == W__oi.shape[0]
+    cdef floating[::1] Dt__om = np.empty(D__mo.shape[0] * D__mo.shape[1],
+                                        dtype=np.float64 if floating is double else np.float32)
     with nogil:
         gradient_step(&D__mo[0, 0], &A__mi[0, 0], &W__oi[0, 0], &b__o[0],
                       D__mo.shape[0], W__oi.shape[0], W__oi.shape[1],
-                      <floating>alpha, <floating>beta)
+                      <floating>alpha, <floating>beta, &Dt__om[0])

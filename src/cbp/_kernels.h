@@ -1,28 +1,29 @@
 /*
- * Register-blocked micro-kernels for the three products of backpropagation
- * over a mini-batch (rows are examples, matrices are row-major):
+ * Register-blocked, cache-blocked micro-kernels for the three products of
+ * backpropagation over a mini-batch (rows are examples; row-major matrices):
  *
  *   feedforward   Z__mo = A__mi W__oiᵀ + b__o        (z^l = W^l a^{l-1} + b^l)
  *   BP2           E__mi = D__mo W__oi                ((W^{l+1})ᵀ δ^{l+1}, before ⊙ f')
- *   BP3/BP4+step  W__oi = β W__oi + α D__moᵀ A__mi  (W ← (1 − ηλ/n) W − (η/m) Σ δ aᵀ)
+ *   BP3/BP4+step  W__oi = β W__oi + Dt__omᵀ... i.e.  W ← β W + Σ_m Dt[:, m] A[m, :]
+ *                 with Dt__om = α δᵀ prepared by the caller (W ← (1 − ηλ/n) W − (η/m) Σ δ aᵀ)
  *
- * Why C and not Cython: the tiles below keep 8 vector accumulators in
+ * Why C and not Cython: a tile keeps up to 12 vector accumulators in
  * registers, which needs GCC/Clang vector types; Cython has no syntax for
- * them.  The drivers, the elementwise kernels and all checks stay in
+ * them.  The drivers, the elementwise kernels and all checks live in
  * _core.pyx.
  *
- * Why these tiles: a naive per-example loop streams every weight matrix
- * through the cache once per example.  Here each weight vector loaded feeds
- * 4 examples (feedforward, BP2) and each activation vector feeds 4 weight
- * rows (the step), so one pass over W serves 4 examples, and no sum needs
- * reassociation: every output element is summed in a fixed order, the same
- * in full tiles and in edge tiles, so results do not depend on where an
- * example sits in its mini-batch.
+ * Why tiles: a per-example loop streams each weight matrix through the cache
+ * once per example.  Here each weight vector loaded serves 4 examples
+ * (feedforward, BP2) and each activation vector serves 4 weight rows (the
+ * step); blocks of W (or A) sized for L2 are reused across the whole
+ * mini-batch.  No sum is reassociated: each output element is summed in an
+ * order fixed by the layer's shape alone, the same in full and in edge tiles,
+ * so an example's result does not depend on its place in the mini-batch.
  *
- * Portability: the vector types are plain GCC/Clang extensions (SSE2 on any
- * x86-64).  On Linux/x86-64 with GCC, each kernel is also compiled for
- * x86-64-v3 (AVX2 + FMA) and picked at load time (target_clones), so the
- * default build is portable and still fast on current machines.
+ * Portability: vector types are GCC/Clang extensions (SSE2 on any x86-64).
+ * On Linux/x86-64 with GCC >= 12 each kernel is also compiled for x86-64-v3
+ * (AVX2 + FMA) and chosen at load time (target_clones): the default build
+ * runs anywhere and is still fast on current machines.
  */
 #ifndef CBP_KERNELS_H
 #define CBP_KERNELS_H
@@ -31,187 +32,203 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && !defined(CBP_NO_CLONES) && __GNUC__ >= 12
-#define CBP_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define CBP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define CBP_CLONES
 #endif
+#define CBP_INLINE static inline __attribute__((always_inline))
+
+/* L2-sized blocks: bytes of the operand reused across a whole tile sweep. */
+#define CBP_BLOCK_BYTES (96 * 1024)
 
 typedef double cbp_vd __attribute__((vector_size(32), aligned(8)));
 typedef float cbp_vf __attribute__((vector_size(32), aligned(4)));
 
+#define CBP_MIN(a, b) ((a) < (b) ? (a) : (b))
+
 #define CBP_DEFINE_KERNELS(T, V, W_, SUF)                                                     \
                                                                                               \
-static inline T cbp_hsum_##SUF(const V *v) {                                                  \
+CBP_INLINE T cbp_hsum_##SUF(const V *v) {                                                     \
     T s = 0;                                                                                  \
     for (int q = 0; q < W_; q++) s += (*v)[q];                                                \
     return s;                                                                                 \
 }                                                                                             \
                                                                                               \
-/* one dot product, in the same order as each lane of the 4x2 tile */                         \
-static inline T cbp_dot_##SUF(const T *x, const T *y, ptrdiff_t n) {                          \
-    V acc = {0};                                                                              \
+/* R examples x C weight rows of Z = A Wᵀ + b; R, C are constants after inlining */           \
+CBP_INLINE void cbp_fwd_tile_##SUF(const int R, const int C, const T *a, const T *w,          \
+                                   const T *b, T *z, ptrdiff_t O, ptrdiff_t I) {             \
+    V acc[4][4];                                                                              \
+    T tail[4][4];                                                                             \
+    for (int r = 0; r < R; r++)                                                               \
+        for (int c = 0; c < C; c++) { acc[r][c] = (V){0}; tail[r][c] = 0; }                   \
     ptrdiff_t k = 0;                                                                          \
-    for (; k + W_ <= n; k += W_) acc += *(const V *)(x + k) * *(const V *)(y + k);           \
-    T tail = 0;                                                                               \
-    for (; k < n; k++) tail += x[k] * y[k];                                                   \
-    return cbp_hsum_##SUF(&acc) + tail;                                                        \
+    for (; k + W_ <= I; k += W_) {                                                            \
+        V u[4];                                                                               \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + c * I + k);                      \
+        for (int r = 0; r < R; r++) {                                                         \
+            V x = *(const V *)(a + r * I + k);                                                \
+            for (int c = 0; c < C; c++) acc[r][c] += x * u[c];                                \
+        }                                                                                     \
+    }                                                                                         \
+    for (; k < I; k++)                                                                        \
+        for (int r = 0; r < R; r++)                                                           \
+            for (int c = 0; c < C; c++) tail[r][c] += a[r * I + k] * w[c * I + k];            \
+    for (int r = 0; r < R; r++)                                                               \
+        for (int c = 0; c < C; c++)                                                           \
+            z[r * O + c] = b[c] + (cbp_hsum_##SUF(&acc[r][c]) + tail[r][c]);                  \
 }                                                                                             \
                                                                                               \
 CBP_CLONES                                                                                    \
 static void cbp_forward_##SUF(const T *A__mi, const T *W__oi, const T *b__o, T *Z__mo,        \
                               ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                        \
-    ptrdiff_t m = 0;                                                                          \
-    for (; m + 4 <= M; m += 4) {                                                              \
-        const T *a0 = A__mi + m * I, *a1 = a0 + I, *a2 = a1 + I, *a3 = a2 + I;                \
-        ptrdiff_t o = 0;                                                                      \
-        for (; o + 2 <= O; o += 2) {                                                          \
-            const T *w0 = W__oi + o * I, *w1 = w0 + I;                                        \
-            V c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};                                     \
-            V c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};                                     \
-            ptrdiff_t k = 0;                                                                  \
-            for (; k + W_ <= I; k += W_) {                                                    \
-                V u0 = *(const V *)(w0 + k), u1 = *(const V *)(w1 + k), x;                    \
-                x = *(const V *)(a0 + k); c00 += x * u0; c01 += x * u1;                       \
-                x = *(const V *)(a1 + k); c10 += x * u0; c11 += x * u1;                       \
-                x = *(const V *)(a2 + k); c20 += x * u0; c21 += x * u1;                       \
-                x = *(const V *)(a3 + k); c30 += x * u0; c31 += x * u1;                       \
-            }                                                                                 \
-            T t00 = 0, t01 = 0, t10 = 0, t11 = 0, t20 = 0, t21 = 0, t30 = 0, t31 = 0;         \
-            for (; k < I; k++) {                                                              \
-                t00 += a0[k] * w0[k]; t01 += a0[k] * w1[k];                                   \
-                t10 += a1[k] * w0[k]; t11 += a1[k] * w1[k];                                   \
-                t20 += a2[k] * w0[k]; t21 += a2[k] * w1[k];                                   \
-                t30 += a3[k] * w0[k]; t31 += a3[k] * w1[k];                                   \
-            }                                                                                 \
-            T *z = Z__mo + m * O + o;                                                         \
-            z[0] = b__o[o] + (cbp_hsum_##SUF(&c00) + t00);                                     \
-            z[1] = b__o[o + 1] + (cbp_hsum_##SUF(&c01) + t01);                                 \
-            z[O] = b__o[o] + (cbp_hsum_##SUF(&c10) + t10);                                     \
-            z[O + 1] = b__o[o + 1] + (cbp_hsum_##SUF(&c11) + t11);                             \
-            z[2 * O] = b__o[o] + (cbp_hsum_##SUF(&c20) + t20);                                 \
-            z[2 * O + 1] = b__o[o + 1] + (cbp_hsum_##SUF(&c21) + t21);                         \
-            z[3 * O] = b__o[o] + (cbp_hsum_##SUF(&c30) + t30);                                 \
-            z[3 * O + 1] = b__o[o + 1] + (cbp_hsum_##SUF(&c31) + t31);                         \
+    /* a block of weight rows stays in L2 while every example passes by */                   \
+    ptrdiff_t ob = CBP_BLOCK_BYTES / (ptrdiff_t)(I * sizeof(T));                              \
+    ob = ob < 3 ? 3 : ob - ob % 3;                                                            \
+    for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                                \
+        ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                                   \
+        ptrdiff_t m = 0;                                                                      \
+        for (; m + 4 <= M; m += 4) {                                                          \
+            const T *a = A__mi + m * I;                                                       \
+            T *z = Z__mo + m * O;                                                             \
+            ptrdiff_t o = o0;                                                                 \
+            for (; o + 3 <= o1; o += 3) cbp_fwd_tile_##SUF(4, 3, a, W__oi + o * I, b__o + o, z + o, O, I); \
+            for (; o < o1; o++) cbp_fwd_tile_##SUF(4, 1, a, W__oi + o * I, b__o + o, z + o, O, I); \
         }                                                                                     \
-        for (; o < O; o++)                                                                    \
-            for (int r = 0; r < 4; r++)                                                       \
-                Z__mo[(m + r) * O + o] = b__o[o] + cbp_dot_##SUF(a0 + r * I, W__oi + o * I, I); \
+        const T *a = A__mi + m * I;                                                           \
+        T *z = Z__mo + m * O;                                                                 \
+        ptrdiff_t rest = M - m, o = o0;                                                       \
+        if (rest == 0) continue;                                                              \
+        for (; o + 4 <= o1; o += 4) {                                                         \
+            if (rest == 3) cbp_fwd_tile_##SUF(3, 4, a, W__oi + o * I, b__o + o, z + o, O, I); \
+            else if (rest == 2) cbp_fwd_tile_##SUF(2, 4, a, W__oi + o * I, b__o + o, z + o, O, I); \
+            else cbp_fwd_tile_##SUF(1, 4, a, W__oi + o * I, b__o + o, z + o, O, I);          \
+        }                                                                                     \
+        for (; o < o1; o++)                                                                   \
+            for (ptrdiff_t r = 0; r < rest; r++)                                              \
+                cbp_fwd_tile_##SUF(1, 1, a + r * I, W__oi + o * I, b__o + o, z + r * O + o, O, I); \
     }                                                                                         \
-    for (; m < M; m++)                                                                        \
-        for (ptrdiff_t o = 0; o < O; o++)                                                     \
-            Z__mo[m * O + o] = b__o[o] + cbp_dot_##SUF(A__mi + m * I, W__oi + o * I, I);     \
 }                                                                                             \
                                                                                               \
-/* E__mi = D__mo W__oi: each row of E sums O scaled weight rows, in order o = 0..O-1 */       \
+/* R examples x C vectors of E += D W over weight rows o0..o1-1 (first: start from 0) */      \
+CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T *w, T *e,    \
+                                   ptrdiff_t o0, ptrdiff_t o1, int first,                     \
+                                   ptrdiff_t O, ptrdiff_t I) {                                \
+    V acc[4][3];                                                                              \
+    for (int r = 0; r < R; r++)                                                               \
+        for (int c = 0; c < C; c++)                                                           \
+            acc[r][c] = first ? (V){0} : *(const V *)(e + r * I + c * W_);                    \
+    for (ptrdiff_t o = o0; o < o1; o++) {                                                     \
+        V u[3];                                                                               \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + o * I + c * W_);                  \
+        for (int r = 0; r < R; r++) {                                                         \
+            T s = d[r * O + o];                                                               \
+            for (int c = 0; c < C; c++) acc[r][c] += s * u[c];                                \
+        }                                                                                     \
+    }                                                                                         \
+    for (int r = 0; r < R; r++)                                                               \
+        for (int c = 0; c < C; c++) *(V *)(e + r * I + c * W_) = acc[r][c];                   \
+}                                                                                             \
+                                                                                              \
+CBP_INLINE void cbp_bwd_scalar_##SUF(const T *d, const T *w, T *e, ptrdiff_t o0,              \
+                                     ptrdiff_t o1, int first, ptrdiff_t O, ptrdiff_t I) {     \
+    T s = first ? 0 : *e;                                                                     \
+    for (ptrdiff_t o = o0; o < o1; o++) s += d[o] * w[o * I];                                 \
+    *e = s;                                                                                   \
+}                                                                                             \
+                                                                                              \
 CBP_CLONES                                                                                    \
 static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,                      \
                                ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                       \
-    ptrdiff_t m = 0;                                                                          \
-    for (; m + 4 <= M; m += 4) {                                                              \
-        const T *d0 = D__mo + m * O, *d1 = d0 + O, *d2 = d1 + O, *d3 = d2 + O;                \
-        T *e0 = E__mi + m * I, *e1 = e0 + I, *e2 = e1 + I, *e3 = e2 + I;                      \
-        ptrdiff_t i = 0;                                                                      \
-        for (; i + 2 * W_ <= I; i += 2 * W_) {                                                \
-            V c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};                                     \
-            V c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};                                     \
-            for (ptrdiff_t o = 0; o < O; o++) {                                               \
-                const T *w = W__oi + o * I + i;                                               \
-                V u0 = *(const V *)w, u1 = *(const V *)(w + W_);                              \
-                c00 += d0[o] * u0; c01 += d0[o] * u1;                                         \
-                c10 += d1[o] * u0; c11 += d1[o] * u1;                                         \
-                c20 += d2[o] * u0; c21 += d2[o] * u1;                                         \
-                c30 += d3[o] * u0; c31 += d3[o] * u1;                                         \
+    /* blocks of W (ob rows x ib columns) stay in L2 across the mini-batch */                 \
+    const ptrdiff_t S = 3 * W_;                                                               \
+    ptrdiff_t ib = 32 * S, ob = CBP_BLOCK_BYTES / (ptrdiff_t)(ib * sizeof(T));                \
+    for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                                \
+        ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                                   \
+        int first = o0 == 0;                                                                  \
+        for (ptrdiff_t i0 = 0; i0 < I; i0 += ib) {                                            \
+            ptrdiff_t i1 = CBP_MIN(I, i0 + ib);                                               \
+            ptrdiff_t m = 0;                                                                  \
+            for (; m < M; m += 4) {                                                           \
+                ptrdiff_t R = CBP_MIN(4, M - m), i = i0;                                      \
+                const T *d = D__mo + m * O;                                                   \
+                T *e = E__mi + m * I;                                                         \
+                for (; i + S <= i1; i += S) {                                                 \
+                    if (R == 4) cbp_bwd_tile_##SUF(4, 3, d, W__oi + i, e + i, o0, o1, first, O, I); \
+                    else if (R == 3) cbp_bwd_tile_##SUF(3, 3, d, W__oi + i, e + i, o0, o1, first, O, I); \
+                    else if (R == 2) cbp_bwd_tile_##SUF(2, 3, d, W__oi + i, e + i, o0, o1, first, O, I); \
+                    else cbp_bwd_tile_##SUF(1, 3, d, W__oi + i, e + i, o0, o1, first, O, I);  \
+                }                                                                             \
+                for (; i + W_ <= i1; i += W_)                                                 \
+                    for (ptrdiff_t r = 0; r < R; r++)                                         \
+                        cbp_bwd_tile_##SUF(1, 1, d + r * O, W__oi + i, e + r * I + i, o0, o1, first, O, I); \
+                for (; i < i1; i++)                                                           \
+                    for (ptrdiff_t r = 0; r < R; r++)                                         \
+                        cbp_bwd_scalar_##SUF(d + r * O, W__oi + i, e + r * I + i, o0, o1, first, O, I); \
             }                                                                                 \
-            *(V *)(e0 + i) = c00; *(V *)(e0 + i + W_) = c01;                                  \
-            *(V *)(e1 + i) = c10; *(V *)(e1 + i + W_) = c11;                                  \
-            *(V *)(e2 + i) = c20; *(V *)(e2 + i + W_) = c21;                                  \
-            *(V *)(e3 + i) = c30; *(V *)(e3 + i + W_) = c31;                                  \
-        }                                                                                     \
-        for (; i < I; i++) {                                                                  \
-            T s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                 \
-            for (ptrdiff_t o = 0; o < O; o++) {                                               \
-                T w = W__oi[o * I + i];                                                       \
-                s0 += d0[o] * w; s1 += d1[o] * w; s2 += d2[o] * w; s3 += d3[o] * w;           \
-            }                                                                                 \
-            e0[i] = s0; e1[i] = s1; e2[i] = s2; e3[i] = s3;                                   \
-        }                                                                                     \
-    }                                                                                         \
-    for (; m < M; m++) {                                                                      \
-        const T *d = D__mo + m * O;                                                           \
-        T *e = E__mi + m * I;                                                                 \
-        ptrdiff_t i = 0;                                                                      \
-        for (; i + W_ <= I; i += W_) {                                                        \
-            V c = {0};                                                                        \
-            for (ptrdiff_t o = 0; o < O; o++) c += d[o] * *(const V *)(W__oi + o * I + i);   \
-            *(V *)(e + i) = c;                                                                \
-        }                                                                                     \
-        for (; i < I; i++) {                                                                  \
-            T s = 0;                                                                          \
-            for (ptrdiff_t o = 0; o < O; o++) s += d[o] * W__oi[o * I + i];                   \
-            e[i] = s;                                                                         \
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* W__oi = β W__oi + Σ_m (α D__mo)ᵀ A__mi; each weight's sum runs over m = 0..M-1 in */    \
-/* order, then is added to β w */                                                             \
+/* R weight rows x C vectors of W = β W + Σ_m Dt[o, m] A[m, :] */                             \
+CBP_INLINE void cbp_step_tile_##SUF(const int R, const int C, const T *dt, const T *a,        \
+                                    T *w, V vb, ptrdiff_t M, ptrdiff_t I) {                   \
+    V acc[4][3];                                                                              \
+    for (int r = 0; r < R; r++)                                                               \
+        for (int c = 0; c < C; c++) acc[r][c] = (V){0};                                       \
+    for (ptrdiff_t m = 0; m < M; m++) {                                                       \
+        V u[3];                                                                               \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(a + m * I + c * W_);                  \
+        for (int r = 0; r < R; r++) {                                                         \
+            T s = dt[r * M + m];                                                              \
+            for (int c = 0; c < C; c++) acc[r][c] += s * u[c];                                \
+        }                                                                                     \
+    }                                                                                         \
+    for (int r = 0; r < R; r++)                                                               \
+        for (int c = 0; c < C; c++) {                                                         \
+            V *p = (V *)(w + r * I + c * W_);                                                 \
+            *p = vb * *p + acc[r][c];                                                         \
+        }                                                                                     \
+}                                                                                             \
+                                                                                              \
 CBP_CLONES                                                                                    \
-static void cbp_step_##SUF(const T *D__mo, const T *A__mi, T *W__oi, T alpha, T beta,         \
+static void cbp_step_##SUF(const T *Dt__om, const T *A__mi, T *W__oi, T beta,                 \
                            ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                           \
-    ptrdiff_t o = 0;                                                                          \
+    /* a block of A's columns stays in L2 while every weight row passes by */                 \
+    const ptrdiff_t S = 3 * W_;                                                               \
+    ptrdiff_t ib = CBP_BLOCK_BYTES / (ptrdiff_t)(M * sizeof(T));                              \
+    ib = ib < S ? S : ib - ib % S;                                                            \
     V vb = {0};                                                                               \
     vb += beta;                                                                               \
-    for (; o + 4 <= O; o += 4) {                                                              \
-        T *w0 = W__oi + o * I, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;                      \
-        ptrdiff_t i = 0;                                                                      \
-        for (; i + 2 * W_ <= I; i += 2 * W_) {                                                \
-            V c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};                                     \
-            V c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};                                     \
-            for (ptrdiff_t m = 0; m < M; m++) {                                               \
-                const T *a = A__mi + m * I + i, *d = D__mo + m * O + o;                       \
-                T e0 = alpha * d[0], e1 = alpha * d[1], e2 = alpha * d[2], e3 = alpha * d[3]; \
-                V u0 = *(const V *)a, u1 = *(const V *)(a + W_);                              \
-                c00 += e0 * u0; c01 += e0 * u1;                                               \
-                c10 += e1 * u0; c11 += e1 * u1;                                               \
-                c20 += e2 * u0; c21 += e2 * u1;                                               \
-                c30 += e3 * u0; c31 += e3 * u1;                                               \
+    for (ptrdiff_t i0 = 0; i0 < I; i0 += ib) {                                                \
+        ptrdiff_t i1 = CBP_MIN(I, i0 + ib);                                                   \
+        for (ptrdiff_t o = 0; o < O; o += 4) {                                                \
+            ptrdiff_t R = CBP_MIN(4, O - o), i = i0;                                          \
+            const T *dt = Dt__om + o * M;                                                     \
+            T *w = W__oi + o * I;                                                             \
+            for (; i + S <= i1; i += S) {                                                     \
+                if (R == 4) cbp_step_tile_##SUF(4, 3, dt, A__mi + i, w + i, vb, M, I);        \
+                else if (R == 3) cbp_step_tile_##SUF(3, 3, dt, A__mi + i, w + i, vb, M, I);   \
+                else if (R == 2) cbp_step_tile_##SUF(2, 3, dt, A__mi + i, w + i, vb, M, I);   \
+                else cbp_step_tile_##SUF(1, 3, dt, A__mi + i, w + i, vb, M, I);               \
             }                                                                                 \
-            *(V *)(w0 + i) = vb * *(V *)(w0 + i) + c00;                                       \
-            *(V *)(w0 + i + W_) = vb * *(V *)(w0 + i + W_) + c01;                             \
-            *(V *)(w1 + i) = vb * *(V *)(w1 + i) + c10;                                       \
-            *(V *)(w1 + i + W_) = vb * *(V *)(w1 + i + W_) + c11;                             \
-            *(V *)(w2 + i) = vb * *(V *)(w2 + i) + c20;                                       \
-            *(V *)(w2 + i + W_) = vb * *(V *)(w2 + i + W_) + c21;                             \
-            *(V *)(w3 + i) = vb * *(V *)(w3 + i) + c30;                                       \
-            *(V *)(w3 + i + W_) = vb * *(V *)(w3 + i + W_) + c31;                             \
-        }                                                                                     \
-        for (; i < I; i++) {                                                                  \
-            T s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                 \
-            for (ptrdiff_t m = 0; m < M; m++) {                                               \
-                T a = A__mi[m * I + i];                                                       \
-                const T *d = D__mo + m * O + o;                                               \
-                s0 += (alpha * d[0]) * a; s1 += (alpha * d[1]) * a;                           \
-                s2 += (alpha * d[2]) * a; s3 += (alpha * d[3]) * a;                           \
-            }                                                                                 \
-            w0[i] = beta * w0[i] + s0; w1[i] = beta * w1[i] + s1;                             \
-            w2[i] = beta * w2[i] + s2; w3[i] = beta * w3[i] + s3;                             \
+            for (; i + W_ <= i1; i += W_)                                                     \
+                for (ptrdiff_t r = 0; r < R; r++)                                             \
+                    cbp_step_tile_##SUF(1, 1, dt + r * M, A__mi + i, w + r * I + i, vb, M, I); \
+            for (; i < i1; i++)                                                               \
+                for (ptrdiff_t r = 0; r < R; r++) {                                           \
+                    T s = 0;                                                                  \
+                    for (ptrdiff_t m = 0; m < M; m++) s += dt[r * M + m] * A__mi[m * I + i];  \
+                    w[r * I + i] = beta * w[r * I + i] + s;                                   \
+                }                                                                             \
         }                                                                                     \
     }                                                                                         \
-    for (; o < O; o++) {                                                                      \
-        T *w = W__oi + o * I;                                                                 \
-        ptrdiff_t i = 0;                                                                      \
-        for (; i + W_ <= I; i += W_) {                                                        \
-            V c = {0};                                                                        \
-            for (ptrdiff_t m = 0; m < M; m++)                                                 \
-                c += (alpha * D__mo[m * O + o]) * *(const V *)(A__mi + m * I + i);            \
-            *(V *)(w + i) = vb * *(V *)(w + i) + c;                                           \
-        }                                                                                     \
-        for (; i < I; i++) {                                                                  \
-            T s = 0;                                                                          \
-            for (ptrdiff_t m = 0; m < M; m++) s += (alpha * D__mo[m * O + o]) * A__mi[m * I + i]; \
-            w[i] = beta * w[i] + s;                                                           \
-        }                                                                                     \
-    }                                                                                         \
+}
+
+/* Ask for the next mini-batch's rows while this one computes: the gather
+ * that copies them then reads from cache instead of waiting on memory. */
+static inline void cbp_prefetch(const void *p, ptrdiff_t bytes) {
+    const char *c = (const char *)p;
+    for (ptrdiff_t k = 0; k < bytes; k += 64) __builtin_prefetch(c + k, 0, 2);
 }
 
 CBP_DEFINE_KERNELS(double, cbp_vd, 4, d)

@@ -229,10 +229,16 @@ def _order(n, order, rng):
 def _sigmoid_inplace(z):
     """z <- σ(z) = 1 / (1 + e^(−z)); e^(−z) = inf gives 0 exactly (caller silences the warning)."""
     np.negative(z, out=z)
-    np.exp(z, out=z)
-    z += 1
-    np.reciprocal(z, out=z)
-    return z
+    return _sigmoid_inplace_tail(z)
+
+
+def _sigmoid_inplace_tail(t):
+    """t <- 1 / (1 + e^t): the sigmoid of −t."""
+    with np.errstate(over="ignore"):
+        np.exp(t, out=t)
+    np.add(t, 1, out=t)
+    np.reciprocal(t, out=t)
+    return t
 
 
 def numpy_per_example_epoch(weights, biases, X, Y, eta, mini_batch_size, order=None, rng=None):
@@ -243,8 +249,8 @@ def numpy_per_example_epoch(weights, biases, X, Y, eta, mini_batch_size, order=N
     BP2 δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l), and add ∂C/∂b = δ,
     ∂C/∂W = δ (a^{l-1})ᵀ to the sums; then W ← W − (η/m) Σ ∂C/∂W and
     b ← b − (η/m) Σ ∂C/∂b.  This is network.py's ``update_mini_batch`` and
-    ``backprop``, with σ'(z) taken as a(1 − a) and the sums accumulated in
-    place (both only save time).
+    ``backprop`` (``np.dot`` on column vectors, as there), with σ'(z) taken as
+    a(1 − a) and the sums accumulated in place (both only save time).
 
     Parameters
     ----------
@@ -273,16 +279,16 @@ def numpy_per_example_epoch(weights, biases, X, Y, eta, mini_batch_size, order=N
                 activation = X[k].reshape(-1, 1)
                 activations = [activation]
                 for w, b in zip(weights, biases):
-                    activation = 1 / (1 + np.exp(-(w @ activation + b)))
+                    activation = 1 / (1 + np.exp(-(np.dot(w, activation) + b)))
                     activations.append(activation)
                 a = activations[-1]
                 delta = (a - Y[k].reshape(-1, 1)) * (a * (1 - a))
                 for l in range(n_layers - 1, -1, -1):
                     nabla_b[l] += delta
-                    nabla_w[l] += delta @ activations[l].T
+                    nabla_w[l] += np.dot(delta, activations[l].T)
                     if l > 0:
                         a = activations[l]
-                        delta = (weights[l].T @ delta) * (a * (1 - a))
+                        delta = np.dot(weights[l].T, delta) * (a * (1 - a))
             step = eta / len(batch)
             for w, nw in zip(weights, nabla_w):
                 w -= step * nw
@@ -300,7 +306,8 @@ def numpy_matmul_epoch(weights, biases, X, Y, eta, mini_batch_size, order=None, 
     D^{l-1} = (D^l W^l) ⊙ A^{l-1} ⊙ (1 − A^{l-1}), and W^l ← W^l − (η/m) (D^l)ᵀ A^{l-1},
     b^l ← b^l − (η/m) Σ_rows D^l.  Buffers are allocated once per epoch and
     every operation writes in place, so the time is BLAS plus NumPy's
-    per-call overhead.  Arguments as :func:`numpy_per_example_epoch`; the
+    per-call overhead.  (Dᵀ A goes through ``np.dot``: ``np.matmul`` skips
+    BLAS for a transposed single row, as in a last mini-batch of one.)  Arguments as :func:`numpy_per_example_epoch`; the
     ``(n_out, 1)`` biases are updated through ``(n_out,)`` views.
     """
     n = X.shape[0]
@@ -343,7 +350,7 @@ def numpy_matmul_epoch(weights, biases, X, Y, eta, mini_batch_size, order=None, 
             step = eta / M
             for l in range(top, 0, -1):
                 w = weights[l - 1]
-                np.matmul(D[l].T, A[l - 1], out=grads_w[l - 1])
+                np.dot(D[l].T, A[l - 1], out=grads_w[l - 1])
                 np.sum(D[l], axis=0, out=grads_b[l - 1])
                 if l > 1:
                     # BP2 with the weights before this step's update.
@@ -399,36 +406,36 @@ def numpy_kernels(dtype, M, O, I, seed=0):
     gb = np.empty(O, dtype=dt)
     alpha = -1e-3 / M
 
+    # Explicit out= everywhere: an augmented assignment (Z += b) would make
+    # these names local to the closures.
     def np_forward():
         np.matmul(A, W.T, out=Z)
-        Z += b
+        np.add(Z, b, out=Z)
 
     def np_activate():
         np.negative(Zin, out=Aout)
-        np.exp(Aout, out=Aout)
-        Aout += 1
-        np.reciprocal(Aout, out=Aout)
+        _sigmoid_inplace_tail(Aout)
 
     def np_output_error():
         np.subtract(Atop, Ytop, out=Dtop)
-        Dtop *= Atop
+        np.multiply(Dtop, Atop, out=Dtop)
         np.multiply(Dtop, Atop, out=Tmo)
-        Dtop -= Tmo
+        np.subtract(Dtop, Tmo, out=Dtop)
 
     def np_backprop():
         np.matmul(Dmo, W, out=Dmi)
-        Dmi *= A
+        np.multiply(Dmi, A, out=Dmi)
         np.multiply(Dmi, A, out=Tmi)
-        Dmi -= Tmi
+        np.subtract(Dmi, Tmi, out=Dmi)
 
     def np_step(Wt=Wg, bt=bg):
         # W <- W + α Dᵀ A, b <- b + α Σ D (β = 1: no L2 decay, the common case)
-        np.matmul(Dmo.T, A, out=G)
-        G *= alpha
-        Wt += G
+        np.dot(Dmo.T, A, out=G)
+        np.multiply(G, alpha, out=G)
+        np.add(Wt, G, out=Wt)
         np.sum(Dmo, axis=0, out=gb)
-        gb *= alpha
-        bt += gb
+        np.multiply(gb, alpha, out=gb)
+        np.add(bt, gb, out=bt)
 
     def run_pair(c_fn, n_fn, outputs):
         c_fn()
@@ -569,7 +576,8 @@ def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.
     Returns ``{reference: largest |difference| in any weight or bias}`` for
     ``numpy_per_example``, ``numpy_matmul`` (and ``torch`` when asked and
     installed), plus ``numpy_feedforward`` (outputs on the mini-batch, before
-    the step).  In float64 every entry should be about 1e-15.
+    the step); in float64 each should be about 1e-15.  ``step_size`` is the
+    largest change the step made to any parameter, for scale.
     """
     sizes = list(sizes)
     rng = np.random.default_rng(seed)
@@ -584,6 +592,8 @@ def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.
         numpy_feedforward(w0, b0, X) - net._predict(np.ascontiguousarray(X)))))}
     cbp.SGD(eta, mini_batch_size=m, shuffle=False).run(net, (X, Y), epochs=1)
     ws, bs = net.weights, net.biases
+    # The step itself, so a reader can see the check is not vacuous.
+    out["step_size"] = _max_diff(ws, bs, w0, b0)
     for name, fn in (("numpy_per_example", numpy_per_example_epoch),
                      ("numpy_matmul", numpy_matmul_epoch)):
         w1, b1 = [w.copy() for w in w0], [b.copy() for b in b0]
@@ -646,67 +656,76 @@ def bench_kernels(layers=((784, 30), (784, 256)), batch_sizes=(1, 10, 64),
     return rows
 
 
-def bench_epoch(sizes, mini_batch_size, eta, dtype, X, Y, labels, rounds=3, n_scale=None,
-                per_example_n=1000, with_torch=True, with_sklearn=True, sklearn_eta=0.1,
-                seed=0):
-    """One training configuration: cbp and every reference, in interleaved rounds.
+def bench_epoch(sizes, mini_batch_size, eta, X, Y, labels, dtypes=(np.float64, np.float32),
+                rounds=3, n_scale=None, per_example_n=1000, with_torch=True, with_sklearn=True,
+                sklearn_eta=0.1, gemm=True, seed=0):
+    """One training configuration: cbp and every reference, in every dtype, interleaved.
 
-    Every contender trains on the same rows (X, Y) from the same initial
-    weights, one epoch per round; the NumPy per-example reference trains on
-    the first ``per_example_n`` rows only.  Times are scaled to ``n_scale``
-    examples (default len(X)).  Returns ``(times, notes)``: ``times`` maps
-    ``cbp``, ``numpy_per_example``, ``numpy_matmul``, ``torch``, ``sklearn``
-    to per-round seconds per epoch (absent when skipped) and ``notes`` says
-    why something was skipped.
+    Every contender trains from the same initial weights on the same rows
+    (X, Y, labels, converted to each dtype), one epoch per round; the NumPy
+    per-example reference trains on the first ``per_example_n`` rows only.
+    Times are scaled to ``n_scale`` examples (default len(X)).  With ``gemm``
+    each round also times the n=1024 matmul in each dtype (key
+    ``gemm:<dtype>``, seconds per matmul), so the roofline is paired with the
+    epochs too.
+
+    Returns ``(times, notes)``: ``times`` maps ``"<contender>:<dtype>"`` to
+    per-round seconds, contenders being ``cbp``, ``numpy_per_example``,
+    ``numpy_matmul``, ``torch`` and ``sklearn`` (absent when skipped, with
+    the reason in ``notes``).  cbp's seconds are its own ``history["seconds"]``
+    (the core loop, conversions excluded) of one ``SGD.run(..., epochs=1)``.
     """
     sizes = list(sizes)
     n = X.shape[0]
     scale = (n_scale or n) / n
-    net = cbp.Network(sizes, dtype=dtype, seed=seed)
-    w0 = [np.array(w) for w in net.weights]
-    b0 = [np.array(b) for b in net.biases]
-    opt = cbp.SGD(eta, mini_batch_size=mini_batch_size)
-    rng = np.random.default_rng(seed)
-    notes = {}
-
-    def cbp_epoch():
-        return opt.run(net, (X, Y), epochs=1)["seconds"][0] * scale
-
-    samplers = {"cbp": cbp_epoch}
-    warmups = [lambda: cbp.SGD(eta, mini_batch_size).run(
-        cbp.Network(sizes, dtype=dtype, seed=seed), (X[:mini_batch_size * 4],
-                                                     Y[:mini_batch_size * 4]), epochs=1)]
-
     k = min(per_example_n, n)
-    if k:
-        w_pe, b_pe = [w.copy() for w in w0], [b.copy() for b in b0]
-        Xk, Yk = X[:k], Y[:k]
-        samplers["numpy_per_example"] = sampler(
-            lambda: numpy_per_example_epoch(w_pe, b_pe, Xk, Yk, eta, mini_batch_size, rng=rng),
-            scale=scale * n / k)
-    w_mm, b_mm = [w.copy() for w in w0], [b.copy() for b in b0]
-    samplers["numpy_matmul"] = sampler(
-        lambda: numpy_matmul_epoch(w_mm, b_mm, X, Y, eta, mini_batch_size, rng=rng), scale=scale)
-    if with_torch:
-        epoch = torch_trainer(w0, b0, X, Y, eta, mini_batch_size, seed=seed)
-        if epoch is None:
-            notes["torch"] = "skipped: torch is not installed"
-        else:
-            samplers["torch"] = sampler(epoch, scale=scale)
-            small = torch_trainer(w0, b0, X[:mini_batch_size * 4], Y[:mini_batch_size * 4], eta,
-                                  mini_batch_size)
-            warmups.append(small)
-    if with_sklearn:
-        epoch = sklearn_trainer(sizes, X, labels, sklearn_eta, mini_batch_size, seed=seed)
-        if epoch is None:
-            notes["sklearn"] = "skipped: scikit-learn is not installed"
-        else:
-            # The first partial_fit initialises the model: do it on a few rows.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                epoch.model.partial_fit(X[:mini_batch_size], labels[:mini_batch_size],
-                                        classes=np.arange(sizes[-1]))
-            samplers["sklearn"] = sampler(epoch, scale=scale)
+    few = min(n, mini_batch_size * 4)
+    rng = np.random.default_rng(seed)
+    samplers, notes, warmups = {}, {}, []
+    for dtype in dtypes:
+        dt = np.dtype(dtype)
+        tag = dt.name
+        Xd, Yd = np.ascontiguousarray(X, dtype=dt), np.ascontiguousarray(Y, dtype=dt)
+        net = cbp.Network(sizes, dtype=dt, seed=seed)
+        w0 = [np.array(w) for w in net.weights]
+        b0 = [np.array(b) for b in net.biases]
+        opt = cbp.SGD(eta, mini_batch_size=mini_batch_size)
+        samplers[f"cbp:{tag}"] = (lambda net=net, opt=opt, Xd=Xd, Yd=Yd:
+                                  opt.run(net, (Xd, Yd), epochs=1)["seconds"][0] * scale)
+        warmups.append(lambda dt=dt, Xd=Xd, Yd=Yd: cbp.SGD(eta, mini_batch_size).run(
+            cbp.Network(sizes, dtype=dt, seed=seed), (Xd[:few], Yd[:few]), epochs=1))
+        if k:
+            w_pe, b_pe = [w.copy() for w in w0], [b.copy() for b in b0]
+            samplers[f"numpy_per_example:{tag}"] = sampler(
+                lambda w=w_pe, b=b_pe, Xk=Xd[:k], Yk=Yd[:k]: numpy_per_example_epoch(
+                    w, b, Xk, Yk, eta, mini_batch_size, rng=rng), scale=scale * n / k)
+        w_mm, b_mm = [w.copy() for w in w0], [b.copy() for b in b0]
+        samplers[f"numpy_matmul:{tag}"] = sampler(
+            lambda w=w_mm, b=b_mm, Xd=Xd, Yd=Yd: numpy_matmul_epoch(
+                w, b, Xd, Yd, eta, mini_batch_size, rng=rng), scale=scale)
+        if with_torch:
+            epoch = torch_trainer(w0, b0, Xd, Yd, eta, mini_batch_size, seed=seed)
+            if epoch is None:
+                notes["torch"] = "skipped: torch is not installed"
+            else:
+                samplers[f"torch:{tag}"] = sampler(epoch, scale=scale)
+                warmups.append(torch_trainer(w0, b0, Xd[:few], Yd[:few], eta, mini_batch_size))
+        if with_sklearn:
+            epoch = sklearn_trainer(sizes, Xd, labels, sklearn_eta, mini_batch_size, seed=seed)
+            if epoch is None:
+                notes["sklearn"] = "skipped: scikit-learn is not installed"
+            else:
+                # The first partial_fit initialises the model: do it on a few rows.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    epoch.model.partial_fit(Xd[:few], labels[:few], classes=np.arange(sizes[-1]))
+                samplers[f"sklearn:{tag}"] = sampler(epoch, scale=scale)
+        if gemm:
+            g = np.random.default_rng(seed)
+            A, B = g.random((1024, 1024)).astype(dt), g.random((1024, 1024)).astype(dt)
+            C = np.empty_like(A)
+            fn = lambda A=A, B=B, C=C: np.matmul(A, B, out=C)  # noqa: E731
+            samplers[f"gemm:{tag}"] = sampler(fn, autorange(fn, 0.1))
     for warm in warmups:
         warm()
     return interleave(samplers, rounds), notes
@@ -866,9 +885,11 @@ def quick(n=10_000, rounds=3, per_example_n=1000, file=None, data="sample"):
     X, Y, labels, description = mnist_like(n, np.float64, source=data)
     with single_thread() as limited:
         diffs = check_references(sizes, m, eta)
-        times, _ = bench_epoch(sizes, m, eta, np.float64, X, Y, labels, rounds=rounds,
+        step = diffs.pop("step_size")
+        times, _ = bench_epoch(sizes, m, eta, X, Y, labels, dtypes=(np.float64,), rounds=rounds,
                                per_example_n=per_example_n, with_torch=False,
-                               with_sklearn=False)
+                               with_sklearn=False, gemm=False)
+    times = {key.split(":")[0]: value for key, value in times.items()}
     flops = train_flops(sizes) * n
     names = {"cbp": "cbp", "numpy_per_example": "NumPy, per example (network.py)",
              "numpy_matmul": "NumPy, one matmul per layer"}
@@ -888,8 +909,8 @@ def quick(n=10_000, rounds=3, per_example_n=1000, file=None, data="sample"):
                               ("cbp_speedup", "cbp speedup", lambda v: f"{v:.2f}x")],
                        title=title), file=file)
     worst = max(diffs.values())
-    print(f"check: after one mini-batch from the same weights, the NumPy references agree "
-          f"with cbp to {worst:.1e}", file=file)
+    print(f"check: after one mini-batch step (largest change {step:.2g}) from the same weights, "
+          f"the NumPy references agree with cbp to {worst:.1e}", file=file)
     if worst > 1e-10:
         print("WARNING: the references disagree with cbp by more than 1e-10", file=file)
     return rows

@@ -171,7 +171,7 @@ class Trace:
                                indent=2)
         lines += fmt.entry(f"δ^{L}", self.delta[L], indent=2)
         for l in range(L - 1, 1, -1):
-            lines += ["", f"Backpropagate the error (BP2): δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) "
+            lines += ["", f"Backpropagate the error, BP2: δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) "
                           f"⊙ {hid}'(z^{l})"]
             lines += fmt.entry(f"(W^{l + 1})ᵀ δ^{l + 1}", self.W[l + 1].T @ self.delta[l + 1],
                                indent=2)

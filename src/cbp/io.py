@@ -180,6 +180,16 @@ def _int(entries, key):
 
 def _read_entries(f):
     """Every array of the archive open on ``f``, read in full."""
+    head = f.read(6)
+    if not head:
+        raise _Bad("the file is empty")
+    if head.startswith(b"\x93NUMPY"):
+        raise _Bad("it is a single .npy array, not an .npz archive")
+    if head[:1] == b"\x80":
+        raise _Bad("it looks like a Python pickle, which cbp never loads (pickles can run code)")
+    if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        raise _Bad("it is not an .npz (zip) archive")
+    f.seek(0)
     npz = np.load(f, allow_pickle=False)
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise _Bad("it is a single .npy array, not an .npz archive")
@@ -277,8 +287,11 @@ def load(path):
             raise ValueError(f"{path}: not a cbp model file: {exc}") from None
         except _READ_ERRORS as exc:
             detail = str(exc) or type(exc).__name__
-            raise ValueError(f"{path}: not a cbp model file (cannot read it as an .npz "
-                             f"archive: {detail})") from None
+            if "allow_pickle" in detail:
+                detail = "it holds object arrays (pickled data), which cbp never loads"
+            else:
+                detail = f"a damaged or truncated .npz archive ({detail})"
+            raise ValueError(f"{path}: not a readable cbp model file: {detail}") from None
     try:
         sizes, header, weights, biases = _check(entries)
         try:

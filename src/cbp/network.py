@@ -361,3 +361,15 @@ class Network:
         return (f"Network({self.sizes}, activation={self.activation!r}, "
                 f"output_activation={self.output_activation!r}, cost={self.cost!r}, "
                 f"dtype={np.dtype(self.dtype).name!r})")
+
+    # -- saving and explaining ----------------------------------------------
+
+    def save(self, path):
+        """Write the network to ``path`` (a ``.npz`` model file); see :func:`cbp.io.save`."""
+        from .io import save
+        save(self, path)
+
+    def explain(self, x, y):
+        """Backpropagation step by step for one example; see :func:`cbp.explain.explain`."""
+        from .explain import explain
+        return explain(self, x, y)

@@ -119,15 +119,23 @@ def plot_history(history, path=None, ax=None):
         if finite.size:
             best = int(np.nanargmax(accuracy))
             acc_ax.annotate(f"best {accuracy[best]:.2f}%", (epochs[best], accuracy[best]),
-                            textcoords="offset points", xytext=(0, -12), ha="center",
+                            textcoords="offset points", xytext=(0, 5), va="bottom",
+                            ha="right" if best == len(epochs) - 1 and best else "center",
                             fontsize=8, color="C2")
             low, high = acc_ax.get_ylim()
-            acc_ax.set_ylim(max(low, 0.0), min(high, 100.5))
+            # Head room for the label above the best point.
+            acc_ax.set_ylim(max(low, 0.0), min(high + 0.08 * (high - low), 101.0))
     handles, labels = cost_ax.get_legend_handles_labels()
     if ax is not None and acc_ax is not None:
         h2, l2 = acc_ax.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    cost_ax.legend(handles, labels, fontsize=8, loc="upper right" if ax is None else "best")
+    if ax is None:
+        cost_ax.legend(handles, labels, fontsize=8, loc="upper right")
+    else:
+        # Rising accuracy crosses the falling cost: keep the legend off the lines.
+        cost_ax.set_title(None)
+        cost_ax.legend(handles, labels, fontsize=8, loc="lower center", ncols=3,
+                       bbox_to_anchor=(0.5, 1.0), frameon=False)
     if path is not None:
         fig.savefig(os.fspath(path), dpi=120)
     return fig

@@ -95,35 +95,40 @@ class SGD:
     def _step_checked(self, net, X, Y, n):
         order = np.arange(X.shape[0], dtype=np.intp)
         with net._lock:
-            done, cost_sum = self._run_batches(net, X, Y, order, X.shape[0], 0, 1, n,
-                                               epoch=0, history=None)
+            buffers = self._buffers(net, X.shape[0])
+            _, cost_sum = self._run_batches(net, X, Y, order, X.shape[0], 0, 1, n, buffers,
+                                            epoch=0, history=None)
         return cost_sum / X.shape[0]
 
-    def _run_batches(self, net, X, Y, order, m, first, last, n, epoch, history):
+    def _buffers(self, net, m):
+        # Scratch for the core and the snapshot to fall back on, allocated
+        # once per call rather than per run of mini-batches.
+        velocity = self._velocity_for(net) if self.momentum else np.zeros(1, dtype=net.dtype)
+        work = np.empty(_core.workspace_size(net._sizes, m) + m * net.sizes[-1], dtype=net.dtype)
+        return velocity, work, np.empty_like(net._params), np.empty_like(velocity)
+
+    def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history):
         # Mini-batches first..last-1; on NaN/Inf, back to the last finite
         # state (replaying from a snapshot) and raise.
         params = net._params
-        velocity = self._velocity_for(net) if self.momentum else np.zeros(1, dtype=net.dtype)
-        snapshot = params.copy()
-        v_snapshot = velocity.copy() if self.momentum else None
-        work = np.empty(_core.workspace_size(net._sizes, m) + m * net.sizes[-1], dtype=net.dtype)
+        velocity, work, snapshot, v_snapshot = buffers
+        snapshot[...] = params
+        v_snapshot[...] = velocity
         args = (*net._core_args(), *net._codes, X, Y, order, m)
         hyper = (self.eta, self.lmbda / n, self.momentum, work)
-        done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last, *hyper)
+        _, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last, *hyper)
         if np.isfinite(cost_sum) and _core.all_finite(params):
             return examples, cost_sum
         # Find the first bad mini-batch: replay one at a time from the snapshot.
         params[...] = snapshot
-        if self.momentum:
-            velocity[...] = v_snapshot
+        velocity[...] = v_snapshot
         for k in range(first, last):
-            keep = params.copy()
-            keep_v = velocity.copy() if self.momentum else None
+            snapshot[...] = params
+            v_snapshot[...] = velocity
             _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper)
             if not (np.isfinite(c) and _core.all_finite(params)):
-                params[...] = keep
-                if self.momentum:
-                    velocity[...] = keep_v
+                params[...] = snapshot
+                velocity[...] = v_snapshot
                 raise DivergenceError(
                     f"training diverged in epoch {epoch}, mini-batch {k}: the cost or the "
                     f"weights became NaN or infinite (eta={self.eta} may be too large); the "
@@ -162,10 +167,12 @@ class SGD:
             with net._lock:
                 order = (net._rng.permutation(n) if self.shuffle else np.arange(n)).astype(np.intp)
                 cost_sum = 0.0
+                buffers = self._buffers(net, m)
                 try:
                     for first in range(0, n_batches, per_run):
                         last = min(first + per_run, n_batches)
-                        _, c = self._run_batches(net, X, Y, order, m, first, last, n, j, history)
+                        _, c = self._run_batches(net, X, Y, order, m, first, last, n, buffers,
+                                                 j, history)
                         cost_sum += c
                         if progress is not None:
                             progress(min(last * m, n))

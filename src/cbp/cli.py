@@ -1,0 +1,449 @@
+"""The ``cbp`` command: train, evaluate and explain networks from the shell.
+
+    cbp train                         # 784-30-10 on the embedded MNIST sample
+    cbp train --epochs 30 --save digits.npz --plot curves.png
+    cbp evaluate digits.npz
+    cbp explain                       # note 001's 2-3-2 example, number by number
+    cbp explain digits.npz            # one MNIST example through a trained model
+    cbp bench --quick
+
+``python -m cbp`` is the same command.  Exit status: 0 on success, 2 for a bad
+command line or unreadable input, 1 when training diverges or the model cannot
+be saved, 130 after Ctrl-C.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+__all__ = ["main", "build_parser"]
+
+PROG = "cbp"
+
+
+class UsageError(Exception):
+    """A bad flag value or unusable input: reported as ``cbp: error: ...``, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with every usage error worded ``cbp: error: ...`` (exit 2)."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{PROG}: error: {message}\n")
+
+
+# -- argument types -----------------------------------------------------------
+
+
+def _sizes(text):
+    try:
+        return [int(s) for s in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 784,30,10; got {text!r}") from None
+
+
+def _floats(text):
+    try:
+        return [float(s) for s in text.replace(" ", ",").split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 1,0.5; got {text!r}") from None
+
+
+def build_parser():
+    """The argument parser of the ``cbp`` command."""
+    from . import __version__
+    parser = _Parser(prog=PROG, description="Feed-forward networks trained by backpropagation "
+                     "and stochastic gradient descent (Cython core).",
+                     epilog="Run 'cbp COMMAND --help' for the options of a command.")
+    parser.add_argument("--version", action="version", version=f"cbp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser(
+        "train", help="train a network by mini-batch SGD and report test accuracy",
+        description="Train a network by mini-batch SGD, one epoch at a time, and report the "
+        "test accuracy after each epoch. The defaults are network.py's chapter-1 setup "
+        "(784-30-10 sigmoid, quadratic cost, eta 3, mini-batches of 10) on the MNIST sample "
+        "shipped with cbp (4,000 training and 1,000 held-out images).")
+    net = t.add_argument_group("network")
+    net.add_argument("--sizes", type=_sizes, default=[784, 30, 10], metavar="N,N,...",
+                     help="units per layer, input first (default: 784,30,10)")
+    net.add_argument("--activation", default="sigmoid", metavar="NAME",
+                     help="hidden-layer activation: sigmoid, tanh, relu, linear "
+                          "(default: sigmoid)")
+    net.add_argument("--output-activation", default=None, metavar="NAME",
+                     help="output activation: as --activation, or softmax "
+                          "(default: same as --activation)")
+    net.add_argument("--cost", default="quadratic", metavar="NAME",
+                     help="quadratic, sse, cross_entropy (sigmoid output) or log_likelihood "
+                          "(default: quadratic)")
+    net.add_argument("--dtype", default="float64", metavar="TYPE",
+                     help="float64 or float32 (default: float64)")
+    net.add_argument("--seed", type=int, default=0,
+                     help="seed for the initial weights and the shuffling; the same seed gives "
+                          "the same run (default: 0)")
+    sgd = t.add_argument_group("training")
+    sgd.add_argument("--epochs", type=int, default=10, help="passes over the data (default: 10)")
+    sgd.add_argument("-m", "--mini-batch-size", type=int, default=10, metavar="M",
+                     help="examples per gradient step (default: 10)")
+    sgd.add_argument("--eta", type=float, default=3.0, help="learning rate η (default: 3.0)")
+    sgd.add_argument("--lmbda", type=float, default=0.0,
+                     help="L2 regularisation λ (default: 0)")
+    sgd.add_argument("--momentum", type=float, default=0.0, help="momentum μ in [0, 1) "
+                     "(default: 0)")
+    io = t.add_argument_group("input and output")
+    io.add_argument("--data", metavar="PATH",
+                    help="MNIST: a directory with the IDX files (train-* for training, t10k-* "
+                         "for testing; with only one of them, its last 20%% are held out), an "
+                         "IDX images file, or network.py's mnist.pkl.gz "
+                         "(default: the embedded sample)")
+    io.add_argument("--save", metavar="MODEL", help="save the trained network to this file "
+                    "(.npz; also after Ctrl-C)")
+    io.add_argument("--plot", metavar="FILE", help="plot the learning curves to this image "
+                    "(needs matplotlib)")
+    io.add_argument("-q", "--quiet", action="store_true",
+                    help="print only the final line; no progress bar")
+    t.set_defaults(run=_train)
+
+    e = sub.add_parser("evaluate", help="test accuracy of a saved model",
+                       description="Load a model saved by 'cbp train --save' and report its "
+                       "accuracy on held-out data.")
+    e.add_argument("model", metavar="MODEL", help="a model file written by cbp")
+    e.add_argument("--data", metavar="PATH",
+                   help="MNIST test data: a directory (its t10k-* files, or else train-*), an "
+                        "IDX images file, or mnist.pkl.gz (its test part) "
+                        "(default: the embedded sample's 1,000 held-out images)")
+    e.set_defaults(run=_evaluate)
+
+    x = sub.add_parser(
+        "explain", help="print backpropagation step by step for one example",
+        description="Print feedforward, the four backprop equations (BP1-BP4) and every "
+        "intermediate value for one example, computed by the same kernels as training. "
+        "Without MODEL: the worked 2-3-2 example of lecture note 001. With MODEL: the first "
+        "held-out example of the embedded sample (or --index, --x/--y).")
+    x.add_argument("model", metavar="MODEL", nargs="?", help="a model file written by cbp")
+    x.add_argument("--x", type=_floats, metavar="X1,X2,...",
+                   help="the input (write --x=-1,2 for a negative first value)")
+    x.add_argument("--y", type=_floats, metavar="Y1,Y2,...",
+                   help="the target vector, or with a single value a class label")
+    x.add_argument("--index", type=int, default=0,
+                   help="with MODEL: which held-out example (default: 0)")
+    x.add_argument("--digits", type=int, default=4, help="decimals shown (default: 4)")
+    x.add_argument("--max-columns", type=int, default=12, metavar="N",
+                   help="summarise vectors and matrices wider than this (default: 12)")
+    x.set_defaults(run=_explain)
+
+    b = sub.add_parser("bench", help="time cbp against NumPy references",
+                       description="Time one training epoch of cbp against two NumPy "
+                       "implementations of the same algorithm (cbp.benchmark.quick). The full "
+                       "suite is bench/run.py in the source tree.")
+    b.add_argument("--quick", action="store_true",
+                   help="a smaller, faster run (2,000 examples, one round)")
+    b.set_defaults(run=_bench)
+    return parser
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _message(exc):
+    """An exception as one line, without '[Errno 2]' noise."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+        if exc.filename is not None:
+            text += f": {exc.filename}"
+        return text
+    return str(exc) or type(exc).__name__
+
+
+def _fail(message, status=2):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+def _split(X, y, what):
+    """Hold out the last 20% (at least one example) of a single data set."""
+    n = X.shape[0]
+    if n < 2:
+        raise UsageError(f"{what} holds {n} example(s); at least 2 are needed to hold some out")
+    cut = n - max(1, n // 5)
+    return (X[:cut], y[:cut]), (X[cut:], y[cut:]), f"{what}, last {n - cut} held out"
+
+
+def _training_data(path):
+    """((X, y), (X_test, y_test), description) for ``cbp train``."""
+    from . import datasets
+    if path is None:
+        train, test = datasets.load_sample()
+        return train, test, "the embedded MNIST sample"
+    p = os.path.expanduser(path)
+    if os.path.isdir(p):
+        parts = {}
+        for kind in ("train", "t10k"):
+            try:
+                parts[kind] = datasets.load_mnist(p, kind=kind)
+            except FileNotFoundError:
+                pass
+        if not parts:
+            datasets.load_mnist(p)  # raises, with the names it looked for
+        if len(parts) == 2:
+            return parts["train"], parts["t10k"], f"{path} (train / t10k)"
+        (kind, (X, y)), = parts.items()
+        return _split(X, y, f"{path} ({kind} only)")
+    X, y = datasets.load_mnist(p)
+    try:
+        test = datasets.load_mnist(p, kind="test")   # network.py's pickle
+    except ValueError:
+        return _split(X, y, path)                      # a single IDX file
+    return (X, y), test, f"{path} (training / test parts)"
+
+
+def _evaluation_data(path):
+    """(X, y, description) for ``cbp evaluate`` and ``cbp explain MODEL``."""
+    from . import datasets
+    if path is None:
+        _, (X, y) = datasets.load_sample()
+        return X, y, "the embedded sample's held-out images"
+    p = os.path.expanduser(path)
+    if os.path.isdir(p):
+        try:
+            X, y = datasets.load_mnist(p, kind="t10k")
+            return X, y, f"{path} (t10k)"
+        except FileNotFoundError:
+            X, y = datasets.load_mnist(p)
+            return X, y, path
+    try:
+        X, y = datasets.load_mnist(p, kind="test")
+        return X, y, f"{path} (test part)"
+    except ValueError:
+        X, y = datasets.load_mnist(p)
+        return X, y, path
+
+
+def _check_fit(net, X, y, what):
+    n_in, n_out = net.sizes[0], net.sizes[-1]
+    if X.shape[1] != n_in:
+        raise UsageError(f"{what} has {X.shape[1]} inputs per example but the network's input "
+                         f"layer has {n_in} units (--sizes must start with {X.shape[1]})")
+    if y.size and int(y.max()) >= n_out:
+        raise UsageError(f"{what} has labels up to {int(y.max())} but the network's output "
+                         f"layer has {n_out} units (--sizes must end with at least "
+                         f"{int(y.max()) + 1})")
+
+
+def _one_hot(y, n_out, dtype):
+    Y = np.zeros((y.shape[0], n_out), dtype=dtype)
+    Y[np.arange(y.shape[0]), y] = 1
+    return Y
+
+
+def _check_output_path(path, flag):
+    directory = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    if not os.path.isdir(directory):
+        raise UsageError(f"{flag} {path}: the directory {directory} does not exist")
+    if os.path.isdir(os.path.expanduser(path)):
+        raise UsageError(f"{flag} {path}: is a directory")
+
+
+def _accuracy_text(correct, n):
+    return f"accuracy {100.0 * correct / n:.2f}% ({correct}/{n})" if n else "accuracy n/a"
+
+
+# -- train --------------------------------------------------------------------
+
+
+def _train(args):
+    from tqdm import tqdm
+
+    from . import _checks
+    from .network import Network
+    from .sgd import SGD, DivergenceError
+
+    net = Network(args.sizes, activation=args.activation,
+                  output_activation=args.output_activation, cost=args.cost,
+                  dtype=args.dtype, seed=args.seed)
+    opt = SGD(args.eta, mini_batch_size=args.mini_batch_size, lmbda=args.lmbda,
+              momentum=args.momentum)
+    epochs = _checks.integer(args.epochs, "epochs", minimum=0)
+    if args.save:
+        _check_output_path(args.save, "--save")
+    if args.plot:
+        _check_output_path(args.plot, "--plot")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--plot needs matplotlib: pip install 'cbp[plot]'") from None
+    (X, y), (X_test, y_test), what = _training_data(args.data)
+    _check_fit(net, X, y, "the training data")
+    _check_fit(net, X_test, y_test, "the test data")
+    # Convert once, not at every epoch.
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    Y = _one_hot(y, net.sizes[-1], net.dtype)
+    X_test = np.ascontiguousarray(X_test, dtype=net.dtype)
+    n, n_test = X.shape[0], X_test.shape[0]
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    say(f"Network: {net!r}")
+    say(f"Data: {what}: {n} training examples, {n_test} test examples")
+    say(f"SGD: {epochs} epoch{'s' * (epochs != 1)}, mini-batch size {opt.mini_batch_size}, eta {opt.eta:g}, "
+        f"lmbda {opt.lmbda:g}, momentum {opt.momentum:g}, seed {args.seed}")
+
+    history = {"epoch": [], "cost": [], "seconds": [], "correct": [], "accuracy": [],
+               "test_cost": []}
+    status, note = 0, None
+    show_bar = not args.quiet and sys.stderr.isatty()
+    try:
+        for j in range(epochs):
+            with tqdm(total=n, disable=not show_bar, leave=False, unit="ex",
+                      desc=f"Epoch {j + 1}/{epochs}") as bar:
+                h = opt.run(net, (X, Y), 1, test_data=(X_test, y_test),
+                            progress=lambda done: bar.update(done - bar.n))
+            for key in history:
+                history[key].append(j if key == "epoch" else h[key][0])
+            say(f"Epoch {j + 1}/{epochs}: {_accuracy_text(h['correct'][0], n_test)}, "
+                f"cost {h['cost'][0]:.4f} (test {h['test_cost'][0]:.4f}), "
+                f"{h['seconds'][0]:.3f} s")
+    except KeyboardInterrupt:
+        status, note = 130, "interrupted"
+        print("interrupted", file=sys.stderr, flush=True)
+    except DivergenceError as exc:
+        return _fail(exc, 1)
+
+    # A Ctrl-C between two appends must not leave lists of unequal lengths.
+    done = min(len(v) for v in history.values())
+    for v in history.values():
+        del v[done:]
+    seconds = sum(history["seconds"])
+    correct = history["correct"][-1] if done and status == 0 else net.evaluate((X_test, y_test))
+    per_epoch = f", {seconds / done:.3f} s per epoch" if done else ""
+    print(f"{'Interrupted' if note else 'Done'} after {done} epoch{'s' * (done != 1)}: "
+          f"test {_accuracy_text(correct, n_test)}; training took {seconds:.2f} s{per_epoch}",
+          flush=True)
+    if args.save:
+        try:
+            from .io import save
+            save(net, os.path.expanduser(args.save))
+        except OSError as exc:
+            return _fail(f"cannot save the model: {_message(exc)}", 1)
+        say(f"Saved the model to {args.save}")
+    if args.plot and done:
+        from .plot import plot_history
+        try:
+            plot_history(history, os.path.expanduser(args.plot))
+        except (OSError, ValueError) as exc:
+            return _fail(f"cannot write the plot: {_message(exc)}", 1)
+        say(f"Plotted the learning curves to {args.plot}")
+    return status
+
+
+# -- evaluate -----------------------------------------------------------------
+
+
+def _evaluate(args):
+    from .io import load
+    net = load(os.path.expanduser(args.model))
+    X, y, what = _evaluation_data(args.data)
+    _check_fit(net, X, y, "the data")
+    X = np.ascontiguousarray(X, dtype=net.dtype)
+    correct = net.evaluate((X, y))
+    print(f"Model: {args.model}: {net!r}")
+    cost = net.total_cost((X, _one_hot(y, net.sizes[-1], net.dtype))) if len(y) else float("nan")
+    print(f"Test {_accuracy_text(correct, len(y))}, cost {cost:.4f}, on {what}")
+    return 0
+
+
+# -- explain ------------------------------------------------------------------
+
+
+def _explain(args):
+    from . import _checks
+    from .explain import explain, worked_example
+    digits = _checks.integer(args.digits, "--digits", minimum=0)
+    max_columns = _checks.integer(args.max_columns, "--max-columns", minimum=1)
+    if args.model is None:
+        net, x, y = worked_example()
+        print("Lecture note 001's worked example: the 2-3-2 network of the slides, "
+              "x = y = [1, 1] unless --x/--y say otherwise.")
+    else:
+        from .io import load
+        net = load(os.path.expanduser(args.model))
+        print(f"Model: {args.model}: {net!r}")
+        x = y = None
+        if args.x is None:
+            X, labels, what = _evaluation_data(None)
+            index = _checks.integer(args.index, "--index", minimum=0)
+            if index >= len(labels):
+                raise UsageError(f"--index must be below {len(labels)}; got {index}")
+            _check_fit(net, X, labels, "the embedded sample")
+            x = X[index]
+            guess = int(np.argmax(net.feedforward(x)))
+            print(f"Example {index} of {what}: label {labels[index]}, the network answers "
+                  f"{guess}.")
+            y = np.zeros(net.sizes[-1])
+            y[labels[index]] = 1
+        elif args.y is None:
+            raise UsageError("with MODEL and --x, give the target with --y too")
+    if args.x is not None:
+        x = args.x
+    if args.y is not None:
+        y = args.y
+        n_out = net.sizes[-1]
+        if len(y) == 1 and n_out > 1:
+            label = y[0]
+            if label != int(label) or not 0 <= label < n_out:
+                raise UsageError(f"--y with one value is a class label in 0..{n_out - 1}; "
+                                 f"got {label:g}")
+            y = np.zeros(n_out)
+            y[int(label)] = 1
+    trace = explain(net, x, y, digits=digits)
+    print()
+    trace.print(max_columns=max_columns)
+    return 0
+
+
+# -- bench --------------------------------------------------------------------
+
+
+def _bench(args):
+    try:
+        from . import benchmark
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.benchmark":
+            raise
+        return _fail("this installation of cbp has no benchmark module (cbp.benchmark)", 1)
+    if args.quick:
+        benchmark.quick(n=2000, rounds=1, per_example_n=200)
+    else:
+        benchmark.quick()
+    return 0
+
+
+# -- entry point --------------------------------------------------------------
+
+
+def main(argv=None):
+    """Run the ``cbp`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    try:
+        return args.run(args)
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which exited: stop quietly (Python's
+        # documented recipe; stdout is pointed at devnull so the final flush
+        # does not fail again).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except UsageError as exc:
+        return _fail(exc)
+    except (ValueError, TypeError, OSError) as exc:
+        # Bad flag values (checked by cbp), unreadable or missing files.
+        return _fail(_message(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
