@@ -47,13 +47,19 @@ CONFIGS = [
 ]
 BIG = ([784, 256, 256, 10], [784, 1024, 1024, 10])
 
+def name(sizes):
+    return "[" + ",".join(str(s) for s in sizes) + "]"
+
+
 # Per mode: examples actually trained per epoch (times are scaled to 10,000),
 # rounds, and examples for the per-example NumPy reference.
 PLAN = {
-    "full": {"n": {}, "n_default": N_EPOCH, "rounds": 5, "rounds_big": 3, "per_example": 1000,
+    "full": {"n": {}, "n_default": N_EPOCH, "rounds": 7, "rounds_big": 5,
+             "per_example": {}, "per_example_default": 1000,
              "kernel_rounds": 7, "kernel_min_time": 0.02, "ff_rounds": 7, "ff_min_time": 0.1},
-    "quick": {"n": {str([784, 256, 256, 10]): 2000, str([784, 1024, 1024, 10]): 500},
-              "n_default": 5000, "rounds": 3, "rounds_big": 3, "per_example": 200,
+    "quick": {"n": {name([784, 256, 256, 10]): 2000, name([784, 1024, 1024, 10]): 500},
+              "n_default": 5000, "rounds": 3, "rounds_big": 3,
+              "per_example": {name([784, 1024, 1024, 10]): 50}, "per_example_default": 200,
               "kernel_rounds": 3, "kernel_min_time": 0.003, "ff_rounds": 3, "ff_min_time": 0.02},
 }
 
@@ -66,12 +72,13 @@ def say(text=""):
     print(text, flush=True)
 
 
-def name(sizes):
-    return "[" + ",".join(str(s) for s in sizes) + "]"
-
-
 def short(dtype_name):
     return "f" + dtype_name[5:]  # float64 -> f64
+
+
+def cpus(load):
+    v = load["others_cpus"]
+    return "?" if v is None else f"{v:.2f}"
 
 
 def git_head():
@@ -125,12 +132,14 @@ def run_epochs(plan, source):
     X64, Y64, labels, description = B.mnist_like(N_EPOCH, np.float64, source=source)
     say(f"Epoch data: {description}")
     for sizes, m, eta in CONFIGS:
-        n = plan["n"].get(str(sizes), plan["n_default"])
+        n = plan["n"].get(name(sizes), plan["n_default"])
+        k = min(n, plan["per_example"].get(name(sizes), plan["per_example_default"]))
         rounds = plan["rounds_big"] if sizes in BIG else plan["rounds"]
         t0 = time.perf_counter()
-        times, notes = B.bench_epoch(sizes, m, eta, X64[:n], Y64[:n], labels[:n], dtypes=DTYPES,
-                                     rounds=rounds, n_scale=N_EPOCH,
-                                     per_example_n=plan["per_example"])
+        with B.others_load() as load:
+            times, notes = B.bench_epoch(sizes, m, eta, X64[:n], Y64[:n], labels[:n],
+                                         dtypes=DTYPES, rounds=rounds, n_scale=N_EPOCH,
+                                         per_example_n=k)
         notes_all.update(notes)
         flops = B.train_flops(sizes) * N_EPOCH
         for dtype in DTYPES:
@@ -138,8 +147,8 @@ def run_epochs(plan, source):
             cbp_t = times[f"cbp:{tag}"]
             gemm = times.get(f"gemm:{tag}")
             row = {"config": name(sizes), "m": m, "eta": eta, "dtype": tag, "n_timed": n,
-                   "n_scaled_to": N_EPOCH, "rounds": rounds,
-                   "per_example_n": min(plan["per_example"], n),
+                   "n_scaled_to": N_EPOCH, "rounds": rounds, "per_example_n": k,
+                   "others_cpus": load["others_cpus"],
                    "seconds": {}, "speedup": {}, "per_round": {}}
             for impl in IMPLS:
                 key = f"{impl}:{tag}"
@@ -157,7 +166,8 @@ def run_epochs(plan, source):
             if tag == "float32" and "cbp:float64" in times:
                 row["f32_speedup"] = B.paired_ratio(times["cbp:float64"], cbp_t)
             rows.append(row)
-        say(f"  {name(sizes)} m={m}: {time.perf_counter() - t0:.0f} s")
+        say(f"  {name(sizes)} m={m}: {n} examples, {rounds} rounds, "
+            f"{time.perf_counter() - t0:.0f} s; other processes used {cpus(load)} CPUs")
     flat = []
     for r in rows:
         f = {k: r[k] for k in ("config", "m", "dtype", "gflops")}
@@ -189,8 +199,9 @@ def run_feedforward(plan, source):
     X64, _, _, _ = B.mnist_like(N_EPOCH, np.float64, source=source)
     for sizes in ([784, 30, 10], [784, 256, 256, 10]):
         for dtype in DTYPES:
-            times, diff = B.bench_feedforward(sizes, dtype, X64, rounds=plan["ff_rounds"],
-                                              min_time=plan["ff_min_time"])
+            with B.others_load() as load:
+                times, diff = B.bench_feedforward(sizes, dtype, X64, rounds=plan["ff_rounds"],
+                                                  min_time=plan["ff_min_time"])
             flops = B.forward_flops(sizes) * N_EPOCH
             rows.append({
                 "config": name(sizes), "dtype": np.dtype(dtype).name, "n": N_EPOCH,
@@ -201,7 +212,7 @@ def run_feedforward(plan, source):
                 "x_numpy_1": B.paired_ratio(times["numpy"], times["cbp_1"]),
                 "x_threads": B.paired_ratio(times["cbp_1"], times["cbp_2"]),
                 "x_numpy_2": B.paired_ratio(times["numpy"], times["cbp_2"]),
-                "max_diff": diff, "per_round": times,
+                "max_diff": diff, "others_cpus": load["others_cpus"], "per_round": times,
             })
     say(B.format_table(rows, [("config", "config", None), ("dtype", "dtype", None),
                               ("cbp_1_ms", "cbp 1t ms", ".2f"), ("cbp_2_ms", "cbp 2t ms", ".2f"),
@@ -210,9 +221,15 @@ def run_feedforward(plan, source):
                               ("x_numpy_1", "1t x numpy", ".2f"),
                               ("x_threads", "2t / 1t", ".2f"),
                               ("x_numpy_2", "2t x numpy", ".2f"),
-                              ("max_diff", "max |diff|", ".0e")],
+                              ("max_diff", "max |diff|", ".0e"),
+                              ("others_cpus", "others' CPUs", ".2f")],
                        title=f"Feedforward of {N_EPOCH} inputs (numpy: one matmul per layer, "
                              "1 BLAS thread)"))
+    busy = [r["others_cpus"] for r in rows if r["others_cpus"] is not None]
+    if busy:
+        say(f"  other processes used {min(busy):.2f}-{max(busy):.2f} of the {os.cpu_count()} "
+            "CPUs during these runs" + ("; the 2-thread speedup cannot be measured "
+                                         "cleanly" if max(busy) > 0.3 else ""))
     return rows
 
 
@@ -232,7 +249,7 @@ def run_memory(plan):
         [dict(r, config=name(r["sizes"]), inc=mib(r["increase"]), est=mib(r["estimate"]),
               data=mib(r["data_bytes"])) for r in rows],
         [("config", "config", None), ("dtype", "dtype", None), ("n", "n", "d"),
-         ("inc", "peak RSS increase MiB", ".1f"), ("est", "estimate MiB", ".1f"),
+         ("source", "peak from", None), ("inc", "peak RSS increase MiB", ".1f"), ("est", "estimate MiB", ".1f"),
          ("data", "of which data MiB", ".1f"), ("ratio", "increase / estimate", ".2f")],
         title="Peak memory of building and training one epoch (fresh process; estimate = "
               "(params + grads + one mini-batch's activations) x itemsize + data)"))

@@ -1,6 +1,5 @@
 """The cbp command: run as ``python -m cbp`` in a subprocess, and main() in-process."""
 import gzip
-import os
 import re
 import signal
 import struct

@@ -66,7 +66,9 @@ def array(value, name, dtype, finite=True):
         raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
     if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
         arr = arr.astype(np.float64)
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # An overflowing cast (1e300 into float32) becomes inf, refused below.
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if finite and out.size and not np.isfinite(out).all():
         raise ValueError(f"{name} must be finite; it holds NaN or infinite values"
                          + (" (after conversion to " + np.dtype(dtype).name + ")"

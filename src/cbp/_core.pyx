@@ -41,13 +41,13 @@ cdef extern from "_kernels.h" nogil:
     void cbp_forward_f(const float* A__mi, const float* W__oi, const float* b__o,
                        float* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
     void cbp_backward_d(const double* D__mo, const double* W__oi, double* E__mi,
-                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, double* pack)
     void cbp_backward_f(const float* D__mo, const float* W__oi, float* E__mi,
-                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, float* pack)
     void cbp_step_d(const double* Dt__om, const double* A__mi, double* W__oi,
-                    double beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+                    double beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, double* pack)
     void cbp_step_f(const float* Dt__om, const float* A__mi, float* W__oi,
-                    float beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+                    float beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, float* pack)
 
 # Activation and cost codes; the tables in activations.py and costs.py map
 # names to these numbers.
@@ -68,6 +68,11 @@ cdef enum:
 # in L1/L2, large enough to amortise each pass over a weight matrix.
 cdef enum:
     CHUNK = 64
+
+# Elements of packing scratch the product kernels need (CBP_PACK_BYTES of
+# float32, so enough for either dtype).
+cdef enum:
+    PACK = 32768
 
 
 # ---------------------------------------------------------------------------
@@ -222,13 +227,16 @@ cdef void output_error(const floating* A__mo, const floating* Y__mo, floating* D
 
 cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, const floating* A__mi,
                               floating* D__mi, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
-                              int act) noexcept nogil:
-    """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f'(z^l), with f'(z^l) read off a^l."""
+                              int act, floating* pack) noexcept nogil:
+    """BP2: δ^l = ((W^{l+1})ᵀ δ^{l+1}) ⊙ f'(z^l), with f'(z^l) read off a^l.
+
+    ``pack`` is PACK elements of scratch.
+    """
     cdef Py_ssize_t p
     if floating is double:
-        cbp_backward_d(D__mo, W__oi, D__mi, M, O, I)
+        cbp_backward_d(D__mo, W__oi, D__mi, M, O, I, pack)
     else:
-        cbp_backward_f(D__mo, W__oi, D__mi, M, O, I)
+        cbp_backward_f(D__mo, W__oi, D__mi, M, O, I, pack)
     if act != LINEAR:
         for p in range(M * I):
             D__mi[p] *= _derivative(act, A__mi[p])
@@ -236,15 +244,19 @@ cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, cons
 
 cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* W__oi, floating* b__o,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
-                        floating alpha, floating beta, floating* Dt__om) noexcept nogil:
+                        floating alpha, floating beta, floating beta_b, floating* Dt__om,
+                        floating* pack) noexcept nogil:
     """BP3 and BP4 summed over the mini-batch, folded into the step:
 
-        W <- β W + α Σ_x δ_x a_xᵀ,      b <- b + α Σ_x δ_x
+        W <- β W + α Σ_x δ_x a_xᵀ,      b <- β_b b + α Σ_x δ_x
 
-    With β = 1 − ηλ/n and α = −η/m this is the SGD update with L2 decay; with
-    β = 1, α = 1 on zeroed W, b it accumulates the plain gradient Σ_x ∇C_x.
+    With β = 1 − ηλ/n, β_b = 1 and α = −η/m this is the SGD update with L2
+    decay (biases are not decayed); on the velocity, β = β_b = μ gives the
+    momentum update; with β = β_b = 1, α = 1 on zeroed W, b it accumulates
+    the plain gradient Σ_x ∇C_x.
     Each weight is read and written once per mini-batch, so no gradient
-    buffer is needed.  ``Dt__om`` is (O, M) scratch for α δᵀ.
+    buffer is needed.  ``Dt__om`` is (O, M) scratch for α δᵀ, ``pack`` PACK
+    elements of scratch.
     """
     cdef Py_ssize_t m, o
     cdef floating sb
@@ -255,11 +267,11 @@ cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* 
         for m in range(M):
             dt[m] = alpha * D__mo[m * O + o]
             sb = sb + dt[m]
-        b__o[o] += sb
+        b__o[o] = beta_b * b__o[o] + sb
     if floating is double:
-        cbp_step_d(Dt__om, A__mi, W__oi, beta, M, O, I)
+        cbp_step_d(Dt__om, A__mi, W__oi, beta, M, O, I, pack)
     else:
-        cbp_step_f(Dt__om, A__mi, W__oi, beta, M, O, I)
+        cbp_step_f(Dt__om, A__mi, W__oi, beta, M, O, I, pack)
 
 
 cdef void momentum_step(floating* P__p, floating* V__p, Py_ssize_t n_weights,
@@ -378,6 +390,7 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
     cdef floating* D
     cdef floating* D_below
     cdef floating* Dt
+    cdef floating* pack
     cdef floating* tmp
     cdef floating alpha = -eta / M
     cdef double cost_sum = 0
@@ -389,6 +402,7 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
     D = Z + M * O
     D_below = D + M * lay.max_width
     Dt = D_below + M * lay.max_width
+    pack = Dt + M * lay.max_width
 
     _forward_all(lay, P, work, M, Z)
     for m in range(M):
@@ -398,13 +412,13 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
     for l in range(L - 1, -1, -1):
         if l > 0:
             backpropagate_error(D, P + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
-                                lay.sizes[l], lay.hidden)
+                                lay.sizes[l], lay.hidden, pack)
         if mu == 0:
             gradient_step(D, A[l], P + lay.woff[l], P + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], alpha, 1 - eta * decay, Dt)
+                          lay.sizes[l], alpha, 1 - eta * decay, 1, Dt, pack)
         else:
             gradient_step(D, A[l], V + lay.woff[l], V + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], alpha, mu, Dt)
+                          lay.sizes[l], alpha, mu, mu, Dt, pack)
         tmp = D
         D = D_below
         D_below = tmp
@@ -422,13 +436,14 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M):
 
 
 cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
-    # A^0 .. A^L, z^L, and three δ-sized buffers (δ^l, δ^{l-1}, α δᵀ).
+    # A^0 .. A^L, z^L, three δ-sized buffers (δ^l, δ^{l-1}, α δᵀ) and the
+    # kernels' packing scratch.
     cdef Py_ssize_t l, total = 0, widest = 0
     for l in range(sizes.shape[0]):
         total += M * sizes[l]
         if l > 0 and sizes[l] > widest:
             widest = sizes[l]
-    return total + M * sizes[sizes.shape[0] - 1] + 3 * M * widest
+    return total + M * sizes[sizes.shape[0] - 1] + 3 * M * widest + PACK
 
 
 def train_epoch(floating[::1] P, floating[::1] V,
@@ -521,6 +536,7 @@ def gradient(const floating[::1] P, floating[::1] G,
     cdef floating* D
     cdef floating* D_below
     cdef floating* Dt
+    cdef floating* pack
     cdef floating* tmp
     cdef double cost_sum = 0
     cdef Py_ssize_t m
@@ -535,6 +551,7 @@ def gradient(const floating[::1] P, floating[::1] G,
         D = Z + M * O
         D_below = D + M * lay.max_width
         Dt = D_below + M * lay.max_width
+        pack = Dt + M * lay.max_width
         memcpy(A[0], &X[0, 0], M * I * sizeof(floating))
         _forward_all(&lay, &P[0], A[0], M, Z)
         for m in range(M):
@@ -543,9 +560,9 @@ def gradient(const floating[::1] P, floating[::1] G,
         for l in range(lay.L - 1, -1, -1):
             if l > 0:
                 backpropagate_error(D, &P[0] + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
-                                    lay.sizes[l], hidden)
+                                    lay.sizes[l], hidden, pack)
             gradient_step(D, A[l], &G[0] + lay.woff[l], &G[0] + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], 1, 1, Dt)
+                          lay.sizes[l], 1, 1, 1, Dt, pack)
             tmp = D
             D = D_below
             D_below = tmp
@@ -609,9 +626,10 @@ def py_backpropagate_error(const floating[:, ::1] D__mo, const floating[:, ::1] 
     """BP2."""
     assert D__mo.shape[1] == W__oi.shape[0] and A__mi.shape[1] == W__oi.shape[1]
     assert D__mi.shape[0] == A__mi.shape[0] == D__mo.shape[0] and D__mi.shape[1] == A__mi.shape[1]
+    cdef floating[::1] pack = np.empty(PACK, dtype=np.float64 if floating is double else np.float32)
     with nogil:
         backpropagate_error(&D__mo[0, 0], &W__oi[0, 0], &A__mi[0, 0], &D__mi[0, 0],
-                            D__mo.shape[0], W__oi.shape[0], W__oi.shape[1], act)
+                            D__mo.shape[0], W__oi.shape[0], W__oi.shape[1], act, &pack[0])
 
 
 def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
@@ -619,9 +637,10 @@ def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
     """BP3/BP4 folded into W <- βW + α Σ δ aᵀ, b <- b + α Σ δ."""
     assert D__mo.shape[0] == A__mi.shape[0] and D__mo.shape[1] == W__oi.shape[0]
     assert A__mi.shape[1] == W__oi.shape[1] and b__o.shape[0] == W__oi.shape[0]
-    cdef floating[::1] Dt__om = np.empty(D__mo.shape[0] * D__mo.shape[1],
-                                        dtype=np.float64 if floating is double else np.float32)
+    dtype = np.float64 if floating is double else np.float32
+    cdef floating[::1] Dt__om = np.empty(D__mo.shape[0] * D__mo.shape[1], dtype=dtype)
+    cdef floating[::1] pack = np.empty(PACK, dtype=dtype)
     with nogil:
         gradient_step(&D__mo[0, 0], &A__mi[0, 0], &W__oi[0, 0], &b__o[0],
                       D__mo.shape[0], W__oi.shape[0], W__oi.shape[1],
-                      <floating>alpha, <floating>beta, &Dt__om[0])
+                      <floating>alpha, <floating>beta, 1, &Dt__om[0], &pack[0])

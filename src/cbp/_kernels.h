@@ -40,6 +40,8 @@
 
 /* L2-sized blocks: bytes of the operand reused across a whole tile sweep. */
 #define CBP_BLOCK_BYTES (96 * 1024)
+/* Scratch the caller provides for packed strips (backward: O * 3 vectors). */
+#define CBP_PACK_BYTES (128 * 1024)
 
 typedef double cbp_vd __attribute__((vector_size(32), aligned(8)));
 typedef float cbp_vf __attribute__((vector_size(32), aligned(4)));
@@ -109,17 +111,15 @@ static void cbp_forward_##SUF(const T *A__mi, const T *W__oi, const T *b__o, T *
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* R examples x C vectors of E += D W over weight rows o0..o1-1 (first: start from 0) */      \
-CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T *w, T *e,    \
-                                   ptrdiff_t o0, ptrdiff_t o1, int first,                     \
-                                   ptrdiff_t O, ptrdiff_t I) {                                \
+/* R examples x C vectors of E = D W; w points at a strip of W whose rows are ldw apart */   \
+CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T *w,          \
+                                   ptrdiff_t ldw, T *e, ptrdiff_t O, ptrdiff_t I) {           \
     V acc[4][3];                                                                              \
     for (int r = 0; r < R; r++)                                                               \
-        for (int c = 0; c < C; c++)                                                           \
-            acc[r][c] = first ? (V){0} : *(const V *)(e + r * I + c * W_);                    \
-    for (ptrdiff_t o = o0; o < o1; o++) {                                                     \
+        for (int c = 0; c < C; c++) acc[r][c] = (V){0};                                       \
+    for (ptrdiff_t o = 0; o < O; o++) {                                                       \
         V u[3];                                                                               \
-        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + o * I + c * W_);                  \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + o * ldw + c * W_);                \
         for (int r = 0; r < R; r++) {                                                         \
             T s = d[r * O + o];                                                               \
             for (int c = 0; c < C; c++) acc[r][c] += s * u[c];                                \
@@ -129,55 +129,55 @@ CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T
         for (int c = 0; c < C; c++) *(V *)(e + r * I + c * W_) = acc[r][c];                   \
 }                                                                                             \
                                                                                               \
-CBP_INLINE void cbp_bwd_scalar_##SUF(const T *d, const T *w, T *e, ptrdiff_t o0,              \
-                                     ptrdiff_t o1, int first, ptrdiff_t O, ptrdiff_t I) {     \
-    T s = first ? 0 : *e;                                                                     \
-    for (ptrdiff_t o = o0; o < o1; o++) s += d[o] * w[o * I];                                 \
-    *e = s;                                                                                   \
-}                                                                                             \
-                                                                                              \
+/* pack[] holds >= O * 3 * W_ elements of scratch */                                          \
 CBP_CLONES                                                                                    \
 static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,                      \
-                               ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                       \
-    /* blocks of W (ob rows x ib columns) stay in L2 across the mini-batch */                 \
+                               ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {              \
+    /* One strip of S columns of W at a time, copied contiguous: rows of W    */              \
+    /* lie I apart, and for I a multiple of 512 they would all fall in the    */              \
+    /* same L1 sets.  The strip then stays in cache for the whole batch.      */              \
     const ptrdiff_t S = 3 * W_;                                                               \
-    ptrdiff_t ib = 32 * S, ob = CBP_BLOCK_BYTES / (ptrdiff_t)(ib * sizeof(T));                \
-    for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                                \
-        ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                                   \
-        int first = o0 == 0;                                                                  \
-        for (ptrdiff_t i0 = 0; i0 < I; i0 += ib) {                                            \
-            ptrdiff_t i1 = CBP_MIN(I, i0 + ib);                                               \
-            ptrdiff_t m = 0;                                                                  \
-            for (; m < M; m += 4) {                                                           \
-                ptrdiff_t R = CBP_MIN(4, M - m), i = i0;                                      \
-                const T *d = D__mo + m * O;                                                   \
-                T *e = E__mi + m * I;                                                         \
-                for (; i + S <= i1; i += S) {                                                 \
-                    if (R == 4) cbp_bwd_tile_##SUF(4, 3, d, W__oi + i, e + i, o0, o1, first, O, I); \
-                    else if (R == 3) cbp_bwd_tile_##SUF(3, 3, d, W__oi + i, e + i, o0, o1, first, O, I); \
-                    else if (R == 2) cbp_bwd_tile_##SUF(2, 3, d, W__oi + i, e + i, o0, o1, first, O, I); \
-                    else cbp_bwd_tile_##SUF(1, 3, d, W__oi + i, e + i, o0, o1, first, O, I);  \
-                }                                                                             \
-                for (; i + W_ <= i1; i += W_)                                                 \
-                    for (ptrdiff_t r = 0; r < R; r++)                                         \
-                        cbp_bwd_tile_##SUF(1, 1, d + r * O, W__oi + i, e + r * I + i, o0, o1, first, O, I); \
-                for (; i < i1; i++)                                                           \
-                    for (ptrdiff_t r = 0; r < R; r++)                                         \
-                        cbp_bwd_scalar_##SUF(d + r * O, W__oi + i, e + r * I + i, o0, o1, first, O, I); \
-            }                                                                                 \
+    int packed = (size_t)(O * S) * sizeof(T) <= CBP_PACK_BYTES;                               \
+    ptrdiff_t i = 0;                                                                          \
+    for (; i + S <= I; i += S) {                                                              \
+        const T *w = W__oi + i;                                                               \
+        ptrdiff_t ldw = I;                                                                    \
+        if (packed) {                                                                         \
+            for (ptrdiff_t o = 0; o < O; o++)                                                 \
+                for (ptrdiff_t c = 0; c < S; c++) pack[o * S + c] = W__oi[o * I + i + c];     \
+            w = pack;                                                                         \
+            ldw = S;                                                                          \
+        }                                                                                     \
+        for (ptrdiff_t m = 0; m < M; m += 4) {                                                \
+            ptrdiff_t R = CBP_MIN(4, M - m);                                                  \
+            const T *d = D__mo + m * O;                                                       \
+            T *e = E__mi + m * I + i;                                                         \
+            if (R == 4) cbp_bwd_tile_##SUF(4, 3, d, w, ldw, e, O, I);                         \
+            else if (R == 3) cbp_bwd_tile_##SUF(3, 3, d, w, ldw, e, O, I);                    \
+            else if (R == 2) cbp_bwd_tile_##SUF(2, 3, d, w, ldw, e, O, I);                    \
+            else cbp_bwd_tile_##SUF(1, 3, d, w, ldw, e, O, I);                                \
         }                                                                                     \
     }                                                                                         \
+    for (; i + W_ <= I; i += W_)                                                              \
+        for (ptrdiff_t m = 0; m < M; m++)                                                     \
+            cbp_bwd_tile_##SUF(1, 1, D__mo + m * O, W__oi + i, I, E__mi + m * I + i, O, I);   \
+    for (; i < I; i++)                                                                        \
+        for (ptrdiff_t m = 0; m < M; m++) {                                                   \
+            T s = 0;                                                                          \
+            for (ptrdiff_t o = 0; o < O; o++) s += D__mo[m * O + o] * W__oi[o * I + i];       \
+            E__mi[m * I + i] = s;                                                             \
+        }                                                                                     \
 }                                                                                             \
                                                                                               \
-/* R weight rows x C vectors of W = β W + Σ_m Dt[o, m] A[m, :] */                             \
+/* R weight rows x C vectors of W = β W + Σ_m Dt[o, m] A[m, :]; A's rows lie lda apart */    \
 CBP_INLINE void cbp_step_tile_##SUF(const int R, const int C, const T *dt, const T *a,        \
-                                    T *w, V vb, ptrdiff_t M, ptrdiff_t I) {                   \
+                                    ptrdiff_t lda, T *w, V vb, ptrdiff_t M, ptrdiff_t I) {    \
     V acc[4][3];                                                                              \
     for (int r = 0; r < R; r++)                                                               \
         for (int c = 0; c < C; c++) acc[r][c] = (V){0};                                       \
     for (ptrdiff_t m = 0; m < M; m++) {                                                       \
         V u[3];                                                                               \
-        for (int c = 0; c < C; c++) u[c] = *(const V *)(a + m * I + c * W_);                  \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(a + m * lda + c * W_);                \
         for (int r = 0; r < R; r++) {                                                         \
             T s = dt[r * M + m];                                                              \
             for (int c = 0; c < C; c++) acc[r][c] += s * u[c];                                \
@@ -190,36 +190,49 @@ CBP_INLINE void cbp_step_tile_##SUF(const int R, const int C, const T *dt, const
         }                                                                                     \
 }                                                                                             \
                                                                                               \
+/* pack[] holds >= CBP_PACK_BYTES / sizeof(T) elements of scratch */                          \
 CBP_CLONES                                                                                    \
 static void cbp_step_##SUF(const T *Dt__om, const T *A__mi, T *W__oi, T beta,                 \
-                           ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                           \
-    /* a block of A's columns stays in L2 while every weight row passes by */                 \
+                           ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {                  \
+    /* A block of A's columns, copied strip by strip into contiguous memory, */               \
+    /* stays in cache while every weight row passes by.                      */               \
     const ptrdiff_t S = 3 * W_;                                                               \
-    ptrdiff_t ib = CBP_BLOCK_BYTES / (ptrdiff_t)(M * sizeof(T));                              \
+    ptrdiff_t ib = CBP_PACK_BYTES / (ptrdiff_t)(M * sizeof(T));                               \
     ib = ib < S ? S : ib - ib % S;                                                            \
     V vb = {0};                                                                               \
     vb += beta;                                                                               \
-    for (ptrdiff_t i0 = 0; i0 < I; i0 += ib) {                                                \
-        ptrdiff_t i1 = CBP_MIN(I, i0 + ib);                                                   \
+    ptrdiff_t full = I - I % S;                                                               \
+    int packed = (size_t)(M * S) * sizeof(T) <= CBP_PACK_BYTES;                               \
+    for (ptrdiff_t i0 = 0; i0 < full; i0 += ib) {                                             \
+        ptrdiff_t i1 = CBP_MIN(full, i0 + ib);                                                \
+        if (packed)                                                                           \
+            for (ptrdiff_t i = i0; i < i1; i += S)                                            \
+                for (ptrdiff_t m = 0; m < M; m++)                                             \
+                    for (ptrdiff_t c = 0; c < S; c++)                                         \
+                        pack[(i - i0) * M + m * S + c] = A__mi[m * I + i + c];                \
         for (ptrdiff_t o = 0; o < O; o += 4) {                                                \
-            ptrdiff_t R = CBP_MIN(4, O - o), i = i0;                                          \
+            ptrdiff_t R = CBP_MIN(4, O - o);                                                  \
             const T *dt = Dt__om + o * M;                                                     \
             T *w = W__oi + o * I;                                                             \
-            for (; i + S <= i1; i += S) {                                                     \
-                if (R == 4) cbp_step_tile_##SUF(4, 3, dt, A__mi + i, w + i, vb, M, I);        \
-                else if (R == 3) cbp_step_tile_##SUF(3, 3, dt, A__mi + i, w + i, vb, M, I);   \
-                else if (R == 2) cbp_step_tile_##SUF(2, 3, dt, A__mi + i, w + i, vb, M, I);   \
-                else cbp_step_tile_##SUF(1, 3, dt, A__mi + i, w + i, vb, M, I);               \
+            for (ptrdiff_t i = i0; i < i1; i += S) {                                          \
+                const T *a = packed ? pack + (i - i0) * M : A__mi + i;                        \
+                ptrdiff_t lda = packed ? S : I;                                               \
+                if (R == 4) cbp_step_tile_##SUF(4, 3, dt, a, lda, w + i, vb, M, I);           \
+                else if (R == 3) cbp_step_tile_##SUF(3, 3, dt, a, lda, w + i, vb, M, I);      \
+                else if (R == 2) cbp_step_tile_##SUF(2, 3, dt, a, lda, w + i, vb, M, I);      \
+                else cbp_step_tile_##SUF(1, 3, dt, a, lda, w + i, vb, M, I);                  \
             }                                                                                 \
-            for (; i + W_ <= i1; i += W_)                                                     \
-                for (ptrdiff_t r = 0; r < R; r++)                                             \
-                    cbp_step_tile_##SUF(1, 1, dt + r * M, A__mi + i, w + r * I + i, vb, M, I); \
-            for (; i < i1; i++)                                                               \
-                for (ptrdiff_t r = 0; r < R; r++) {                                           \
-                    T s = 0;                                                                  \
-                    for (ptrdiff_t m = 0; m < M; m++) s += dt[r * M + m] * A__mi[m * I + i];  \
-                    w[r * I + i] = beta * w[r * I + i] + s;                                   \
-                }                                                                             \
+        }                                                                                     \
+    }                                                                                         \
+    for (ptrdiff_t o = 0; o < O; o++) {                                                       \
+        const T *dt = Dt__om + o * M;                                                         \
+        T *w = W__oi + o * I;                                                                 \
+        ptrdiff_t i = full;                                                                   \
+        for (; i + W_ <= I; i += W_) cbp_step_tile_##SUF(1, 1, dt, A__mi + i, I, w + i, vb, M, I); \
+        for (; i < I; i++) {                                                                  \
+            T s = 0;                                                                          \
+            for (ptrdiff_t m = 0; m < M; m++) s += dt[m] * A__mi[m * I + i];                  \
+            w[i] = beta * w[i] + s;                                                           \
         }                                                                                     \
     }                                                                                         \
 }

@@ -47,7 +47,7 @@ from cbp import _core
 
 __all__ = [
     "SIGMOID", "QUADRATIC", "autorange", "sampler", "interleave", "timeit", "median",
-    "paired_ratio", "single_thread", "train_flops", "mnist_like",
+    "paired_ratio", "single_thread", "others_load", "train_flops", "mnist_like",
     "numpy_per_example_epoch", "numpy_matmul_epoch", "numpy_feedforward", "numpy_kernels",
     "torch_trainer", "sklearn_trainer", "check_references", "gemm_gflops", "bench_kernels",
     "bench_epoch", "bench_feedforward", "memory_probe", "quick", "format_table",
@@ -156,6 +156,38 @@ def single_thread():
         return
     with threadpool_limits(limits=1):
         yield True
+
+
+def _system_busy_seconds():
+    """CPU seconds all processes have spent busy since boot (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+        # cpu user nice system idle iowait irq softirq steal ...
+        busy = sum(int(v) for k, v in enumerate(fields[1:9]) if k not in (3, 4))
+        return busy / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+@contextlib.contextmanager
+def others_load():
+    """Measure how many CPUs other processes kept busy while the block ran.
+
+    Yields a dict that receives ``others_cpus`` on exit: (busy CPU time of the
+    whole machine − this process's CPU time) / wall time, from /proc/stat
+    (None where that file does not exist).  Near 0 on an idle machine; near
+    1 on a 2-CPU machine means one CPU was taken by someone else, which
+    matters most for multi-thread measurements.
+    """
+    out = {"others_cpus": None}
+    busy0, own0, wall0 = _system_busy_seconds(), time.process_time(), _clock()
+    try:
+        yield out
+    finally:
+        busy1, own1, wall1 = _system_busy_seconds(), time.process_time(), _clock()
+        if busy0 is not None and busy1 is not None and wall1 > wall0:
+            out["others_cpus"] = max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
 
 
 # ---------------------------------------------------------------------------
@@ -749,36 +781,59 @@ def bench_feedforward(sizes, dtype, X, rounds=5, min_time=0.05, threads=(1, 2), 
     return interleave(samplers, rounds), diff
 
 
+def _vm_hwm():
+    """This process's peak resident set (VmHWM in /proc/self/status) in bytes, or None."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for text in f:
+                if text.startswith("VmHWM:"):
+                    return int(text.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def memory_probe(sizes=(784, 1024, 1024, 10), n=2000, mini_batch_size=128, eta=0.5,
                  dtype="float64"):
     """Peak-RSS increase of building a network and training it one epoch, in this process.
 
-    Meant for a fresh interpreter (``python -c``), so that nothing else has
-    raised the peak before.  Records ``ru_maxrss`` (Linux: KiB), then makes
-    random data, builds the net, trains, and records it again.  The estimate
-    is (parameters + gradients + one mini-batch's activations) × itemsize
-    + the data (X and Y).  Returns a dict of bytes and the ratio
-    increase / estimate.
+    Meant for a fresh interpreter (``python -c``).  Records the peak resident
+    set, then makes random data, builds the net, trains one epoch, and
+    records it again.  The estimate is (parameters + gradients + one
+    mini-batch's activations) × itemsize + the data (X and Y).  Returns a
+    dict of bytes and the ratio increase / estimate.
+
+    The peak is read two ways: ``resource.getrusage(RUSAGE_SELF).ru_maxrss``
+    and, on Linux, ``VmHWM`` from /proc/self/status.  They differ in a child
+    of a large process: Linux carries ru_maxrss over fork and exec, so the
+    child starts with its parent's peak and a smaller increase does not show,
+    while VmHWM belongs to the child's own address space.  ``increase`` uses
+    VmHWM when it is available.
     """
     import resource
     sizes = list(sizes)
     dt = np.dtype(dtype)
     unit = 1 if sys.platform == "darwin" else 1024
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    hwm0 = _vm_hwm()
     rng = np.random.default_rng(0)
     X = rng.random((n, sizes[0]), dtype=np.float64).astype(dt)
     Y = np.zeros((n, sizes[-1]), dtype=dt)
     Y[np.arange(n), rng.integers(0, sizes[-1], n)] = 1
     net = cbp.Network(sizes, dtype=dt, seed=0)
     cbp.SGD(eta, mini_batch_size=mini_batch_size).run(net, (X, Y), epochs=1)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+    hwm1 = _vm_hwm()
     params = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
     activations = mini_batch_size * sum(sizes)
     estimate = (2 * params + activations) * dt.itemsize + X.nbytes + Y.nbytes
+    increase = hwm1 - hwm0 if hwm0 is not None and hwm1 is not None else rss1 - rss0
     return {"sizes": sizes, "n": n, "mini_batch_size": mini_batch_size, "dtype": dt.name,
-            "maxrss_before": before, "maxrss_after": after, "increase": after - before,
-            "params": params, "estimate": estimate, "data_bytes": X.nbytes + Y.nbytes,
-            "ratio": (after - before) / estimate}
+            "ru_maxrss_before": rss0, "ru_maxrss_after": rss1, "vm_hwm_before": hwm0,
+            "vm_hwm_after": hwm1, "increase": increase,
+            "source": "VmHWM" if hwm0 is not None else "ru_maxrss", "params": params,
+            "estimate": estimate, "data_bytes": X.nbytes + Y.nbytes,
+            "ratio": increase / estimate}
 
 
 # ---------------------------------------------------------------------------
@@ -901,7 +956,8 @@ def quick(n=10_000, rounds=3, per_example_n=1000, file=None, data="sample"):
         rows.append({"implementation": label, "seconds": t, "gflops": flops / t / 1e9,
                      "cbp_speedup": paired_ratio(times[key], times["cbp"])})
     title = (f"[784, 30, 10], mini-batch 10, float64, one epoch of {n} examples "
-             f"({description}); medians of {rounds} rounds, "
+             f"({description}); " + (f"medians of {rounds} rounds, " if rounds > 1 else
+                                     "one round, ")
              + ("one BLAS thread" if limited else "BLAS threads not limited (no threadpoolctl)"))
     print(format_table(rows, [("implementation", "implementation", None),
                               ("seconds", "s/epoch", ".3f"),

@@ -94,7 +94,7 @@ class Network:
 
     @staticmethod
     def _check_sizes(sizes):
-        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        if isinstance(sizes, (str, bytes, set, frozenset, dict)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a list of layer widths such as [784, 30, 10]; "
                             f"got {type(sizes).__name__}")
         sizes = [_checks.integer(s, f"sizes[{k}]") for k, s in enumerate(sizes)]
