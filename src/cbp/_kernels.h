@@ -80,12 +80,39 @@ CBP_INLINE void cbp_fwd_tile_##SUF(const int R, const int C, const T *a, const T
             z[r * O + c] = b[c] + (cbp_hsum_##SUF(&acc[r][c]) + tail[r][c]);                  \
 }                                                                                             \
                                                                                               \
+/* an edge tile of r <= 4 examples x c <= 4 weight rows, by a switch to constant shapes */     \
+CBP_INLINE void cbp_fwd_edge_##SUF(ptrdiff_t r, ptrdiff_t c, const T *a, const T *w,          \
+                                   const T *b, T *z, ptrdiff_t O, ptrdiff_t I) {             \
+    switch (r * 8 + c) {                                                                      \
+    case 1 * 8 + 1: cbp_fwd_tile_##SUF(1, 1, a, w, b, z, O, I); break;                        \
+    case 1 * 8 + 2: cbp_fwd_tile_##SUF(1, 2, a, w, b, z, O, I); break;                        \
+    case 1 * 8 + 3: cbp_fwd_tile_##SUF(1, 3, a, w, b, z, O, I); break;                        \
+    case 1 * 8 + 4: cbp_fwd_tile_##SUF(1, 4, a, w, b, z, O, I); break;                        \
+    case 2 * 8 + 1: cbp_fwd_tile_##SUF(2, 1, a, w, b, z, O, I); break;                        \
+    case 2 * 8 + 2: cbp_fwd_tile_##SUF(2, 2, a, w, b, z, O, I); break;                        \
+    case 2 * 8 + 3: cbp_fwd_tile_##SUF(2, 3, a, w, b, z, O, I); break;                        \
+    case 2 * 8 + 4: cbp_fwd_tile_##SUF(2, 4, a, w, b, z, O, I); break;                        \
+    case 3 * 8 + 1: cbp_fwd_tile_##SUF(3, 1, a, w, b, z, O, I); break;                        \
+    case 3 * 8 + 2: cbp_fwd_tile_##SUF(3, 2, a, w, b, z, O, I); break;                        \
+    case 3 * 8 + 3: cbp_fwd_tile_##SUF(3, 3, a, w, b, z, O, I); break;                        \
+    case 3 * 8 + 4: cbp_fwd_tile_##SUF(3, 4, a, w, b, z, O, I); break;                        \
+    case 4 * 8 + 1: cbp_fwd_tile_##SUF(4, 1, a, w, b, z, O, I); break;                        \
+    case 4 * 8 + 2: cbp_fwd_tile_##SUF(4, 2, a, w, b, z, O, I); break;                        \
+    default: cbp_fwd_tile_##SUF(4, 3, a, w, b, z, O, I); break;                               \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
 CBP_CLONES                                                                                    \
 static void cbp_forward_##SUF(const T *A__mi, const T *W__oi, const T *b__o, T *Z__mo,        \
                               ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                        \
-    /* a block of weight rows stays in L2 while every example passes by */                   \
+    /* Blocks of weight rows stay in L2 while every example passes by; the    */              \
+    /* blocks are even, and multiples of 3 rows when possible, to leave few   */              \
+    /* edge tiles.                                                            */              \
     ptrdiff_t ob = CBP_BLOCK_BYTES / (ptrdiff_t)(I * sizeof(T));                              \
-    ob = ob < 3 ? 3 : ob - ob % 3;                                                            \
+    ob = ob < 3 ? 3 : ob;                                                                     \
+    ptrdiff_t nb = (O + ob - 1) / ob;                                                         \
+    ob = (O + nb - 1) / nb;                                                                   \
+    ob = (ob + 2) / 3 * 3;                                                                    \
     for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                                \
         ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                                   \
         ptrdiff_t m = 0;                                                                      \
@@ -94,20 +121,16 @@ static void cbp_forward_##SUF(const T *A__mi, const T *W__oi, const T *b__o, T *
             T *z = Z__mo + m * O;                                                             \
             ptrdiff_t o = o0;                                                                 \
             for (; o + 3 <= o1; o += 3) cbp_fwd_tile_##SUF(4, 3, a, W__oi + o * I, b__o + o, z + o, O, I); \
-            for (; o < o1; o++) cbp_fwd_tile_##SUF(4, 1, a, W__oi + o * I, b__o + o, z + o, O, I); \
+            if (o < o1) cbp_fwd_edge_##SUF(4, o1 - o, a, W__oi + o * I, b__o + o, z + o, O, I); \
         }                                                                                     \
-        const T *a = A__mi + m * I;                                                           \
-        T *z = Z__mo + m * O;                                                                 \
-        ptrdiff_t rest = M - m, o = o0;                                                       \
-        if (rest == 0) continue;                                                              \
-        for (; o + 4 <= o1; o += 4) {                                                         \
-            if (rest == 3) cbp_fwd_tile_##SUF(3, 4, a, W__oi + o * I, b__o + o, z + o, O, I); \
-            else if (rest == 2) cbp_fwd_tile_##SUF(2, 4, a, W__oi + o * I, b__o + o, z + o, O, I); \
-            else cbp_fwd_tile_##SUF(1, 4, a, W__oi + o * I, b__o + o, z + o, O, I);          \
+        if (m < M) {                                                                          \
+            const T *a = A__mi + m * I;                                                       \
+            T *z = Z__mo + m * O;                                                             \
+            ptrdiff_t o = o0;                                                                 \
+            for (; o + 4 <= o1; o += 4)                                                       \
+                cbp_fwd_edge_##SUF(M - m, 4, a, W__oi + o * I, b__o + o, z + o, O, I);        \
+            if (o < o1) cbp_fwd_edge_##SUF(M - m, o1 - o, a, W__oi + o * I, b__o + o, z + o, O, I); \
         }                                                                                     \
-        for (; o < o1; o++)                                                                   \
-            for (ptrdiff_t r = 0; r < rest; r++)                                              \
-                cbp_fwd_tile_##SUF(1, 1, a + r * I, W__oi + o * I, b__o + o, z + r * O + o, O, I); \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
