@@ -102,8 +102,9 @@ def labels(value, name, n_classes):
             raise ValueError(f"{name} must be whole-number class labels; got non-integers")
     elif arr.dtype.kind not in "iub":
         raise TypeError(f"{name} must be integer class labels; got dtype {arr.dtype}")
-    arr = arr.astype(np.int64).reshape(-1)
+    arr = arr.reshape(-1)
+    # Check the range before the cast: a huge float or uint64 would wrap around.
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
         raise ValueError(f"{name} must be class labels in [0, {n_classes}); "
                          f"got values from {arr.min()} to {arr.max()}")
-    return arr
+    return arr.astype(np.int64)

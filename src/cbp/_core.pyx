@@ -35,6 +35,8 @@ import numpy as np
 
 cdef extern from "_kernels.h" nogil:
     void cbp_prefetch(const void* p, Py_ssize_t nbytes)
+    void cbp_sigmoid_d(const double* z, double* a, Py_ssize_t n)
+    void cbp_sigmoid_f(const float* z, float* a, Py_ssize_t n)
     # Register-blocked products (see _kernels.h); d = float64, f = float32.
     void cbp_forward_d(const double* A__mi, const double* W__oi, const double* b__o,
                        double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
@@ -100,16 +102,6 @@ cdef inline floating _log(floating x) noexcept nogil:
         return log(x)
 
 
-cdef inline floating _sigmoid(floating z) noexcept nogil:
-    # exp only ever sees a non-positive argument, so it cannot overflow.
-    cdef floating e
-    if z >= 0:
-        e = _exp(-z)
-        return 1 / (1 + e)
-    e = _exp(z)
-    return e / (1 + e)
-
-
 cdef inline floating _softplus(floating z) noexcept nogil:
     # ln(1 + e^z) without overflow: = max(z, 0) + ln(1 + e^{-|z|}).
     if z > 0:
@@ -149,13 +141,17 @@ cdef void activate(const floating* Z__mo, floating* A__mo, Py_ssize_t M, Py_ssiz
     cdef floating zmax, total, v
     cdef const floating* z
     cdef floating* a
+    if act == SIGMOID:
+        # vectorised exp (see _kernels.h); rows are contiguous
+        if floating is double:
+            cbp_sigmoid_d(Z__mo, A__mo, M * O)
+        else:
+            cbp_sigmoid_f(Z__mo, A__mo, M * O)
+        return
     for m in range(M):
         z = Z__mo + m * O
         a = A__mo + m * O
-        if act == SIGMOID:
-            for o in range(O):
-                a[o] = _sigmoid(z[o])
-        elif act == TANH:
+        if act == TANH:
             for o in range(O):
                 if floating is float:
                     a[o] = tanhf(z[o])
@@ -359,24 +355,24 @@ cdef inline int _act(const Layout* lay, Py_ssize_t l) noexcept nogil:
     return lay.output if l == lay.L - 1 else lay.hidden
 
 
-cdef void _forward_all(const Layout* lay, const floating* P, floating* work, Py_ssize_t M,
-                       floating* Z_out) noexcept nogil:
-    # work holds A^0 .. A^L back to back, M rows each; A^0 is already filled.
-    # The output layer's z is kept in Z_out (the log costs need it).
+cdef void _forward_all(const Layout* lay, const floating* P, const floating* A0, floating* A1,
+                       Py_ssize_t M, floating* Z_out, floating* A_last) noexcept nogil:
+    # a^0 is read from A0; the hidden a^l lie back to back from A1, M rows
+    # each; a^L goes to A_last and z^L to Z_out (the log costs need it).
     cdef Py_ssize_t l
-    cdef floating* A_in = work
-    cdef floating* A_out
+    cdef const floating* A_in = A0
+    cdef floating* A_out = A1
     for l in range(lay.L):
-        A_out = A_in + M * lay.sizes[l]
         if l == lay.L - 1:
             feedforward_layer(A_in, P + lay.woff[l], P + lay.boff[l], Z_out,
                               M, lay.sizes[l + 1], lay.sizes[l])
-            activate(Z_out, A_out, M, lay.sizes[l + 1], lay.output)
+            activate(Z_out, A_last, M, lay.sizes[l + 1], lay.output)
         else:
             feedforward_layer(A_in, P + lay.woff[l], P + lay.boff[l], A_out,
                               M, lay.sizes[l + 1], lay.sizes[l])
             activate(A_out, A_out, M, lay.sizes[l + 1], lay.hidden)
-        A_in = A_out
+            A_in = A_out
+            A_out = A_out + M * lay.sizes[l + 1]
 
 
 cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* work,
@@ -404,7 +400,7 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
     Dt = D_below + M * lay.max_width
     pack = Dt + M * lay.max_width
 
-    _forward_all(lay, P, work, M, Z)
+    _forward_all(lay, P, A[0], A[1], M, Z, A[L])
     for m in range(M):
         cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output, lay.cost)
     output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
@@ -504,9 +500,8 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
     cdef Py_ssize_t n = X.shape[0], I = sizes[0], O = sizes[lay.L]
     cdef Py_ssize_t per_thread = _workspace_size(sizes, CHUNK)
     cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t c, start, M, l, offset
+    cdef Py_ssize_t c, start, M
     cdef floating* w
-    cdef floating* A_L
     if work.shape[0] < per_thread * num_threads:
         raise ValueError("workspace too small")
     if n == 0:
@@ -515,13 +510,7 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
         w = &work[0] + threadid() * per_thread
         start = c * CHUNK
         M = CHUNK if start + CHUNK <= n else n - start
-        memcpy(w, &X[start, 0], M * I * sizeof(floating))
-        _forward_all(&lay, &P[0], w, M, &z_out[start, 0])
-        offset = 0
-        for l in range(lay.L):
-            offset = offset + M * lay.sizes[l]
-        A_L = w + offset
-        memcpy(&out[start, 0], A_L, M * O * sizeof(floating))
+        _forward_all(&lay, &P[0], &X[start, 0], w, M, &z_out[start, 0], &out[start, 0])
 
 
 def gradient(const floating[::1] P, floating[::1] G,
@@ -553,7 +542,7 @@ def gradient(const floating[::1] P, floating[::1] G,
         Dt = D_below + M * lay.max_width
         pack = Dt + M * lay.max_width
         memcpy(A[0], &X[0, 0], M * I * sizeof(floating))
-        _forward_all(&lay, &P[0], A[0], M, Z)
+        _forward_all(&lay, &P[0], A[0], A[1], M, Z, A[lay.L])
         for m in range(M):
             cost_sum += example_cost(Z + m * O, A[lay.L] + m * O, &Y[m, 0], O, output, cost)
         output_error(A[lay.L], &Y[0, 0], D, M, O, output, cost)

@@ -10,10 +10,12 @@ Contents
 --------
 Timing
     :func:`autorange`, :func:`sampler`, :func:`interleave`, :func:`timeit`,
-    :func:`median`, :func:`paired_ratio`, :func:`single_thread`.
+    :func:`median`, :func:`paired_ratio`, :func:`single_thread`,
+    :func:`others_load`.
 References (correct implementations, checked against cbp by :func:`check_references`)
     :func:`numpy_per_example_epoch` (network.py's algorithm, one example at a
-    time), :func:`numpy_matmul_epoch` (one matrix product per layer per
+    time), :func:`network_py_epoch` (the same, as network.py writes it),
+    :func:`numpy_matmul_epoch` (one matrix product per layer per
     mini-batch), :func:`numpy_feedforward`, :func:`numpy_kernels` (the
     equivalents of the core's ``py_*`` kernels), :func:`torch_trainer`,
     :func:`sklearn_trainer`.
@@ -47,8 +49,9 @@ from cbp import _core
 
 __all__ = [
     "SIGMOID", "QUADRATIC", "autorange", "sampler", "interleave", "timeit", "median",
-    "paired_ratio", "single_thread", "others_load", "train_flops", "mnist_like",
-    "numpy_per_example_epoch", "numpy_matmul_epoch", "numpy_feedforward", "numpy_kernels",
+    "paired_ratio", "single_thread", "others_load", "train_flops", "forward_flops",
+    "mnist_like",
+    "numpy_per_example_epoch", "network_py_epoch", "numpy_matmul_epoch", "numpy_feedforward", "numpy_kernels",
     "torch_trainer", "sklearn_trainer", "check_references", "gemm_gflops", "bench_kernels",
     "bench_epoch", "bench_feedforward", "memory_probe", "quick", "format_table",
     "machine_info",
@@ -329,6 +332,60 @@ def numpy_per_example_epoch(weights, biases, X, Y, eta, mini_batch_size, order=N
     return weights, biases
 
 
+def network_py_epoch(weights, biases, X, Y, eta, mini_batch_size, order=None, rng=None):
+    """One epoch of network.py's ``update_mini_batch`` and ``backprop`` as written there.
+
+    The same computation as :func:`numpy_per_example_epoch`, but written the
+    way network.py writes it: a fresh list of zero nablas for every example,
+    ``zs`` kept and σ'(z) = σ(z)(1 − σ(z)) evaluated from z (two more exps
+    per unit), the sums rebuilt by list comprehension, and new weight arrays
+    each step.  It is what "network.py" costs; :func:`numpy_per_example_epoch`
+    is the same algorithm without the avoidable work.  The caller's lists are
+    updated in place (their items are replaced).  Arguments as there.
+    """
+    n = X.shape[0]
+    idx = _order(n, order, rng)
+
+    def sigmoid(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def sigmoid_prime(z):
+        return sigmoid(z) * (1 - sigmoid(z))
+
+    n_layers = len(weights) + 1
+    with np.errstate(over="ignore"):
+        for start in range(0, n, mini_batch_size):
+            batch = idx[start:start + mini_batch_size]
+            nabla_b = [np.zeros(b.shape, dtype=b.dtype) for b in biases]
+            nabla_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
+            for k in batch:
+                x, y = X[k].reshape(-1, 1), Y[k].reshape(-1, 1)
+                # backprop(x, y)
+                delta_nabla_b = [np.zeros(b.shape, dtype=b.dtype) for b in biases]
+                delta_nabla_w = [np.zeros(w.shape, dtype=w.dtype) for w in weights]
+                activation = x
+                activations = [x]
+                zs = []
+                for b, w in zip(biases, weights):
+                    z = np.dot(w, activation) + b
+                    zs.append(z)
+                    activation = sigmoid(z)
+                    activations.append(activation)
+                delta = (activations[-1] - y) * sigmoid_prime(zs[-1])
+                delta_nabla_b[-1] = delta
+                delta_nabla_w[-1] = np.dot(delta, activations[-2].transpose())
+                for l in range(2, n_layers):
+                    sp = sigmoid_prime(zs[-l])
+                    delta = np.dot(weights[-l + 1].transpose(), delta) * sp
+                    delta_nabla_b[-l] = delta
+                    delta_nabla_w[-l] = np.dot(delta, activations[-l - 1].transpose())
+                nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b)]
+                nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
+            weights[:] = [w - (eta / len(batch)) * nw for w, nw in zip(weights, nabla_w)]
+            biases[:] = [b - (eta / len(batch)) * nb for b, nb in zip(biases, nabla_b)]
+    return weights, biases
+
+
 def numpy_matmul_epoch(weights, biases, X, Y, eta, mini_batch_size, order=None, rng=None):
     """One epoch of mini-batch SGD with one matrix product per layer per mini-batch.
 
@@ -606,7 +663,7 @@ def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.
     """Take one mini-batch step from the same weights with cbp and each reference.
 
     Returns ``{reference: largest |difference| in any weight or bias}`` for
-    ``numpy_per_example``, ``numpy_matmul`` (and ``torch`` when asked and
+    ``numpy_per_example``, ``network_py``, ``numpy_matmul`` (and ``torch`` when asked and
     installed), plus ``numpy_feedforward`` (outputs on the mini-batch, before
     the step); in float64 each should be about 1e-15.  ``step_size`` is the
     largest change the step made to any parameter, for scale.
@@ -627,6 +684,7 @@ def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.
     # The step itself, so a reader can see the check is not vacuous.
     out["step_size"] = _max_diff(ws, bs, w0, b0)
     for name, fn in (("numpy_per_example", numpy_per_example_epoch),
+                     ("network_py", network_py_epoch),
                      ("numpy_matmul", numpy_matmul_epoch)):
         w1, b1 = [w.copy() for w in w0], [b.copy() for b in b0]
         fn(w1, b1, X, Y, eta, m)
@@ -659,8 +717,14 @@ def gemm_gflops(dtype=np.float64, n=1024, rounds=5, min_time=0.1, seed=0):
 
 
 def bench_kernels(layers=((784, 30), (784, 256)), batch_sizes=(1, 10, 64),
-                  dtypes=(np.float64, np.float32), rounds=5, min_time=0.01):
+                  dtypes=(np.float64, np.float32), rounds=5, min_time=0.01,
+                  extra=((1024, 1024, 128),)):
     """Each core kernel alone against its NumPy equivalent; one row per case.
+
+    The cases are every (I, O) layer of ``layers`` with every M of
+    ``batch_sizes``, then the ``(I, O, M)`` triples of ``extra`` (by default
+    the middle layer of [784, 1024, 1024, 10] with its mini-batch of 128,
+    whose weights no longer fit in L2).
 
     Rows hold ``kernel, layer, M, dtype, cbp_us, numpy_us`` (median µs per
     call), ``speedup`` (NumPy time / cbp time, paired by round), ``cbp_gflops``
@@ -668,34 +732,35 @@ def bench_kernels(layers=((784, 30), (784, 256)), batch_sizes=(1, 10, 64),
     ``max_diff`` (cbp against NumPy on the same inputs).
     """
     rows = []
+    cases = [(I, O, M) for I, O in layers for M in batch_sizes] + list(extra)
     for dtype in dtypes:
-        for I, O in layers:
-            for M in batch_sizes:
-                for kernel, (c_fn, n_fn, flops, check) in numpy_kernels(dtype, M, O, I).items():
-                    diff = check()
-                    samplers = {"cbp": sampler(c_fn, autorange(c_fn, min_time)),
-                                "numpy": sampler(n_fn, autorange(n_fn, min_time))}
-                    t = interleave(samplers, rounds)
-                    c, n = median(t["cbp"]), median(t["numpy"])
-                    rows.append({
-                        "kernel": kernel, "layer": f"[{I},{O}]", "M": M,
-                        "dtype": np.dtype(dtype).name, "cbp_us": c * 1e6, "numpy_us": n * 1e6,
-                        "speedup": paired_ratio(t["numpy"], t["cbp"]),
-                        "cbp_gflops": flops / c / 1e9 if flops else None,
-                        "numpy_gflops": flops / n / 1e9 if flops else None,
-                        "max_diff": diff,
-                    })
+        for I, O, M in cases:
+            for kernel, (c_fn, n_fn, flops, check) in numpy_kernels(dtype, M, O, I).items():
+                diff = check()
+                samplers = {"cbp": sampler(c_fn, autorange(c_fn, min_time)),
+                            "numpy": sampler(n_fn, autorange(n_fn, min_time))}
+                t = interleave(samplers, rounds)
+                c, n = median(t["cbp"]), median(t["numpy"])
+                rows.append({
+                    "kernel": kernel, "layer": f"[{I},{O}]", "M": M,
+                    "dtype": np.dtype(dtype).name, "cbp_us": c * 1e6, "numpy_us": n * 1e6,
+                    "speedup": paired_ratio(t["numpy"], t["cbp"]),
+                    "cbp_gflops": flops / c / 1e9 if flops else None,
+                    "numpy_gflops": flops / n / 1e9 if flops else None,
+                    "max_diff": diff,
+                })
     return rows
 
 
 def bench_epoch(sizes, mini_batch_size, eta, X, Y, labels, dtypes=(np.float64, np.float32),
-                rounds=3, n_scale=None, per_example_n=1000, with_torch=True, with_sklearn=True,
-                sklearn_eta=0.1, gemm=True, seed=0):
+                rounds=3, n_scale=None, per_example_n=1000, network_py=True, with_torch=True,
+                with_sklearn=True, sklearn_eta=0.1, gemm=True, seed=0):
     """One training configuration: cbp and every reference, in every dtype, interleaved.
 
     Every contender trains from the same initial weights on the same rows
-    (X, Y, labels, converted to each dtype), one epoch per round; the NumPy
-    per-example reference trains on the first ``per_example_n`` rows only.
+    (X, Y, labels, converted to each dtype), one epoch per round; the two
+    per-example references (``network_py`` turns on the second) train on the
+    first ``per_example_n`` rows only.
     Times are scaled to ``n_scale`` examples (default len(X)).  With ``gemm``
     each round also times the n=1024 matmul in each dtype (key
     ``gemm:<dtype>``, seconds per matmul), so the roofline is paired with the
@@ -703,7 +768,7 @@ def bench_epoch(sizes, mini_batch_size, eta, X, Y, labels, dtypes=(np.float64, n
 
     Returns ``(times, notes)``: ``times`` maps ``"<contender>:<dtype>"`` to
     per-round seconds, contenders being ``cbp``, ``numpy_per_example``,
-    ``numpy_matmul``, ``torch`` and ``sklearn`` (absent when skipped, with
+    ``network_py``, ``numpy_matmul``, ``torch`` and ``sklearn`` (absent when skipped, with
     the reason in ``notes``).  cbp's seconds are its own ``history["seconds"]``
     (the core loop, conversions excluded) of one ``SGD.run(..., epochs=1)``.
     """
@@ -730,6 +795,11 @@ def bench_epoch(sizes, mini_batch_size, eta, X, Y, labels, dtypes=(np.float64, n
             w_pe, b_pe = [w.copy() for w in w0], [b.copy() for b in b0]
             samplers[f"numpy_per_example:{tag}"] = sampler(
                 lambda w=w_pe, b=b_pe, Xk=Xd[:k], Yk=Yd[:k]: numpy_per_example_epoch(
+                    w, b, Xk, Yk, eta, mini_batch_size, rng=rng), scale=scale * n / k)
+        if k and network_py:
+            w_nw, b_nw = [w.copy() for w in w0], [b.copy() for b in b0]
+            samplers[f"network_py:{tag}"] = sampler(
+                lambda w=w_nw, b=b_nw, Xk=Xd[:k], Yk=Yd[:k]: network_py_epoch(
                     w, b, Xk, Yk, eta, mini_batch_size, rng=rng), scale=scale * n / k)
         w_mm, b_mm = [w.copy() for w in w0], [b.copy() for b in b0]
         samplers[f"numpy_matmul:{tag}"] = sampler(

@@ -19,6 +19,23 @@ MAX_LAYERS = _core.MAX_LAYERS
 _INIT = ("gaussian", "scaled")
 
 
+def _mean(values):
+    """The mean of float64 costs, without overflow in the sum when each one is finite."""
+    with np.errstate(over="ignore"):
+        mean = float(values.mean())
+        if np.isinf(mean) and np.isfinite(values).all():
+            mean = float(np.sum(values / values.shape[0]))
+    return mean
+
+
+def _no_nan(values, what):
+    """``values``, or a ValueError when finite input overflowed into NaN (Inf − Inf)."""
+    if np.isnan(values).any():
+        raise ValueError(f"{what} came out NaN from finite input: an intermediate value "
+                         "overflowed (Inf - Inf); the weights or inputs are too large")
+    return values
+
+
 def sigmoid(z):
     """σ(z) = 1 / (1 + e^(−z)), elementwise, without overflow warnings."""
     z = np.asarray(z, dtype=float)
@@ -213,11 +230,11 @@ class Network:
         n_in, n_out = self.sizes[0], self.sizes[-1]
         arr = _checks.array(a, "a", self.dtype)
         if arr.ndim == 2 and arr.shape == (n_in, 1) and (n_in != 1 or arr.shape[0] == 1):
-            return self._predict(arr.reshape(1, n_in))[0].reshape(n_out, 1)
+            return _no_nan(self._predict(arr.reshape(1, n_in))[0].reshape(n_out, 1), "a^L")
         if arr.ndim == 1 and arr.shape[0] == n_in:
-            return self._predict(arr.reshape(1, n_in))[0]
+            return _no_nan(self._predict(arr.reshape(1, n_in))[0], "a^L")
         if arr.ndim == 2 and arr.shape[1] == n_in:
-            return self._predict(arr)
+            return _no_nan(self._predict(arr), "a^L")
         raise ValueError(f"a must have shape ({n_in}, 1), ({n_in},) or (n_samples, {n_in}); "
                          f"got {arr.shape}")
 
@@ -254,7 +271,7 @@ class Network:
         n_in, n_out = self.sizes[0], self.sizes[-1]
         X = _checks.vector(x, "x", n_in, self.dtype).reshape(1, n_in)
         Y = _checks.vector(y, "y", n_out, self.dtype).reshape(1, n_out)
-        grad = self._gradient(X, Y)[0]
+        grad = _no_nan(self._gradient(X, Y)[0], "the gradient")
         ws, bs = self._views(grad)
         return [b.copy() for b in bs], [w.copy() for w in ws]
 
@@ -337,7 +354,7 @@ class Network:
         X, labels = _data.test_arrays(test_data, self.sizes[0], self.sizes[-1], self.dtype)
         if X.shape[0] == 0:
             return 0
-        return int(np.sum(np.argmax(self._predict(X), axis=1) == labels))
+        return int(np.sum(np.argmax(_no_nan(self._predict(X), "a^L"), axis=1) == labels))
 
     def total_cost(self, data, lmbda=0.0):
         """Mean C_x over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py's total_cost).
@@ -348,14 +365,21 @@ class Network:
         X, Y = _data.training_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name="data")
         if X.shape[0] == 0:
             raise ValueError("data must hold at least one example")
-        return self._mean_cost(X, Y) + 0.5 * lmbda / X.shape[0] * sum(
-            float(np.sum(np.square(w, dtype=np.float64))) for w in self._views(self._params)[0])
+        cost = _no_nan(self._mean_cost(X, Y), "the cost")
+        factor = 0.5 * lmbda / X.shape[0]
+        if factor:
+            # Skipped for λ = 0: 0 · Σ‖W‖² is NaN when the sum overflows.  A sum
+            # of squares past the float range is +Inf, without a warning.
+            with self._lock, np.errstate(over="ignore"):
+                cost += factor * sum(float(np.sum(np.square(w, dtype=np.float64)))
+                                     for w in self._views(self._params)[0])
+        return cost
 
     def _mean_cost(self, X, Y):
         a, z = self._predict(X, with_z=True)
         c = np.empty(X.shape[0], dtype=np.float64)
         _core.costs(z, a, Y, self._codes[1], self._codes[2], c)
-        return float(c.mean())
+        return _mean(c)
 
     def __repr__(self):
         return (f"Network({self.sizes}, activation={self.activation!r}, "

@@ -39,6 +39,12 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history = history
 
 
+def _check_net(net):
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
+
+
 class SGD:
     """Stochastic gradient descent on a :class:`cbp.Network`.
 
@@ -86,6 +92,7 @@ class SGD:
         ``n`` is the training-set size for the L2 term (default: len(X)).
         Returns the mini-batch's mean cost before the step.
         """
+        _check_net(net)
         X, Y = _data.training_arrays((X, Y), net.sizes[0], net.sizes[-1], net.dtype, name="data")
         if X.shape[0] == 0:
             raise ValueError("data must hold at least one example")
@@ -143,6 +150,7 @@ class SGD:
 
         Returns the per-epoch history (a dict of lists).
         """
+        _check_net(net)
         epochs = _checks.integer(epochs, "epochs", minimum=0)
         n_in, n_out = net.sizes[0], net.sizes[-1]
         X, Y = _data.training_arrays(training_data, n_in, n_out, net.dtype)
@@ -206,4 +214,5 @@ class SGD:
         _core.costs(z, a, Y, net._codes[1], net._codes[2], c)
         history["correct"].append(correct)
         history["accuracy"].append(correct / X.shape[0])
-        history["test_cost"].append(float(c.mean()))
+        from .network import _mean
+        history["test_cost"].append(_mean(c))
