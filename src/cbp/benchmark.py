@@ -930,7 +930,8 @@ def format_table(rows, columns, title=None):
     header = [h for _, h, _ in columns]
     body = [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]
     widths = [max([len(h)] + [len(r[j]) for r in body]) for j, h in enumerate(header)]
-    left = [all(isinstance(row.get(key), str) or row.get(key) is None for row in rows)
+    left = [any(isinstance(row.get(key), str) for row in rows)
+            and all(isinstance(row.get(key), str) or row.get(key) is None for row in rows)
             for key, _, _ in columns]
 
     def line(cells):
@@ -1012,8 +1013,8 @@ def quick(n=10_000, rounds=3, per_example_n=1000, file=None, data="sample"):
         diffs = check_references(sizes, m, eta)
         step = diffs.pop("step_size")
         times, _ = bench_epoch(sizes, m, eta, X, Y, labels, dtypes=(np.float64,), rounds=rounds,
-                               per_example_n=per_example_n, with_torch=False,
-                               with_sklearn=False, gemm=False)
+                               per_example_n=per_example_n, network_py=False,
+                               with_torch=False, with_sklearn=False, gemm=False)
     times = {key.split(":")[0]: value for key, value in times.items()}
     flops = train_flops(sizes) * n
     names = {"cbp": "cbp", "numpy_per_example": "NumPy, per example (network.py)",
