@@ -40,8 +40,10 @@
 
 /* L2-sized blocks: bytes of the operand reused across a whole tile sweep. */
 #define CBP_BLOCK_BYTES (96 * 1024)
-/* Scratch the caller provides for packed strips (backward: O * 3 vectors). */
+/* Scratch the caller provides for packed strips. */
 #define CBP_PACK_BYTES (128 * 1024)
+/* Largest slice of a mini-batch's activations or errors kept in L2 at once. */
+#define CBP_PANEL_BYTES (512 * 1024)
 
 typedef double cbp_vd __attribute__((vector_size(32), aligned(8)));
 typedef float cbp_vf __attribute__((vector_size(32), aligned(4)));
@@ -56,91 +58,115 @@ CBP_INLINE T cbp_hsum_##SUF(const V *v) {                                       
     return s;                                                                                 \
 }                                                                                             \
                                                                                               \
-/* R examples x C weight rows of Z = A Wᵀ + b; R, C are constants after inlining */           \
+/* R examples x C weight rows of Z = A Wᵀ + b over n inputs (a k-block); rows of A and W  */ \
+/* lie ld apart; the first k-block starts from b, later ones add to z                      */ \
 CBP_INLINE void cbp_fwd_tile_##SUF(const int R, const int C, const T *a, const T *w,          \
-                                   const T *b, T *z, ptrdiff_t O, ptrdiff_t I) {             \
+                                   ptrdiff_t ld, ptrdiff_t n, const T *b, T *z, ptrdiff_t O,  \
+                                   int first) {                                               \
     V acc[4][4];                                                                              \
     T tail[4][4];                                                                             \
     for (int r = 0; r < R; r++)                                                               \
         for (int c = 0; c < C; c++) { acc[r][c] = (V){0}; tail[r][c] = 0; }                   \
     ptrdiff_t k = 0;                                                                          \
-    for (; k + W_ <= I; k += W_) {                                                            \
+    for (; k + W_ <= n; k += W_) {                                                            \
         V u[4];                                                                               \
-        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + c * I + k);                      \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + c * ld + k);                     \
         for (int r = 0; r < R; r++) {                                                         \
-            V x = *(const V *)(a + r * I + k);                                                \
+            V x = *(const V *)(a + r * ld + k);                                               \
             for (int c = 0; c < C; c++) acc[r][c] += x * u[c];                                \
         }                                                                                     \
     }                                                                                         \
-    for (; k < I; k++)                                                                        \
+    for (; k < n; k++)                                                                        \
         for (int r = 0; r < R; r++)                                                           \
-            for (int c = 0; c < C; c++) tail[r][c] += a[r * I + k] * w[c * I + k];            \
+            for (int c = 0; c < C; c++) tail[r][c] += a[r * ld + k] * w[c * ld + k];          \
     for (int r = 0; r < R; r++)                                                               \
         for (int c = 0; c < C; c++)                                                           \
-            z[r * O + c] = b[c] + (cbp_hsum_##SUF(&acc[r][c]) + tail[r][c]);                  \
+            z[r * O + c] = (first ? b[c] : z[r * O + c])                                      \
+                           + (cbp_hsum_##SUF(&acc[r][c]) + tail[r][c]);                       \
 }                                                                                             \
                                                                                               \
 /* an edge tile of r <= 4 examples x c <= 4 weight rows, by a switch to constant shapes */     \
 CBP_INLINE void cbp_fwd_edge_##SUF(ptrdiff_t r, ptrdiff_t c, const T *a, const T *w,          \
-                                   const T *b, T *z, ptrdiff_t O, ptrdiff_t I) {             \
+                                   ptrdiff_t ld, ptrdiff_t n, const T *b, T *z, ptrdiff_t O,  \
+                                   int first) {                                               \
     switch (r * 8 + c) {                                                                      \
-    case 1 * 8 + 1: cbp_fwd_tile_##SUF(1, 1, a, w, b, z, O, I); break;                        \
-    case 1 * 8 + 2: cbp_fwd_tile_##SUF(1, 2, a, w, b, z, O, I); break;                        \
-    case 1 * 8 + 3: cbp_fwd_tile_##SUF(1, 3, a, w, b, z, O, I); break;                        \
-    case 1 * 8 + 4: cbp_fwd_tile_##SUF(1, 4, a, w, b, z, O, I); break;                        \
-    case 2 * 8 + 1: cbp_fwd_tile_##SUF(2, 1, a, w, b, z, O, I); break;                        \
-    case 2 * 8 + 2: cbp_fwd_tile_##SUF(2, 2, a, w, b, z, O, I); break;                        \
-    case 2 * 8 + 3: cbp_fwd_tile_##SUF(2, 3, a, w, b, z, O, I); break;                        \
-    case 2 * 8 + 4: cbp_fwd_tile_##SUF(2, 4, a, w, b, z, O, I); break;                        \
-    case 3 * 8 + 1: cbp_fwd_tile_##SUF(3, 1, a, w, b, z, O, I); break;                        \
-    case 3 * 8 + 2: cbp_fwd_tile_##SUF(3, 2, a, w, b, z, O, I); break;                        \
-    case 3 * 8 + 3: cbp_fwd_tile_##SUF(3, 3, a, w, b, z, O, I); break;                        \
-    case 3 * 8 + 4: cbp_fwd_tile_##SUF(3, 4, a, w, b, z, O, I); break;                        \
-    case 4 * 8 + 1: cbp_fwd_tile_##SUF(4, 1, a, w, b, z, O, I); break;                        \
-    case 4 * 8 + 2: cbp_fwd_tile_##SUF(4, 2, a, w, b, z, O, I); break;                        \
-    default: cbp_fwd_tile_##SUF(4, 3, a, w, b, z, O, I); break;                               \
+    case 1 * 8 + 1: cbp_fwd_tile_##SUF(1, 1, a, w, ld, n, b, z, O, first); break;             \
+    case 1 * 8 + 2: cbp_fwd_tile_##SUF(1, 2, a, w, ld, n, b, z, O, first); break;             \
+    case 1 * 8 + 3: cbp_fwd_tile_##SUF(1, 3, a, w, ld, n, b, z, O, first); break;             \
+    case 1 * 8 + 4: cbp_fwd_tile_##SUF(1, 4, a, w, ld, n, b, z, O, first); break;             \
+    case 2 * 8 + 1: cbp_fwd_tile_##SUF(2, 1, a, w, ld, n, b, z, O, first); break;             \
+    case 2 * 8 + 2: cbp_fwd_tile_##SUF(2, 2, a, w, ld, n, b, z, O, first); break;             \
+    case 2 * 8 + 3: cbp_fwd_tile_##SUF(2, 3, a, w, ld, n, b, z, O, first); break;             \
+    case 2 * 8 + 4: cbp_fwd_tile_##SUF(2, 4, a, w, ld, n, b, z, O, first); break;             \
+    case 3 * 8 + 1: cbp_fwd_tile_##SUF(3, 1, a, w, ld, n, b, z, O, first); break;             \
+    case 3 * 8 + 2: cbp_fwd_tile_##SUF(3, 2, a, w, ld, n, b, z, O, first); break;             \
+    case 3 * 8 + 3: cbp_fwd_tile_##SUF(3, 3, a, w, ld, n, b, z, O, first); break;             \
+    case 3 * 8 + 4: cbp_fwd_tile_##SUF(3, 4, a, w, ld, n, b, z, O, first); break;             \
+    case 4 * 8 + 1: cbp_fwd_tile_##SUF(4, 1, a, w, ld, n, b, z, O, first); break;             \
+    case 4 * 8 + 2: cbp_fwd_tile_##SUF(4, 2, a, w, ld, n, b, z, O, first); break;             \
+    default: cbp_fwd_tile_##SUF(4, 3, a, w, ld, n, b, z, O, first); break;                    \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
 CBP_CLONES                                                                                    \
 static void cbp_forward_##SUF(const T *A__mi, const T *W__oi, const T *b__o, T *Z__mo,        \
                               ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                        \
-    /* Blocks of weight rows stay in L2 while every example passes by; the    */              \
-    /* blocks are even, and multiples of 3 rows when possible, to leave few   */              \
-    /* edge tiles.                                                            */              \
-    ptrdiff_t ob = CBP_BLOCK_BYTES / (ptrdiff_t)(I * sizeof(T));                              \
-    ob = ob < 3 ? 3 : ob;                                                                     \
-    ptrdiff_t nb = (O + ob - 1) / ob;                                                         \
-    ob = (O + nb - 1) / nb;                                                                   \
-    ob = (ob + 2) / 3 * 3;                                                                    \
-    for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                                \
-        ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                                   \
-        ptrdiff_t m = 0;                                                                      \
-        for (; m + 4 <= M; m += 4) {                                                          \
-            const T *a = A__mi + m * I;                                                       \
-            T *z = Z__mo + m * O;                                                             \
-            ptrdiff_t o = o0;                                                                 \
-            for (; o + 3 <= o1; o += 3) cbp_fwd_tile_##SUF(4, 3, a, W__oi + o * I, b__o + o, z + o, O, I); \
-            if (o < o1) cbp_fwd_edge_##SUF(4, o1 - o, a, W__oi + o * I, b__o + o, z + o, O, I); \
-        }                                                                                     \
-        if (m < M) {                                                                          \
-            const T *a = A__mi + m * I;                                                       \
-            T *z = Z__mo + m * O;                                                             \
-            ptrdiff_t o = o0;                                                                 \
-            for (; o + 4 <= o1; o += 4)                                                       \
-                cbp_fwd_edge_##SUF(M - m, 4, a, W__oi + o * I, b__o + o, z + o, O, I);        \
-            if (o < o1) cbp_fwd_edge_##SUF(M - m, o1 - o, a, W__oi + o * I, b__o + o, z + o, O, I); \
+    /* k-blocks keep the mini-batch's slice of A in L2 (only when all of A   */               \
+    /* would not fit); within one, blocks of weight rows stay in L2 while    */               \
+    /* every example passes by.  Blocks are even, and multiples of 3 rows    */               \
+    /* when possible, to leave few edge tiles.                                */              \
+    ptrdiff_t kb = I;                                                                         \
+    if ((size_t)(M * I) * sizeof(T) > CBP_PANEL_BYTES) {                                      \
+        kb = CBP_PANEL_BYTES / (ptrdiff_t)(M * sizeof(T));                                    \
+        kb = kb < 16 * W_ ? 16 * W_ : kb;                                                     \
+        ptrdiff_t nk = (I + kb - 1) / kb;                                                     \
+        kb = ((I + nk - 1) / nk + W_ - 1) / W_ * W_;                                          \
+    }                                                                                         \
+    for (ptrdiff_t k0 = 0; k0 < I; k0 += kb) {                                                \
+        ptrdiff_t n = CBP_MIN(kb, I - k0);                                                    \
+        int first = k0 == 0;                                                                  \
+        ptrdiff_t ob = CBP_BLOCK_BYTES / (ptrdiff_t)(n * sizeof(T));                          \
+        ob = ob < 3 ? 3 : ob;                                                                 \
+        ptrdiff_t nb = (O + ob - 1) / ob;                                                     \
+        ob = (O + nb - 1) / nb;                                                               \
+        ob = (ob + 2) / 3 * 3;                                                                \
+        for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                            \
+            ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                               \
+            const T *wb = W__oi + k0;                                                         \
+            ptrdiff_t m = 0;                                                                  \
+            for (; m + 4 <= M; m += 4) {                                                      \
+                const T *a = A__mi + m * I + k0;                                              \
+                T *z = Z__mo + m * O;                                                         \
+                ptrdiff_t o = o0;                                                             \
+                for (; o + 3 <= o1; o += 3)                                                   \
+                    cbp_fwd_tile_##SUF(4, 3, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
+                if (o < o1)                                                                   \
+                    cbp_fwd_edge_##SUF(4, o1 - o, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
+            }                                                                                 \
+            if (m < M) {                                                                      \
+                const T *a = A__mi + m * I + k0;                                              \
+                T *z = Z__mo + m * O;                                                         \
+                ptrdiff_t o = o0;                                                             \
+                for (; o + 4 <= o1; o += 4)                                                   \
+                    cbp_fwd_edge_##SUF(M - m, 4, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
+                if (o < o1)                                                                   \
+                    cbp_fwd_edge_##SUF(M - m, o1 - o, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
+            }                                                                                 \
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* R examples x C vectors of E = D W; w points at a strip of W whose rows are ldw apart */   \
+/* R examples x C vectors of E += D W over the weight rows of one block (no of them); d     */ \
+/* points at the block's first column of D, whose rows lie O apart; the first block starts  */ \
+/* from 0, later ones carry on from E, so the order of the sum over o is unchanged          */ \
 CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T *w,          \
-                                   ptrdiff_t ldw, T *e, ptrdiff_t O, ptrdiff_t I) {           \
+                                   ptrdiff_t ldw, T *e, ptrdiff_t no, ptrdiff_t O,            \
+                                   ptrdiff_t I, int first) {                                  \
     V acc[4][3];                                                                              \
     for (int r = 0; r < R; r++)                                                               \
-        for (int c = 0; c < C; c++) acc[r][c] = (V){0};                                       \
-    for (ptrdiff_t o = 0; o < O; o++) {                                                       \
+        for (int c = 0; c < C; c++)                                                           \
+            acc[r][c] = first ? (V){0} : *(const V *)(e + r * I + c * W_);                    \
+    for (ptrdiff_t o = 0; o < no; o++) {                                                      \
         V u[3];                                                                               \
         for (int c = 0; c < C; c++) u[c] = *(const V *)(w + o * ldw + c * W_);                \
         for (int r = 0; r < R; r++) {                                                         \
@@ -152,44 +178,52 @@ CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T
         for (int c = 0; c < C; c++) *(V *)(e + r * I + c * W_) = acc[r][c];                   \
 }                                                                                             \
                                                                                               \
-/* pack[] holds >= O * 3 * W_ elements of scratch */                                          \
+/* pack[] holds >= CBP_PACK_BYTES / sizeof(T) elements of scratch */                          \
 CBP_CLONES                                                                                    \
 static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,                      \
                                ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {              \
-    /* One strip of S columns of W at a time, copied contiguous: rows of W    */              \
-    /* lie I apart, and for I a multiple of 512 they would all fall in the    */              \
-    /* same L1 sets.  The strip then stays in cache for the whole batch.      */              \
+    /* Blocks of weight rows keep the mini-batch's slice of D in L2.  Within */               \
+    /* one, a strip of S columns of W at a time is copied contiguous: rows  */                \
+    /* of W lie I apart, and for I a multiple of 512 they would all fall in */                \
+    /* the same L1 sets.  The strip then stays in cache for the whole batch. */               \
     const ptrdiff_t S = 3 * W_;                                                               \
-    int packed = (size_t)(O * S) * sizeof(T) <= CBP_PACK_BYTES;                               \
-    ptrdiff_t i = 0;                                                                          \
-    for (; i + S <= I; i += S) {                                                              \
-        const T *w = W__oi + i;                                                               \
-        ptrdiff_t ldw = I;                                                                    \
-        if (packed) {                                                                         \
-            for (ptrdiff_t o = 0; o < O; o++)                                                 \
-                for (ptrdiff_t c = 0; c < S; c++) pack[o * S + c] = W__oi[o * I + i + c];     \
-            w = pack;                                                                         \
-            ldw = S;                                                                          \
+    ptrdiff_t ob = O;                                                                         \
+    if ((size_t)(M * O) * sizeof(T) > CBP_PANEL_BYTES)                                        \
+        ob = CBP_PANEL_BYTES / (ptrdiff_t)(M * sizeof(T));                                    \
+    if ((size_t)(ob * S) * sizeof(T) > CBP_PACK_BYTES)                                        \
+        ob = CBP_PACK_BYTES / (ptrdiff_t)(S * sizeof(T));                                     \
+    ob = ob < 16 ? 16 : ob;                                                                   \
+    ptrdiff_t nb = (O + ob - 1) / ob;                                                         \
+    ob = (O + nb - 1) / nb;                                                                   \
+    for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                                \
+        ptrdiff_t no = CBP_MIN(ob, O - o0);                                                   \
+        int first = o0 == 0;                                                                  \
+        const T *wo = W__oi + o0 * I;                                                         \
+        ptrdiff_t i = 0;                                                                      \
+        for (; i + S <= I; i += S) {                                                          \
+            for (ptrdiff_t o = 0; o < no; o++)                                                \
+                for (ptrdiff_t c = 0; c < S; c++) pack[o * S + c] = wo[o * I + i + c];        \
+            for (ptrdiff_t m = 0; m < M; m += 4) {                                            \
+                ptrdiff_t R = CBP_MIN(4, M - m);                                              \
+                const T *d = D__mo + m * O + o0;                                              \
+                T *e = E__mi + m * I + i;                                                     \
+                if (R == 4) cbp_bwd_tile_##SUF(4, 3, d, pack, S, e, no, O, I, first);         \
+                else if (R == 3) cbp_bwd_tile_##SUF(3, 3, d, pack, S, e, no, O, I, first);    \
+                else if (R == 2) cbp_bwd_tile_##SUF(2, 3, d, pack, S, e, no, O, I, first);    \
+                else cbp_bwd_tile_##SUF(1, 3, d, pack, S, e, no, O, I, first);                \
+            }                                                                                 \
         }                                                                                     \
-        for (ptrdiff_t m = 0; m < M; m += 4) {                                                \
-            ptrdiff_t R = CBP_MIN(4, M - m);                                                  \
-            const T *d = D__mo + m * O;                                                       \
-            T *e = E__mi + m * I + i;                                                         \
-            if (R == 4) cbp_bwd_tile_##SUF(4, 3, d, w, ldw, e, O, I);                         \
-            else if (R == 3) cbp_bwd_tile_##SUF(3, 3, d, w, ldw, e, O, I);                    \
-            else if (R == 2) cbp_bwd_tile_##SUF(2, 3, d, w, ldw, e, O, I);                    \
-            else cbp_bwd_tile_##SUF(1, 3, d, w, ldw, e, O, I);                                \
-        }                                                                                     \
+        for (; i + W_ <= I; i += W_)                                                          \
+            for (ptrdiff_t m = 0; m < M; m++)                                                 \
+                cbp_bwd_tile_##SUF(1, 1, D__mo + m * O + o0, wo + i, I, E__mi + m * I + i,    \
+                                   no, O, I, first);                                          \
+        for (; i < I; i++)                                                                    \
+            for (ptrdiff_t m = 0; m < M; m++) {                                               \
+                T s = first ? 0 : E__mi[m * I + i];                                           \
+                for (ptrdiff_t o = 0; o < no; o++) s += D__mo[m * O + o0 + o] * wo[o * I + i]; \
+                E__mi[m * I + i] = s;                                                         \
+            }                                                                                 \
     }                                                                                         \
-    for (; i + W_ <= I; i += W_)                                                              \
-        for (ptrdiff_t m = 0; m < M; m++)                                                     \
-            cbp_bwd_tile_##SUF(1, 1, D__mo + m * O, W__oi + i, I, E__mi + m * I + i, O, I);   \
-    for (; i < I; i++)                                                                        \
-        for (ptrdiff_t m = 0; m < M; m++) {                                                   \
-            T s = 0;                                                                          \
-            for (ptrdiff_t o = 0; o < O; o++) s += D__mo[m * O + o] * W__oi[o * I + i];       \
-            E__mi[m * I + i] = s;                                                             \
-        }                                                                                     \
 }                                                                                             \
                                                                                               \
 /* R weight rows x C vectors of W = β W + Σ_m Dt[o, m] A[m, :]; A's rows lie lda apart */    \

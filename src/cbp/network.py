@@ -99,13 +99,21 @@ class Network:
         self._rng = np.random.default_rng(seed)
         self._lock = threading.RLock()
         self._layout(sizes)
-        # Biases then weights, in network.py's order of drawing.
-        scale = init == "scaled"
-        biases = [self._rng.standard_normal((n, 1)) for n in sizes[1:]]
-        weights = [self._rng.standard_normal((o, i)) / (np.sqrt(i) if scale else 1)
-                   for i, o in zip(sizes[:-1], sizes[1:])]
         self._params = np.empty(self._n_params, dtype=self.dtype)
-        self._store(weights, biases)
+        # Biases then weights, in network.py's order of drawing, straight into
+        # the parameters (no second copy of a large network).  Draws are in
+        # float64 whatever the dtype, so float32 and float64 networks with
+        # the same seed start from the same weights up to rounding.
+        ws, bs = self._views(self._params)
+        for k, arr in enumerate(bs + ws):
+            scale = np.sqrt(arr.shape[1]) if init == "scaled" and k >= len(bs) else None
+            if self.dtype == np.float64:
+                self._rng.standard_normal(out=arr)
+                if scale is not None:
+                    arr /= scale
+            else:
+                draw = self._rng.standard_normal(arr.shape)
+                arr[...] = draw if scale is None else draw / scale
 
     # -- layout -------------------------------------------------------------
 
@@ -142,13 +150,6 @@ class Network:
               for l, w in enumerate(self._woff)]
         bs = [flat[b:b + s[l + 1]].reshape(s[l + 1], 1) for l, b in enumerate(self._boff)]
         return ws, bs
-
-    def _store(self, weights, biases):
-        ws, bs = self._views(self._params)
-        for dst, src in zip(ws, weights):
-            dst[...] = src
-        for dst, src in zip(bs, biases):
-            dst[...] = src
 
     @property
     def sizes(self):
