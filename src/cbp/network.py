@@ -112,8 +112,12 @@ class Network:
                 if scale is not None:
                     arr /= scale
             else:
-                draw = self._rng.standard_normal(arr.shape)
-                arr[...] = draw if scale is None else draw / scale
+                # In slices, so the float64 draw never doubles the memory of
+                # a large layer; the stream is the same as one whole draw.
+                flat = arr.reshape(-1)
+                for start in range(0, flat.size, 1 << 16):
+                    draw = self._rng.standard_normal(min(1 << 16, flat.size - start))
+                    flat[start:start + draw.size] = draw if scale is None else draw / scale
 
     # -- layout -------------------------------------------------------------
 
