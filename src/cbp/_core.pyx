@@ -24,10 +24,9 @@ The core trusts its inputs: shapes, dtypes, finiteness and codes are checked
 by the Python layer (``network.py``, ``sgd.py``) before any call lands here.
 """
 
-cimport cython
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, isfinite
+from libc.math cimport exp, expf, log, log1p, log1pf, tanh, tanhf
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -93,13 +92,6 @@ cdef inline floating _log1p(floating x) noexcept nogil:
         return log1pf(x)
     else:
         return log1p(x)
-
-
-cdef inline floating _log(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
 
 
 cdef inline floating _softplus(floating z) noexcept nogil:

@@ -12,6 +12,7 @@ runs of mini-batches; Python only sees the boundaries of those runs, where it
 checks for divergence and reports progress.
 """
 import time
+import weakref
 
 import numpy as np
 
@@ -70,7 +71,9 @@ class SGD:
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
         self.shuffle = bool(shuffle)
-        self._velocity = {}
+        # Momentum state per network, held weakly: an optimizer used on many
+        # networks must not keep them (and their parameters) alive.
+        self._velocity = weakref.WeakKeyDictionary()
 
     def __repr__(self):
         return (f"SGD(eta={self.eta}, mini_batch_size={self.mini_batch_size}, "
@@ -78,11 +81,10 @@ class SGD:
 
     def _velocity_for(self, net):
         # Momentum state belongs to the (optimizer, network) pair.
-        v = self._velocity.get(id(net))
-        if v is None or v[0] is not net:
-            v = (net, np.zeros(net._n_params, dtype=net.dtype))
-            self._velocity[id(net)] = v
-        return v[1]
+        v = self._velocity.get(net)
+        if v is None:
+            v = self._velocity[net] = np.zeros(net._n_params, dtype=net.dtype)
+        return v
 
     # -- one step -----------------------------------------------------------
 
@@ -170,13 +172,14 @@ class SGD:
         history = {"epoch": [], "cost": [], "seconds": []}
         if test is not None:
             history.update(correct=[], accuracy=[], test_cost=[])
-        for j in range(epochs):
-            start = time.perf_counter()
-            with net._lock:
-                order = (net._rng.permutation(n) if self.shuffle else np.arange(n)).astype(np.intp)
-                cost_sum = 0.0
-                buffers = self._buffers(net, m)
-                try:
+        try:
+            for j in range(epochs):
+                start = time.perf_counter()
+                with net._lock:
+                    order = (net._rng.permutation(n) if self.shuffle
+                             else np.arange(n)).astype(np.intp)
+                    cost_sum = 0.0
+                    buffers = self._buffers(net, m)
                     for first in range(0, n_batches, per_run):
                         last = min(first + per_run, n_batches)
                         _, c = self._run_batches(net, X, Y, order, m, first, last, n, buffers,
@@ -184,18 +187,24 @@ class SGD:
                         cost_sum += c
                         if progress is not None:
                             progress(min(last * m, n))
-                except KeyboardInterrupt:
-                    raise TrainingInterrupted(history) from None
-            history["epoch"].append(j)
-            history["cost"].append(cost_sum / n)
-            history["seconds"].append(time.perf_counter() - start)
-            if test is not None:
-                self._record_test(net, test, history)
-            if verbose:
+                history["epoch"].append(j)
+                history["cost"].append(cost_sum / n)
+                history["seconds"].append(time.perf_counter() - start)
                 if test is not None:
-                    print(f"Epoch {j}: {history['correct'][-1]} / {test[0].shape[0]}")
-                else:
-                    print(f"Epoch {j} complete")
+                    self._record_test(net, test, history)
+                if verbose:
+                    if test is not None:
+                        print(f"Epoch {j}: {history['correct'][-1]} / {test[0].shape[0]}")
+                    else:
+                        print(f"Epoch {j} complete")
+        except KeyboardInterrupt:
+            # Ctrl-C anywhere in an epoch (in the core, between mini-batches, while
+            # evaluating or printing) leaves the network at a mini-batch boundary;
+            # the history keeps the epochs whose records are complete.
+            done = min(len(v) for v in history.values())
+            for v in history.values():
+                del v[done:]
+            raise TrainingInterrupted(history) from None
         return history
 
     @staticmethod
