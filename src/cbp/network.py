@@ -9,6 +9,7 @@ Cython core (``_core.pyx``); this module checks and converts.
 Notation (note 001): layer l has weights W^l (n_l, n_{l-1}) and biases
 b^l (n_l, 1); z^l = W^l a^{l-1} + b^l and a^l = f(z^l).
 """
+import os
 import threading
 
 import numpy as np
@@ -19,9 +20,19 @@ MAX_LAYERS = _core.MAX_LAYERS
 _INIT = ("gaussian", "scaled")
 
 
+def _available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def _mean(values):
-    """The mean of float64 costs, without overflow in the sum when each one is finite."""
-    with np.errstate(over="ignore"):
+    """The mean of float64 costs, without overflow in the sum when each one is finite.
+
+    Costs of +Inf and −Inf (targets outside [0, 1]) give NaN, without a warning.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
         mean = float(values.mean())
         if np.isinf(mean) and np.isfinite(values).all():
             mean = float(np.sum(values / values.shape[0]))
@@ -217,7 +228,7 @@ class Network:
 
     # -- feedforward --------------------------------------------------------
 
-    def feedforward(self, a):
+    def feedforward(self, a, num_threads=None):
         """a^L for an input: apply z^l = W^l a^{l-1} + b^l, a^l = f(z^l) layer by layer.
 
         Parameters
@@ -226,6 +237,9 @@ class Network:
             A column (n_in, 1) as network.py passes it, a vector (n_in,), or a
             batch (n_samples, n_in), one example per row.  Any layout or real
             dtype; it is converted to the network's dtype.
+        num_threads : int, optional
+            Threads for a batch, which is split into blocks of 64 rows; the
+            result does not depend on it.  Default: every available core.
 
         Returns
         -------
@@ -233,19 +247,24 @@ class Network:
             (n_out, 1), (n_out,) or (n_samples, n_out) respectively.
         """
         n_in, n_out = self.sizes[0], self.sizes[-1]
+        if num_threads is not None:
+            num_threads = _checks.integer(num_threads, "num_threads", minimum=1)
         arr = _checks.array(a, "a", self.dtype)
         if arr.ndim == 2 and arr.shape == (n_in, 1) and (n_in != 1 or arr.shape[0] == 1):
             return _no_nan(self._predict(arr.reshape(1, n_in))[0].reshape(n_out, 1), "a^L")
         if arr.ndim == 1 and arr.shape[0] == n_in:
             return _no_nan(self._predict(arr.reshape(1, n_in))[0], "a^L")
         if arr.ndim == 2 and arr.shape[1] == n_in:
-            return _no_nan(self._predict(arr), "a^L")
+            return _no_nan(self._predict(arr, num_threads), "a^L")
         raise ValueError(f"a must have shape ({n_in}, 1), ({n_in},) or (n_samples, {n_in}); "
                          f"got {arr.shape}")
 
-    def _predict(self, X, num_threads=1, with_z=False):
+    def _predict(self, X, num_threads=None, with_z=False):
         """(n, n_out) outputs for checked C-contiguous rows X of the right dtype."""
         n_out = self.sizes[-1]
+        # No more threads than 64-row blocks, nor than cores by default.
+        blocks = max(1, -(-X.shape[0] // 64))
+        num_threads = min(blocks, num_threads or _available_cores())
         out = np.empty((X.shape[0], n_out), dtype=self.dtype)
         z = np.empty_like(out)
         work = np.empty(_core.workspace_size(self._sizes, 64) * num_threads, dtype=self.dtype)
@@ -370,7 +389,7 @@ class Network:
         X, Y = _data.training_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name="data")
         if X.shape[0] == 0:
             raise ValueError("data must hold at least one example")
-        cost = _no_nan(self._mean_cost(X, Y), "the cost")
+        cost = self._mean_cost(X, Y)
         factor = 0.5 * lmbda / X.shape[0]
         if factor:
             # Skipped for λ = 0: 0 · Σ‖W‖² is NaN when the sum overflows.  A sum
@@ -378,7 +397,8 @@ class Network:
             with self._lock, np.errstate(over="ignore"):
                 cost += factor * sum(float(np.sum(np.square(w, dtype=np.float64)))
                                      for w in self._views(self._params)[0])
-        return cost
+        # −Inf + Inf (a cost below zero, for targets outside [0, 1]) is NaN too.
+        return _no_nan(cost, "the cost")
 
     def _mean_cost(self, X, Y):
         a, z = self._predict(X, with_z=True)
