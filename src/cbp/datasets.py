@@ -20,6 +20,7 @@ import codecs
 import errno
 import functools
 import gzip
+import io
 import hashlib
 import http.client
 import importlib.resources
@@ -378,9 +379,13 @@ def _load_pickle(path, kind):
     kind = "train" if kind is None else _check_choice(kind, "kind", _PKL_KINDS)
     try:
         with _open_maybe_gzip(path) as f:
-            # latin1 is how NumPy arrays pickled by Python 2 (network.py's
-            # file) must be read; it does not affect Python 3 pickles.
-            data = _NumpyOnlyUnpickler(f, encoding="latin1").load()
+            # Unpickle from memory: lengths the file claims (a FRAME of 2**56
+            # bytes) are then checked against what it holds, instead of being
+            # allocated up front.
+            raw = io.BytesIO(f.read())
+        # latin1 is how NumPy arrays pickled by Python 2 (network.py's file)
+        # must be read; it does not affect Python 3 pickles.
+        data = _NumpyOnlyUnpickler(raw, encoding="latin1").load()
     except _UnsafePickleError as exc:
         raise ValueError(f"{path}: {exc}") from exc
     except MemoryError:

@@ -54,8 +54,10 @@ VERSION = 1
 _HEADER_KEYS = ("format", "version", "sizes", "activation", "output_activation", "cost", "dtype")
 _PARAM_KEY = re.compile(r"^([Wb])(\d+)$")
 # What a damaged or foreign file makes np.load / NpzFile raise.
+# RuntimeError covers zipfile's NotImplementedError (unknown compression,
+# "encrypted" flags) on damaged headers.
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, OSError, ValueError, KeyError,
-                EOFError, TypeError, IndexError)
+                EOFError, TypeError, IndexError, RuntimeError)
 
 
 def _as_path(path):
@@ -194,7 +196,24 @@ def _read_entries(f):
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise _Bad("it is a single .npy array, not an .npz archive")
     with npz:
+        _check_sizes(npz.zip)
         return {key: npz[key] for key in npz.files}
+
+
+def _check_sizes(archive):
+    # An .npy header may claim any shape; NumPy allocates it before reading.
+    # Refuse members whose header claims more bytes than the member holds.
+    for info in archive.infolist():
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+            claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if claimed > info.file_size:
+                raise _Bad(f"entry {info.filename!r} claims {claimed} bytes of data "
+                           f"but holds {info.file_size}")
 
 
 def _check(entries):
