@@ -101,6 +101,15 @@ cdef inline floating _softplus(floating z) noexcept nogil:
     return _log1p(_exp(z))
 
 
+cdef inline floating _row_max(const floating* z, Py_ssize_t n) noexcept nogil:
+    cdef floating best = z[0]
+    cdef Py_ssize_t k
+    for k in range(1, n):
+        if z[k] > best:
+            best = z[k]
+    return best
+
+
 cdef inline floating _derivative(int act, floating a) noexcept nogil:
     # f'(z) written in terms of a = f(z): no second exp, and the forward
     # pass only needs to keep the activations.
@@ -155,10 +164,7 @@ cdef void activate(const floating* Z__mo, floating* A__mo, Py_ssize_t M, Py_ssiz
                 a[o] = v if v > 0 else 0
         elif act == SOFTMAX:
             # Shift by the row maximum: every exp argument is <= 0.
-            zmax = z[0]
-            for o in range(1, O):
-                if z[o] > zmax:
-                    zmax = z[o]
+            zmax = _row_max(z, O)
             total = 0
             for o in range(O):
                 v = _exp(z[o] - zmax)
@@ -285,10 +291,7 @@ cdef double example_cost(const floating* z, const floating* a, const floating* y
         return 0.5 * c if cost == QUADRATIC else c
     if act == SOFTMAX:
         # ln a_j = z_j − max − ln Σ exp(z − max)
-        zmax = z[0]
-        for o in range(1, O):
-            if z[o] > zmax:
-                zmax = z[o]
+        zmax = _row_max(z, O)
         lse = 0
         for o in range(O):
             lse += exp(z[o] - zmax)
