@@ -370,11 +370,13 @@ cdef void _forward_all(const Layout* lay, const floating* P, const floating* A0,
             A_out = A_out + M * lay.sizes[l + 1]
 
 
-cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* work,
-                         Py_ssize_t M, const floating* Y__mo, floating eta,
-                         floating decay, floating mu) noexcept nogil:
-    # One mini-batch whose inputs are already in A^0: forward, BP1, then for
-    # each layer from the top BP2 (with the old W) and the step.  Returns Σ C_x.
+cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const floating* A0,
+                            floating* work, Py_ssize_t M, const floating* Y__mo,
+                            floating alpha, floating beta, floating beta_b) noexcept nogil:
+    # One mini-batch with inputs A0 (M rows): forward, BP1, then for each
+    # layer from the top BP2 (with the old W of P) and the step into T:
+    # W_T <- β W_T + α Σ δ aᵀ, b_T <- β_b b_T + α Σ δ.  T is P itself (SGD),
+    # the velocity (momentum) or a zeroed gradient.  Returns Σ C_x.
     cdef Py_ssize_t l, m, L = lay.L
     cdef floating* A[64]
     cdef floating* Z
@@ -383,11 +385,11 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
     cdef floating* Dt
     cdef floating* pack
     cdef floating* tmp
-    cdef floating alpha = -eta / M
     cdef double cost_sum = 0
     cdef Py_ssize_t O = lay.sizes[L]
-    A[0] = work
-    for l in range(L):
+    A[0] = <floating*>A0
+    A[1] = work + M * lay.sizes[0]
+    for l in range(1, L):
         A[l + 1] = A[l] + M * lay.sizes[l]
     Z = A[L] + M * O
     D = Z + M * O
@@ -404,17 +406,23 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* 
         if l > 0:
             backpropagate_error(D, P + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
                                 lay.sizes[l], lay.hidden, pack)
-        if mu == 0:
-            gradient_step(D, A[l], P + lay.woff[l], P + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], alpha, 1 - eta * decay, 1, Dt, pack)
-        else:
-            gradient_step(D, A[l], V + lay.woff[l], V + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], alpha, mu, mu, Dt, pack)
+        gradient_step(D, A[l], T + lay.woff[l], T + lay.boff[l], M, lay.sizes[l + 1],
+                      lay.sizes[l], alpha, beta, beta_b, Dt, pack)
         tmp = D
         D = D_below
         D_below = tmp
-    if mu != 0:
-        momentum_step(P, V, lay.n_weights, lay.n_params, eta * decay)
+    return cost_sum
+
+
+cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* work,
+                         Py_ssize_t M, const floating* Y__mo, floating eta,
+                         floating decay, floating mu) noexcept nogil:
+    # One SGD step on a mini-batch gathered into the front of work.
+    cdef double cost_sum
+    if mu == 0:
+        return _backprop_batch(lay, P, P, work, work, M, Y__mo, -eta / M, 1 - eta * decay, 1)
+    cost_sum = _backprop_batch(lay, P, V, work, work, M, Y__mo, -eta / M, mu, mu)
+    momentum_step(P, V, lay.n_weights, lay.n_params, eta * decay)
     return cost_sum
 
 
@@ -514,42 +522,13 @@ def gradient(const floating[::1] P, floating[::1] G,
              const floating[:, ::1] X, const floating[:, ::1] Y, floating[::1] work):
     """G <- Σ_x ∇C_x over the rows of X (BP1-BP4, no update).  Returns Σ C_x."""
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
-    cdef Py_ssize_t M = X.shape[0], I = sizes[0], O = sizes[lay.L], l
-    cdef floating* A[64]
-    cdef floating* Z
-    cdef floating* D
-    cdef floating* D_below
-    cdef floating* Dt
-    cdef floating* pack
-    cdef floating* tmp
-    cdef double cost_sum = 0
-    cdef Py_ssize_t m
-    if work.shape[0] < _workspace_size(sizes, M):
+    cdef double cost_sum
+    if work.shape[0] < _workspace_size(sizes, X.shape[0]):
         raise ValueError("workspace too small")
     with nogil:
         memset(&G[0], 0, G.shape[0] * sizeof(floating))
-        A[0] = &work[0]
-        for l in range(lay.L):
-            A[l + 1] = A[l] + M * lay.sizes[l]
-        Z = A[lay.L] + M * O
-        D = Z + M * O
-        D_below = D + M * lay.max_width
-        Dt = D_below + M * lay.max_width
-        pack = Dt + M * lay.max_width
-        memcpy(A[0], &X[0, 0], M * I * sizeof(floating))
-        _forward_all(&lay, &P[0], A[0], A[1], M, Z, A[lay.L])
-        for m in range(M):
-            cost_sum += example_cost(Z + m * O, A[lay.L] + m * O, &Y[m, 0], O, output, cost)
-        output_error(A[lay.L], &Y[0, 0], D, M, O, output, cost)
-        for l in range(lay.L - 1, -1, -1):
-            if l > 0:
-                backpropagate_error(D, &P[0] + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
-                                    lay.sizes[l], hidden, pack)
-            gradient_step(D, A[l], &G[0] + lay.woff[l], &G[0] + lay.boff[l], M, lay.sizes[l + 1],
-                          lay.sizes[l], 1, 1, 1, Dt, pack)
-            tmp = D
-            D = D_below
-            D_below = tmp
+        cost_sum = _backprop_batch(&lay, <floating*>&P[0], &G[0], &X[0, 0], &work[0],
+                                   X.shape[0], &Y[0, 0], 1, 1, 1)
     return cost_sum
 
 
