@@ -37,17 +37,17 @@ cdef extern from "_kernels.h" nogil:
     void cbp_sigmoid_d(const double* z, double* a, Py_ssize_t n)
     void cbp_sigmoid_f(const float* z, float* a, Py_ssize_t n)
     # Register-blocked products (see _kernels.h); d = float64, f = float32.
-    void cbp_forward_d(const double* A__mi, const double* W__oi, const double* b__o,
+    void cbp_forward_d(const double** A_rows, const double* W__oi, const double* b__o,
                        double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
-    void cbp_forward_f(const float* A__mi, const float* W__oi, const float* b__o,
+    void cbp_forward_f(const float** A_rows, const float* W__oi, const float* b__o,
                        float* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
     void cbp_backward_d(const double* D__mo, const double* W__oi, double* E__mi,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, double* pack)
     void cbp_backward_f(const float* D__mo, const float* W__oi, float* E__mi,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, float* pack)
-    void cbp_step_d(const double* Dt__om, const double* A__mi, double* W__oi,
+    void cbp_step_d(const double* Dt__om, const double** A_rows, double* W__oi,
                     double beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, double* pack)
-    void cbp_step_f(const float* Dt__om, const float* A__mi, float* W__oi,
+    void cbp_step_f(const float* Dt__om, const float** A_rows, float* W__oi,
                     float beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, float* pack)
 
 # Activation and cost codes; the tables in activations.py and costs.py map
@@ -126,13 +126,24 @@ cdef inline floating _derivative(int act, floating a) noexcept nogil:
 # Kernels: one per equation
 # ---------------------------------------------------------------------------
 
-cdef void feedforward_layer(const floating* A__mi, const floating* W__oi, const floating* b__o,
+cdef void feedforward_layer(const floating** A_rows, const floating* W__oi, const floating* b__o,
                             floating* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I) noexcept nogil:
-    """z^l = W^l a^{l-1} + b^l for each of the M rows: Z = A Wᵀ + b."""
+    """z^l = W^l a^{l-1} + b^l for each of the M examples: Z = A Wᵀ + b.
+
+    ``A_rows[m]`` points at example m's a^{l-1}: a shuffled mini-batch is
+    read where it lies, without a copy.
+    """
     if floating is double:
-        cbp_forward_d(A__mi, W__oi, b__o, Z__mo, M, O, I)
+        cbp_forward_d(A_rows, W__oi, b__o, Z__mo, M, O, I)
     else:
-        cbp_forward_f(A__mi, W__oi, b__o, Z__mo, M, O, I)
+        cbp_forward_f(A_rows, W__oi, b__o, Z__mo, M, O, I)
+
+
+cdef void _row_pointers(const floating* A__mi, Py_ssize_t M, Py_ssize_t I,
+                        const floating** rows) noexcept nogil:
+    cdef Py_ssize_t m
+    for m in range(M):
+        rows[m] = A__mi + m * I
 
 
 cdef void activate(const floating* Z__mo, floating* A__mo, Py_ssize_t M, Py_ssize_t O,
@@ -236,7 +247,7 @@ cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, cons
             D__mi[p] *= _derivative(act, A__mi[p])
 
 
-cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* W__oi, floating* b__o,
+cdef void gradient_step(const floating* D__mo, const floating** A_rows, floating* W__oi, floating* b__o,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
                         floating alpha, floating beta, floating beta_b, floating* Dt__om,
                         floating* pack) noexcept nogil:
@@ -263,9 +274,9 @@ cdef void gradient_step(const floating* D__mo, const floating* A__mi, floating* 
             sb = sb + dt[m]
         b__o[o] = beta_b * b__o[o] + sb
     if floating is double:
-        cbp_step_d(Dt__om, A__mi, W__oi, beta, M, O, I, pack)
+        cbp_step_d(Dt__om, A_rows, W__oi, beta, M, O, I, pack)
     else:
-        cbp_step_f(Dt__om, A__mi, W__oi, beta, M, O, I, pack)
+        cbp_step_f(Dt__om, A_rows, W__oi, beta, M, O, I, pack)
 
 
 cdef void momentum_step(floating* P__p, floating* V__p, Py_ssize_t n_weights,
@@ -350,12 +361,14 @@ cdef inline int _act(const Layout* lay, Py_ssize_t l) noexcept nogil:
     return lay.output if l == lay.L - 1 else lay.hidden
 
 
-cdef void _forward_all(const Layout* lay, const floating* P, const floating* A0, floating* A1,
-                       Py_ssize_t M, floating* Z_out, floating* A_last) noexcept nogil:
-    # a^0 is read from A0; the hidden a^l lie back to back from A1, M rows
-    # each; a^L goes to A_last and z^L to Z_out (the log costs need it).
+cdef void _forward_all(const Layout* lay, const floating* P, const floating** rows0,
+                       floating* A1, Py_ssize_t M, floating* Z_out, floating* A_last,
+                       const floating** rows) noexcept nogil:
+    # a^0 is reached through rows0 (one pointer per example); the hidden a^l
+    # lie back to back from A1, M rows each; a^L goes to A_last and z^L to
+    # Z_out (the log costs need it).  rows: M pointers of scratch.
     cdef Py_ssize_t l
-    cdef const floating* A_in = A0
+    cdef const floating** A_in = rows0
     cdef floating* A_out = A1
     for l in range(lay.L):
         if l == lay.L - 1:
@@ -366,19 +379,22 @@ cdef void _forward_all(const Layout* lay, const floating* P, const floating* A0,
             feedforward_layer(A_in, P + lay.woff[l], P + lay.boff[l], A_out,
                               M, lay.sizes[l + 1], lay.sizes[l])
             activate(A_out, A_out, M, lay.sizes[l + 1], lay.hidden)
-            A_in = A_out
+            _row_pointers(A_out, M, lay.sizes[l + 1], rows)
+            A_in = rows
             A_out = A_out + M * lay.sizes[l + 1]
 
 
-cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const floating* A0,
+cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const floating** rows0,
                             floating* work, Py_ssize_t M, const floating* Y__mo,
                             floating alpha, floating beta, floating beta_b) noexcept nogil:
-    # One mini-batch with inputs A0 (M rows): forward, BP1, then for each
-    # layer from the top BP2 (with the old W of P) and the step into T:
-    # W_T <- β W_T + α Σ δ aᵀ, b_T <- β_b b_T + α Σ δ.  T is P itself (SGD),
-    # the velocity (momentum) or a zeroed gradient.  Returns Σ C_x.
+    # One mini-batch whose inputs are reached through rows0: forward, BP1,
+    # then for each layer from the top BP2 (with the old W of P) and the step
+    # into T: W_T <- β W_T + α Σ δ aᵀ, b_T <- β_b b_T + α Σ δ.  T is P itself
+    # (SGD), the velocity (momentum) or a zeroed gradient.  work is laid out
+    # by _workspace_size.  Returns Σ C_x.
     cdef Py_ssize_t l, m, L = lay.L
     cdef floating* A[64]
+    cdef const floating** rows = <const floating**>work
     cdef floating* Z
     cdef floating* D
     cdef floating* D_below
@@ -387,8 +403,7 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
     cdef floating* tmp
     cdef double cost_sum = 0
     cdef Py_ssize_t O = lay.sizes[L]
-    A[0] = <floating*>A0
-    A[1] = work + M * lay.sizes[0]
+    A[1] = work + 2 * M
     for l in range(1, L):
         A[l + 1] = A[l] + M * lay.sizes[l]
     Z = A[L] + M * O
@@ -397,7 +412,7 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
     Dt = D_below + M * lay.max_width
     pack = Dt + M * lay.max_width
 
-    _forward_all(lay, P, A[0], A[1], M, Z, A[L])
+    _forward_all(lay, P, rows0, A[1], M, Z, A[L], rows)
     for m in range(M):
         cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output, lay.cost)
     output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
@@ -406,22 +421,23 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
         if l > 0:
             backpropagate_error(D, P + lay.woff[l], A[l], D_below, M, lay.sizes[l + 1],
                                 lay.sizes[l], lay.hidden, pack)
-        gradient_step(D, A[l], T + lay.woff[l], T + lay.boff[l], M, lay.sizes[l + 1],
-                      lay.sizes[l], alpha, beta, beta_b, Dt, pack)
+            _row_pointers(A[l], M, lay.sizes[l], rows)
+        gradient_step(D, rows0 if l == 0 else rows, T + lay.woff[l], T + lay.boff[l], M,
+                      lay.sizes[l + 1], lay.sizes[l], alpha, beta, beta_b, Dt, pack)
         tmp = D
         D = D_below
         D_below = tmp
     return cost_sum
 
 
-cdef double _train_batch(const Layout* lay, floating* P, floating* V, floating* work,
-                         Py_ssize_t M, const floating* Y__mo, floating eta,
+cdef double _train_batch(const Layout* lay, floating* P, floating* V, const floating** rows0,
+                         floating* work, Py_ssize_t M, const floating* Y__mo, floating eta,
                          floating decay, floating mu) noexcept nogil:
-    # One SGD step on a mini-batch gathered into the front of work.
+    # One SGD step on the mini-batch whose inputs rows0 points at.
     cdef double cost_sum
     if mu == 0:
-        return _backprop_batch(lay, P, P, work, work, M, Y__mo, -eta / M, 1 - eta * decay, 1)
-    cost_sum = _backprop_batch(lay, P, V, work, work, M, Y__mo, -eta / M, mu, mu)
+        return _backprop_batch(lay, P, P, rows0, work, M, Y__mo, -eta / M, 1 - eta * decay, 1)
+    cost_sum = _backprop_batch(lay, P, V, rows0, work, M, Y__mo, -eta / M, mu, mu)
     momentum_step(P, V, lay.n_weights, lay.n_params, eta * decay)
     return cost_sum
 
@@ -434,15 +450,24 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M):
     return _workspace_size(sizes, M)
 
 
-cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
-    # A^0 .. A^L, z^L, three δ-sized buffers (δ^l, δ^{l-1}, α δᵀ) and the
-    # kernels' packing scratch.
-    cdef Py_ssize_t l, total = 0, widest = 0
-    for l in range(sizes.shape[0]):
+cdef Py_ssize_t _scratch_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
+    # What _backprop_batch uses: M row pointers (2M elements hold them for
+    # either dtype), a^1 .. a^L, z^L, three δ-sized buffers (δ^l, δ^{l-1},
+    # α δᵀ) and the kernels' packing scratch; an even count keeps whatever
+    # follows aligned for pointers.
+    cdef Py_ssize_t l, total = 2 * M, widest = 0
+    for l in range(1, sizes.shape[0]):
         total += M * sizes[l]
-        if l > 0 and sizes[l] > widest:
+        if sizes[l] > widest:
             widest = sizes[l]
-    return total + M * sizes[sizes.shape[0] - 1] + 3 * M * widest + PACK
+    total += M * sizes[sizes.shape[0] - 1] + 3 * M * widest + PACK
+    return total + total % 2
+
+
+cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
+    # The scratch, then M pointers to the inputs and the gathered targets.
+    cdef Py_ssize_t total = _scratch_size(sizes, M) + 2 * M + M * sizes[sizes.shape[0] - 1]
+    return total + total % 2
 
 
 def train_epoch(floating[::1] P, floating[::1] V,
@@ -463,22 +488,23 @@ def train_epoch(floating[::1] P, floating[::1] V,
     cdef Py_ssize_t k, start, M, r
     cdef Py_ssize_t done = 0, examples = 0
     cdef double cost_sum = 0
-    cdef floating* A0 = &work[0]
-    cdef floating* Yb = &work[0] + _workspace_size(sizes, mini_batch_size)
-    if work.shape[0] < _workspace_size(sizes, mini_batch_size) + mini_batch_size * O:
+    cdef Py_ssize_t scratch = _scratch_size(sizes, mini_batch_size)
+    cdef const floating** rows0 = <const floating**>(&work[0] + scratch)
+    cdef floating* Yb = &work[0] + scratch + 2 * mini_batch_size
+    if work.shape[0] < _workspace_size(sizes, mini_batch_size):
         raise ValueError("workspace too small")
     with nogil:
         for k in range(first, last):
             start = k * mini_batch_size
             M = mini_batch_size if start + mini_batch_size <= n else n - start
-            # Gather the mini-batch into contiguous rows: the kernels then
-            # stream A^0 and Y once, whatever the shuffle order.
+            # The inputs are read where they lie (one pointer per example);
+            # the targets, a few numbers each, are gathered.
             for r in range(M):
-                memcpy(A0 + r * I, &X[order[start + r], 0], I * sizeof(floating))
+                rows0[r] = &X[order[start + r], 0]
                 memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
             for r in range(start + M, min(start + M + mini_batch_size, n)):
                 cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
-            cost_sum += _train_batch(&lay, &P[0], &V[0], A0, M, Yb,
+            cost_sum += _train_batch(&lay, &P[0], &V[0], rows0, &work[0], M, Yb,
                                      <floating>eta, <floating>decay, <floating>mu)
             done += 1
             examples += M
@@ -496,15 +522,17 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
                 floating[::1] work, int num_threads=1):
     """a^L for every row of X, in chunks of 64 rows, parallel over chunks.
 
-    ``work`` holds ``num_threads`` scratch areas of ``workspace_size(sizes, 64)``.
+    ``work`` holds ``num_threads`` areas of ``workspace_size(sizes, 64)``.
     ``z_out`` (same shape as ``out``) receives z^L.
     """
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, 0)
     cdef Py_ssize_t n = X.shape[0], I = sizes[0], O = sizes[lay.L]
     cdef Py_ssize_t per_thread = _workspace_size(sizes, CHUNK)
+    cdef Py_ssize_t scratch = _scratch_size(sizes, CHUNK)
     cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK
     cdef Py_ssize_t c, start, M
     cdef floating* w
+    cdef const floating** rows0
     if work.shape[0] < per_thread * num_threads:
         raise ValueError("workspace too small")
     if n == 0:
@@ -513,7 +541,10 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
         w = &work[0] + threadid() * per_thread
         start = c * CHUNK
         M = CHUNK if start + CHUNK <= n else n - start
-        _forward_all(&lay, &P[0], &X[start, 0], w, M, &z_out[start, 0], &out[start, 0])
+        rows0 = <const floating**>(w + scratch)
+        _row_pointers(&X[start, 0], M, I, rows0)
+        _forward_all(&lay, &P[0], rows0, w + 2 * CHUNK, M, &z_out[start, 0], &out[start, 0],
+                     <const floating**>w)
 
 
 def gradient(const floating[::1] P, floating[::1] G,
@@ -523,12 +554,15 @@ def gradient(const floating[::1] P, floating[::1] G,
     """G <- Σ_x ∇C_x over the rows of X (BP1-BP4, no update).  Returns Σ C_x."""
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
     cdef double cost_sum
-    if work.shape[0] < _workspace_size(sizes, X.shape[0]):
+    cdef Py_ssize_t M = X.shape[0]
+    cdef const floating** rows0 = <const floating**>(&work[0] + _scratch_size(sizes, M))
+    if work.shape[0] < _workspace_size(sizes, M):
         raise ValueError("workspace too small")
     with nogil:
         memset(&G[0], 0, G.shape[0] * sizeof(floating))
-        cost_sum = _backprop_batch(&lay, <floating*>&P[0], &G[0], &X[0, 0], &work[0],
-                                   X.shape[0], &Y[0, 0], 1, 1, 1)
+        _row_pointers(&X[0, 0], M, sizes[0], rows0)
+        cost_sum = _backprop_batch(&lay, <floating*>&P[0], &G[0], rows0, &work[0],
+                                   M, &Y[0, 0], 1, 1, 1)
     return cost_sum
 
 
@@ -562,8 +596,10 @@ def py_feedforward_layer(const floating[:, ::1] A__mi, const floating[:, ::1] W_
     """Z = A Wᵀ + b (z^l = W^l a^{l-1} + b^l per row)."""
     assert A__mi.shape[1] == W__oi.shape[1] and Z__mo.shape[0] == A__mi.shape[0]
     assert Z__mo.shape[1] == W__oi.shape[0] and b__o.shape[0] == W__oi.shape[0]
+    cdef Py_ssize_t[::1] rows = np.empty(A__mi.shape[0], dtype=np.intp)
     with nogil:
-        feedforward_layer(&A__mi[0, 0], &W__oi[0, 0], &b__o[0], &Z__mo[0, 0],
+        _row_pointers(&A__mi[0, 0], A__mi.shape[0], A__mi.shape[1], <const floating**>&rows[0])
+        feedforward_layer(<const floating**>&rows[0], &W__oi[0, 0], &b__o[0], &Z__mo[0, 0],
                           A__mi.shape[0], W__oi.shape[0], W__oi.shape[1])
 
 
@@ -603,7 +639,9 @@ def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
     dtype = np.float64 if floating is double else np.float32
     cdef floating[::1] Dt__om = np.empty(D__mo.shape[0] * D__mo.shape[1], dtype=dtype)
     cdef floating[::1] pack = np.empty(PACK, dtype=dtype)
+    cdef Py_ssize_t[::1] rows = np.empty(A__mi.shape[0], dtype=np.intp)
     with nogil:
-        gradient_step(&D__mo[0, 0], &A__mi[0, 0], &W__oi[0, 0], &b__o[0],
+        _row_pointers(&A__mi[0, 0], A__mi.shape[0], A__mi.shape[1], <const floating**>&rows[0])
+        gradient_step(&D__mo[0, 0], <const floating**>&rows[0], &W__oi[0, 0], &b__o[0],
                       D__mo.shape[0], W__oi.shape[0], W__oi.shape[1],
                       <floating>alpha, <floating>beta, 1, &Dt__om[0], &pack[0])

@@ -3,6 +3,9 @@
  * backpropagation over a mini-batch (rows are examples; row-major matrices):
  *
  *   feedforward   Z__mo = A__mi W__oiᵀ + b__o        (z^l = W^l a^{l-1} + b^l)
+ *
+ * The activations A__mi reach the feedforward and step kernels as one pointer
+ * per example, so the first layer reads a shuffled mini-batch where it lies.
  *   BP2           E__mi = D__mo W__oi                ((W^{l+1})ᵀ δ^{l+1}, before ⊙ f')
  *   BP3/BP4+step  W__oi = β W__oi + Dt__omᵀ... i.e.  W ← β W + Σ_m Dt[:, m] A[m, :]
  *                 with Dt__om = α δᵀ prepared by the caller (W ← (1 − ηλ/n) W − (η/m) Σ δ aᵀ)
@@ -58,93 +61,87 @@ CBP_INLINE T cbp_hsum_##SUF(const V *v) {                                       
     return s;                                                                                 \
 }                                                                                             \
                                                                                               \
-/* R examples x C weight rows of Z = A Wᵀ + b over n inputs (a k-block); rows of A and W  */ \
-/* lie ld apart; the first k-block starts from b, later ones add to z                      */ \
-CBP_INLINE void cbp_fwd_tile_##SUF(const int R, const int C, const T *a, const T *w,          \
-                                   ptrdiff_t ld, ptrdiff_t n, const T *b, T *z, ptrdiff_t O,  \
-                                   int first) {                                               \
+/* R examples x C weight rows of Z = A Wᵀ + b; ar[r] points at example r's inputs (rows   */ \
+/* of A are reached through pointers, so a shuffled mini-batch needs no copy), rows of W  */ \
+/* lie I apart                                                                             */ \
+CBP_INLINE void cbp_fwd_tile_##SUF(const int R, const int C, const T *const *ar, const T *w,  \
+                                   ptrdiff_t I, const T *b, T *z, ptrdiff_t O) {              \
     V acc[4][4];                                                                              \
     T tail[4][4];                                                                             \
     for (int r = 0; r < R; r++)                                                               \
         for (int c = 0; c < C; c++) { acc[r][c] = (V){0}; tail[r][c] = 0; }                   \
     ptrdiff_t k = 0;                                                                          \
-    for (; k + W_ <= n; k += W_) {                                                            \
+    for (; k + W_ <= I; k += W_) {                                                            \
         V u[4];                                                                               \
-        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + c * ld + k);                     \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(w + c * I + k);                      \
         for (int r = 0; r < R; r++) {                                                         \
-            V x = *(const V *)(a + r * ld + k);                                               \
+            V x = *(const V *)(ar[r] + k);                                                    \
             for (int c = 0; c < C; c++) acc[r][c] += x * u[c];                                \
         }                                                                                     \
     }                                                                                         \
-    for (; k < n; k++)                                                                        \
+    for (; k < I; k++)                                                                        \
         for (int r = 0; r < R; r++)                                                           \
-            for (int c = 0; c < C; c++) tail[r][c] += a[r * ld + k] * w[c * ld + k];          \
+            for (int c = 0; c < C; c++) tail[r][c] += ar[r][k] * w[c * I + k];                \
     for (int r = 0; r < R; r++)                                                               \
         for (int c = 0; c < C; c++)                                                           \
-            z[r * O + c] = (first ? b[c] : z[r * O + c])                                      \
-                           + (cbp_hsum_##SUF(&acc[r][c]) + tail[r][c]);                       \
+            z[r * O + c] = b[c] + (cbp_hsum_##SUF(&acc[r][c]) + tail[r][c]);                  \
 }                                                                                             \
                                                                                               \
 /* an edge tile of r <= 4 examples x c <= 4 weight rows, by a switch to constant shapes */     \
-CBP_INLINE void cbp_fwd_edge_##SUF(ptrdiff_t r, ptrdiff_t c, const T *a, const T *w,          \
-                                   ptrdiff_t ld, ptrdiff_t n, const T *b, T *z, ptrdiff_t O,  \
-                                   int first) {                                               \
+CBP_INLINE void cbp_fwd_edge_##SUF(ptrdiff_t r, ptrdiff_t c, const T *const *ar, const T *w,  \
+                                   ptrdiff_t I, const T *b, T *z, ptrdiff_t O) {              \
     switch (r * 8 + c) {                                                                      \
-    case 1 * 8 + 1: cbp_fwd_tile_##SUF(1, 1, a, w, ld, n, b, z, O, first); break;             \
-    case 1 * 8 + 2: cbp_fwd_tile_##SUF(1, 2, a, w, ld, n, b, z, O, first); break;             \
-    case 1 * 8 + 3: cbp_fwd_tile_##SUF(1, 3, a, w, ld, n, b, z, O, first); break;             \
-    case 1 * 8 + 4: cbp_fwd_tile_##SUF(1, 4, a, w, ld, n, b, z, O, first); break;             \
-    case 2 * 8 + 1: cbp_fwd_tile_##SUF(2, 1, a, w, ld, n, b, z, O, first); break;             \
-    case 2 * 8 + 2: cbp_fwd_tile_##SUF(2, 2, a, w, ld, n, b, z, O, first); break;             \
-    case 2 * 8 + 3: cbp_fwd_tile_##SUF(2, 3, a, w, ld, n, b, z, O, first); break;             \
-    case 2 * 8 + 4: cbp_fwd_tile_##SUF(2, 4, a, w, ld, n, b, z, O, first); break;             \
-    case 3 * 8 + 1: cbp_fwd_tile_##SUF(3, 1, a, w, ld, n, b, z, O, first); break;             \
-    case 3 * 8 + 2: cbp_fwd_tile_##SUF(3, 2, a, w, ld, n, b, z, O, first); break;             \
-    case 3 * 8 + 3: cbp_fwd_tile_##SUF(3, 3, a, w, ld, n, b, z, O, first); break;             \
-    case 3 * 8 + 4: cbp_fwd_tile_##SUF(3, 4, a, w, ld, n, b, z, O, first); break;             \
-    case 4 * 8 + 1: cbp_fwd_tile_##SUF(4, 1, a, w, ld, n, b, z, O, first); break;             \
-    case 4 * 8 + 2: cbp_fwd_tile_##SUF(4, 2, a, w, ld, n, b, z, O, first); break;             \
-    default: cbp_fwd_tile_##SUF(4, 3, a, w, ld, n, b, z, O, first); break;                    \
+    case 1 * 8 + 1: cbp_fwd_tile_##SUF(1, 1, ar, w, I, b, z, O); break;                       \
+    case 1 * 8 + 2: cbp_fwd_tile_##SUF(1, 2, ar, w, I, b, z, O); break;                       \
+    case 1 * 8 + 3: cbp_fwd_tile_##SUF(1, 3, ar, w, I, b, z, O); break;                       \
+    case 1 * 8 + 4: cbp_fwd_tile_##SUF(1, 4, ar, w, I, b, z, O); break;                       \
+    case 2 * 8 + 1: cbp_fwd_tile_##SUF(2, 1, ar, w, I, b, z, O); break;                       \
+    case 2 * 8 + 2: cbp_fwd_tile_##SUF(2, 2, ar, w, I, b, z, O); break;                       \
+    case 2 * 8 + 3: cbp_fwd_tile_##SUF(2, 3, ar, w, I, b, z, O); break;                       \
+    case 2 * 8 + 4: cbp_fwd_tile_##SUF(2, 4, ar, w, I, b, z, O); break;                       \
+    case 3 * 8 + 1: cbp_fwd_tile_##SUF(3, 1, ar, w, I, b, z, O); break;                       \
+    case 3 * 8 + 2: cbp_fwd_tile_##SUF(3, 2, ar, w, I, b, z, O); break;                       \
+    case 3 * 8 + 3: cbp_fwd_tile_##SUF(3, 3, ar, w, I, b, z, O); break;                       \
+    case 3 * 8 + 4: cbp_fwd_tile_##SUF(3, 4, ar, w, I, b, z, O); break;                       \
+    case 4 * 8 + 1: cbp_fwd_tile_##SUF(4, 1, ar, w, I, b, z, O); break;                       \
+    case 4 * 8 + 2: cbp_fwd_tile_##SUF(4, 2, ar, w, I, b, z, O); break;                       \
+    default: cbp_fwd_tile_##SUF(4, 3, ar, w, I, b, z, O); break;                              \
     }                                                                                         \
 }                                                                                             \
                                                                                               \
+/* A_rows[m] points at example m's I inputs */                                                \
 CBP_CLONES                                                                                    \
-static void cbp_forward_##SUF(const T *A__mi, const T *W__oi, const T *b__o, T *Z__mo,        \
-                              ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {                        \
+static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,          \
+                              T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {              \
     /* Blocks of weight rows stay in L2 while every example passes by; the    */              \
     /* blocks are even, and multiples of 3 rows when possible, to leave few   */              \
     /* edge tiles.  (Splitting the sum over i into blocks as well, to keep A  */              \
     /* in L2, measured slower: the extra horizontal sums cost more.)          */              \
-    const ptrdiff_t n = I, k0 = 0;                                                            \
-    const int first = 1;                                                                      \
-    {                                                                                         \
-        ptrdiff_t ob = CBP_BLOCK_BYTES / (ptrdiff_t)(n * sizeof(T));                          \
-        ob = ob < 3 ? 3 : ob;                                                                 \
-        ptrdiff_t nb = (O + ob - 1) / ob;                                                     \
-        ob = (O + nb - 1) / nb;                                                               \
-        ob = (ob + 2) / 3 * 3;                                                                \
-        for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                            \
-            ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                               \
-            const T *wb = W__oi + k0;                                                         \
-            ptrdiff_t m = 0;                                                                  \
-            for (; m + 4 <= M; m += 4) {                                                      \
-                const T *a = A__mi + m * I + k0;                                              \
-                T *z = Z__mo + m * O;                                                         \
-                ptrdiff_t o = o0;                                                             \
-                for (; o + 3 <= o1; o += 3)                                                   \
-                    cbp_fwd_tile_##SUF(4, 3, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
-                if (o < o1)                                                                   \
-                    cbp_fwd_edge_##SUF(4, o1 - o, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
-            }                                                                                 \
-            if (m < M) {                                                                      \
-                const T *a = A__mi + m * I + k0;                                              \
-                T *z = Z__mo + m * O;                                                         \
-                ptrdiff_t o = o0;                                                             \
-                for (; o + 4 <= o1; o += 4)                                                   \
-                    cbp_fwd_edge_##SUF(M - m, 4, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
-                if (o < o1)                                                                   \
-                    cbp_fwd_edge_##SUF(M - m, o1 - o, a, wb + o * I, I, n, b__o + o, z + o, O, first); \
-            }                                                                                 \
+    ptrdiff_t ob = CBP_BLOCK_BYTES / (ptrdiff_t)(I * sizeof(T));                              \
+    ob = ob < 3 ? 3 : ob;                                                                     \
+    ptrdiff_t nb = (O + ob - 1) / ob;                                                         \
+    ob = (O + nb - 1) / nb;                                                                   \
+    ob = (ob + 2) / 3 * 3;                                                                    \
+    for (ptrdiff_t o0 = 0; o0 < O; o0 += ob) {                                                \
+        ptrdiff_t o1 = CBP_MIN(O, o0 + ob);                                                   \
+        ptrdiff_t m = 0;                                                                      \
+        for (; m + 4 <= M; m += 4) {                                                          \
+            const T *const *a = A_rows + m;                                                   \
+            T *z = Z__mo + m * O;                                                             \
+            ptrdiff_t o = o0;                                                                 \
+            for (; o + 3 <= o1; o += 3)                                                       \
+                cbp_fwd_tile_##SUF(4, 3, a, W__oi + o * I, I, b__o + o, z + o, O);            \
+            if (o < o1)                                                                       \
+                cbp_fwd_edge_##SUF(4, o1 - o, a, W__oi + o * I, I, b__o + o, z + o, O);       \
+        }                                                                                     \
+        if (m < M) {                                                                          \
+            const T *const *a = A_rows + m;                                                   \
+            T *z = Z__mo + m * O;                                                             \
+            ptrdiff_t o = o0;                                                                 \
+            for (; o + 4 <= o1; o += 4)                                                       \
+                cbp_fwd_edge_##SUF(M - m, 4, a, W__oi + o * I, I, b__o + o, z + o, O);        \
+            if (o < o1)                                                                       \
+                cbp_fwd_edge_##SUF(M - m, o1 - o, a, W__oi + o * I, I, b__o + o, z + o, O);   \
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
@@ -219,15 +216,19 @@ static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,        
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* R weight rows x C vectors of W = β W + Σ_m Dt[o, m] A[m, :]; A's rows lie lda apart */    \
-CBP_INLINE void cbp_step_tile_##SUF(const int R, const int C, const T *dt, const T *a,        \
-                                    ptrdiff_t lda, T *w, V vb, ptrdiff_t M, ptrdiff_t I) {    \
+/* R weight rows x C vectors of W = β W + Σ_m Dt[o, m] A[m, :], A's columns from packed   */ \
+/* strips (rows S apart) or, unpacked, from the row pointers at column col                 */ \
+CBP_INLINE void cbp_step_tile_##SUF(const int R, const int C, const T *dt, const T *packed,   \
+                                    const T *const *rows, ptrdiff_t col, T *w, V vb,          \
+                                    ptrdiff_t M, ptrdiff_t I) {                               \
+    const ptrdiff_t S = 3 * W_;                                                               \
     V acc[4][3];                                                                              \
     for (int r = 0; r < R; r++)                                                               \
         for (int c = 0; c < C; c++) acc[r][c] = (V){0};                                       \
     for (ptrdiff_t m = 0; m < M; m++) {                                                       \
+        const T *a = packed ? packed + m * S : rows[m] + col;                                 \
         V u[3];                                                                               \
-        for (int c = 0; c < C; c++) u[c] = *(const V *)(a + m * lda + c * W_);                \
+        for (int c = 0; c < C; c++) u[c] = *(const V *)(a + c * W_);                          \
         for (int r = 0; r < R; r++) {                                                         \
             T s = dt[r * M + m];                                                              \
             for (int c = 0; c < C; c++) acc[r][c] += s * u[c];                                \
@@ -240,9 +241,10 @@ CBP_INLINE void cbp_step_tile_##SUF(const int R, const int C, const T *dt, const
         }                                                                                     \
 }                                                                                             \
                                                                                               \
-/* pack[] holds >= CBP_PACK_BYTES / sizeof(T) elements of scratch */                          \
+/* A_rows[m] points at example m's I inputs; pack[] holds >= CBP_PACK_BYTES / sizeof(T)  */    \
+/* elements of scratch                                                                    */  \
 CBP_CLONES                                                                                    \
-static void cbp_step_##SUF(const T *Dt__om, const T *A__mi, T *W__oi, T beta,                 \
+static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T beta,         \
                            ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {                  \
     /* A block of A's columns, copied strip by strip into contiguous memory, */               \
     /* stays in cache while every weight row passes by.                      */               \
@@ -259,18 +261,17 @@ static void cbp_step_##SUF(const T *Dt__om, const T *A__mi, T *W__oi, T beta,   
             for (ptrdiff_t i = i0; i < i1; i += S)                                            \
                 for (ptrdiff_t m = 0; m < M; m++)                                             \
                     for (ptrdiff_t c = 0; c < S; c++)                                         \
-                        pack[(i - i0) * M + m * S + c] = A__mi[m * I + i + c];                \
+                        pack[(i - i0) * M + m * S + c] = A_rows[m][i + c];                    \
         for (ptrdiff_t o = 0; o < O; o += 4) {                                                \
             ptrdiff_t R = CBP_MIN(4, O - o);                                                  \
             const T *dt = Dt__om + o * M;                                                     \
             T *w = W__oi + o * I;                                                             \
             for (ptrdiff_t i = i0; i < i1; i += S) {                                          \
-                const T *a = packed ? pack + (i - i0) * M : A__mi + i;                        \
-                ptrdiff_t lda = packed ? S : I;                                               \
-                if (R == 4) cbp_step_tile_##SUF(4, 3, dt, a, lda, w + i, vb, M, I);           \
-                else if (R == 3) cbp_step_tile_##SUF(3, 3, dt, a, lda, w + i, vb, M, I);      \
-                else if (R == 2) cbp_step_tile_##SUF(2, 3, dt, a, lda, w + i, vb, M, I);      \
-                else cbp_step_tile_##SUF(1, 3, dt, a, lda, w + i, vb, M, I);                  \
+                const T *p = packed ? pack + (i - i0) * M : NULL;                             \
+                if (R == 4) cbp_step_tile_##SUF(4, 3, dt, p, A_rows, i, w + i, vb, M, I);     \
+                else if (R == 3) cbp_step_tile_##SUF(3, 3, dt, p, A_rows, i, w + i, vb, M, I); \
+                else if (R == 2) cbp_step_tile_##SUF(2, 3, dt, p, A_rows, i, w + i, vb, M, I); \
+                else cbp_step_tile_##SUF(1, 3, dt, p, A_rows, i, w + i, vb, M, I);            \
             }                                                                                 \
         }                                                                                     \
     }                                                                                         \
@@ -278,10 +279,11 @@ static void cbp_step_##SUF(const T *Dt__om, const T *A__mi, T *W__oi, T beta,   
         const T *dt = Dt__om + o * M;                                                         \
         T *w = W__oi + o * I;                                                                 \
         ptrdiff_t i = full;                                                                   \
-        for (; i + W_ <= I; i += W_) cbp_step_tile_##SUF(1, 1, dt, A__mi + i, I, w + i, vb, M, I); \
+        for (; i + W_ <= I; i += W_)                                                          \
+            cbp_step_tile_##SUF(1, 1, dt, NULL, A_rows, i, w + i, vb, M, I);                  \
         for (; i < I; i++) {                                                                  \
             T s = 0;                                                                          \
-            for (ptrdiff_t m = 0; m < M; m++) s += dt[m] * A__mi[m * I + i];                  \
+            for (ptrdiff_t m = 0; m < M; m++) s += dt[m] * A_rows[m][i];                      \
             w[i] = beta * w[i] + s;                                                           \
         }                                                                                     \
     }                                                                                         \

@@ -113,7 +113,7 @@ class SGD:
         # Scratch for the core and the snapshot to fall back on, allocated
         # once per call rather than per run of mini-batches.
         velocity = self._velocity_for(net) if self.momentum else np.zeros(1, dtype=net.dtype)
-        work = np.empty(_core.workspace_size(net._sizes, m) + m * net.sizes[-1], dtype=net.dtype)
+        work = np.empty(_core.workspace_size(net._sizes, m), dtype=net.dtype)
         return velocity, work, np.empty_like(net._params), np.empty_like(velocity)
 
     def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history):
