@@ -2,13 +2,14 @@
  * Register-blocked, cache-blocked micro-kernels for the three products of
  * backpropagation over a mini-batch (rows are examples; row-major matrices):
  *
- *   feedforward   Z__mo = A__mi W__oiᵀ + b__o        (z^l = W^l a^{l-1} + b^l)
+ *   feedforward   Z__mo = A__mi W__oiᵀ + b__o         (z^l = W^l a^{l-1} + b^l)
+ *   BP2           E__mi = D__mo W__oi                 ((W^{l+1})ᵀ δ^{l+1}, before ⊙ f')
+ *   BP3/BP4+step  W__oi ← β W__oi + Dt__omᵀ-weighted rows of A, i.e.
+ *                 W ← β W + Σ_m Dt[:, m] A[m, :] with Dt = α δᵀ from the caller
+ *                 (W ← (1 − ηλ/n) W − (η/m) Σ δ aᵀ)
  *
- * The activations A__mi reach the feedforward and step kernels as one pointer
- * per example, so the first layer reads a shuffled mini-batch where it lies.
- *   BP2           E__mi = D__mo W__oi                ((W^{l+1})ᵀ δ^{l+1}, before ⊙ f')
- *   BP3/BP4+step  W__oi = β W__oi + Dt__omᵀ... i.e.  W ← β W + Σ_m Dt[:, m] A[m, :]
- *                 with Dt__om = α δᵀ prepared by the caller (W ← (1 − ηλ/n) W − (η/m) Σ δ aᵀ)
+ * A reaches the feedforward and step kernels as one pointer per example, so
+ * the first layer reads a shuffled mini-batch where it lies.
  *
  * Why C and not Cython: a tile keeps up to 12 vector accumulators in
  * registers, which needs GCC/Clang vector types; Cython has no syntax for
@@ -25,8 +26,9 @@
  *
  * Portability: vector types are GCC/Clang extensions (SSE2 on any x86-64).
  * On Linux/x86-64 with GCC >= 12 each kernel is also compiled for x86-64-v3
- * (AVX2 + FMA) and chosen at load time (target_clones): the default build
- * runs anywhere and is still fast on current machines.
+ * (AVX2 + FMA) and x86-64-v4 (AVX-512: 32 registers) and chosen at load time
+ * (target_clones): the default build runs anywhere and is still fast on
+ * current machines.
  */
 #ifndef CBP_KERNELS_H
 #define CBP_KERNELS_H
@@ -289,8 +291,8 @@ static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T 
     }                                                                                         \
 }
 
-/* Ask for the next mini-batch's rows while this one computes: the gather
- * that copies them then reads from cache instead of waiting on memory. */
+/* Ask for the next mini-batch's rows while this one computes, so that its
+ * feedforward reads them from cache rather than waiting on memory. */
 static inline void cbp_prefetch(const void *p, ptrdiff_t bytes) {
     const char *c = (const char *)p;
     for (ptrdiff_t k = 0; k < bytes; k += 64) __builtin_prefetch(c + k, 0, 2);
