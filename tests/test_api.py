@@ -523,13 +523,13 @@ def test_keyboard_interrupt_becomes_training_interrupted():
 
 
 def test_deepest_network():
-    sizes = [3] + [4] * (cbp.network.MAX_LAYERS - 1) + [2]
+    sizes = [3] + [4] * (cbp.model.MAX_LAYERS - 1) + [2]
     net = cbp.Network(sizes, activation="tanh", init="scaled", seed=0)
-    assert net.num_layers == cbp.network.MAX_LAYERS + 1
+    assert net.num_layers == cbp.model.MAX_LAYERS + 1
     X = np.random.default_rng(0).uniform(-1, 1, (10, 3))
     before = params(net)
     net.SGD((X, np.full((10, 2), 0.5)), 2, 3, 0.1, verbose=False)
     assert not same_params(net, before)
     nb, nw = net.backprop(X[0], [0.5, 0.5])
-    assert len(nw) == cbp.network.MAX_LAYERS
+    assert len(nw) == cbp.model.MAX_LAYERS
     assert net.feedforward(X).shape == (10, 2)

@@ -72,8 +72,8 @@ def test_bad_sizes(sizes, exc):
 
 def test_too_many_layers():
     with pytest.raises(ValueError, match="sizes"):
-        cbp.Network([2] * (cbp.network.MAX_LAYERS + 2))
-    assert cbp.Network([2] * (cbp.network.MAX_LAYERS + 1), seed=0).num_layers == 64
+        cbp.Network([2] * (cbp.model.MAX_LAYERS + 2))
+    assert cbp.Network([2] * (cbp.model.MAX_LAYERS + 1), seed=0).num_layers == 64
 
 
 def test_sizes_must_be_ordered():

@@ -4,7 +4,7 @@
 >>> net = cbp.Network([784, 30, 10], seed=0)
 >>> history = net.SGD((X, Y), epochs=10, mini_batch_size=10, eta=3.0, test_data=(X_test, y_test))
 """
-from .network import Network, sigmoid, sigmoid_prime
+from .model import Network, sigmoid, sigmoid_prime
 from .sgd import SGD, DivergenceError, TrainingInterrupted
 from .io import load
 from .plot import plot_history

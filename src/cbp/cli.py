@@ -259,7 +259,7 @@ def _train(args):
     from tqdm import tqdm
 
     from . import _checks
-    from .network import Network
+    from .model import Network
     from .sgd import SGD, DivergenceError
 
     net = Network(args.sizes, activation=args.activation,

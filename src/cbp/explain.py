@@ -36,7 +36,7 @@ def worked_example():
     (net, x, y) : (cbp.Network, ndarray (2, 1), ndarray (2, 1))
         so that ``explain(*worked_example())`` traces the slide's example.
     """
-    from .network import Network
+    from .model import Network
     net = Network([2, 3, 2], activation="sigmoid", cost="quadratic", seed=0)
     net.weights = [np.array([[-0.81, -0.34],
                              [-1.57, -0.03],
@@ -275,7 +275,7 @@ def explain(net, x, y, digits=4):
         ``trace.grad_w[l]``... hold the numbers (notes' numbering, input layer 1).
         ``trace.gradients()`` equals ``net.backprop(x, y)``.
     """
-    from .network import Network
+    from .model import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
     digits = _checks.integer(digits, "digits", minimum=0)

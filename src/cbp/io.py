@@ -128,7 +128,7 @@ def save(net, path):
         The file cannot be written (missing directory, no permission, disk
         full, ...); any previous file at ``path`` is left intact.
     """
-    from .network import Network
+    from .model import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
     path = _as_path(path)
@@ -297,7 +297,7 @@ def load(path):
         inconsistent shapes, non-finite weights, object arrays or pickled
         data.  The message names the file and says what is wrong.
     """
-    from .network import Network
+    from .model import Network
     path = _as_path(path)
     with open(path, "rb") as f:
         try:

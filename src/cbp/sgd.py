@@ -41,7 +41,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 def _check_net(net):
-    from .network import Network
+    from .model import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
 
@@ -223,5 +223,5 @@ class SGD:
         _core.costs(z, a, Y, net._codes[1], net._codes[2], c)
         history["correct"].append(correct)
         history["accuracy"].append(correct / X.shape[0])
-        from .network import _mean
+        from .model import _mean
         history["test_cost"].append(_mean(c))
