@@ -328,7 +328,8 @@ class Network:
         SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda)._step_checked(self, X, Y, n)
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, lmbda=0.0,
-            momentum=0.0, shuffle=True, verbose=True, progress=None):
+            momentum=0.0, shuffle=True, verbose=True, progress=None,
+            monitor_learning_speed=False):
         """Train by mini-batch stochastic gradient descent (network.py's signature).
 
         Each epoch shuffles the training data with the network's generator,
@@ -355,19 +356,26 @@ class Network:
             Print network.py's per-epoch lines.
         progress : callable, optional
             Called as ``progress(examples_done)`` during each epoch.
+        monitor_learning_speed : bool
+            Record, after each epoch, the speed of learning of each layer: the
+            mean |∂C/∂b^l| over its units (chapter 5 of the book), on a fixed
+            subset of at most 1,000 training examples.  Training itself is
+            unchanged; it costs one gradient over that subset per epoch.
 
         Returns
         -------
         dict
             Per-epoch history: ``epoch``, ``cost`` (mean C_x over the epoch, as
             seen during training), ``seconds``, and with test data
-            ``correct``, ``accuracy`` and ``test_cost``.
+            ``correct``, ``accuracy`` and ``test_cost``; with
+            ``monitor_learning_speed``, ``learning_speed``: per epoch, a list
+            of L floats, for layers 1..L (the last is the output layer).
         """
         from .sgd import SGD
         opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
                   shuffle=shuffle)
         return opt.run(self, training_data, epochs, test_data=test_data, verbose=verbose,
-                       progress=progress)
+                       progress=progress, monitor_learning_speed=monitor_learning_speed)
 
     # -- evaluation ---------------------------------------------------------
 

@@ -40,6 +40,28 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.history = history
 
 
+# Rows on which the learning speed is measured: enough for a stable mean, few
+# enough that one plain gradient per epoch costs little next to the epoch.
+SPEED_ROWS = 1000
+
+
+def _speed_subset(X, Y):
+    # Evenly spaced rows, the same every epoch; the network's generator is not
+    # touched, so monitoring never changes the training run.
+    n = X.shape[0]
+    if n <= SPEED_ROWS:
+        return X, Y
+    rows = np.linspace(0, n - 1, SPEED_ROWS).astype(np.intp)
+    return np.ascontiguousarray(X[rows]), np.ascontiguousarray(Y[rows])
+
+
+def _learning_speed(net, X, Y):
+    """Per layer l = 1..L, the mean over its units of |∂C/∂b^l|, C the mean cost over X."""
+    grad, _ = net._gradient(X, Y)
+    _, nabla_b = net._views(grad)
+    return [float(np.mean(np.abs(b, dtype=np.float64))) / X.shape[0] for b in nabla_b]
+
+
 def _check_net(net):
     from .model import Network
     if not isinstance(net, Network):
@@ -147,10 +169,14 @@ class SGD:
 
     # -- epochs -------------------------------------------------------------
 
-    def run(self, net, training_data, epochs, test_data=None, verbose=False, progress=None):
+    def run(self, net, training_data, epochs, test_data=None, verbose=False, progress=None,
+            monitor_learning_speed=False):
         """Train ``net`` for ``epochs`` epochs; see :meth:`cbp.Network.SGD`.
 
-        Returns the per-epoch history (a dict of lists).
+        Returns the per-epoch history (a dict of lists).  With
+        ``monitor_learning_speed=True`` it also holds ``learning_speed``: per
+        epoch, per layer l = 1..L, the mean |∂C/∂b^l| over the layer's units
+        (the book's chapter-5 measure), on a fixed subset of the training data.
         """
         _check_net(net)
         epochs = _checks.integer(epochs, "epochs", minimum=0)
@@ -172,6 +198,12 @@ class SGD:
         history = {"epoch": [], "cost": [], "seconds": []}
         if test is not None:
             history.update(correct=[], accuracy=[], test_cost=[])
+        if not isinstance(monitor_learning_speed, (bool, np.bool_)):
+            raise TypeError(f"monitor_learning_speed must be True or False; "
+                            f"got {monitor_learning_speed!r}")
+        speed_rows = _speed_subset(X, Y) if monitor_learning_speed else None
+        if speed_rows is not None:
+            history["learning_speed"] = []
         try:
             for j in range(epochs):
                 start = time.perf_counter()
@@ -190,6 +222,8 @@ class SGD:
                 history["epoch"].append(j)
                 history["cost"].append(cost_sum / n)
                 history["seconds"].append(time.perf_counter() - start)
+                if speed_rows is not None:
+                    history["learning_speed"].append(_learning_speed(net, *speed_rows))
                 if test is not None:
                     self._record_test(net, test, history)
                 if verbose:
