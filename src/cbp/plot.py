@@ -1,17 +1,130 @@
-"""Learning curves from a training history (needs matplotlib: ``pip install 'cbp[plot]'``).
+"""The book's pictures in one call each (needs matplotlib: ``pip install 'cbp[plot]'``).
 
->>> history = net.SGD(training_data, 10, 10, 3.0, test_data=test_data)
->>> cbp.plot_history(history, "curves.png")
+>>> history = net.SGD(training_data, 10, 10, 3.0, test_data=test_data,
+...                   monitor_learning_speed=True)
+>>> cbp.plot.plot_history(history, "curves.png")
+>>> cbp.plot.plot_weights(net, path="weights.png")
+>>> cbp.plot.plot_learning_speed(history, "speed.png")
+>>> cbp.plot.plot_misclassified(net, X_test, y_test, path="worst.png")
+
+Every function returns the matplotlib Figure and, given ``path``, writes the
+image atomically (a temporary file in the same directory, then a rename), so a
+failure never leaves a half-written file.  Importing this module does not
+import matplotlib.
 """
+from __future__ import annotations
+
+import math
 import numbers
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["plot_history"]
+from . import _data
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .model import Network
+
+__all__ = ["plot_history", "plot_weights", "plot_learning_speed", "plot_misclassified"]
 
 _NEEDS = "plotting needs matplotlib: pip install 'cbp[plot]'"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+# -- shared helpers -----------------------------------------------------------
+
+
+def _matplotlib():
+    try:
+        import matplotlib  # noqa: F401  (first: a hidden matplotlib must fail here)
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(_NEEDS) from None
+    return Figure
+
+
+def _check_path(path):
+    """``path`` as a str, refused before any drawing when it cannot be written."""
+    if path is None:
+        return None
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"path {path!r}: the directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"path {path!r} is a directory; give a file name such as plot.png")
+    return path
+
+
+def _new_figure(size, path):
+    Figure = _matplotlib()
+    if path is not None:
+        # A bare Figure renders with the Agg canvas: no pyplot, no display,
+        # and the process's chosen backend is left alone.
+        return Figure(figsize=size, layout="constrained")
+    import matplotlib.pyplot as plt
+    return plt.figure(figsize=size, layout="constrained")
+
+
+def _save(fig, path, dpi=120):
+    """Write ``fig`` to ``path`` through a temporary file and a rename."""
+    if path is None:
+        return
+    directory, name = os.path.split(os.path.abspath(path))
+    ext = os.path.splitext(name)[1].lstrip(".").lower() or "png"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format=ext, dpi=dpi)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_net(net, what="net"):
+    from .model import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"{what} must be a cbp.Network; got {type(net).__name__}")
+
+
+def _side(n_pixels, what):
+    side = math.isqrt(n_pixels)
+    if side * side != n_pixels:
+        raise ValueError(f"{what} has {n_pixels} inputs, not a square number of pixels: "
+                         "it cannot be shown as an image")
+    return side
+
+
+def _count(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {value}")
+    return int(value)
+
+
+# -- history ------------------------------------------------------------------
 
 
 def _series(history, key, n):
@@ -26,33 +139,70 @@ def _series(history, key, n):
     return np.asarray(values, dtype=np.float64)
 
 
-def _check(history):
+def _check_mapping(history, name):
     if not isinstance(history, Mapping):
-        raise TypeError(f"history must be the dict returned by training; "
+        raise TypeError(f"{name} must be the dict returned by training; "
                         f"got {type(history).__name__}")
+
+
+def _check(history, name="history"):
+    _check_mapping(history, name)
     if "cost" not in history:
-        raise ValueError("history must hold a 'cost' list (the dict returned by training)")
+        raise ValueError(f"{name} must hold a 'cost' list (the dict returned by training)")
     n = len(history["cost"]) if hasattr(history["cost"], "__len__") else -1
     if n == 0:
-        raise ValueError("history holds no epochs: nothing to plot")
+        raise ValueError(f"{name} holds no epochs: nothing to plot")
     cost = _series(history, "cost", n)
-    epochs = (_series(history, "epoch", n) + 1 if "epoch" in history
-              else np.arange(1, n + 1, dtype=np.float64))
+    epochs = _epochs(history, n)
     test_cost = _series(history, "test_cost", n) if "test_cost" in history else None
     accuracy = _series(history, "accuracy", n) * 100 if "accuracy" in history else None
     return epochs, cost, test_cost, accuracy
 
 
-def plot_history(history, path=None, ax=None):
+def _epochs(history, n):
+    # Epoch k is drawn at k + 1: the value after that many epochs of training.
+    return (_series(history, "epoch", n) + 1 if "epoch" in history
+            else np.arange(1, n + 1, dtype=np.float64))
+
+
+def _histories(history, labels):
+    """[(label, checked series)] for one history or a sequence of them."""
+    if isinstance(history, Mapping):
+        if labels is not None:
+            raise ValueError("labels is for several histories; pass a list of histories")
+        return None, [_check(history)]
+    if isinstance(history, (str, bytes)) or not isinstance(history, Sequence):
+        raise TypeError(f"history must be the dict returned by training, or a list of them; "
+                        f"got {type(history).__name__}")
+    runs = list(history)
+    if not runs:
+        raise ValueError("history is an empty list: nothing to plot")
+    if not all(isinstance(h, Mapping) for h in runs):
+        raise TypeError("history must be the dict returned by training, or a list of them; "
+                        f"got a list holding {type(next(h for h in runs if not isinstance(h, Mapping))).__name__}")
+    if labels is None:
+        labels = [f"run {k + 1}" for k in range(len(runs))]
+    elif isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise TypeError(f"labels must be a list of strings; got {type(labels).__name__}")
+    labels = [str(s) for s in labels]
+    if len(labels) != len(runs):
+        raise ValueError(f"labels has {len(labels)} entries for {len(runs)} histories")
+    return labels, [_check(h, f"history[{k}]") for k, h in enumerate(runs)]
+
+
+def plot_history(history: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
+                 path: Optional[PathLike] = None, ax: Optional[Axes] = None,
+                 labels: Optional[Sequence[str]] = None) -> Figure:
     """Plot the cost per epoch and, when recorded, the test accuracy.
 
     Parameters
     ----------
-    history : dict
+    history : dict or list of dict
         As returned by :meth:`cbp.Network.SGD` / :meth:`cbp.SGD.run`: lists
         ``epoch`` (counted from 0), ``cost``, ``seconds`` and optionally
         ``accuracy`` (a fraction), ``test_cost``, ``correct``.  Epoch k is
         plotted at k + 1: the value after that many epochs of training.
+        A list of histories (a sweep) draws one colour per run, with a legend.
     path : str or os.PathLike, optional
         Save the figure there (the format follows the extension: .png, .pdf,
         .svg...).  Rendering for a file needs no display.
@@ -60,61 +210,76 @@ def plot_history(history, path=None, ax=None):
         Draw into these axes: the cost on ``ax`` and the accuracy on a twin
         y axis.  Without ``ax``, a new figure gets one panel for the cost and,
         with test accuracy, a second one beside it.
+    labels : list of str, optional
+        With several histories, their names in the legend (default: run 1,
+        run 2, ...).
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn into.
 
     Raises
     ------
     ImportError
-        matplotlib is not installed.
+        If matplotlib is not installed.
+    ValueError
+        If a history lacks the ``cost`` series or its series disagree in
+        length, or the directory of ``path`` does not exist.
+
+    See Also
+    --------
+    plot_learning_speed : The speed of learning of each layer.
+
+    Examples
+    --------
+    >>> fig = plot_history([h1, h2], labels=["eta 3", "eta 0.5"])  # doctest: +SKIP
     """
-    epochs, cost, test_cost, accuracy = _check(history)
-    if path is not None and (isinstance(path, bytes) or not isinstance(path, (str, os.PathLike))):
-        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
-    try:
-        import matplotlib  # noqa: F401  (first: a hidden matplotlib must fail here)
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        raise ImportError(_NEEDS) from None
-
-    if ax is not None:
-        fig = ax.figure
-        cost_ax, acc_ax = ax, (ax.twinx() if accuracy is not None else None)
+    names, runs = _histories(history, labels)
+    path = _check_path(path)
+    _matplotlib()
+    if names is None:
+        fig = _plot_one(*runs[0], path, ax)
     else:
-        panels = 2 if accuracy is not None else 1
-        size = (5.0 * panels + 0.5, 3.8)
-        if path is not None:
-            # A bare Figure renders with the Agg canvas: no pyplot, no display,
-            # and the process's chosen backend is left alone.
-            fig = Figure(figsize=size, layout="constrained")
-        else:
-            import matplotlib.pyplot as plt
-            fig = plt.figure(figsize=size, layout="constrained")
-        axes = fig.subplots(1, panels, squeeze=False)[0]
-        cost_ax = axes[0]
-        acc_ax = axes[1] if panels == 2 else None
+        fig = _plot_many(names, runs, path, ax)
+    _save(fig, path)
+    return fig
 
-    marker = "o" if len(epochs) <= 30 else None
-    cost_ax.plot(epochs, cost, marker=marker, ms=3, color="C0", label="training (during epoch)")
-    if test_cost is not None and np.isfinite(test_cost).any():
-        cost_ax.plot(epochs, test_cost, marker=marker, ms=3, color="C1", label="test")
+
+def _axes_pair(ax, with_accuracy, path):
+    if ax is not None:
+        return ax.figure, ax, (ax.twinx() if with_accuracy else None)
+    panels = 2 if with_accuracy else 1
+    fig = _new_figure((5.0 * panels + 0.5, 3.8), path)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    return fig, axes[0], (axes[1] if panels == 2 else None)
+
+
+def _style_axes(cost_ax, acc_ax, own):
+    from matplotlib.ticker import MaxNLocator
     cost_ax.set_xlabel("epoch")
     cost_ax.set_ylabel("mean cost C")
     cost_ax.set_title("Cost")
     cost_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     cost_ax.grid(True, alpha=0.3)
-    if accuracy is not None:
-        style = dict(marker=marker, ms=3, color="C2", label="test accuracy")
-        acc_ax.plot(epochs, accuracy, **style)
+    if acc_ax is not None:
         acc_ax.set_ylabel("test accuracy (%)")
-        if ax is None:
+        if own:
             acc_ax.set_xlabel("epoch")
             acc_ax.set_title("Test accuracy")
             acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             acc_ax.grid(True, alpha=0.3)
+
+
+def _plot_one(epochs, cost, test_cost, accuracy, path, ax):
+    fig, cost_ax, acc_ax = _axes_pair(ax, accuracy is not None, path)
+    marker = "o" if len(epochs) <= 30 else None
+    cost_ax.plot(epochs, cost, marker=marker, ms=3, color="C0", label="training (during epoch)")
+    if test_cost is not None and np.isfinite(test_cost).any():
+        cost_ax.plot(epochs, test_cost, marker=marker, ms=3, color="C1", label="test")
+    _style_axes(cost_ax, acc_ax, ax is None)
+    if accuracy is not None:
+        acc_ax.plot(epochs, accuracy, marker=marker, ms=3, color="C2", label="test accuracy")
         finite = accuracy[np.isfinite(accuracy)]
         if finite.size:
             best = int(np.nanargmax(accuracy))
@@ -136,6 +301,281 @@ def plot_history(history, path=None, ax=None):
         cost_ax.set_title(None)
         cost_ax.legend(handles, labels, fontsize=8, loc="lower center", ncols=3,
                        bbox_to_anchor=(0.5, 1.0), frameon=False)
-    if path is not None:
-        fig.savefig(os.fspath(path), dpi=120)
+    return fig
+
+
+def _plot_many(names, runs, path, ax):
+    with_accuracy = any(r[3] is not None for r in runs)
+    fig, cost_ax, acc_ax = _axes_pair(ax, with_accuracy, path)
+    with_test = False
+    for k, (name, (epochs, cost, test_cost, accuracy)) in enumerate(zip(names, runs)):
+        marker = "o" if len(epochs) <= 30 else None
+        color = f"C{k % 10}"
+        cost_ax.plot(epochs, cost, marker=marker, ms=3, color=color, label=name)
+        if test_cost is not None and np.isfinite(test_cost).any():
+            with_test = True
+            cost_ax.plot(epochs, test_cost, ls="--", color=color)
+        if accuracy is not None:
+            acc_ax.plot(epochs, accuracy, marker=marker, ms=3, color=color,
+                        ls=":" if ax is not None else "-", label=name)
+    _style_axes(cost_ax, acc_ax, ax is None)
+    if with_test:
+        cost_ax.set_title("Cost: training (solid), test (dashed)")
+    cost_ax.legend(fontsize=8, loc="upper right")
+    if acc_ax is not None and ax is None:
+        acc_ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+# -- weights ------------------------------------------------------------------
+
+
+def _mosaic(images, side, cols):
+    """Images (n, side*side) tiled cols wide with one-pixel gaps (NaN)."""
+    n = images.shape[0]
+    rows = -(-n // cols)
+    out = np.full((rows * (side + 1) - 1, cols * (side + 1) - 1), np.nan)
+    for k in range(n):
+        r, c = divmod(k, cols)
+        out[r * (side + 1):r * (side + 1) + side,
+            c * (side + 1):c * (side + 1) + side] = images[k].reshape(side, side)
+    return out
+
+
+def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
+                 ax: Optional[Axes] = None, cmap: str = "RdBu_r") -> Figure:
+    """Show each unit's incoming weights as an image, as the book's chapter 6 figure.
+
+    Parameters
+    ----------
+    net : cbp.Network
+        A network whose layer ``layer`` takes a square number of inputs
+        (784 = 28 × 28 for MNIST's first layer).
+    layer : int
+        Which weight matrix: 0 is W^1, the input to the first hidden layer.
+    path : str or os.PathLike, optional
+        Save the figure there (written atomically).
+    ax : matplotlib.axes.Axes, optional
+        Draw the mosaic into these axes (and its colour bar beside them).
+    cmap : str
+        A diverging colormap: red for positive, blue for negative weights.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Raises
+    ------
+    ValueError
+        If the layer's input is not a square number of pixels, ``layer`` is
+        out of range, or the directory of ``path`` does not exist.
+
+    Notes
+    -----
+    One symmetric colour scale is shared by every unit (from −m to m, m the
+    largest absolute weight of the layer), so a white pixel is a zero weight
+    and images can be compared with each other.
+    """
+    _check_net(net)
+    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, numbers.Integral):
+        raise TypeError(f"layer must be an integer; got {type(layer).__name__}")
+    n_matrices = net.num_layers - 1
+    if not 0 <= layer < n_matrices:
+        raise ValueError(f"layer must be in [0, {n_matrices - 1}] for a network with "
+                         f"{n_matrices} weight matrices; got {layer}")
+    W = np.asarray(net.weights[int(layer)], dtype=np.float64)
+    side = _side(W.shape[1], f"layer {layer}")
+    if not isinstance(cmap, str):
+        raise TypeError(f"cmap must be the name of a matplotlib colormap; got {type(cmap).__name__}")
+    path = _check_path(path)
+    _matplotlib()
+    import matplotlib
+    if cmap not in matplotlib.colormaps:
+        raise ValueError(f"cmap {cmap!r} is not a matplotlib colormap")
+    n_units = W.shape[0]
+    cols = math.ceil(math.sqrt(n_units))
+    m = float(np.max(np.abs(W))) or 1.0
+    if ax is None:
+        rows = -(-n_units // cols)
+        width = min(10.0, 1.0 + 0.9 * cols)
+        fig = _new_figure((width + 0.8, max(2.0, width * rows / cols)), path)
+        ax = fig.add_subplot()
+    fig = ax.figure
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
+    image = ax.imshow(_mosaic(W, side, cols), cmap=colours, vmin=-m, vmax=m,
+                      interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"Incoming weights of the {n_units} units of layer {layer + 1} "
+                 f"({side}×{side} each)", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
+    _save(fig, path)
+    return fig
+
+
+# -- learning speed -----------------------------------------------------------
+
+
+def _speeds(history):
+    _check_mapping(history, "history")
+    if "learning_speed" not in history:
+        raise ValueError("history has no 'learning_speed' series: train with "
+                         "monitor_learning_speed=True")
+    rows = history["learning_speed"]
+    if isinstance(rows, (str, bytes)) or not hasattr(rows, "__len__"):
+        raise TypeError("history['learning_speed'] must be a list (per epoch) of lists "
+                        f"(per layer); got {type(rows).__name__}")
+    if len(rows) == 0:
+        raise ValueError("history['learning_speed'] holds no epochs: nothing to plot")
+    width = None
+    for k, row in enumerate(rows):
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__len__"):
+            raise TypeError(f"history['learning_speed'][{k}] must be a list of numbers, "
+                            f"one per layer; got {type(row).__name__}")
+        if width is None:
+            width = len(row)
+        if len(row) != width or width == 0:
+            raise ValueError(f"history['learning_speed'][{k}] has {len(row)} layers; "
+                             f"epoch 0 has {width}")
+        for v in row:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError("history['learning_speed'] must hold numbers; "
+                                f"got {type(v).__name__} {v!r}")
+    speeds = np.asarray(rows, dtype=np.float64)
+    epochs = _epochs(history, len(rows)) if "epoch" in history and \
+        len(history["epoch"]) == len(rows) else np.arange(1, len(rows) + 1, dtype=np.float64)
+    return epochs, speeds
+
+
+def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = None,
+                        ax: Optional[Axes] = None, include_output: bool = False) -> Figure:
+    """Plot the speed of learning of each hidden layer per epoch (chapter 5).
+
+    The speed of layer l is the mean |∂C/∂b^l| over its units, recorded by
+    training with ``monitor_learning_speed=True``.  In a deep sigmoid network
+    the early layers learn much more slowly than the later ones: the
+    vanishing gradient.
+
+    Parameters
+    ----------
+    history : dict
+        As returned by :meth:`cbp.Network.SGD` with
+        ``monitor_learning_speed=True``.
+    path : str or os.PathLike, optional
+        Save the figure there (written atomically).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes.
+    include_output : bool
+        Also draw the output layer.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Raises
+    ------
+    ValueError
+        If the history has no ``learning_speed`` series, the network had no
+        hidden layer (and ``include_output`` is false), or the directory of
+        ``path`` does not exist.
+    """
+    epochs, speeds = _speeds(history)
+    if not isinstance(include_output, (bool, np.bool_)):
+        raise TypeError(f"include_output must be True or False; got {include_output!r}")
+    shown = speeds.shape[1] if include_output else speeds.shape[1] - 1
+    if shown == 0:
+        raise ValueError("history['learning_speed'] records no hidden layer (the network had "
+                         "none); pass include_output=True to draw the output layer")
+    path = _check_path(path)
+    _matplotlib()
+    from matplotlib.ticker import MaxNLocator
+    if ax is None:
+        fig = _new_figure((5.5, 3.8), path)
+        ax = fig.add_subplot()
+    fig = ax.figure
+    marker = "o" if len(epochs) <= 30 else None
+    for l in range(shown):
+        name = "output layer" if l == speeds.shape[1] - 1 else f"hidden layer {l + 1}"
+        values = np.where(speeds[:, l] > 0, speeds[:, l], np.nan)   # log axis
+        ax.plot(epochs, values, marker=marker, ms=3, color=f"C{l % 10}", label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("speed of learning: mean |∂C/∂b|")
+    ax.set_title(f"Speed of learning, {speeds.shape[1] - 1} hidden layers")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+    return fig
+
+
+# -- misclassified ------------------------------------------------------------
+
+
+def plot_misclassified(net: Network, X: Any, y: Optional[npt.ArrayLike] = None, n: int = 12,
+                       path: Optional[PathLike] = None, cols: int = 6) -> Figure:
+    """Show the worst-classified images: the lowest output for their true class.
+
+    Parameters
+    ----------
+    net : cbp.Network
+        A classifier whose input is a square number of pixels.
+    X : array_like, shape (n_samples, n_in)
+        Images, one per row (or network.py's list of (x, label) with ``y=None``).
+    y : array_like of int, shape (n_samples,), optional
+        True labels (or one-hot rows); ``None`` when ``X`` is a list of
+        (x, label) pairs.
+    n : int
+        At most this many images, worst first.
+    path : str or os.PathLike, optional
+        Save the figure there (written atomically).
+    cols : int
+        Images per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into; each image is titled with its true and
+        predicted labels and the output for the true class.
+
+    Raises
+    ------
+    ValueError
+        If the input is not a square number of pixels, no example is
+        misclassified, or the directory of ``path`` does not exist.
+    """
+    _check_net(net)
+    n_in, n_out = net.sizes[0], net.sizes[-1]
+    side = _side(n_in, "the network's input")
+    n = _count(n, "n")
+    cols = _count(cols, "cols")
+    data = X if y is None else (X, y)
+    images, labels = _data.test_arrays(data, n_in, n_out, net.dtype, name="data")
+    if images.shape[0] == 0:
+        raise ValueError("X holds no examples: nothing to plot")
+    path = _check_path(path)
+    _matplotlib()
+    out = np.asarray(net.feedforward(images), dtype=np.float64)
+    predicted = np.argmax(out, axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    if wrong.size == 0:
+        raise ValueError(f"no misclassified examples: the network classifies all "
+                         f"{images.shape[0]} correctly")
+    true_score = out[wrong, labels[wrong]]
+    worst = wrong[np.argsort(true_score, kind="stable")][:n]
+    cols = min(cols, worst.size)
+    rows = -(-worst.size // cols)
+    fig = _new_figure((1.5 * cols + 0.2, 1.7 * rows + 0.4), path)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, k in zip(axes.ravel(), worst):
+        ax.imshow(images[k].reshape(side, side), cmap="gray_r", interpolation="nearest")
+        ax.set_title(f"true {labels[k]}, got {predicted[k]}\n"
+                     f"a[{labels[k]}] = {out[k, labels[k]]:.2g}", fontsize=8)
+    fig.suptitle(f"{worst.size} worst-classified of {wrong.size} misclassified "
+                 f"({images.shape[0]} examples)", fontsize=10)
+    _save(fig, path)
     return fig
