@@ -12,6 +12,7 @@ command line or unreadable input, 1 when training diverges or the model cannot
 be saved, 130 after Ctrl-C.
 """
 import argparse
+import math
 import os
 import sys
 
@@ -104,6 +105,12 @@ def build_parser():
                     "(.npz; also after Ctrl-C)")
     io.add_argument("--plot", metavar="FILE", help="plot the learning curves to this image "
                     "(needs matplotlib)")
+    io.add_argument("--plot-weights", metavar="FILE",
+                    help="draw each first-layer unit's incoming weights as an image to this "
+                         "file (needs matplotlib and a square number of inputs)")
+    io.add_argument("--plot-speed", metavar="FILE",
+                    help="record the speed of learning of each layer (mean |dC/db|, the "
+                         "book's chapter 5) and plot it to this file (needs matplotlib)")
     io.add_argument("-q", "--quiet", action="store_true",
                     help="print only the final line; no progress bar")
     t.set_defaults(run=_train)
@@ -270,12 +277,21 @@ def _train(args):
     epochs = _checks.integer(args.epochs, "epochs", minimum=0)
     if args.save:
         _check_output_path(args.save, "--save")
-    if args.plot:
-        _check_output_path(args.plot, "--plot")
+    plots = [(flag, path) for flag, path in (("--plot", args.plot),
+                                             ("--plot-weights", args.plot_weights),
+                                             ("--plot-speed", args.plot_speed)) if path]
+    for flag, path in plots:
+        _check_output_path(path, flag)
+    if args.plot_weights and math.isqrt(net.sizes[0]) ** 2 != net.sizes[0]:
+        raise UsageError(f"--plot-weights: the input has {net.sizes[0]} units, not a square "
+                         "number of pixels")
+    if args.plot_speed and net.num_layers < 3:
+        raise UsageError("--plot-speed: the network has no hidden layer")
+    if plots:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise UsageError("--plot needs matplotlib: pip install 'cbp[plot]'") from None
+            raise UsageError(f"{plots[0][0]} needs matplotlib: pip install 'cbp[plot]'") from None
     (X, y), (X_test, y_test), what = _training_data(args.data)
     _check_fit(net, X, y, "the training data")
     _check_fit(net, X_test, y_test, "the test data")
@@ -292,6 +308,8 @@ def _train(args):
 
     history = {"epoch": [], "cost": [], "seconds": [], "correct": [], "accuracy": [],
                "test_cost": []}
+    if args.plot_speed:
+        history["learning_speed"] = []
     status, note = 0, None
     show_bar = not args.quiet and sys.stderr.isatty()
     try:
@@ -299,7 +317,8 @@ def _train(args):
             with tqdm(total=n, disable=not show_bar, leave=False, unit="ex",
                       desc=f"Epoch {j + 1}/{epochs}") as bar:
                 h = opt.run(net, (X, Y), 1, test_data=(X_test, y_test),
-                            progress=lambda done: bar.update(done - bar.n))
+                            progress=lambda done: bar.update(done - bar.n),
+                            monitor_learning_speed=bool(args.plot_speed))
             for key in history:
                 history[key].append(j if key == "epoch" else h[key][0])
             say(f"Epoch {j + 1}/{epochs}: {_accuracy_text(h['correct'][0], n_test)}, "
@@ -335,6 +354,20 @@ def _train(args):
         except (OSError, ValueError) as exc:
             return _fail(f"cannot write the plot: {_message(exc)}", 1)
         say(f"Plotted the learning curves to {args.plot}")
+    if args.plot_weights:
+        from .plot import plot_weights
+        try:
+            plot_weights(net, path=os.path.expanduser(args.plot_weights))
+        except (OSError, ValueError) as exc:
+            return _fail(f"cannot write the plot: {_message(exc)}", 1)
+        say(f"Plotted the first layer's weights to {args.plot_weights}")
+    if args.plot_speed and done:
+        from .plot import plot_learning_speed
+        try:
+            plot_learning_speed(history, os.path.expanduser(args.plot_speed))
+        except (OSError, ValueError) as exc:
+            return _fail(f"cannot write the plot: {_message(exc)}", 1)
+        say(f"Plotted the speed of learning per layer to {args.plot_speed}")
     return status
 
 
