@@ -1,14 +1,18 @@
 #!/usr/bin/env python
 """cbp's microbenchmark suite: kernels, training epochs, feedforward, peak memory.
 
-    python bench/run.py             # full run (3-4 minutes on 2 cores)
-    python bench/run.py --quick     # under a minute, smaller samples
+    python bench/run.py             # full run (about 10 minutes on 2 cores)
+    python bench/run.py --quick     # a few minutes, small samples: not comparable
     python bench/run.py --json out.json --sections kernels,epochs
+    python bench/table.py           # README's performance table from bench/results/full.json
 
-Everything runs in this process on one thread (BLAS, OpenMP and PyTorch),
-except the 2-thread feedforward and the memory probe (a fresh subprocess).
-Times are medians over interleaved rounds and ratios medians of per-round
-ratios; see bench/README.md for what each number means.
+Training epochs run one contender per process (cbp._bench_worker), each
+pinned to CPU 0 from its start for the one-core tables and left at its
+defaults for the default-threads table; every contender is timed by the wall
+clock around the call a user makes.  The kernel, feedforward and check
+sections run in this process on one thread; the memory probe in a fresh one.
+Times are medians over interleaved rounds, ratios medians of per-round ratios
+with their min-max spread; see bench/README.md for what each number means.
 """
 import os
 
@@ -28,11 +32,12 @@ import numpy as np  # noqa: E402
 
 import cbp  # noqa: E402
 from cbp import benchmark as B  # noqa: E402
+from cbp._bench_worker import Contender  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-MNIST = ROOT.parent / "shared" / "data" / "mnist_5k_train.npz"
-SECTIONS = ("checks", "kernels", "epochs", "feedforward", "memory")
+DATA_DIR = ROOT.parent / "shared" / "data"   # the t10k IDX files: 10,000 distinct images
+SECTIONS = ("checks", "kernels", "epochs", "threads", "feedforward", "memory")
 DTYPES = (np.float64, np.float32)
 N_EPOCH = 10_000
 
@@ -46,26 +51,31 @@ CONFIGS = [
     ([784, 1024, 1024, 10], 128, 0.5),
 ]
 BIG = ([784, 256, 256, 10], [784, 1024, 1024, 10])
+# The default-threads table: the wide nets, where threads can pay.
+THREADED = [c for c in CONFIGS if c[0] in BIG]
 
 def name(sizes):
     return "[" + ",".join(str(s) for s in sizes) + "]"
 
 
 # Per mode: examples actually trained per epoch (times are scaled to 10,000),
-# rounds, and examples for the per-example NumPy reference.
+# rounds, and examples for the per-example references (scaled too).
 PLAN = {
-    "full": {"n": {}, "n_default": N_EPOCH, "rounds": 7, "rounds_big": 5,
+    "full": {"n": {}, "n_default": N_EPOCH, "rounds": 5, "rounds_big": 3,
              "per_example": {name([784, 1024, 1024, 10]): 300}, "per_example_default": 1000,
              "kernel_rounds": 7, "kernel_min_time": 0.02, "ff_rounds": 7, "ff_min_time": 0.1},
     "quick": {"n": {name([784, 256, 256, 10]): 2000, name([784, 1024, 1024, 10]): 500},
-              "n_default": 5000, "rounds": 3, "rounds_big": 3,
+              "n_default": 2000, "rounds": 1, "rounds_big": 1,
               "per_example": {name([784, 1024, 1024, 10]): 50}, "per_example_default": 200,
               "kernel_rounds": 3, "kernel_min_time": 0.003, "ff_rounds": 3, "ff_min_time": 0.02},
 }
 
-IMPLS = ("cbp", "numpy_per_example", "network_py", "numpy_matmul", "torch", "sklearn")
-SHORT = {"numpy_per_example": "np/ex", "network_py": "net.py", "numpy_matmul": "np/mm",
-         "torch": "torch", "sklearn": "sklearn"}
+IMPLS = ("cbp", "network_py", "numpy_per_example", "numpy_matmul", "torch", "jax", "sklearn")
+THREADED_IMPLS = ("cbp", "numpy_matmul", "torch", "jax")
+PROBES = ("gemm", "peak64", "peak32")
+SHORT = {"network_py": "net.py", "numpy_per_example": "np/ex", "numpy_matmul": "np/mm",
+         "torch": "torch", "jax": "jax", "sklearn": "sklearn"}
+LABELS = B.LABELS
 
 
 def say(text=""):
@@ -76,7 +86,7 @@ def short(dtype_name):
     return "f" + dtype_name[5:]  # float64 -> f64
 
 
-def cpus(load):
+def cpus_(load):
     v = load["others_cpus"]
     return "?" if v is None else f"{v:.2f}"
 
@@ -127,71 +137,121 @@ def run_kernels(plan):
     return rows
 
 
-def run_epochs(plan, source):
-    rows, notes_all = [], {}
-    X64, Y64, labels, description = B.mnist_like(N_EPOCH, np.float64, source=source)
-    say(f"Epoch data: {description}")
-    for sizes, m, eta in CONFIGS:
-        n = plan["n"].get(name(sizes), plan["n_default"])
-        k = min(n, plan["per_example"].get(name(sizes), plan["per_example_default"]))
-        rounds = plan["rounds_big"] if sizes in BIG else plan["rounds"]
-        t0 = time.perf_counter()
-        with B.others_load() as load:
-            times, notes = B.bench_epoch(sizes, m, eta, X64[:n], Y64[:n], labels[:n],
-                                         dtypes=DTYPES, rounds=rounds, n_scale=N_EPOCH,
-                                         per_example_n=k)
-        notes_all.update(notes)
-        flops = B.train_flops(sizes) * N_EPOCH
-        for dtype in DTYPES:
-            tag = np.dtype(dtype).name
-            cbp_t = times[f"cbp:{tag}"]
-            gemm = times.get(f"gemm:{tag}")
-            row = {"config": name(sizes), "m": m, "eta": eta, "dtype": tag, "n_timed": n,
-                   "n_scaled_to": N_EPOCH, "rounds": rounds, "per_example_n": k,
-                   "others_cpus": load["others_cpus"],
-                   "seconds": {}, "speedup": {}, "per_round": {}}
-            for impl in IMPLS:
-                key = f"{impl}:{tag}"
-                if key in times:
-                    row["seconds"][impl] = B.median(times[key])
-                    row["per_round"][impl] = times[key]
-                    if impl != "cbp":
-                        row["speedup"][impl] = B.paired_ratio(times[key], cbp_t)
-            row["gflops"] = flops / B.median(cbp_t) / 1e9
-            if gemm:
-                row["gemm_gflops"] = 2 * 1024 ** 3 / B.median(gemm) / 1e9
-                row["roofline_pct"] = 100 * B.paired_ratio(
-                    [flops / t for t in cbp_t], [2 * 1024 ** 3 / g for g in gemm])
-                row["per_round"]["gemm"] = gemm
-            if tag == "float32" and "cbp:float64" in times:
-                row["f32_speedup"] = B.paired_ratio(times["cbp:float64"], cbp_t)
-            rows.append(row)
-        say(f"  {name(sizes)} m={m}: {n} examples, {rounds} rounds, "
-            f"{time.perf_counter() - t0:.0f} s; other processes used {cpus(load)} CPUs")
+def _ratio(num, den):
+    if not num or not den:
+        return None
+    lo, hi = B.spread(num, den)
+    return {"median": B.paired_ratio(num, den), "min": lo, "max": hi, "rounds": len(num)}
+
+
+def _measure(workers, specs, rounds):
+    """Set every contender up, then interleave ``rounds`` rounds; per-round seconds and infos."""
+    infos, active = {}, []
+    for impl, spec in specs.items():
+        info = workers[impl].setup(**spec)
+        infos[impl] = info
+        if info.get("ok"):
+            active.append(impl)
+    times = {impl: [] for impl in active}
+    for r in range(rounds):
+        k = r % len(active)
+        for impl in active[k:] + active[:k]:
+            times[impl].append(workers[impl].sample())
+    return times, infos
+
+
+def run_epochs(plan, source, pinned=True, configs=CONFIGS, impls=IMPLS):
+    """One row per (config, dtype): per-round seconds of every contender, ratios, % of peak."""
+    mode = "one_core" if pinned else "default_threads"
+    cpus = {0} if pinned else None
+    names = list(impls) + (list(PROBES) if pinned else [])
+    workers = {impl: Contender(cpus) for impl in names}
+    rows = []
+    try:
+        for sizes, m, eta in configs:
+            n = plan["n"].get(name(sizes), plan["n_default"])
+            k = min(n, plan["per_example"].get(name(sizes), plan["per_example_default"]))
+            rounds = plan["rounds_big"] if sizes in BIG else plan["rounds"]
+            for dtype in DTYPES:
+                tag = np.dtype(dtype).name
+                base = {"sizes": sizes, "m": m, "eta": eta, "dtype": tag, "n": n,
+                        "n_scale": N_EPOCH, "per_example_n": k,
+                        "data": None if source is None else str(source), "one_core": pinned}
+                specs = {impl: dict(base, impl=impl) for impl in names}
+                t0 = time.perf_counter()
+                with B.others_load() as load:
+                    times, infos = _measure(workers, specs, rounds)
+                flops = B.train_flops(sizes) * N_EPOCH
+                cbp_t = times["cbp"]
+                row = {"mode": mode, "config": name(sizes), "sizes": sizes, "m": m, "eta": eta,
+                       "dtype": tag, "n_timed": n, "n_scaled_to": N_EPOCH, "rounds": rounds,
+                       "per_example_n": k, "others_cpus": load["others_cpus"],
+                       "per_round": times, "info": infos,
+                       "seconds": {impl: B.median(v) for impl, v in times.items()
+                                   if impl in impls},
+                       "speedup": {impl: _ratio(times[impl], cbp_t) for impl in impls
+                                   if impl != "cbp" and impl in times},
+                       "skipped": {impl: info.get("skipped") for impl, info in infos.items()
+                                   if not info.get("ok")},
+                       "gflops": flops / B.median(cbp_t) / 1e9}
+                for probe in PROBES:
+                    if probe in times:
+                        per_call = infos[probe]["flops_per_call"]
+                        peak = [per_call / t for t in times[probe]]
+                        row[f"{probe}_gflops"] = B.median(peak) / 1e9
+                        row[f"pct_{probe}"] = {key: (100 * v if key != "rounds" else v)
+                                               for key, v in _ratio(
+                                                   [flops / t for t in cbp_t], peak).items()}
+                rows.append(row)
+                say(f"  {mode} {name(sizes)} m={m} {short(tag)}: {n} examples, {rounds} rounds, "
+                    f"{time.perf_counter() - t0:.0f} s; other processes used {cpus_(load)} CPUs")
+    finally:
+        for w in workers.values():
+            w.close()
+    print_epochs(rows, impls)
+    return rows
+
+
+def _fmt_ratio(r):
+    if r is None:
+        return None
+    return f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+
+
+def print_epochs(rows, impls):
+    if not rows:
+        return
+    mode = rows[0]["mode"]
+    what = ("one core: every contender in its own process pinned to CPU 0 from its start"
+            if mode == "one_core" else "default threads: no pinning, each library's own "
+                                        "thread count")
     flat = []
     for r in rows:
         f = {k: r[k] for k in ("config", "m", "dtype", "gflops")}
         f.update({f"t_{k}": v for k, v in r["seconds"].items()})
-        f.update({f"x_{k}": v for k, v in r["speedup"].items()})
-        f["roof"] = r.get("roofline_pct")
-        f["gemm"] = r.get("gemm_gflops")
-        f["f32"] = r.get("f32_speedup")
+        f.update({f"x_{k}": _fmt_ratio(v) for k, v in r["speedup"].items()})
+        for probe in PROBES:
+            f[probe] = _fmt_ratio(r.get(f"pct_{probe}"))
         flat.append(f)
     say(B.format_table(flat, [("config", "config", None), ("m", "m", "d"),
                               ("dtype", "dtype", None)]
-                       + [(f"t_{k}", k if k == "cbp" else SHORT[k], ".3f") for k in IMPLS],
-                       title=f"Epoch time, seconds per {N_EPOCH} examples (median)"))
-    say(B.format_table(flat, [("config", "config", None), ("m", "m", "d"),
-                              ("dtype", "dtype", None), ("gflops", "cbp GF/s", ".2f"),
-                              ("gemm", "gemm GF/s", ".1f"), ("roof", "% roof", ".1f")]
-                       + [(f"x_{k}", f"x {SHORT[k]}", ".2f") for k in IMPLS[1:]]
-                       + [("f32", "f32/f64", ".2f")],
-                       title="cbp speedup (reference time / cbp time, paired by round), "
-                             "GFLOP/s and % of the single-thread gemm measured in the same "
-                             "rounds"))
-    for lib, note in notes_all.items():
-        say(f"  {lib}: {note}")
-    return rows, notes_all, description
+                       + [(f"t_{k}", k if k == "cbp" else SHORT[k], ".3f") for k in impls],
+                       title=f"Epoch time, seconds per {N_EPOCH} examples, wall clock (median); "
+                             + what))
+    cols = [("config", "config", None), ("m", "m", "d"), ("dtype", "dtype", None),
+            ("gflops", "cbp GF/s", ".1f")]
+    if mode == "one_core":
+        cols += [("peak64", "% FMA peak", None), ("peak32", "% 256-bit FMA peak", None),
+                 ("gemm", "% d/sgemm", None)]
+    say(B.format_table(flat, cols + [(f"x_{k}", f"x {SHORT[k]}", None) for k in impls[1:]],
+                       title="cbp speedup = reference time / cbp time, median of per-round "
+                             "ratios (min-max over the rounds)"))
+    k = rows[0]["per_example_n"]
+    if "network_py" in impls:
+        say(f"  the per-example references (net.py = {LABELS['network_py']}, np/ex = "
+            f"{LABELS['numpy_per_example']}) trained on the first {k} examples (300 on the "
+            "widest net) and are scaled to 10,000")
+    say("  " + "; ".join(f"{SHORT[i]} = {LABELS[i]}" for i in impls[1:] if i in SHORT))
 
 
 def run_feedforward(plan, source):
@@ -257,55 +317,20 @@ def run_memory():
 
 
 # ---------------------------------------------------------------------------
-# Targets
-# ---------------------------------------------------------------------------
 
-def targets(results):
-    out = []
+def data_source():
+    """The epochs' data: the 10,000 distinct t10k images, else cbp's sample (labelled)."""
+    if any(DATA_DIR.glob("t10k-images-idx3-ubyte*")):
+        return DATA_DIR
+    return "sample"
 
-    def add(what, value, goal):
-        out.append({"target": what, "measured": value, "goal": goal,
-                    "ok": None if value is None else ("yes" if value >= goal else "NO")})
-
-    epochs = {(r["config"], r["m"], r["dtype"]): r for r in results.get("epochs", [])}
-    small = epochs.get(("[784,30,10]", 10, "float64"))
-    if small:
-        add("[784,30,10] m=10 f64: x NumPy per example", small["speedup"].get("numpy_per_example"),
-            15)
-        add("[784,30,10] m=10 f64: x network.py as written", small["speedup"].get("network_py"),
-            15)
-        add("[784,30,10] m=10 f64: x NumPy matmul", small["speedup"].get("numpy_matmul"), 2.5)
-        add("[784,30,10] m=10 f64: x PyTorch", small["speedup"].get("torch"), 6)
-        add("[784,30,10] m=10 f64: % of dgemm", small.get("roofline_pct"), 60)
-    for sizes, m in (([784, 256, 256, 10], 64), ([784, 1024, 1024, 10], 128)):
-        for tag in ("float64", "float32"):
-            r = epochs.get((name(sizes), m, tag))
-            if r:
-                add(f"{name(sizes)} m={m} {short(tag)}: x NumPy matmul",
-                    r["speedup"].get("numpy_matmul"), 1.0)
-                add(f"{name(sizes)} m={m} {short(tag)}: x PyTorch", r["speedup"].get("torch"),
-                    1.2)
-        r = epochs.get((name(sizes), m, "float32"))
-        if r:
-            add(f"{name(sizes)} m={m}: f32 speed / f64 speed", r.get("f32_speedup"), 1.7)
-    for r in results.get("feedforward", []):
-        label = f"feedforward {r['config']} {short(r['dtype'])}"
-        add(f"{label}: 1 thread x NumPy", r["x_numpy_1"], 1.0)
-        add(f"{label}: 2 threads / 1 thread", r["x_threads"], 1.6)
-        busy = r.get("others_cpus")
-        if busy is not None and busy > 0.3 and out[-1]["ok"] == "NO":
-            # The second thread shared a CPU with another process: not a verdict.
-            out[-1]["ok"] = f"n/a: others used {busy:.1f} CPU"
-    return out
-
-
-# ---------------------------------------------------------------------------
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller samples: under a minute")
-    parser.add_argument("--json", default=str(HERE / "results.json"), metavar="PATH",
-                        help="where to write the results (default: bench/results.json)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one round, small samples: a smoke test, not comparable")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="where to write the results (default: bench/results/<mode>.json)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {','.join(SECTIONS)}")
     args = parser.parse_args(argv)
@@ -315,7 +340,7 @@ def main(argv=None):
         parser.error(f"unknown sections: {sorted(unknown)}")
     mode = "quick" if args.quick else "full"
     plan = PLAN[mode]
-    source = MNIST if MNIST.is_file() else None
+    source = data_source()
     start = time.perf_counter()
     try:
         import torch
@@ -324,21 +349,32 @@ def main(argv=None):
         pass
     results = {"meta": {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "mode": mode, "argv": sys.argv, "git": git_head(), "plan": plan,
-        "machine": B.machine_info(),
-        "data": str(MNIST) if source else "random (no ../shared/data/mnist_5k_train.npz)",
+        "mode": mode, "comparable": mode == "full", "argv": sys.argv, "git": git_head(),
+        "plan": plan, "machine": B.machine_info(), "data": str(source),
+        "pinning": "one-core tables: each contender in its own process, "
+                   "os.sched_setaffinity(0, {0}) before its interpreter starts (as taskset -c 0), "
+                   "OMP/OPENBLAS/MKL_NUM_THREADS=1, XLA_FLAGS=--xla_cpu_multi_thread_eigen=false "
+                   "intra_op_parallelism_threads=1, torch.set_num_threads(1); default-threads "
+                   "table: not pinned, no thread variables; kernels/feedforward/checks: this "
+                   "process, threadpoolctl limit 1 (feedforward 2t passes num_threads=2)",
+        "timing": "wall clock around the call a user makes (cbp: net.SGD(...), conversion and "
+                  "checks included); medians over interleaved rounds; ratios: median of "
+                  "per-round ratios, min-max over the rounds",
     }}
+    if mode == "quick":
+        say("QUICK MODE: one round on small samples; a smoke test, not comparable with a full run")
     with B.single_thread() as limited:
         results["meta"]["threadpool_limited"] = limited
         if not limited:
             say("threadpoolctl is not installed: relying on the *_NUM_THREADS variables")
         info = results["meta"]["machine"]
-        say(f"cbp {cbp.__version__} ({results['meta']['git']}), numpy {info['numpy']}, "
-            f"torch {info['torch']}, scikit-learn {info['scikit-learn']}; CPU: {info['cpu']} "
-            f"x{info['logical_cpus']}; mode: {mode}")
-        results["roofline_gflops"] = {np.dtype(d).name: B.gemm_gflops(d) for d in DTYPES}
-        say("Single-thread gemm 1024x1024x1024: " + ", ".join(
-            f"{k} {v:.1f} GFLOP/s" for k, v in results["roofline_gflops"].items()))
+        say(f"cbp {cbp.__version__} ({results['meta']['git']}), kernels {info['kernel_variant']}, "
+            f"{info['compiler']}; numpy {info['numpy']} (BLAS: "
+            + ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']}"
+                        for b in info["blas"]) + f"), torch {info['torch']}, jax {info['jax']}, "
+            f"scikit-learn {info['scikit-learn']}; CPU: {info['cpu']} x{info['logical_cpus']}; "
+            f"mode: {mode}")
+        say(f"Epoch data: {source}")
         say()
         if "checks" in sections:
             results["checks"] = run_checks()
@@ -346,25 +382,29 @@ def main(argv=None):
         if "kernels" in sections:
             results["kernels"] = run_kernels(plan)
             say()
-        if "epochs" in sections:
-            rows, notes, description = run_epochs(plan, source)
-            results["epochs"], results["notes"] = rows, notes
-            results["meta"]["epoch_data"] = description
-            say()
+    if "epochs" in sections:
+        results["epochs"] = run_epochs(plan, source, pinned=True)
+        say()
+    if "threads" in sections:
+        results["threads"] = run_epochs(plan, source, pinned=False, configs=THREADED,
+                                        impls=THREADED_IMPLS)
+        by = {(r["config"], r["dtype"]): r for r in results.get("epochs", [])}
+        for r in results["threads"]:
+            one = by.get((r["config"], r["dtype"]))
+            if one:
+                r["cbp_vs_one_core"] = B.median(one["per_round"]["cbp"]) / r["seconds"]["cbp"]
+                say(f"  {r['config']} {short(r['dtype'])}: cbp at default threads is "
+                    f"{r['cbp_vs_one_core']:.2f}x its one-core speed (medians of separate runs)")
+        say()
+    with B.single_thread():
         if "feedforward" in sections:
             results["feedforward"] = run_feedforward(plan, source)
             say()
     if "memory" in sections:
         results["memory"] = run_memory()
         say()
-    results["targets"] = targets(results)
-    if results["targets"]:
-        say(B.format_table(results["targets"], [("target", "target", None),
-                                                ("measured", "measured", ".2f"),
-                                                ("goal", "goal (>=)", "g"), ("ok", "met", None)],
-                           title="Targets"))
     results["meta"]["seconds"] = time.perf_counter() - start
-    path = Path(args.json)
+    path = Path(args.json) if args.json else HERE / "results" / f"{mode}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1, default=str) + "\n")
     say(f"\n{mode} run: {results['meta']['seconds']:.0f} s; results in {path}")

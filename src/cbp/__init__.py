@@ -5,10 +5,10 @@
 >>> history = net.SGD((X, Y), epochs=10, mini_batch_size=10, eta=3.0, test_data=(X_test, y_test))
 """
 from .model import Network, sigmoid, sigmoid_prime
-from .sgd import SGD, DivergenceError, TrainingInterrupted
+from .sgd import SGD, Adam, DivergenceError, TrainingInterrupted
 from .io import load
 from .plot import plot_history
 
 __version__ = "0.1.0"
-__all__ = ["Network", "SGD", "DivergenceError", "TrainingInterrupted", "sigmoid",
+__all__ = ["Network", "SGD", "Adam", "DivergenceError", "TrainingInterrupted", "sigmoid",
            "sigmoid_prime", "load", "plot_history", "__version__"]

@@ -26,7 +26,7 @@ by the Python layer (``network.py``, ``sgd.py``) before any call lands here.
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport exp, expf, log, log1p, log1pf, tanh, tanhf
+from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -49,6 +49,12 @@ cdef extern from "_kernels.h" nogil:
                     double beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, double* pack)
     void cbp_step_f(const float* Dt__om, const float** A_rows, float* W__oi,
                     float beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, float* pack)
+    # Benchmark probes: independent FMA chains; the clone the loader chose.
+    double cbp_fma_peak_d(long long n, double x)
+    float cbp_fma_peak_f(long long n, float x)
+    double cbp_fma_peak_d64(long long n, double x)
+    float cbp_fma_peak_f64(long long n, float x)
+    const char* cbp_kernel_variant()
 
 # Activation and cost codes; the tables in activations.py and costs.py map
 # names to these numbers.
@@ -290,6 +296,66 @@ cdef void momentum_step(floating* P__p, floating* V__p, Py_ssize_t n_weights,
         P__p[p] += V__p[p]
 
 
+# ---------------------------------------------------------------------------
+# Step rules (issue 13).  Each rule gets the mini-batch's mean gradient G
+# (BP1-BP4 into a zeroed buffer) and adds the L2 term d·w to the weights'
+# entries itself; the state S of a rule lies in one buffer, as sgd.py's table
+# of rules sizes it.  Rule 0 (plain SGD, classical momentum) needs no G: its
+# step is folded into gradient_step (see _train_batch).
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    RULE_SGD = 0          # S: velocity (momentum only)
+    RULE_NESTEROV = 1     # S: velocity, G
+    RULE_ADAM = 2         # S: first moment, second moment, G
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef void nesterov_step(floating* P__p, floating* V__p, const floating* G__p,
+                        Py_ssize_t n_weights, Py_ssize_t n_total,
+                        floating eta, floating decay, floating mu) noexcept nogil:
+    """Nesterov momentum as scikit-learn applies it:
+
+        g <- ∇C + d w (weights only),  v <- μ v − η g,  θ <- θ + μ v − η g
+    """
+    cdef Py_ssize_t p
+    cdef floating g, v
+    for p in range(n_total):
+        g = G__p[p]
+        if p < n_weights:
+            g = g + decay * P__p[p]
+        v = mu * V__p[p] - eta * g
+        V__p[p] = v
+        P__p[p] += mu * v - eta * g
+
+
+cdef void adam_step(floating* P__p, floating* M__p, floating* V__p, const floating* G__p,
+                    Py_ssize_t n_weights, Py_ssize_t n_total, floating lr_t, floating decay,
+                    floating beta1, floating beta2, floating epsilon) noexcept nogil:
+    """Adam (Kingma & Ba) as scikit-learn applies it, with the bias corrections in lr_t:
+
+        g <- ∇C + d w,  m <- β1 m + (1 − β1) g,  v <- β2 v + (1 − β2) g²,
+        θ <- θ − lr_t m / (√v + ε),   lr_t = η √(1 − β2^t) / (1 − β1^t)
+    """
+    cdef Py_ssize_t p
+    cdef floating g, m, v
+    for p in range(n_total):
+        g = G__p[p]
+        if p < n_weights:
+            g = g + decay * P__p[p]
+        m = beta1 * M__p[p] + (1 - beta1) * g
+        v = beta2 * V__p[p] + (1 - beta2) * g * g
+        M__p[p] = m
+        V__p[p] = v
+        P__p[p] -= lr_t * m / (_sqrt(v) + epsilon)
+
+
 cdef double example_cost(const floating* z, const floating* a, const floating* y, Py_ssize_t O,
                          int act, int cost) noexcept nogil:
     """C_x for one example, from z^L (for the logs, stably) and a^L."""
@@ -442,6 +508,38 @@ cdef double _train_batch(const Layout* lay, floating* P, floating* V, const floa
     return cost_sum
 
 
+cdef struct Rule:
+    int code
+    double l2            # α: an L2 term (α/M) w per mini-batch of M (scikit-learn's alpha)
+    double beta1
+    double beta2
+    double epsilon
+    double t             # Adam: steps taken so far
+
+
+cdef double _rule_batch(const Layout* lay, floating* P, floating* S, const floating** rows0,
+                        floating* work, Py_ssize_t M, const floating* Y__mo, double eta,
+                        double decay, double mu, Rule* rule) noexcept nogil:
+    # One step of the rule on one mini-batch; returns Σ C_x.
+    cdef double cost_sum, d = decay + rule.l2 / M, lr_t
+    cdef Py_ssize_t n = lay.n_params
+    cdef floating* G
+    if rule.code == RULE_SGD:
+        return _train_batch(lay, P, S, rows0, work, M, Y__mo, <floating>eta, <floating>d,
+                            <floating>mu)
+    G = S + (n if rule.code == RULE_NESTEROV else 2 * n)
+    memset(G, 0, n * sizeof(floating))
+    cost_sum = _backprop_batch(lay, P, G, rows0, work, M, Y__mo, <floating>(1.0 / M), 1, 1)
+    if rule.code == RULE_NESTEROV:
+        nesterov_step(P, S, G, lay.n_weights, n, <floating>eta, <floating>d, <floating>mu)
+    else:
+        rule.t += 1
+        lr_t = eta * sqrt(1 - pow(rule.beta2, rule.t)) / (1 - pow(rule.beta1, rule.t))
+        adam_step(P, S, S + n, G, lay.n_weights, n, <floating>lr_t, <floating>d,
+                  <floating>rule.beta1, <floating>rule.beta2, <floating>rule.epsilon)
+    return cost_sum
+
+
 MAX_LAYERS = 63
 
 
@@ -475,11 +573,15 @@ def train_epoch(floating[::1] P, floating[::1] V,
                 int hidden, int output, int cost,
                 const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
                 Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
-                double eta, double decay, double mu, floating[::1] work):
+                double eta, double decay, double mu, floating[::1] work,
+                int rule=RULE_SGD, const double[::1] rule_args=None):
     """Run mini-batches ``first .. last-1`` of one epoch, without the GIL.
 
     Mini-batch k holds the examples ``order[k*m : (k+1)*m]`` (the last one may
     be shorter, as in network.py).  ``decay`` is λ/n, ``mu`` the momentum.
+    ``rule`` picks the step rule (0 SGD, 1 Nesterov, 2 Adam) whose state is
+    ``V``; ``rule_args`` is (α, β1, β2, ε, t): the per-mini-batch L2 strength
+    α (α/M w joins the gradient), Adam's constants and its step count so far.
     Returns ``(batches_done, examples_done, Σ C_x)``.  Ctrl-C raises
     KeyboardInterrupt at a mini-batch boundary.
     """
@@ -491,8 +593,18 @@ def train_epoch(floating[::1] P, floating[::1] V,
     cdef Py_ssize_t scratch = _scratch_size(sizes, mini_batch_size)
     cdef const floating** rows0 = <const floating**>(&work[0] + scratch)
     cdef floating* Yb = &work[0] + scratch + 2 * mini_batch_size
+    cdef Rule step_rule
     if work.shape[0] < _workspace_size(sizes, mini_batch_size):
         raise ValueError("workspace too small")
+    # -- step rule (issue 13) --
+    step_rule.code = rule
+    step_rule.l2 = step_rule.beta1 = step_rule.beta2 = step_rule.epsilon = step_rule.t = 0
+    if rule_args is not None:
+        step_rule.l2, step_rule.beta1, step_rule.beta2 = rule_args[0], rule_args[1], rule_args[2]
+        step_rule.epsilon, step_rule.t = rule_args[3], rule_args[4]
+    if V.shape[0] < (0 if rule == RULE_SGD else (2 if rule == RULE_NESTEROV else 3) * lay.n_params):
+        raise ValueError("step-rule state too small")
+    # -- end step rule --
     with nogil:
         for k in range(first, last):
             start = k * mini_batch_size
@@ -504,8 +616,8 @@ def train_epoch(floating[::1] P, floating[::1] V,
                 memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
             for r in range(start + M, min(start + M + mini_batch_size, n)):
                 cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
-            cost_sum += _train_batch(&lay, &P[0], &V[0], rows0, &work[0], M, Yb,
-                                     <floating>eta, <floating>decay, <floating>mu)
+            cost_sum += _rule_batch(&lay, &P[0], &V[0], rows0, &work[0], M, Yb,
+                                    eta, decay, mu, &step_rule)
             done += 1
             examples += M
             if done % 16 == 0:
@@ -645,3 +757,23 @@ def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
         gradient_step(&D__mo[0, 0], <const floating**>&rows[0], &W__oi[0, 0], &b__o[0],
                       D__mo.shape[0], W__oi.shape[0], W__oi.shape[1],
                       <floating>alpha, <floating>beta, 1, &Dt__om[0], &pack[0])
+
+
+def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
+    """Run n steps of 16 independent vector FMA chains; return (flops, checksum).
+
+    ``single`` picks float32; ``vector_bytes`` 32 (the kernels' vectors) or
+    64 (one AVX-512 register).  Time the call to get the FMA peak of a core.
+    """
+    cdef double r
+    with nogil:
+        if vector_bytes == 64:
+            r = cbp_fma_peak_f64(n, 1e-7) if single else cbp_fma_peak_d64(n, 1e-12)
+        else:
+            r = cbp_fma_peak_f(n, 1e-7) if single else cbp_fma_peak_d(n, 1e-12)
+    return 2 * 16 * n * (vector_bytes // (4 if single else 8)), r
+
+
+def kernel_variant():
+    """Which compiled variant of the kernels runs on this CPU (chosen at load time)."""
+    return cbp_kernel_variant().decode()

@@ -388,4 +388,49 @@ CBP_DEFINE_SIGMOID(float, cbp_vf, cbp_vif, 8, f)
 CBP_DEFINE_KERNELS(double, cbp_vd, 4, d)
 CBP_DEFINE_KERNELS(float, cbp_vf, 8, f)
 
+/*
+ * The machine's limit for the benchmarks' "% of FMA peak": 16 independent
+ * chains of vector FMAs (more than latency x issue width on current cores),
+ * n steps each; nothing else in the loop.  Built with the same clones as the
+ * product kernels, once with their 32-byte vectors and once with 64-byte
+ * ones (one AVX-512 register; emulated, and slow, on older CPUs), since on
+ * some cores the wider FMAs double the peak.  Returns a sum of the chains so
+ * the work cannot be dropped.
+ */
+typedef double cbp_vd64 __attribute__((vector_size(64)));
+typedef float cbp_vf64 __attribute__((vector_size(64)));
+
+#define CBP_DEFINE_PEAK(T, V, SUF)                                                            \
+CBP_CLONES                                                                                    \
+static T cbp_fma_peak_##SUF(long long n, T x) {                                               \
+    V acc[16], mul = {0}, add = {0};                                                          \
+    mul += (T)1 - x;                                                                          \
+    add += x;                                                                                 \
+    for (int j = 0; j < 16; j++) { acc[j] = (V){0}; acc[j] += (T)j; }                         \
+    for (long long k = 0; k < n; k++)                                                         \
+        for (int j = 0; j < 16; j++) acc[j] = acc[j] * mul + add;                             \
+    T s = 0;                                                                                  \
+    for (int j = 0; j < 16; j++)                                                              \
+        for (int q = 0; q < (int)(sizeof(V) / sizeof(T)); q++) s += acc[j][q];                \
+    return s;                                                                                 \
+}
+
+CBP_DEFINE_PEAK(double, cbp_vd, d)
+CBP_DEFINE_PEAK(float, cbp_vf, f)
+CBP_DEFINE_PEAK(double, cbp_vd64, d64)
+CBP_DEFINE_PEAK(float, cbp_vf64, f64)
+
+/* Which of the clones above the loader picked (its resolver's own test). */
+static inline const char *cbp_kernel_variant(void) {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && !defined(CBP_NO_CLONES) && __GNUC__ >= 12
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512, 256-bit vectors)";
+    if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
+    return "default (SSE2)";
+#else
+    return "single build (no clones)";
+#endif
+}
+
 #endif

@@ -7,12 +7,17 @@ The update for each mini-batch of m examples, out of n in the training set
 
 or, with μ > 0, v ← μv − η((1/m) Σ_x ∇C_x + (λ/n) W), θ ← θ + v.
 
+Other step rules share the same driver (:class:`_Optimizer`): each optimizer
+class names its rule in the core (:data:`RULES`), its hyper-parameters and the
+size of its per-network state; the core's ``train_epoch`` applies it.
+
 An epoch shuffles with the network's own generator and hands the core whole
 runs of mini-batches; Python only sees the boundaries of those runs, where it
 checks for divergence and reports progress.
 """
 import time
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,45 +73,90 @@ def _check_net(net):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
 
 
-class SGD:
-    """Stochastic gradient descent on a :class:`cbp.Network`.
+class Rule(NamedTuple):
+    code: int       #: the number ``_core.pyx`` knows the step rule by
+    formula: str    #: the update, g being the mini-batch's mean gradient plus L2 terms
+    state: int      #: per-network state, in copies of the parameter vector
 
-    Parameters
-    ----------
-    eta : float > 0
-        Learning rate η.
-    mini_batch_size : int >= 1
-        m; 1 is online learning, len(data) is batch gradient descent.
-    lmbda : float >= 0
-        L2 strength λ (weights decay by 1 − ηλ/n per step).
-    momentum : float in [0, 1)
-        μ; 0 is plain SGD.
-    shuffle : bool
-        Reshuffle the training data at each epoch (with the network's generator).
+
+#: The step rules of the core, as activations and costs are tables.
+RULES = {
+    "sgd": Rule(0, "θ ← θ − η g", 0),
+    "momentum": Rule(0, "v ← μ v − η g,  θ ← θ + v", 1),
+    "nesterov": Rule(1, "v ← μ v − η g,  θ ← θ + μ v − η g", 2),
+    "adam": Rule(2, "m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,  "
+                    "θ ← θ − η √(1 − β2^t) / (1 − β1^t) · m / (√v + ε)", 3),
+}
+
+
+def _flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+class _Optimizer:
+    """The driver shared by every step rule: epochs, runs of mini-batches in
+    the core, divergence roll-back, per-network state.
+
+    A subclass sets the hyper-parameters and :meth:`_rule_name`; everything
+    else is here.  ``batch_l2`` is scikit-learn's ``alpha``: an L2 term
+    (α/m) W joins the gradient of each mini-batch of m examples, beside the
+    book's (λ/n) W.
     """
 
-    def __init__(self, eta, mini_batch_size=10, lmbda=0.0, momentum=0.0, shuffle=True):
+    def __init__(self, eta, mini_batch_size, lmbda, shuffle, batch_l2):
         self.eta = _checks.real(eta, "eta", positive=True)
         self.mini_batch_size = _checks.integer(mini_batch_size, "mini_batch_size", minimum=1)
         self.lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
-        self.momentum = _checks.real(momentum, "momentum", minimum=0.0, below=1.0)
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
-        self.shuffle = bool(shuffle)
-        # Momentum state per network, held weakly: an optimizer used on many
-        # networks must not keep them (and their parameters) alive.
-        self._velocity = weakref.WeakKeyDictionary()
+        self.shuffle = _flag(shuffle, "shuffle")
+        self.batch_l2 = _checks.real(batch_l2, "batch_l2", minimum=0.0)
+        # State per network ([buffer, steps taken]), held weakly: an optimizer
+        # used on many networks must not keep them (and their parameters) alive.
+        self._state = weakref.WeakKeyDictionary()
 
-    def __repr__(self):
-        return (f"SGD(eta={self.eta}, mini_batch_size={self.mini_batch_size}, "
-                f"lmbda={self.lmbda}, momentum={self.momentum}, shuffle={self.shuffle})")
+    momentum = 0.0
 
-    def _velocity_for(self, net):
-        # Momentum state belongs to the (optimizer, network) pair.
-        v = self._velocity.get(net)
-        if v is None:
-            v = self._velocity[net] = np.zeros(net._n_params, dtype=net.dtype)
-        return v
+    def _rule_name(self):
+        raise NotImplementedError
+
+    def _rule_args(self, steps):
+        return np.array([self.batch_l2, 0.0, 0.0, 0.0, steps], dtype=np.float64)
+
+    def _state_for(self, net):
+        # The rule's state belongs to the (optimizer, network) pair.
+        size = RULES[self._rule_name()].state * net._n_params
+        entry = self._state.get(net)
+        if entry is None or entry[0].shape[0] != size or entry[0].dtype != net.dtype:
+            entry = self._state[net] = [np.zeros(max(size, 1), dtype=net.dtype), 0]
+        return entry
+
+    def state(self, net):
+        """A copy of this optimizer's state for ``net``: ``(buffer, steps)``, or ``None``."""
+        entry = self._state.get(net)
+        return None if entry is None else (entry[0].copy(), entry[1])
+
+    def reset(self, net=None):
+        """Forget the state (velocity, moments, step count) for ``net``, or for every network."""
+        if net is None:
+            self._state.clear()
+        else:
+            self._state.pop(net, None)
+
+    # -- pickling: hyper-parameters and the state of each network still alive --
+
+    def __getstate__(self):
+        d = {k: v for k, v in self.__dict__.items() if k != "_state"}
+        d["_state"] = [(net, buf, steps) for net, (buf, steps) in self._state.items()]
+        return d
+
+    def __setstate__(self, d):
+        d = dict(d)
+        pairs = d.pop("_state", [])
+        self.__dict__.update(d)
+        self._state = weakref.WeakKeyDictionary()
+        for net, buf, steps in pairs:
+            self._state[net] = [np.array(buf, dtype=net.dtype), int(steps)]
 
     # -- one step -----------------------------------------------------------
 
@@ -134,21 +184,24 @@ class SGD:
     def _buffers(self, net, m):
         # Scratch for the core and the snapshot to fall back on, allocated
         # once per call rather than per run of mini-batches.
-        velocity = self._velocity_for(net) if self.momentum else np.zeros(1, dtype=net.dtype)
+        entry = self._state_for(net)
         work = np.empty(_core.workspace_size(net._sizes, m), dtype=net.dtype)
-        return velocity, work, np.empty_like(net._params), np.empty_like(velocity)
+        return entry, work, np.empty_like(net._params), np.empty_like(entry[0])
 
     def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history):
         # Mini-batches first..last-1; on NaN/Inf, back to the last finite
         # state (replaying from a snapshot) and raise.
         params = net._params
-        velocity, work, snapshot, v_snapshot = buffers
+        entry, work, snapshot, v_snapshot = buffers
+        velocity, steps = entry
         snapshot[...] = params
         v_snapshot[...] = velocity
         args = (*net._core_args(), *net._codes, X, Y, order, m)
-        hyper = (self.eta, self.lmbda / n, self.momentum, work)
-        _, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last, *hyper)
+        hyper = (self.eta, self.lmbda / n, self.momentum, work, RULES[self._rule_name()].code)
+        done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
+                                                     *hyper, self._rule_args(steps))
         if np.isfinite(cost_sum) and _core.all_finite(params):
+            entry[1] = steps + done
             return examples, cost_sum
         # Find the first bad mini-batch: replay one at a time from the snapshot.
         params[...] = snapshot
@@ -156,15 +209,19 @@ class SGD:
         for k in range(first, last):
             snapshot[...] = params
             v_snapshot[...] = velocity
-            _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper)
+            _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
+                                        self._rule_args(steps))
             if not (np.isfinite(c) and _core.all_finite(params)):
                 params[...] = snapshot
                 velocity[...] = v_snapshot
+                entry[1] = steps
                 raise DivergenceError(
                     f"training diverged in epoch {epoch}, mini-batch {k}: the cost or the "
                     f"weights became NaN or infinite (eta={self.eta} may be too large); the "
                     "network is left as it was after the previous mini-batch",
                     epoch, k, history)
+            steps += 1
+        entry[1] = steps
         raise DivergenceError(f"training diverged in epoch {epoch}", epoch, last - 1, history)
 
     # -- epochs -------------------------------------------------------------
@@ -259,3 +316,82 @@ class SGD:
         history["accuracy"].append(correct / X.shape[0])
         from .model import _mean
         history["test_cost"].append(_mean(c))
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent on a :class:`cbp.Network`.
+
+    Parameters
+    ----------
+    eta : float > 0
+        Learning rate η.
+    mini_batch_size : int >= 1
+        m; 1 is online learning, len(data) is batch gradient descent.
+    lmbda : float >= 0
+        L2 strength λ (weights decay by 1 − ηλ/n per step).
+    momentum : float in [0, 1)
+        μ; 0 is plain SGD.
+    shuffle : bool
+        Reshuffle the training data at each epoch (with the network's generator).
+    nesterov : bool
+        Nesterov's momentum as scikit-learn applies it:
+        v ← μv − ηg, θ ← θ + μv − ηg (no effect when μ = 0).
+    batch_l2 : float >= 0
+        scikit-learn's ``alpha``: (α/m) W joins each mini-batch's gradient.
+    """
+
+    def __init__(self, eta, mini_batch_size=10, lmbda=0.0, momentum=0.0, shuffle=True, *,
+                 nesterov=False, batch_l2=0.0):
+        super().__init__(eta, mini_batch_size, lmbda, shuffle, batch_l2)
+        self.momentum = _checks.real(momentum, "momentum", minimum=0.0, below=1.0)
+        self.nesterov = _flag(nesterov, "nesterov")
+
+    def _rule_name(self):
+        if not self.momentum:
+            return "sgd"
+        return "nesterov" if self.nesterov else "momentum"
+
+    def __repr__(self):
+        extra = "".join(f", {k}={getattr(self, k)!r}" for k, default in
+                        (("nesterov", False), ("batch_l2", 0.0)) if getattr(self, k) != default)
+        return (f"SGD(eta={self.eta}, mini_batch_size={self.mini_batch_size}, "
+                f"lmbda={self.lmbda}, momentum={self.momentum}, shuffle={self.shuffle}{extra})")
+
+
+class Adam(_Optimizer):
+    """Adam (Kingma & Ba, 2014) on a :class:`cbp.Network`, as scikit-learn applies it.
+
+    With g the mini-batch's mean gradient (plus the L2 terms) and t the steps
+    taken so far on this network:
+    m ← β1 m + (1 − β1) g, v ← β2 v + (1 − β2) g², and
+    θ ← θ − η √(1 − β2^t) / (1 − β1^t) · m / (√v + ε).
+
+    Parameters
+    ----------
+    eta : float > 0
+        Learning rate η (scikit-learn's ``learning_rate_init``).
+    beta1, beta2 : float in [0, 1)
+        Decay rates of the first and second moment estimates.
+    epsilon : float > 0
+    mini_batch_size, lmbda, shuffle, batch_l2
+        As :class:`SGD`.
+    """
+
+    def __init__(self, eta=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, mini_batch_size=10,
+                 lmbda=0.0, shuffle=True, *, batch_l2=0.0):
+        super().__init__(eta, mini_batch_size, lmbda, shuffle, batch_l2)
+        self.beta1 = _checks.real(beta1, "beta1", minimum=0.0, below=1.0)
+        self.beta2 = _checks.real(beta2, "beta2", minimum=0.0, below=1.0)
+        self.epsilon = _checks.real(epsilon, "epsilon", positive=True)
+
+    def _rule_name(self):
+        return "adam"
+
+    def _rule_args(self, steps):
+        return np.array([self.batch_l2, self.beta1, self.beta2, self.epsilon, steps],
+                        dtype=np.float64)
+
+    def __repr__(self):
+        return (f"Adam(eta={self.eta}, beta1={self.beta1}, beta2={self.beta2}, "
+                f"epsilon={self.epsilon}, mini_batch_size={self.mini_batch_size}, "
+                f"lmbda={self.lmbda}, shuffle={self.shuffle}, batch_l2={self.batch_l2})")
