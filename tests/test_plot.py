@@ -190,7 +190,7 @@ def test_misclassified_bad_input(tmp_path, image_net):
     assert not path.exists()
     with pytest.raises(ValueError, match="not a square number"):
         plot_misclassified(cbp.Network([10, 3]), np.zeros((2, 10)), [0, 1])
-    with pytest.raises(ValueError, match="labels"):
+    with pytest.raises(ValueError, match="per example"):
         plot_misclassified(net, X, y[:-1])
     with pytest.raises(ValueError, match="n must be at least 1"):
         plot_misclassified(net, X, y, n=0)

@@ -19,7 +19,7 @@ import numbers
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -74,6 +74,12 @@ def _new_figure(size, path):
         return Figure(figsize=size, layout="constrained")
     import matplotlib.pyplot as plt
     return plt.figure(figsize=size, layout="constrained")
+
+
+def _figure_of(ax) -> Figure:
+    # The figure at the root (Axes may sit in a SubFigure): it is what is saved.
+    fig = ax.figure
+    return cast("Figure", getattr(fig, "figure", None) or fig)
 
 
 def _save(fig, path, dpi=120):
@@ -239,7 +245,8 @@ def plot_history(history: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
     path = _check_path(path)
     _matplotlib()
     if names is None:
-        fig = _plot_one(*runs[0], path, ax)
+        epochs, cost, test_cost, accuracy = runs[0]
+        fig = _plot_one(epochs, cost, test_cost, accuracy, path, ax)
     else:
         fig = _plot_many(names, runs, path, ax)
     _save(fig, path)
@@ -248,7 +255,7 @@ def plot_history(history: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
 
 def _axes_pair(ax, with_accuracy, path):
     if ax is not None:
-        return ax.figure, ax, (ax.twinx() if with_accuracy else None)
+        return _figure_of(ax), ax, (ax.twinx() if with_accuracy else None)
     panels = 2 if with_accuracy else 1
     fig = _new_figure((5.0 * panels + 0.5, 3.8), path)
     axes = fig.subplots(1, panels, squeeze=False)[0]
@@ -401,7 +408,7 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
         width = min(10.0, 1.0 + 0.9 * cols)
         fig = _new_figure((width + 0.8, max(2.0, width * rows / cols)), path)
         ax = fig.add_subplot()
-    fig = ax.figure
+    fig = _figure_of(ax)
     colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
     image = ax.imshow(_mosaic(W, side, cols), cmap=colours, vmin=-m, vmax=m,
                       interpolation="nearest")
@@ -494,7 +501,7 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
     if ax is None:
         fig = _new_figure((5.5, 3.8), path)
         ax = fig.add_subplot()
-    fig = ax.figure
+    fig = _figure_of(ax)
     marker = "o" if len(epochs) <= 30 else None
     for l in range(shown):
         name = "output layer" if l == speeds.shape[1] - 1 else f"hidden layer {l + 1}"
