@@ -9,6 +9,18 @@ from .sgd import SGD, Adam, DivergenceError, TrainingInterrupted
 from .io import load
 from .plot import plot_history
 
-__version__ = "0.1.0"
+
+def _version():
+    # The version is written once, in pyproject.toml; the installed metadata
+    # carries it.  A checkout put on sys.path without being installed has none.
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("cbp")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()
+del _version
 __all__ = ["Network", "SGD", "Adam", "DivergenceError", "TrainingInterrupted", "sigmoid",
            "sigmoid_prime", "load", "plot_history", "__version__"]
