@@ -1,13 +1,29 @@
 """Training and test data in either of the two accepted forms, as arrays.
 
 * network.py's form: a list (or any iterable, e.g. a ``zip``) of ``(x, y)``
-  tuples, x a column (n_in, 1) or 1-D vector, y a column/vector target or,
-  for test data, an integer label;
+  tuples, x a column (n_in, 1) or 1-D vector, y a target column/vector or an
+  integer class label;
 * the array form: a pair ``(X, Y)``, rows are examples; Y holds targets
-  (n, n_out) or integer labels (n,).
+  (n, n_out) or integer class labels (n,).
+
+What y holds is decided here, once, the same way for training and test data:
+
+* class labels: integers, (n,) or (n, 1), in 0..n_out-1, and 0 or 1 for one
+  output unit; for n_out >= 2 also whole-number floats (n,), which cannot be
+  targets.  Training fits their one-hot rows (for one output, y itself); a
+  network answers the argmax class, or 1 when a >= 0.5 for one output.
+* targets: float rows (n, n_out), or (n,) for one output.  They are fitted as
+  given; they have classes only when every row is a class indicator (one-hot,
+  or 0/1 for one output), as one-hot labels are: then accuracy is measured too,
+  otherwise only the cost.
 
 Everything comes out C-contiguous in the network's dtype, checked finite.
 """
+import itertools
+import threading
+import weakref
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _checks
@@ -26,13 +42,29 @@ def _looks_like_example(data):
     return x is not None and x.ndim == 2 and x.shape[1] == 1 and np.ndim(data[1]) == 0
 
 
-def _examples(data, name):
+def _not_a_pair(data, name, n_in):
+    # Two things that are not (x, y) tuples: most likely a pair (X, Y) whose X
+    # has the wrong shape, or one example; say which and what was expected.
+    x = data[0]
+    if np.ndim(data[1]) == 0 and (x.ndim == 1 or _looks_like_example(data)):
+        return TypeError(f"{name} looks like a single example (x, y); pass a list of examples "
+                         "[(x, y), ...] or a pair of arrays (X, Y), one example per row")
+    hint = (": flatten each example first, e.g. X.reshape(len(X), -1)" if x.ndim >= 3
+            else "")
+    return ValueError(f"{name}[0] (X) must have shape (n, {n_in}), one example per row; "
+                      f"got {x.shape}{hint}")
+
+
+def _examples(data, name, n_in):
     if isinstance(data, (str, bytes, dict)) or data is None:
         raise TypeError(f"{name} must be a list of (x, y) tuples or a pair of arrays (X, Y); "
                         f"got {type(data).__name__}")
     if isinstance(data, np.ndarray):
         raise TypeError(f"{name} must be a list of (x, y) tuples or a pair (X, Y), "
-                        "not a single array")
+                        f"not a single array (of shape {data.shape})")
+    if (isinstance(data, (tuple, list)) and len(data) == 2
+            and isinstance(data[0], np.ndarray)):
+        raise _not_a_pair(data, name, n_in)
     try:
         items = list(data)
     except TypeError:
@@ -46,66 +78,220 @@ def _examples(data, name):
 
 def _stack(vectors, name, width, dtype):
     out = np.empty((len(vectors), width), dtype=dtype)
+    first = vectors[0] if vectors else None
+    if (type(first) is np.ndarray and first.shape in ((width, 1), (width,))
+            and all(type(v) is np.ndarray and v.shape == first.shape for v in vectors)):
+        # The book's lists: arrays of one shape.  One stack into the result
+        # and one vectorised check, not a check per vector; anything odd
+        # (dtype, NaN, overflow) goes the slow way below for its message.
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.stack(vectors, out=out.reshape((len(vectors),) + first.shape))
+            if np.isfinite(out).all():
+                return out
+        except (TypeError, ValueError):
+            pass
     for k, v in enumerate(vectors):
         out[k] = _checks.vector(v, f"{name}[{k}]", width, dtype)
     return out
 
 
-def _targets(Y, name, n, n_out, dtype):
-    arr = np.asarray(Y) if not isinstance(Y, (str, bytes)) else Y
-    if isinstance(arr, np.ndarray) and arr.ndim == 1 and n_out > 1:
-        labels = _checks.labels(arr, name, n_out)
-        out = np.zeros((labels.shape[0], n_out), dtype=dtype)
-        out[np.arange(labels.shape[0]), labels] = 1
+def _label_shaped(arr, n_out):
+    # Integers (n,) or (n, 1) are class labels; so are floats (n,) when there
+    # are several outputs, for they cannot be targets.
+    if arr.dtype.kind in "iub":
+        return arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)
+    return arr.dtype.kind == "f" and arr.ndim == 1 and n_out > 1
+
+
+def _class_labels(arr, name, n_out):
+    if n_out == 1 and arr.size and arr.dtype.kind in "iu" and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"{name} holds integers, read as class labels, which for one output "
+                         f"unit must be 0 or 1; got values from {arr.min()} to {arr.max()} "
+                         "(for regression, pass float targets)")
+    return _checks.labels(arr, name, 2 if n_out == 1 else n_out)
+
+
+def _indicator_labels(Y):
+    # Targets that are exactly class indicators (one-hot rows, or 0/1 for one
+    # output) are labels written as targets: their classes, else None.
+    if Y.shape[1] == 1:
+        column = Y[:, 0]
+        return column.astype(np.int64) if ((column == 0) | (column == 1)).all() else None
+    if ((Y == 0) | (Y == 1)).all() and (Y.sum(axis=1) == 1).all():
+        return np.argmax(Y, axis=1).astype(np.int64)
+    return None
+
+
+def _read_y(y, name, n, n_out, dtype, want_labels):
+    """(Y (n, n_out) targets, labels (n,) int64 or None) from y as given."""
+    arr = None
+    if not isinstance(y, (str, bytes)):
+        try:
+            arr = np.asarray(y)
+        except (ValueError, TypeError):
+            arr = None          # ragged or odd: _checks.rows says what is wrong
+    if arr is not None and _label_shaped(arr, n_out):
+        labels = _class_labels(arr, name, n_out)
+        Y = np.zeros((labels.shape[0], n_out), dtype=dtype)
+        if n_out == 1:
+            Y[:, 0] = labels
+        else:
+            Y[np.arange(labels.shape[0]), labels] = 1
     else:
-        out = _checks.rows(Y, name, n_out, dtype)
-    if out.shape[0] != n:
+        Y = _checks.rows(y, name, n_out, dtype)
+        labels = _indicator_labels(Y) if want_labels else None
+    if Y.shape[0] != n:
         raise ValueError(f"{name} must have one row per example: X has {n} rows, "
-                         f"{name} has {out.shape[0]}")
-    return out
+                         f"{name} has {Y.shape[0]}")
+    return Y, labels
+
+
+def examples(data, n_in, n_out, dtype, name="training_data", want_labels=False):
+    """(X (n, n_in), Y (n, n_out), labels) from either accepted form of data.
+
+    ``Y`` holds the targets training uses; ``labels`` (int64 (n,)) the classes
+    accuracy is measured against, or None when y holds targets that are not
+    class indicators (always None unless ``want_labels``, when y is not labels).
+    """
+    if _is_pair(data):
+        X = _checks.rows(data[0], f"{name}[0] (X)", n_in, dtype)
+        Y, labels = _read_y(data[1], f"{name}[1] (Y)", X.shape[0], n_out, dtype, want_labels)
+        return X, Y, labels
+    items = _examples(data, name, n_in)
+    X = _stack([x for x, _ in items], f"{name} x", n_in, dtype)
+    ys = [y for _, y in items]
+    if ys and all(np.ndim(y) == 0 for y in ys):
+        Y, labels = _read_y(np.asarray(ys), f"{name} y", len(ys), n_out, dtype, want_labels)
+    else:
+        Y = _stack(ys, f"{name} y", n_out, dtype)
+        labels = _indicator_labels(Y) if want_labels else None
+    return X, Y, labels
 
 
 def training_arrays(data, n_in, n_out, dtype, name="training_data"):
     """(X (n, n_in), Y (n, n_out)) from either accepted form of training data."""
-    if _is_pair(data):
-        X = _checks.rows(data[0], f"{name}[0] (X)", n_in, dtype)
-        Y = _targets(data[1], f"{name}[1] (Y)", X.shape[0], n_out, dtype)
-        return X, Y
-    items = _examples(data, name)
-    X = _stack([x for x, _ in items], f"{name} x", n_in, dtype)
-    ys = [y for _, y in items]
-    if ys and all(np.ndim(y) == 0 for y in ys) and n_out > 1:
-        Y = _targets(np.asarray(ys), f"{name} y", len(ys), n_out, dtype)
-    else:
-        Y = _stack(ys, f"{name} y", n_out, dtype)
-    return X, Y
+    return examples(data, n_in, n_out, dtype, name)[:2]
 
 
 def test_arrays(data, n_in, n_out, dtype, name="test_data"):
-    """(X (n, n_in), labels (n,) int64) from either accepted form of test data.
+    """(X (n, n_in), labels (n,) int64) from data holding class labels.
 
-    Labels may be integers or one-hot/target vectors (their argmax is taken).
+    Labels may be integers or one-hot rows (0/1 for one output); targets of
+    any other kind have no classes to count, and raise ``ValueError``.
     """
-    if _is_pair(data):
-        X = _checks.rows(data[0], f"{name}[0] (X)", n_in, dtype)
-        labels = _labels(data[1], f"{name}[1] (labels)", n_out)
-    else:
-        items = _examples(data, name)
-        X = _stack([x for x, _ in items], f"{name} x", n_in, dtype)
-        labels = _labels([y for _, y in items], f"{name} y", n_out)
-    if labels.shape[0] != X.shape[0]:
-        raise ValueError(f"{name} must have one label per example: X has {X.shape[0]} rows, "
-                         f"labels has {labels.shape[0]}")
+    X, _, labels = examples(data, n_in, n_out, dtype, name, want_labels=True)
+    if labels is None:
+        raise ValueError(f"{name} holds targets, not class labels: counting correct answers "
+                         "needs integer labels or one-hot rows (0 or 1 for one output); "
+                         "use total_cost for targets")
     return X, labels
 
 
-def _labels(y, name, n_out):
-    if isinstance(y, list) and y and any(np.ndim(v) > 0 for v in y):
-        y = np.stack([_checks.vector(v, f"{name}[{k}]", n_out, np.float64)
-                      for k, v in enumerate(y)])
-    arr = _checks.array(y, name, np.float64) if np.ndim(y) > 1 else np.asarray(y)
-    if arr.ndim == 2:
-        if arr.shape[1] != n_out:
-            raise ValueError(f"{name} must be labels (n,) or vectors (n, {n_out}); got {arr.shape}")
-        return np.argmax(arr, axis=1).astype(np.int64)
-    return _checks.labels(arr, name, n_out)
+def predicted_labels(A):
+    """The class each row of outputs A (n, n_out) answers: argmax, or a >= 0.5 for one output."""
+    if A.shape[1] == 1:
+        return (A[:, 0] >= 0.5).astype(np.int64)
+    return np.argmax(A, axis=1)
+
+
+def as_tuples(data, name):
+    """The examples as a list of (x, y) tuples, for overridden methods walked in Python.
+
+    A list is returned itself (training shuffles it in place, as the book's
+    code does); a pair (X, Y) becomes columns (n_in, 1) with integer labels
+    or target columns (n_out, 1), as network.py's lists hold.
+    """
+    if _is_pair(data):
+        X, Y = np.asarray(data[0]), np.asarray(data[1])
+        ys = Y.tolist() if Y.ndim == 1 else list(Y.reshape(Y.shape[0], -1, 1))
+        return list(zip(X.reshape(X.shape[0], -1, 1), ys))
+    if isinstance(data, (str, bytes, dict, np.ndarray)) or data is None:
+        raise TypeError(f"{name} must be a list of (x, y) tuples or a pair of arrays (X, Y); "
+                        f"got {type(data).__name__}")
+    try:
+        items = data if isinstance(data, list) else list(data)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of (x, y) tuples or a pair of arrays (X, Y); "
+                        f"got {type(data).__name__}") from None
+    for k, item in enumerate(items):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(f"{name}[{k}] must be an (x, y) tuple; got {type(item).__name__}")
+    return items
+
+
+# Conversions of lists evaluated again and again (the book's test data, every
+# epoch), per network, held weakly by the network: {key: _Entry}.
+_CACHE = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 4     # test, validation and training lists of one script
+_SAMPLE = 16        # items whose values are compared on each hit
+
+
+class _Entry(NamedTuple):
+    data: list          # the list itself: its id cannot be reused while cached
+    items: list         # every x and y, held so that their ids stay unique
+    ids: tuple          # id() of each of them, in order
+    result: tuple
+
+
+def _items(data):
+    return list(itertools.chain.from_iterable(data))
+
+
+def cached(owner, kind, data, convert):
+    """``convert()`` for ``data``, reusing the last result for the same list.
+
+    Only lists of (x, y) tuples are cached.  A result is served again while
+    ``data`` is the same list object holding the same x and y objects, in
+    the same order (one pass of ``id`` over the list: replacing, adding,
+    removing or reordering items is seen) and a sample of them still holds
+    the values converted (so an edit in place of every array is seen too).
+    An edit in place of a few arrays may go unseen: replace the tuple or pass
+    a new list.  ``kind`` separates conversions of one list (labels, targets).
+    """
+    if not isinstance(data, list) or _is_pair(data):
+        return convert()
+    key = (kind, id(data))
+    with _CACHE_LOCK:
+        entry = _CACHE.get(owner, {}).get(key)
+    if (entry is not None and entry.data is data
+            and tuple(map(id, itertools.chain.from_iterable(data))) == entry.ids
+            and _sample_holds(data, entry.result)):
+        return entry.result
+    result = convert()
+    items = _items(data)
+    with _CACHE_LOCK:
+        entries = _CACHE.setdefault(owner, {})
+        entries.pop(key, None)
+        entries[key] = _Entry(data, items, tuple(map(id, items)), result)
+        while len(entries) > _CACHE_SIZE:
+            del entries[next(iter(entries))]
+    return result
+
+
+def _sample_holds(data, result):
+    X = result[0]
+    if X.shape[0] != len(data):
+        return False
+    for k in np.linspace(0, len(data) - 1, min(_SAMPLE, len(data))).astype(int) if data else ():
+        x = data[k][0]
+        if not (isinstance(x, np.ndarray) and x.size == X.shape[1]
+                and np.array_equal(x.reshape(-1).astype(X.dtype), X[k])):
+            return False
+    return True
+
+
+def target(y, name, n_out, dtype):
+    """One example's target as (n_out,): a vector or column, or a class label.
+
+    A scalar is read as a column of labels is (:func:`examples`): an integer
+    class label becomes its one-hot vector (for one output, y itself, 0 or 1);
+    a float scalar is the target of a single output.
+    """
+    if not isinstance(y, (str, bytes)) and np.ndim(y) == 0:
+        arr = np.asarray(y)
+        if arr.dtype.kind not in "iub":
+            arr = _checks.array(y, name, np.float64)    # refuses NaN, None, objects
+        return _read_y(arr.reshape(1), name, 1, n_out, dtype, False)[0].reshape(n_out)
+    return _checks.vector(y, name, n_out, dtype)

@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, _data
 from .activations import ACTIVATIONS
 from .costs import COSTS
 
@@ -263,8 +263,9 @@ def explain(net, x, y, digits=4):
     ----------
     net : cbp.Network
     x : array_like, (n_in, 1) or (n_in,)
-    y : array_like, (n_out, 1) or (n_out,)
-        The target vector (one-hot for a digit).
+    y : array_like, (n_out, 1) or (n_out,), or int
+        The target vector (one-hot for a digit), or a class label as training
+        takes it (its one-hot vector; for one output unit, 0 or 1).
     digits : int
         Decimals shown when the trace is printed.
 
@@ -282,7 +283,7 @@ def explain(net, x, y, digits=4):
     sizes, dtype = net.sizes, net.dtype
     L = len(sizes)
     X = _checks.vector(x, "x", sizes[0], dtype).reshape(1, sizes[0])
-    Y = _checks.vector(y, "y", sizes[-1], dtype).reshape(1, sizes[-1])
+    Y = _data.target(y, "y", sizes[-1], dtype).reshape(1, sizes[-1])
     hidden, output, cost = net._codes
     # One consistent snapshot of the parameters, numbered as in the notes.
     with net._lock:

@@ -284,7 +284,9 @@ class Network:
         Parameters
         ----------
         x : array_like, (n_in, 1) or (n_in,)
-        y : array_like, (n_out, 1) or (n_out,)
+        y : array_like, (n_out, 1) or (n_out,), or int
+            The target, or a class label as ``SGD`` and ``evaluate`` take it
+            (its one-hot vector; for one output unit, 0 or 1).
 
         Returns
         -------
@@ -292,7 +294,7 @@ class Network:
         """
         n_in, n_out = self.sizes[0], self.sizes[-1]
         X = _checks.vector(x, "x", n_in, self.dtype).reshape(1, n_in)
-        Y = _checks.vector(y, "y", n_out, self.dtype).reshape(1, n_out)
+        Y = _data.target(y, "y", n_out, self.dtype).reshape(1, n_out)
         grad = _no_nan(self._gradient(X, Y)[0], "the gradient")
         ws, bs = self._views(grad)
         return [b.copy() for b in bs], [w.copy() for w in ws]
@@ -380,11 +382,16 @@ class Network:
     # -- evaluation ---------------------------------------------------------
 
     def evaluate(self, test_data):
-        """Number of test inputs whose output's argmax equals the label (network.py)."""
+        """Number of test inputs whose output's argmax equals the label (network.py).
+
+        With one output unit the answer is 1 when a >= 0.5, else 0.  Labels
+        are integers or one-hot rows; other targets raise ``ValueError``.
+        """
         X, labels = _data.test_arrays(test_data, self.sizes[0], self.sizes[-1], self.dtype)
         if X.shape[0] == 0:
             return 0
-        return int(np.sum(np.argmax(_no_nan(self._predict(X), "a^L"), axis=1) == labels))
+        answers = _data.predicted_labels(_no_nan(self._predict(X), "a^L"))
+        return int(np.sum(answers == labels))
 
     def total_cost(self, data, lmbda=0.0):
         """Mean C_x over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py's total_cost).

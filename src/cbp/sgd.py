@@ -236,6 +236,11 @@ class _Optimizer:
         (the book's chapter-5 measure), on a fixed subset of the training data.
         """
         _check_net(net)
+        if isinstance(training_data, np.ndarray) and np.ndim(epochs) > 0:
+            # fit(X, y) habits: X and y came as two arguments.
+            raise TypeError("training_data must be one argument holding both inputs and "
+                            "targets: pass the pair (X, y), as in net.SGD((X, y), epochs, "
+                            "mini_batch_size, eta), not X and y separately")
         epochs = _checks.integer(epochs, "epochs", minimum=0)
         n_in, n_out = net.sizes[0], net.sizes[-1]
         X, Y = _data.training_arrays(training_data, n_in, n_out, net.dtype)
@@ -244,7 +249,10 @@ class _Optimizer:
             raise ValueError("training_data must hold at least one example")
         test = None
         if test_data is not None:
-            test = _data.test_arrays(test_data, n_in, n_out, net.dtype)
+            # (X, Y, labels): labels None when the test data are targets
+            # (regression), which have a cost but no accuracy.
+            test = _data.examples(test_data, n_in, n_out, net.dtype, "test_data",
+                                  want_labels=True)
         if progress is not None and not callable(progress):
             raise TypeError(f"progress must be callable; got {type(progress).__name__}")
         m = min(self.mini_batch_size, n)
@@ -254,7 +262,9 @@ class _Optimizer:
         per_run = max(1, n_batches // (20 if progress else 4))
         history = {"epoch": [], "cost": [], "seconds": []}
         if test is not None:
-            history.update(correct=[], accuracy=[], test_cost=[])
+            if test[2] is not None:
+                history.update(correct=[], accuracy=[])
+            history["test_cost"] = []
         if not isinstance(monitor_learning_speed, (bool, np.bool_)):
             raise TypeError(f"monitor_learning_speed must be True or False; "
                             f"got {monitor_learning_speed!r}")
@@ -284,8 +294,10 @@ class _Optimizer:
                 if test is not None:
                     self._record_test(net, test, history)
                 if verbose:
-                    if test is not None:
+                    if test is not None and test[2] is not None:
                         print(f"Epoch {j}: {history['correct'][-1]} / {test[0].shape[0]}")
+                    elif test is not None:
+                        print(f"Epoch {j}: test cost {history['test_cost'][-1]:.6g}")
                     else:
                         print(f"Epoch {j} complete")
         except KeyboardInterrupt:
@@ -300,20 +312,22 @@ class _Optimizer:
 
     @staticmethod
     def _record_test(net, test, history):
-        X, labels = test
+        # The cost of the test targets, as total_cost computes it; with class
+        # labels, also how many the network answers right.
+        X, Y, labels = test
         if X.shape[0] == 0:
-            history["correct"].append(0)
-            history["accuracy"].append(float("nan"))
+            if labels is not None:
+                history["correct"].append(0)
+                history["accuracy"].append(float("nan"))
             history["test_cost"].append(float("nan"))
             return
         a, z = net._predict(X, with_z=True)
-        correct = int(np.sum(np.argmax(a, axis=1) == labels))
-        Y = np.zeros_like(a)
-        Y[np.arange(len(labels)), labels] = 1
+        if labels is not None:
+            correct = int(np.sum(_data.predicted_labels(a) == labels))
+            history["correct"].append(correct)
+            history["accuracy"].append(correct / X.shape[0])
         c = np.empty(X.shape[0], dtype=np.float64)
         _core.costs(z, a, Y, net._codes[1], net._codes[2], c)
-        history["correct"].append(correct)
-        history["accuracy"].append(correct / X.shape[0])
         from .model import _mean
         history["test_cost"].append(_mean(c))
 

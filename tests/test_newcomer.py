@@ -1,0 +1,168 @@
+"""What a new user trips over (issue 10): test metrics read as what the test
+data hold, independent copies, warnings for hopeless setups, messages that say
+what to do, and the command line's reports."""
+import copy
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+import cbp
+from cbp import _data
+
+
+def regression(n=500, n_out=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 3))
+    W = np.array([[1.0, -0.4], [0.5, 0.8], [-0.3, 0.2]])[:, :n_out]
+    return X, np.sin(X @ W)
+
+
+def binary(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 3))
+    return X, (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
+
+
+# -- item 1: class labels or targets, decided once for training and test data --
+
+
+@pytest.mark.parametrize("n_out", [1, 2])
+def test_regression_test_data_are_targets(n_out, capsys):
+    X, Y = regression(n_out=n_out)
+    Xt, Yt = regression(n_out=n_out, seed=1)
+    net = cbp.Network([3, 16, n_out], activation="tanh", output_activation="linear",
+                      init="scaled", seed=0)
+    history = net.SGD((X, Y), 3, 10, 0.05, test_data=(Xt, Yt))
+    # Targets have a cost and no accuracy; the cost is total_cost's.
+    assert set(history) == {"epoch", "cost", "seconds", "test_cost"}
+    assert history["test_cost"][-1] == pytest.approx(net.total_cost((Xt, Yt)), rel=1e-12)
+    assert history["test_cost"][-1] < 0.05       # the one-hot(argmax) reading gave > 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Epoch {j}: test cost {c:.6g}" for j, c in enumerate(history["test_cost"])]
+
+
+def test_one_output_integer_labels_are_classes_by_threshold():
+    X, y = binary()
+    Xt, yt = binary(seed=1)
+    net = cbp.Network([3, 8, 1], seed=0)
+    history = net.SGD((X, y), 2, 10, 1.0, test_data=(Xt, yt), verbose=False)
+    answers = (net.feedforward(Xt)[:, 0] >= 0.5).astype(int)
+    expected = int(np.sum(answers == yt))
+    assert 0 < expected < len(yt)
+    assert history["correct"][-1] == expected == net.evaluate((Xt, yt))
+    assert history["accuracy"][-1] == expected / len(yt)
+    assert history["test_cost"][-1] == pytest.approx(net.total_cost((Xt, yt)), rel=1e-12)
+    # network.py's list of (x, int) tuples reads the same.
+    assert net.evaluate(list(zip(Xt, yt.tolist()))) == expected
+
+
+def test_one_output_float_targets():
+    X, y = binary()
+    Xt, yt = binary(seed=1)
+    net = cbp.Network([3, 8, 1], seed=0)
+    # 0/1 float targets are class indicators: the accuracy is the threshold's,
+    # not 100% whatever the network answers.
+    h = net.SGD((X, y.astype(float).reshape(-1, 1)), 1, 10, 0.05,
+                test_data=(Xt, yt.astype(float).reshape(-1, 1)), verbose=False)
+    expected = int(np.sum((net.feedforward(Xt)[:, 0] >= 0.5) == yt))
+    assert h["correct"] == [expected] and expected < len(yt)
+    # Other float targets have a cost only.
+    soft = 0.25 + 0.5 * yt.reshape(-1, 1)
+    h = net.SGD((X, y), 1, 10, 0.05, test_data=(Xt, soft), verbose=False)
+    assert "correct" not in h and "accuracy" not in h
+    assert h["test_cost"] == [pytest.approx(net.total_cost((Xt, soft)), rel=1e-12)]
+
+
+def test_one_output_labels_beyond_one_are_refused():
+    X, _ = binary()
+    net = cbp.Network([3, 4, 1], seed=0)
+    with pytest.raises(ValueError, match=r"0 or 1.*got values from 0 to 3.*float targets"):
+        net.SGD((X, np.arange(len(X)) % 4), 1, 10, 0.1, verbose=False)
+    with pytest.raises(ValueError, match=r"0 or 1"):
+        net.evaluate((X, np.arange(len(X)) % 4))
+
+
+def test_labels_and_one_hot_rows_give_the_same_record():
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(60, 4)), rng.integers(0, 3, 60)
+    Xt, yt = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    records = []
+    for test in [(Xt, yt), (Xt, np.eye(3)[yt]), list(zip(Xt, yt.tolist())),
+                 list(zip(Xt.reshape(30, 4, 1), np.eye(3)[yt].reshape(30, 3, 1)))]:
+        net = cbp.Network([4, 5, 3], seed=1)
+        records.append(net.SGD((X, y), 2, 10, 0.5, test_data=test, verbose=False))
+    for h in records[1:]:
+        assert h["correct"] == records[0]["correct"]
+        assert h["test_cost"] == records[0]["test_cost"]
+
+
+def test_examples_decides_once():
+    f64 = np.float64
+    X = np.zeros((3, 2))
+    # Integer labels, for several outputs and for one.
+    _, Y, labels = _data.examples((X, [2, 0, 1]), 2, 3, f64, want_labels=True)
+    assert labels.tolist() == [2, 0, 1] and Y.tolist() == np.eye(3)[[2, 0, 1]].tolist()
+    _, Y, labels = _data.examples((X, np.array([[1], [0], [1]])), 2, 1, f64, want_labels=True)
+    assert labels.tolist() == [1, 0, 1] and Y[:, 0].tolist() == [1, 0, 1]
+    # Float targets: classes only when every row is an indicator.
+    _, Y, labels = _data.examples((X, [0.5, 1.0, 0.0]), 2, 1, f64, want_labels=True)
+    assert labels is None and Y[:, 0].tolist() == [0.5, 1.0, 0.0]
+    _, _, labels = _data.examples((X, np.eye(3)[[1, 1, 0]] * 0.9), 2, 3, f64, want_labels=True)
+    assert labels is None
+    with pytest.raises(ValueError, match=r"targets, not class labels"):
+        _data.test_arrays((X, np.full((3, 3), 0.2)), 2, 3, f64)
+
+
+# -- item 4: messages that say what was expected --------------------------------
+
+
+@pytest.mark.parametrize("shape", [(20, 28, 28), (20, 784, 1)])
+def test_images_not_flattened(shape):
+    net = cbp.Network([784, 5, 10], seed=0)
+    X, y = np.zeros(shape), np.zeros(20, dtype=int)
+    expected = re.escape("training_data[0] (X) must have shape (n, 784)") + ".*" + \
+        re.escape(f"got {shape}")
+    with pytest.raises(ValueError, match=expected):
+        net.SGD((X, y), 1, 10, 3.0, verbose=False)
+    with pytest.raises(ValueError, match=r"reshape\(len\(X\), -1\)"):
+        net.SGD((X, y), 1, 10, 3.0, verbose=False)
+
+
+def test_a_single_example_is_named():
+    net = cbp.Network([3, 2], seed=0)
+    with pytest.raises(TypeError, match=r"single example.*\[\(x, y\)"):
+        net.SGD((np.zeros(3), 1), 1, 1, 1.0, verbose=False)
+
+
+def test_scikit_learn_style_call_says_pass_a_pair():
+    net = cbp.Network([4, 3, 2], seed=0)
+    before = net.feedforward(np.ones(4))
+    X, y = np.zeros((10, 4)), np.arange(10) % 2
+    with pytest.raises(TypeError, match=r"pass the pair \(X, y\).*net\.SGD\(\(X, y\)"):
+        net.SGD(X, y, 10, 3.0)
+    with pytest.raises(TypeError, match=r"pass the pair \(X, y\)"):
+        cbp.SGD(3.0).run(net, X, y)
+    assert np.array_equal(net.feedforward(np.ones(4)), before)
+
+
+def test_backprop_and_explain_take_an_integer_label():
+    net = cbp.Network([4, 5, 3], seed=2)
+    x = np.linspace(-1, 1, 4)
+    by_label = net.backprop(x, 2)
+    by_vector = net.backprop(x, np.eye(3)[2].reshape(3, 1))
+    for got, want in zip(by_label[0] + by_label[1], by_vector[0] + by_vector[1]):
+        np.testing.assert_array_equal(got, want)
+    trace = net.explain(x, np.int64(2))
+    assert trace.y.tolist() == [0, 0, 1]
+    for got, want in zip(trace.gradients()[1], by_vector[1]):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"y must be class labels in \[0, 3\)"):
+        net.backprop(x, 3)
+    # One output unit: the label 0 or 1 is the target itself.
+    one = cbp.Network([4, 3, 1], seed=2)
+    np.testing.assert_array_equal(one.backprop(x, 1)[1][0], one.backprop(x, [1.0])[1][0])
+    np.testing.assert_array_equal(one.backprop(x, 0.25)[1][0], one.backprop(x, [0.25])[1][0])
+    with pytest.raises(ValueError, match=r"0 or 1"):
+        one.backprop(x, 2)
