@@ -8,7 +8,10 @@ Notation (note 001): layer l has weights W^l (n_l, n_{l-1}) and biases
 b^l (n_l, 1); z^l = W^l a^{l-1} + b^l and a^l = f(z^l).
 """
 import os
+import random
 import threading
+import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -58,6 +61,72 @@ def sigmoid_prime(z):
     return s * (1 - s)
 
 
+class Layers(Sequence):
+    """``net.weights`` or ``net.biases``: a list of read-only arrays that writes back.
+
+    Items are read-only snapshots taken when the list was read (training
+    afterwards does not change them).  ``layers[l] = new`` validates ``new``
+    as assignment to the whole list does and writes it into the network (and
+    into this list); writing into an item in place raises NumPy's
+    "assignment destination is read-only" — assign ``net.weights[l] = new``
+    instead.  The number of layers is fixed: ``append``, ``del`` and the
+    like raise ``TypeError``.
+    """
+
+    __slots__ = ("_net", "_which", "_items")
+
+    def __init__(self, net, which, items):
+        self._net = net
+        self._which = which
+        self._items = list(items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __getitem__(self, k):
+        return self._items[k]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __setitem__(self, k, value):
+        name = ("weights", "biases")[self._which]
+        if isinstance(k, slice):
+            items = list(self._items)
+            items[k] = value
+            if len(items) != len(self._items):
+                raise ValueError(f"{name} keeps one array per layer ({len(self._items)}); "
+                                 "a slice assignment may not change the length")
+            self._net._assign(items, self._which, name)
+            self._items = self._net._read(self._which)._items
+            return
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"{name} indices must be integers; got {type(k).__name__}")
+        n = len(self._items)
+        if not -n <= k < n:
+            raise IndexError(f"{name} index {k} out of range for {n} layers")
+        k = int(k) % n
+        self._net._assign_layer(k, value, self._which, name)
+        self._items[k] = self._net._read(self._which)._items[k]
+
+    def __add__(self, other):
+        # net.weights + net.biases: a plain list, as with the original's lists.
+        return list(self) + list(other)
+
+    def __radd__(self, other):
+        return list(other) + list(self)
+
+    def _fixed(self, *args, **kwargs):
+        name = ("weights", "biases")[self._which]
+        raise TypeError(f"{name} has one array per layer; it cannot grow or shrink "
+                        f"(assign {name}[l] = new to change a layer)")
+
+    __delitem__ = append = extend = insert = pop = remove = clear = __iadd__ = _fixed
+
+    def __repr__(self):
+        return repr(self._items)
+
+
 class Network:
     """A fully connected feed-forward network trained by backpropagation.
 
@@ -105,28 +174,33 @@ class Network:
         self.cost = cost.lower()
         self.init = init
         self._codes = (hidden.code, output.code, cost_entry.code)
-        self._rng = np.random.default_rng(seed)
+        # No seed: NumPy's global generator draws the weights and Python's
+        # ``random`` shuffles, as network.py does (and NumPy's convention for
+        # "no seed"); a seed gives the network a generator of its own.
+        self._rng = None if seed is None else np.random.default_rng(seed)
         self._lock = threading.RLock()
         self._layout(sizes)
         self._params = np.empty(self._n_params, dtype=self.dtype)
-        # Biases then weights, in network.py's order of drawing, straight into
-        # the parameters (no second copy of a large network).  Draws are in
-        # float64 whatever the dtype, so float32 and float64 networks with
-        # the same seed start from the same weights up to rounding.
-        ws, bs = self._views(self._params)
-        for k, arr in enumerate(bs + ws):
-            scale = np.sqrt(arr.shape[1]) if init == "scaled" and k >= len(bs) else None
-            if self.dtype == np.float64:
-                self._rng.standard_normal(out=arr)
-                if scale is not None:
-                    arr /= scale
-            else:
-                # In slices, so the float64 draw never doubles the memory of
-                # a large layer; the stream is the same as one whole draw.
+        self._draw(init)
+
+    def _draw(self, init):
+        """Fresh N(0, 1) biases and weights (N(0, 1/n_in) for init='scaled').
+
+        Biases then weights, layer by layer: network.py's calls and order of
+        drawing (``np.random.randn(y, 1)``, then ``np.random.randn(y, x)``,
+        divided by √x for 'scaled' as network2.py does).  Drawn in float64
+        whatever the dtype, in slices straight into the parameters: no second
+        copy of a large layer, and the same stream as one whole draw.
+        """
+        draw = np.random.standard_normal if self._rng is None else self._rng.standard_normal
+        with self._lock:
+            ws, bs = self._views(self._params)
+            for k, arr in enumerate(bs + ws):
+                scale = np.sqrt(arr.shape[1]) if init == "scaled" and k >= len(bs) else None
                 flat = arr.reshape(-1)
                 for start in range(0, flat.size, 1 << 16):
-                    draw = self._rng.standard_normal(min(1 << 16, flat.size - start))
-                    flat[start:start + draw.size] = draw if scale is None else draw / scale
+                    part = draw(min(1 << 16, flat.size - start))
+                    flat[start:start + part.size] = part if scale is None else part / scale
 
     # -- layout -------------------------------------------------------------
 
@@ -175,15 +249,21 @@ class Network:
         return len(self._sizes)
 
     def _read(self, which):
+        # One copy of the parameter vector per read (a single memcpy), then
+        # read-only views into it: cheap, and later training never changes it.
         with self._lock:
-            out = [a.copy() for a in self._views(self._params)[which]]
-        for a in out:
-            a.flags.writeable = False
-        return out
+            snapshot = self._params.copy()
+        snapshot.flags.writeable = False
+        return Layers(self, which, self._views(snapshot)[which])
 
     @property
     def weights(self):
-        """List of weight matrices W^l, shape (n_out, n_in); read-only copies."""
+        """The weight matrices W^l, shape (n_out, n_in), as a :class:`Layers` list.
+
+        Reading takes a read-only snapshot that later training does not
+        change; ``net.weights[l] = new`` or ``net.weights = [...]`` validates
+        and writes into the network.
+        """
         return self._read(0)
 
     @weights.setter
@@ -192,34 +272,45 @@ class Network:
 
     @property
     def biases(self):
-        """List of bias columns b^l, shape (n_out, 1); read-only copies."""
+        """The bias columns b^l, shape (n_out, 1), as a :class:`Layers` list (see ``weights``)."""
         return self._read(1)
 
     @biases.setter
     def biases(self, value):
         self._assign(value, 1, "biases")
 
+    def _shapes(self, which):
+        s = self.sizes
+        return ([(o, i) for i, o in zip(s[:-1], s[1:])] if which == 0
+                else [(o, 1) for o in s[1:]])
+
+    def _checked_layer(self, arr, k, shape, which, name):
+        a = _checks.array(arr, f"{name}[{k}]", self.dtype)
+        if which == 1 and a.shape == shape[:1]:
+            a = a.reshape(shape)
+        if a.shape != shape:
+            raise ValueError(f"{name}[{k}] must have shape {shape}; got {a.shape}")
+        return a
+
     def _assign(self, value, which, name):
         # Validate everything first: a refused assignment changes nothing.
-        s = self.sizes
-        shapes = ([(o, i) for i, o in zip(s[:-1], s[1:])] if which == 0
-                  else [(o, 1) for o in s[1:]])
+        shapes = self._shapes(which)
         if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__len__"):
             raise TypeError(f"{name} must be a list of {len(shapes)} arrays")
         if len(value) != len(shapes):
             raise ValueError(f"{name} must be a list of {len(shapes)} arrays; got {len(value)}")
-        checked = []
-        for k, (arr, shape) in enumerate(zip(value, shapes)):
-            a = _checks.array(arr, f"{name}[{k}]", self.dtype)
-            if which == 1 and a.shape == shape[:1]:
-                a = a.reshape(shape)
-            if a.shape != shape:
-                raise ValueError(f"{name}[{k}] must have shape {shape}; got {a.shape}")
-            checked.append(a)
+        checked = [self._checked_layer(arr, k, shape, which, name)
+                   for k, (arr, shape) in enumerate(zip(value, shapes))]
         with self._lock:
             views = self._views(self._params)[which]
             for dst, src in zip(views, checked):
                 dst[...] = src
+
+    def _assign_layer(self, k, value, which, name):
+        shape = self._shapes(which)[k]
+        checked = self._checked_layer(value, k, shape, which, name)
+        with self._lock:
+            self._views(self._params)[which][k][...] = checked
 
     def _core_args(self):
         return self._sizes, self._woff, self._boff
@@ -316,7 +407,10 @@ class Network:
         W ← (1 − ηλ/n) W − (η/m) Σ_x δ_x (a_x)ᵀ and b ← b − (η/m) Σ_x δ_x, with
         m = len(mini_batch); ``lmbda`` and ``n`` (the training-set size) as in
         network2.py.  ``mini_batch`` is a list of (x, y) tuples or a pair (X, Y).
+        A subclass's own ``backprop`` is called for each example.
         """
+        if self._overridden("backprop", "cost_derivative"):
+            return self._step_python(mini_batch, eta, lmbda, n)
         from .sgd import SGD
         eta = _checks.real(eta, "eta", positive=True)
         lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
@@ -373,11 +467,161 @@ class Network:
             ``monitor_learning_speed``, ``learning_speed``: per epoch, a list
             of L floats, for layers 1..L (the last is the output layer).
         """
+        if self._overridden("update_mini_batch", "backprop", "cost_derivative", "feedforward",
+                            "evaluate"):
+            return self._sgd_overridden(training_data, epochs, mini_batch_size, eta, test_data,
+                                        lmbda, momentum, shuffle, verbose, progress,
+                                        monitor_learning_speed)
         from .sgd import SGD
         opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
                   shuffle=shuffle)
         return opt.run(self, training_data, epochs, test_data=test_data, verbose=verbose,
                        progress=progress, monitor_learning_speed=monitor_learning_speed)
+
+    # -- subclass overrides (the book's exercises) ---------------------------
+
+    #: The methods the fast paths stand for, by name (filled in below the
+    #: class; the drop-ins add theirs).  A subclass replacing one of them is
+    #: served through its own Python code: correct first, then as fast as the
+    #: rest allows.
+    _fast = {}
+
+    def _overridden(self, *names):
+        """Whether ``type(self)`` replaces any of ``names`` among the fast methods."""
+        cls = type(self)
+        return any(name in self._fast and getattr(cls, name, None) is not self._fast[name]
+                   for name in names)
+
+    def _backprop_python(self, x, y, output_error):
+        """(nabla_b, nabla_w) in float64 Python, with δ^L = output_error(z^L, a^L, y).
+
+        For overridden cost derivatives and user cost classes: BP1 with the
+        user's δ^L, then BP2-BP4 as the core computes them.
+        """
+        f, f_prime = _elementwise(self.activation)
+        f_out = _elementwise(self.output_activation)[0]
+        ws, bs = self._views(self._params.astype(np.float64))
+        a = _checks.vector(x, "x", self.sizes[0], np.float64).reshape(-1, 1)
+        activations, zs = [a], []
+        for l, (w, b) in enumerate(zip(ws, bs)):
+            zs.append(w @ activations[-1] + b)
+            activations.append((f_out if l == len(ws) - 1 else f)(zs[-1]))
+        delta = np.asarray(output_error(zs[-1], activations[-1], y), dtype=np.float64)
+        if delta.shape != zs[-1].shape:
+            raise ValueError(f"the output error (δ^L) must have shape {zs[-1].shape}; "
+                             f"got {delta.shape}")
+        nabla_b, nabla_w = [None] * len(ws), [None] * len(ws)
+        for l in range(len(ws) - 1, -1, -1):
+            if l < len(ws) - 1:
+                delta = (ws[l + 1].T @ delta) * f_prime(zs[l])
+            nabla_b[l] = delta
+            nabla_w[l] = delta @ activations[l].T
+        return nabla_b, nabla_w
+
+    def _step_python(self, mini_batch, eta, lmbda=0.0, n=None):
+        """update_mini_batch through the subclass's own ``backprop``, one example at a time."""
+        eta = _checks.real(eta, "eta", positive=True)
+        lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
+        batch = _data.as_tuples(mini_batch, "mini_batch")
+        if not batch:
+            raise ValueError("mini_batch must hold at least one example")
+        n = len(batch) if n is None else _checks.integer(n, "n", minimum=1)
+        sum_w = [np.zeros(shape) for shape in self._shapes(0)]
+        sum_b = [np.zeros(shape) for shape in self._shapes(1)]
+        for x, y in batch:
+            nabla_b, nabla_w = self.backprop(x, y)
+            for name, sums, grads in (("nabla_b", sum_b, nabla_b), ("nabla_w", sum_w, nabla_w)):
+                if len(grads) != len(sums):
+                    raise ValueError(f"backprop must return {len(sums)} arrays in {name}; "
+                                     f"got {len(grads)}")
+                for k, (acc, g) in enumerate(zip(sums, grads)):
+                    if np.shape(g) != acc.shape:
+                        raise ValueError(f"backprop returned {name}[{k}] of shape "
+                                         f"{np.shape(g)}; expected {acc.shape}")
+                    acc += g
+        decay, rate = 1 - eta * (lmbda / n), eta / len(batch)
+        new_w = [self._checked_layer(decay * w - rate * g, k, w.shape, 0, "weights")
+                 for k, (w, g) in enumerate(zip(self.weights, sum_w))]
+        new_b = [self._checked_layer(b - rate * g, k, b.shape, 1, "biases")
+                 for k, (b, g) in enumerate(zip(self.biases, sum_b))]
+        with self._lock:
+            ws, bs = self._views(self._params)
+            for dst, src in zip(ws + bs, new_w + new_b):
+                dst[...] = src
+
+    def _evaluate_python(self, test_data):
+        """evaluate through the subclass's own ``feedforward``."""
+        return sum(int(np.argmax(self.feedforward(x)) == (y if np.ndim(y) == 0 else np.argmax(y)))
+                   for x, y in _data.as_tuples(test_data, "test_data"))
+
+    def _call_update_mini_batch(self, batch, eta, lmbda, n):
+        # The drop-ins call the user's method with their original's signature.
+        self.update_mini_batch(batch, eta, lmbda, n)
+
+    def _python_epochs(self, training_data, epochs, mini_batch_size, step, end_of_epoch,
+                       shuffle=True):
+        """The original's epoch loop in Python: shuffle, mini-batches, ``step`` each.
+
+        ``step(mini_batch, n)``; ``end_of_epoch(j, data)`` returning true stops.
+        Shuffles as :meth:`SGD` does (``random.shuffle`` of the caller's list
+        without a seed, the network's generator on a copy with one).
+        """
+        epochs = _checks.integer(epochs, "epochs", minimum=0)
+        m = _checks.integer(mini_batch_size, "mini_batch_size", minimum=1)
+        data = _data.as_tuples(training_data, "training_data")
+        if not data:
+            raise ValueError("training_data must hold at least one example")
+        if self._rng is not None and data is training_data:
+            data = list(data)
+        n = len(data)
+        for j in range(epochs):
+            if shuffle and self._rng is None:
+                random.shuffle(data)
+            elif shuffle:
+                data[:] = [data[k] for k in self._rng.permutation(n)]
+            for k in range(0, n, m):
+                step(data[k:k + m], n)
+            if end_of_epoch(j, data):
+                break
+
+    def _sgd_overridden(self, training_data, epochs, mini_batch_size, eta, test_data, lmbda,
+                        momentum, shuffle, verbose, progress, monitor_learning_speed):
+        """SGD for a subclass that replaces some of the fast methods."""
+        n_test = None if test_data is None else len(_data.as_tuples(test_data, "test_data"))
+        history = {"epoch": [], "seconds": []}
+        if n_test is not None:
+            history.update(correct=[], accuracy=[])
+        start = [time.perf_counter()]
+
+        def end_of_epoch(j, *_):
+            history["epoch"].append(j)
+            history["seconds"].append(time.perf_counter() - start[0])
+            if n_test is not None:
+                correct = self.evaluate(test_data)
+                history["correct"].append(correct)
+                history["accuracy"].append(correct / n_test if n_test else float("nan"))
+            if verbose:
+                print(f"Epoch {j}: {correct} / {n_test}" if n_test is not None
+                      else f"Epoch {j} complete")
+            start[0] = time.perf_counter()
+
+        if not self._overridden("update_mini_batch", "backprop", "cost_derivative"):
+            # Training in the core; evaluation through the subclass's methods.
+            from .sgd import SGD
+            opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
+                      shuffle=shuffle)
+            core = opt.run(self, training_data, epochs, progress=progress,
+                           monitor_learning_speed=monitor_learning_speed, on_epoch=end_of_epoch)
+            return {**core, **history}
+        if momentum or progress is not None or monitor_learning_speed:
+            raise TypeError("momentum, progress and monitor_learning_speed need cbp's own "
+                            "update_mini_batch and backprop; this subclass replaces them")
+        eta = _checks.real(eta, "eta", positive=True)
+        lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
+        self._python_epochs(training_data, epochs, mini_batch_size,
+                            lambda batch, n: self._call_update_mini_batch(batch, eta, lmbda, n),
+                            end_of_epoch, shuffle=shuffle)
+        return history
 
     # -- evaluation ---------------------------------------------------------
 
@@ -387,7 +631,12 @@ class Network:
         With one output unit the answer is 1 when a >= 0.5, else 0.  Labels
         are integers or one-hot rows; other targets raise ``ValueError``.
         """
-        X, labels = _data.test_arrays(test_data, self.sizes[0], self.sizes[-1], self.dtype)
+        if self._overridden("feedforward"):
+            return self._evaluate_python(test_data)
+        # The same list evaluated again (each epoch of a book script) is
+        # converted once; see _data.cached for when it is converted again.
+        X, labels = _data.cached(self, "labels", test_data, lambda: _data.test_arrays(
+            test_data, self.sizes[0], self.sizes[-1], self.dtype))
         if X.shape[0] == 0:
             return 0
         answers = _data.predicted_labels(_no_nan(self._predict(X), "a^L"))
@@ -435,3 +684,21 @@ class Network:
         """Backpropagation step by step for one example; see :func:`cbp.explain.explain`."""
         from .explain import explain
         return explain(self, x, y)
+
+
+Network._fast = {name: getattr(Network, name)
+                 for name in ("feedforward", "backprop", "update_mini_batch", "evaluate")}
+
+
+def _elementwise(name):
+    """(f, f') as NumPy functions of z, for the Python path of overridden methods."""
+    if name == "sigmoid":
+        return sigmoid, sigmoid_prime
+    if name == "tanh":
+        return np.tanh, lambda z: 1 - np.tanh(z) ** 2
+    if name == "relu":
+        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(np.float64))
+    if name == "linear":
+        return (lambda z: z), np.ones_like
+    raise TypeError(f"an overridden backprop or cost needs elementwise activations; "
+                    f"{name!r} is not one")

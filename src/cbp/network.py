@@ -1,11 +1,66 @@
 """Drop-in for the book's ``network.py`` (chapter 1).
 
 ``import cbp.network as network`` replaces ``import network`` in teaching code:
-``network.Network([784, 30, 10])`` builds the same network, and ``SGD``,
-``update_mini_batch``, ``backprop``, ``feedforward`` and ``evaluate`` take the
-same arguments and return what the original returns.  The model itself is
-:class:`cbp.Network` (``cbp/model.py``); this module only adapts it.
+``network.Network([784, 30, 10])`` builds the same network (the same weights,
+drawn from NumPy's global generator as the original draws them), and ``SGD``,
+``update_mini_batch``, ``backprop``, ``feedforward``, ``evaluate`` and
+``cost_derivative`` take the same arguments and return what the original
+returns.  ``SGD`` shuffles the caller's list with ``random.shuffle`` as the
+original does, so ``random.seed``/``np.random.seed`` give the original's
+printed lines.  A subclass replacing any of these methods (the book's
+exercises) has its own methods called.  The model is :class:`cbp.Network`
+(``cbp/model.py``); this module only adapts it.
 """
-from .model import MAX_LAYERS, Network, sigmoid, sigmoid_prime
+from . import model
+from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 
 __all__ = ["Network", "sigmoid", "sigmoid_prime", "MAX_LAYERS"]
+
+
+class Network(model.Network):
+    """network.py's ``Network(sizes)`` over :class:`cbp.Network`.
+
+    Keyword options of :class:`cbp.Network` (``dtype``, ``seed``, ...) are
+    accepted too; without ``seed`` the random streams are the original's.
+    """
+
+    def cost_derivative(self, output_activations, y):
+        """∂C_x/∂a for the quadratic cost: ``output_activations - y`` (network.py)."""
+        return output_activations - y
+
+    def backprop(self, x, y):
+        """(nabla_b, nabla_w) for one example, as network.py's ``backprop``.
+
+        With a subclass's own ``cost_derivative``, δ^L = cost_derivative(a^L, y)
+        ⊙ σ'(z^L) is computed through it, in Python.
+        """
+        if self._overridden("cost_derivative"):
+            f_prime = model._elementwise(self.output_activation)[1]
+            return self._backprop_python(
+                x, y, lambda z, a, target: self.cost_derivative(a, target) * f_prime(z))
+        return super().backprop(x, y)
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, **options):
+        """network.py's ``SGD``: trains, prints its lines, returns ``None``.
+
+        ``training_data`` (a list of (x, y) tuples) is shuffled in place each
+        epoch, as the original shuffles it.  An empty ``test_data`` counts as
+        none, as in the original.  Further keyword options are those of
+        :meth:`cbp.Network.SGD`; its history (per-epoch cost, seconds, correct
+        answers) is kept on ``net.history``.
+        """
+        if isinstance(test_data, (list, tuple)) and len(test_data) == 0:
+            test_data = None
+        self.history = super().SGD(training_data, epochs, mini_batch_size, eta,
+                                   test_data=test_data, **options)
+
+    def _call_update_mini_batch(self, batch, eta, lmbda, n):
+        # network.py's signature is update_mini_batch(mini_batch, eta).
+        if lmbda:
+            self.update_mini_batch(batch, eta, lmbda, n)
+        else:
+            self.update_mini_batch(batch, eta)
+
+
+Network._fast = {**model.Network._fast, "backprop": Network.backprop,
+                 "cost_derivative": Network.cost_derivative}

@@ -15,6 +15,7 @@ An epoch shuffles with the network's own generator and hands the core whole
 runs of mini-batches; Python only sees the boundaries of those runs, where it
 checks for divergence and reports progress.
 """
+import random
 import time
 import weakref
 from typing import NamedTuple
@@ -65,6 +66,33 @@ def _learning_speed(net, X, Y):
     grad, _ = net._gradient(X, Y)
     _, nabla_b = net._views(grad)
     return [float(np.mean(np.abs(b, dtype=np.float64))) / X.shape[0] for b in nabla_b]
+
+
+def _epoch_orders(net, training_data, n):
+    """A function giving each epoch's order of the rows of X (mini-batches in turn).
+
+    A seeded network permutes with its own generator.  Without a seed, each
+    epoch is network.py's ``random.shuffle(training_data)``: a list of
+    (x, y) tuples is shuffled in place, exactly as the original shuffles it
+    (``random.shuffle`` makes the same swaps whatever the items are), so
+    several networks trained in turn from one list see the original's
+    orders; other input (arrays, a ``zip``) is shuffled as such a list would
+    be, epoch after epoch, without touching the caller's data.
+    """
+    if net._rng is not None:
+        return lambda: net._rng.permutation(n).astype(np.intp)
+    in_place = isinstance(training_data, list) and not _data._is_pair(training_data)
+    rows = np.arange(n, dtype=np.intp)  # rows[k]: the row of X now at position k
+
+    def shuffle():
+        nonlocal rows
+        positions = list(range(n))
+        random.shuffle(positions)
+        if in_place:
+            training_data[:] = [training_data[k] for k in positions]
+        rows = rows[np.array(positions, dtype=np.intp)]
+        return rows
+    return shuffle
 
 
 def _check_net(net):
@@ -227,8 +255,12 @@ class _Optimizer:
     # -- epochs -------------------------------------------------------------
 
     def run(self, net, training_data, epochs, test_data=None, verbose=False, progress=None,
-            monitor_learning_speed=False):
+            monitor_learning_speed=False, on_epoch=None):
         """Train ``net`` for ``epochs`` epochs; see :meth:`cbp.Network.SGD`.
+
+        ``on_epoch(j, X, Y)``, if given, is called after each epoch's record
+        with the training rows as arrays (for the drop-ins' monitoring);
+        a true return value ends training there.
 
         Returns the per-epoch history (a dict of lists).  With
         ``monitor_learning_speed=True`` it also holds ``learning_speed``: per
@@ -271,12 +303,12 @@ class _Optimizer:
         speed_rows = _speed_subset(X, Y) if monitor_learning_speed else None
         if speed_rows is not None:
             history["learning_speed"] = []
+        shuffle = _epoch_orders(net, training_data, n)
         try:
             for j in range(epochs):
                 start = time.perf_counter()
                 with net._lock:
-                    order = (net._rng.permutation(n) if self.shuffle
-                             else np.arange(n)).astype(np.intp)
+                    order = shuffle() if self.shuffle else np.arange(n, dtype=np.intp)
                     cost_sum = 0.0
                     buffers = self._buffers(net, m)
                     for first in range(0, n_batches, per_run):
@@ -300,6 +332,8 @@ class _Optimizer:
                         print(f"Epoch {j}: test cost {history['test_cost'][-1]:.6g}")
                     else:
                         print(f"Epoch {j} complete")
+                if on_epoch is not None and on_epoch(j, X, Y):
+                    break
         except KeyboardInterrupt:
             # Ctrl-C anywhere in an epoch (in the core, between mini-batches, while
             # evaluating or printing) leaves the network at a mini-batch boundary;
