@@ -454,7 +454,7 @@ class Network:
             Called as ``progress(examples_done)`` during each epoch.
         monitor_learning_speed : bool
             Record, after each epoch, the speed of learning of each layer: the
-            mean |∂C/∂b^l| over its units (chapter 5 of the book), on a fixed
+            mean ``|∂C/∂b^l|`` over its units (chapter 5 of the book), on a fixed
             subset of at most 1,000 training examples.  Training itself is
             unchanged; it costs one gradient over that subset per epoch.
 
@@ -651,6 +651,10 @@ class Network:
         X, Y = _data.training_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name="data")
         if X.shape[0] == 0:
             raise ValueError("data must hold at least one example")
+        return self._total_cost(X, Y, lmbda)
+
+    def _total_cost(self, X, Y, lmbda):
+        """total_cost for checked rows X, Y (at least one)."""
         cost = self._mean_cost(X, Y)
         factor = 0.5 * lmbda / X.shape[0]
         if factor:

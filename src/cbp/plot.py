@@ -459,7 +459,7 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
                         ax: Optional[Axes] = None, include_output: bool = False) -> Figure:
     """Plot the speed of learning of each hidden layer per epoch (chapter 5).
 
-    The speed of layer l is the mean |∂C/∂b^l| over its units, recorded by
+    The speed of layer l is the mean ``|∂C/∂b^l|`` over its units, recorded by
     training with ``monitor_learning_speed=True``.  In a deep sigmoid network
     the early layers learn much more slowly than the later ones: the
     vanishing gradient.

@@ -264,7 +264,7 @@ class _Optimizer:
 
         Returns the per-epoch history (a dict of lists).  With
         ``monitor_learning_speed=True`` it also holds ``learning_speed``: per
-        epoch, per layer l = 1..L, the mean |∂C/∂b^l| over the layer's units
+        epoch, per layer l = 1..L, the mean ``|∂C/∂b^l|`` over the layer's units
         (the book's chapter-5 measure), on a fixed subset of the training data.
         """
         _check_net(net)
