@@ -177,7 +177,8 @@ def test_feedforward_input_overflowing_float32():
     P(X, Y, r"^x\b", id="batch"),
     P(x, np.ones((3, 1)), r"^y\b", id="y-too-long"),
     P(x, np.ones(1), r"^y\b", id="y-too-short"),
-    P(x, 1, r"^y\b", id="y-label"),
+    P(x, 2, r"^y\b", id="y-label-out-of-range"),   # labels 0, 1 are accepted
+    P(x, 0.5, r"^y\b", id="y-fractional-label"),
     P(with_nan(x, (1, 0)), y, r"^x\b", id="x-nan"),
     P(x, with_nan(y, (1, 0), INF), r"^y\b", id="y-inf"),
     P("abc", y, r"^x\b", id="x-string"),

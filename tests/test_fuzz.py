@@ -1064,7 +1064,9 @@ def test_evaluate(data, spec):
     elif form == "tuples-onehot":
         td = [(x, np.eye(n_out)[k].reshape(-1, 1)) for x, k in zip(X, labels)]
     else:
-        bad = data.draw(st.sampled_from([-1, n_out, 2 ** 40, 0.5, 1e300, np.nan, -1e300]))
+        # (one output unit has the classes 0 and 1)
+        bad = data.draw(st.sampled_from([-1, max(n_out, 2), 2 ** 40, 0.5, 1e300, np.nan,
+                                         -1e300]))
         td = (Xv, np.concatenate([labels.astype(np.float64), [bad]]))
     correct, exc = attempt(net.evaluate, td)
     seen = (effective(Xv, net.dtype) if form in ("pair", "onehot-pair") else
@@ -1078,7 +1080,9 @@ def test_evaluate(data, spec):
     assert isinstance(correct, int) and 0 <= correct <= n
     if n:
         out = np.array([net.feedforward(x) for x in seen.reshape(n, n_in)])
-        assert correct == int(np.sum(np.argmax(out, axis=1) == labels))
+        # The class answered: argmax, or a >= 0.5 for one output unit.
+        answers = (out[:, 0] >= 0.5) if n_out == 1 else np.argmax(out, axis=1)
+        assert correct == int(np.sum(answers == labels))
     else:
         assert correct == 0
 

@@ -91,6 +91,28 @@ _CONTENT_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
+# Sizes of the mirror's .gz files and of their content. Another copy of
+# the same content may be compressed differently (gzip -1 makes the t10k
+# images 11% larger than the mirror's), so a download is allowed a quarter
+# more than the mirror's file before it is cut off.
+_GZ_SIZE = {
+    "train-images-idx3-ubyte.gz": 9912422,
+    "train-labels-idx1-ubyte.gz": 28881,
+    "t10k-images-idx3-ubyte.gz": 1648877,
+    "t10k-labels-idx1-ubyte.gz": 4542,
+}
+_CONTENT_SIZE = {
+    "train-images-idx3-ubyte.gz": 16 + 60000 * _N_PIXELS,
+    "train-labels-idx1-ubyte.gz": 8 + 60000,
+    "t10k-images-idx3-ubyte.gz": 16 + 10000 * _N_PIXELS,
+    "t10k-labels-idx1-ubyte.gz": 8 + 10000,
+}
+
+
+def _download_limit(name):
+    return _GZ_SIZE[name] * 5 // 4 + 4096
+
+
 _CHUNK = 1 << 20
 
 
@@ -722,13 +744,22 @@ def load_sample_network_py():
 # download
 
 
-def _content_sha256(path):
-    """SHA-256 of the file's content, decompressed if it is gzipped."""
+def _content_sha256(path, name):
+    """SHA-256 of the file's content, decompressed if it is gzipped.
+
+    Reading stops one byte past the known size of `name`'s content: a
+    longer file cannot match, however far it would inflate.
+    """
     digest = hashlib.sha256()
+    left = _CONTENT_SIZE[name] + 1
     try:
         with _open_maybe_gzip(path) as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
+            while left > 0:
+                chunk = f.read(min(_CHUNK, left))
+                if not chunk:
+                    break
                 digest.update(chunk)
+                left -= len(chunk)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from exc
     return digest.hexdigest()
@@ -738,7 +769,7 @@ def _is_verified(path, name):
     if not path.is_file():
         return False
     try:
-        return _content_sha256(path) == _CONTENT_SHA256[name]
+        return _content_sha256(path, name) == _CONTENT_SHA256[name]
     except ValueError:
         return False
 
@@ -789,7 +820,13 @@ def _download_error(url, exc, cache_dir, names):
     )
 
 
-def _fetch(url, out, timeout, cache_dir, names):
+def _too_large(url, limit):
+    return ValueError(f"{url} is larger than the {limit} bytes any copy of this MNIST file takes; "
+                      "the download was stopped and discarded")
+
+
+def _fetch(url, out, timeout, cache_dir, names, limit):
+    """Copy `url` to `out`, stopping with ValueError once past `limit` bytes."""
     network_errors = (OSError, http.client.HTTPException)
     try:
         response = urllib.request.urlopen(url, timeout=timeout)
@@ -799,15 +836,22 @@ def _fetch(url, out, timeout, cache_dir, names):
             exc.close()
         raise _download_error(url, exc, cache_dir, names) from exc
     with response:
+        declared = response.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise _too_large(url, limit)
+        total = 0
         while True:
             # Only the network side is guarded: a failed write (disk full)
             # must not be reported as a download problem.
             try:
-                chunk = response.read(_CHUNK)
+                chunk = response.read(min(_CHUNK, limit + 1 - total))
             except network_errors as exc:
                 raise _download_error(url, exc, cache_dir, names) from exc
             if not chunk:
                 break
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(url, limit)
             out.write(chunk)
 
 
@@ -840,8 +884,9 @@ def download_mnist(cache_dir=None, base_url=DEFAULT_URL, kinds=("train", "t10k")
         There is no retry; the message names the cache directory and the
         files to put there by hand.
     ValueError
-        If a downloaded file does not match its checksum; it is deleted.
-        Also for invalid arguments.
+        If a downloaded file does not match its checksum, or is larger than
+        any copy of that file can be (the download stops there); it is
+        deleted. Also for invalid arguments.
     TypeError
         If an argument has the wrong type.
 
@@ -876,9 +921,9 @@ def download_mnist(cache_dir=None, base_url=DEFAULT_URL, kinds=("train", "t10k")
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                _fetch(url, out, timeout, cache, names)
+                _fetch(url, out, timeout, cache, names, _download_limit(name))
             try:
-                digest = _content_sha256(tmp)
+                digest = _content_sha256(tmp, name)
             except ValueError as exc:
                 raise ValueError(f"{name} downloaded from {url} is not valid gzip data ({exc}); it was discarded") from exc
             if digest != _CONTENT_SHA256[name]:

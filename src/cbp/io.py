@@ -32,8 +32,23 @@ number.  Any program with NumPy reads the file::
 
 Saving is atomic: the archive is written to a temporary file in the target
 directory, flushed to disk, then renamed over the target, so a crash or an
-error mid-way leaves any previous model file as it was.
+error mid-way leaves any previous model file as it was.  Only regular files
+are written or read: a directory, FIFO, device or socket at the path is
+refused, never replaced or opened for reading.  Saving onto a symbolic link
+replaces the file the link points to (atomically, beside that file) and
+keeps the link.  The new file keeps the permission bits of the file it
+replaces, without setuid, setgid or sticky bits.
+
+Loading reads every member in bounded chunks and checks, before allocating
+anything, that each ``.npy`` header's shape and dtype give exactly the size
+the zip directory declares, that the total stays under ``max_bytes``
+(default :data:`cbp.datasets.DEFAULT_MAX_BYTES`, 1 GiB) and that only plain
+numeric or short string arrays are present; inflating more or fewer bytes
+than declared, or a bad checksum, is an error.
 """
+import ast
+import errno
+import io
 import os
 import re
 import secrets
@@ -44,7 +59,7 @@ import zlib
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _files
 
 __all__ = ["FORMAT", "VERSION", "save", "load"]
 
@@ -57,7 +72,15 @@ _PARAM_KEY = re.compile(r"^([Wb])(\d+)$")
 # RuntimeError covers zipfile's NotImplementedError (unknown compression,
 # "encrypted" flags) on damaged headers.
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, OSError, ValueError, KeyError,
-                EOFError, TypeError, IndexError, RuntimeError)
+                EOFError, TypeError, IndexError, RuntimeError, RecursionError, SyntaxError)
+# A model has 7 + 2 L members; a zip directory beyond these bounds is refused
+# before zipfile builds an object per entry.
+_MAX_MEMBERS = 4096
+_MAX_DIRECTORY = 1 << 20
+_MAX_NPY_HEADER = 10000
+# Element types a model file holds: numbers, and the short strings of its
+# header entries.
+_STRING_ITEMSIZE = 1024
 
 
 def _as_path(path):
@@ -108,12 +131,37 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _save_target(path):
+    """The file a save to ``path`` replaces, and its permission bits (None if new).
+
+    A symbolic link at ``path`` leads to the file it points to (through any
+    chain of links), so the link itself survives.
+    """
+    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    shown = path if target == os.path.abspath(path) else f"{path} (a link to {target})"
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target, None
+    if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory; cannot save a model over it", shown)
+        raise ValueError(f"{shown}: is {_files.kind_of(st.st_mode)}, not a regular file; "
+                         "a model is saved to regular files only, nothing was written")
+    # Permission bits only: a setuid/setgid/sticky bit set on the old file
+    # must not be given to content the old file never had.
+    return target, stat.S_IMODE(st.st_mode) & 0o777
+
+
 def save(net, path):
     """Write ``net`` to ``path`` as a ``cbp-model`` file (see the module docstring).
 
     The file is written to exactly ``path``: unlike :func:`numpy.savez`, no
-    ``.npz`` is appended.  Saving is atomic, and an existing file at ``path``
-    keeps its permissions.
+    ``.npz`` is appended.  Saving is atomic: the archive goes to a temporary
+    file in the same directory, renamed over the old file once complete.
+    An existing file at ``path`` keeps its permission bits (never setuid,
+    setgid or sticky).  If ``path`` is a symbolic link, the file it points
+    to is replaced and the link is kept.
 
     Parameters
     ----------
@@ -124,29 +172,42 @@ def save(net, path):
     ------
     TypeError
         ``net`` is not a Network or ``path`` not a path.
+    IsADirectoryError
+        ``path`` is a directory.
+    ValueError
+        ``path`` (or the file a link there points to) is a FIFO, device or
+        socket; it is left as it is.
     OSError
         The file cannot be written (missing directory, no permission, disk
-        full, ...); any previous file at ``path`` is left intact.
+        full, ...); the message names ``path``, and any previous file there
+        is left intact.
     """
     from .model import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
     path = _as_path(path)
     arrays = _arrays(net)
-    directory, name = os.path.split(os.path.abspath(path))
+    target, mode = _save_target(path)
+    directory, name = os.path.split(target)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mode = None
-    tmp, fd = _open_temp(directory, name)
+        tmp, fd = _open_temp(directory, name)
+    except OSError as exc:
+        # Name the file asked for, not the hidden temporary one.
+        raise type(exc)(exc.errno, exc.strerror, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(f.fileno(), mode)
+                else:
+                    os.chmod(tmp, mode)
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        # Checked again just before the rename: a FIFO or device moved in
+        # meanwhile is refused rather than replaced.
+        _save_target(path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -180,8 +241,96 @@ def _int(entries, key):
     return int(a)
 
 
-def _read_entries(f):
-    """Every array of the archive open on ``f``, read in full."""
+def _check_directory(f, size):
+    """Refuse a zip whose central directory is larger than any model's, before zipfile reads it."""
+    tail_size = min(size, 22 + 65535)
+    f.seek(size - tail_size)
+    tail = f.read(tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return  # zipfile reports the damage
+    entries, cd_size = struct.unpack("<HI", tail[at + 10:at + 16])
+    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
+        # Zip64: the real counts are in the record the locator points to.
+        (offset,) = struct.unpack("<Q", tail[at - 12:at - 4])
+        f.seek(offset)
+        record = f.read(56)
+        if len(record) == 56 and record[:4] == b"PK\x06\x06":
+            entries, cd_size = struct.unpack("<QQ", record[32:48])
+    if entries > _MAX_MEMBERS or cd_size > _MAX_DIRECTORY:
+        raise _Bad(f"its zip directory lists {entries} entries in {cd_size} bytes; a model file "
+                   f"has at most {_MAX_MEMBERS}")
+
+
+def _npy_header(member, info):
+    """(shape, fortran_order, dtype, header bytes) of the .npy member, read within bounds."""
+    prefix = member.read(10)
+    if len(prefix) < 10 or not prefix.startswith(b"\x93NUMPY"):
+        raise _Bad(f"entry {info.filename!r} is not a .npy array")
+    major = prefix[6]
+    if major == 1:
+        start, (hlen,) = 10, struct.unpack("<H", prefix[8:10])
+    elif major in (2, 3):
+        rest = member.read(2)
+        start, (hlen,) = 12, struct.unpack("<I", prefix[8:10] + rest)
+    else:
+        raise _Bad(f"entry {info.filename!r} has .npy format version {major}, not 1 to 3")
+    if hlen > _MAX_NPY_HEADER:
+        raise _Bad(f"entry {info.filename!r} has a .npy header of {hlen} bytes")
+    header = member.read(hlen)
+    if len(header) != hlen:
+        raise _Bad(f"entry {info.filename!r} ends inside its .npy header")
+    raw = io.BytesIO(prefix + (rest if major != 1 else b"") + header)
+    version = np.lib.format.read_magic(raw)
+    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+              else np.lib.format.read_array_header_2_0)
+    if version == (3, 0):
+        # 3.0 only differs from 2.0 by a UTF-8 header; parse that here.
+        text = header.decode("utf-8")
+        d = ast.literal_eval(text)
+        if not (isinstance(d, dict) and set(d) == {"descr", "fortran_order", "shape"}):
+            raise _Bad(f"entry {info.filename!r} has a malformed .npy header")
+        dtype = np.lib.format.descr_to_dtype(d["descr"])
+        shape, fortran = d["shape"], d["fortran_order"]
+        if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)
+                and isinstance(fortran, bool)):
+            raise _Bad(f"entry {info.filename!r} has a malformed .npy header")
+    else:
+        shape, fortran, dtype = reader(raw, max_header_size=_MAX_NPY_HEADER)
+    return shape, fortran, dtype, start + hlen
+
+
+def _read_member(archive, info, budget):
+    """The array in one member, after checking its declared size; bytes used."""
+    with archive.open(info) as member:
+        shape, fortran, dtype, header_size = _npy_header(member, info)
+        if dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
+            raise _Bad(f"entry {info.filename!r} holds object arrays (pickled data) or "
+                       "structured records, which cbp never loads")
+        if dtype.kind not in "biufUS" or (dtype.kind in "US" and dtype.itemsize > _STRING_ITEMSIZE):
+            raise _Bad(f"entry {info.filename!r} has dtype {dtype}, not a number or a short string")
+        count = 1
+        for n in shape:
+            count *= n
+        claimed = count * dtype.itemsize
+        # The .npy header's size, the zip directory's size and (below) the
+        # bytes actually inflated must all agree.
+        if claimed != info.file_size - header_size:
+            raise _Bad(f"entry {info.filename!r} claims {claimed} bytes of data "
+                       f"but holds {info.file_size - header_size}")
+        if claimed > budget:
+            raise _Bad(f"entry {info.filename!r} needs {claimed} bytes, past the limit "
+                       "(max_bytes) on the array data of one file")
+        flat = np.empty(count, dtype=dtype)
+        got = _files.read_into(member, flat.view(np.uint8))
+        if got != claimed or member.read(1):
+            raise _Bad(f"entry {info.filename!r} inflates to a size other than the "
+                       f"{claimed} bytes declared")
+    return flat.reshape(shape, order="F" if fortran else "C"), claimed
+
+
+def _read_entries(f, max_bytes):
+    """Every array of the archive open on ``f``, read in full within ``max_bytes``."""
     head = f.read(6)
     if not head:
         raise _Bad("the file is empty")
@@ -191,29 +340,25 @@ def _read_entries(f):
         raise _Bad("it looks like a Python pickle, which cbp never loads (pickles can run code)")
     if not head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         raise _Bad("it is not an .npz (zip) archive")
+    _check_directory(f, os.fstat(f.fileno()).st_size)
     f.seek(0)
-    npz = np.load(f, allow_pickle=False)
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise _Bad("it is a single .npy array, not an .npz archive")
-    with npz:
-        _check_sizes(npz.zip)
-        return {key: npz[key] for key in npz.files}
-
-
-def _check_sizes(archive):
-    # An .npy header may claim any shape; NumPy allocates it before reading.
-    # Refuse members whose header claims more bytes than the member holds.
-    for info in archive.infolist():
-        with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-            claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if claimed > info.file_size:
-                raise _Bad(f"entry {info.filename!r} claims {claimed} bytes of data "
-                           f"but holds {info.file_size}")
+    with zipfile.ZipFile(f) as archive:
+        infos = archive.infolist()
+        if len(infos) > _MAX_MEMBERS:
+            raise _Bad(f"it has {len(infos)} entries; a model file has at most {_MAX_MEMBERS}")
+        declared = sum(info.file_size for info in infos)
+        if declared > max_bytes:
+            raise _Bad(f"its entries declare {declared} bytes, more than the limit of "
+                       f"{max_bytes} bytes (max_bytes)")
+        entries = {}
+        budget = max_bytes
+        for info in infos:
+            key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if key in entries:
+                raise _Bad(f"entry {key!r} appears twice")
+            entries[key], used = _read_member(archive, info, budget)
+            budget -= used
+        return entries
 
 
 def _check(entries):
@@ -270,15 +415,21 @@ def _check(entries):
     return sizes, header, weights, biases
 
 
-def load(path):
+def load(path, max_bytes=None):
     """Read a network written by :func:`save`.
 
-    The file is opened with ``allow_pickle=False``: nothing in it is ever
-    executed.
+    Nothing in the file is ever executed: only plain numeric and string
+    arrays are read, never pickled objects.
 
     Parameters
     ----------
     path : str or os.PathLike
+        A regular file (or a link to one).
+    max_bytes : int, optional
+        Most bytes of array data the file may declare, checked before
+        reading (default :data:`cbp.datasets.DEFAULT_MAX_BYTES`, 1 GiB).
+        The network made from it holds a copy, so loading takes up to
+        about twice this.
 
     Returns
     -------
@@ -291,19 +442,27 @@ def load(path):
     ------
     FileNotFoundError
         No file at ``path``.
+    IsADirectoryError
+        ``path`` is a directory.
     ValueError
         The file is not a valid ``cbp-model`` file: empty, truncated, not a
         zip, missing entries, another format or an unsupported version,
         inconsistent shapes, non-finite weights, object arrays or pickled
-        data.  The message names the file and says what is wrong.
+        data, sizes that disagree or exceed ``max_bytes``.  The message
+        names the file and says what is wrong.  Also a FIFO, device or
+        socket at ``path``, which is not read (nor waited on).
     """
     from .model import Network
     path = _as_path(path)
-    with open(path, "rb") as f:
+    max_bytes = _files.check_max_bytes(max_bytes)
+    with _files.open_regular(path) as f:
         try:
-            entries = _read_entries(f)
+            entries = _read_entries(f, max_bytes)
         except _Bad as exc:
             raise ValueError(f"{path}: not a cbp model file: {exc}") from None
+        except MemoryError:
+            raise ValueError(f"{path}: not enough memory to read it (max_bytes={max_bytes}); "
+                             "a smaller max_bytes refuses such files earlier") from None
         except _READ_ERRORS as exc:
             detail = str(exc) or type(exc).__name__
             if "allow_pickle" in detail:
