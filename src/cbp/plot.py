@@ -499,7 +499,7 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
     _matplotlib()
     from matplotlib.ticker import MaxNLocator
     if ax is None:
-        fig = _new_figure((5.5, 3.8), path)
+        fig = _new_figure((6.5, 3.8), path)
         ax = fig.add_subplot()
     fig = _figure_of(ax)
     marker = "o" if len(epochs) <= 30 else None
@@ -513,7 +513,11 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
     ax.set_title(f"Speed of learning, {speeds.shape[1] - 1} hidden layers")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    # Beside the axes (lines span the whole width), later layers on top as
+    # their lines usually are.
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], names[::-1], fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     _save(fig, path)
     return fig
 
