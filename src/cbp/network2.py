@@ -1,0 +1,405 @@
+"""Drop-in for the book's ``network2.py`` (chapter 3).
+
+``import cbp.network2 as network2`` replaces ``import network2``: the same
+names (``Network``, ``QuadraticCost``, ``CrossEntropyCost``, ``load``,
+``vectorized_result``, ``sigmoid``, ``sigmoid_prime``), signatures, printed
+lines and return values, and the same JSON model files both ways.  Without a
+seed the weights come from NumPy's global generator and each epoch shuffles
+the caller's list with ``random.shuffle``, as the original does, so the same
+``random.seed``/``np.random.seed`` give the original's numbers.
+
+What differs, and why: a mini-batch's gradient is summed in the core, not
+example by example in Python, so results agree with the original's to
+rounding (about 1e-15 per step), not bit for bit; the evaluation accuracy is
+computed once per epoch (the original computes it twice for its printed
+line); ``SGD`` also takes the widely used Python 3 port's
+``early_stopping_n``; ``load`` reads the file as untrusted input (size cap,
+validation, only the two cost names it knows).  A cost class of your own
+(with static ``fn(a, y)`` and ``delta(z, a, y)``) trains through its Python
+methods, example by example, as a subclass's own ``update_mini_batch``,
+``backprop``, ``feedforward``, ``accuracy`` or ``total_cost`` is called.
+"""
+import json
+import os
+import warnings
+
+import numpy as np
+
+from . import _checks, _data, costs, model
+from .model import MAX_LAYERS, sigmoid, sigmoid_prime
+
+__all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
+           "sigmoid", "sigmoid_prime"]
+
+#: Largest model file ``load`` reads by default (bytes).
+MAX_FILE_BYTES = 1 << 30
+
+
+class QuadraticCost:
+    """C_x = ½‖a − y‖², with δ^L = (a − y) ⊙ σ'(z^L)."""
+
+    @staticmethod
+    def fn(a, y):
+        """The cost of output ``a`` for the desired output ``y``."""
+        return 0.5 * np.sum(np.square(a - y))
+
+    @staticmethod
+    def delta(z, a, y):
+        """The output layer's error δ^L."""
+        return (a - y) * sigmoid_prime(z)
+
+
+class CrossEntropyCost:
+    """C_x = −Σ [y ln a + (1 − y) ln(1 − a)], with δ^L = a − y (σ' cancels)."""
+
+    @staticmethod
+    def fn(a, y):
+        """The cost of output ``a`` for ``y``; 0 · ln 0 terms count as 0 (``nan_to_num``)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sum(np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a)))
+
+    @staticmethod
+    def delta(z, a, y):
+        """The output layer's error δ^L; ``z`` is unused, kept for the common signature."""
+        return a - y
+
+
+# The two cost classes the core computes itself, by cbp's name; files name
+# them by class name.  Nothing else is ever looked up.
+_KNOWN = {QuadraticCost: "quadratic", CrossEntropyCost: "cross_entropy"}
+_BY_CBP_NAME = {v: k for k, v in _KNOWN.items()}
+_BY_FILE_NAME = {"QuadraticCost": QuadraticCost, "CrossEntropyCost": CrossEntropyCost}
+_warned = set()
+
+
+def vectorized_result(j):
+    """The (10, 1) column with 1.0 in place ``j`` and zeros elsewhere (a digit's target)."""
+    j = _checks.integer(j, "j")
+    if not 0 <= j < 10:
+        raise ValueError(f"j must be a digit 0..9; got {j}")
+    e = np.zeros((10, 1))
+    e[j] = 1.0
+    return e
+
+
+class Network(model.Network):
+    """network2.py's ``Network(sizes, cost=CrossEntropyCost)`` over :class:`cbp.Network`.
+
+    Sigmoid units, weights N(0, 1/n_in) and biases N(0, 1)
+    (``default_weight_initializer``).  ``net.cost`` may be reassigned to
+    either cost class, or to a class of your own with static ``fn`` and
+    ``delta`` (trained through them, in Python).  Keyword options of
+    :class:`cbp.Network` (``dtype``, ``seed``) are accepted too.
+    """
+
+    def __init__(self, sizes, cost=CrossEntropyCost, **options):
+        self._check_cost(cost)
+        super().__init__(sizes, cost="quadratic", init="scaled", **options)
+        self.cost = cost
+
+    # -- the cost class -----------------------------------------------------
+
+    @staticmethod
+    def _check_cost(cost):
+        if cost in _KNOWN or type(cost) in _KNOWN:
+            return
+        if not (callable(getattr(cost, "fn", None)) and callable(getattr(cost, "delta", None))):
+            raise TypeError("cost must be a cost class with static methods fn(a, y) and "
+                            "delta(z, a, y), such as CrossEntropyCost or QuadraticCost; "
+                            f"got {cost!r}")
+
+    @property
+    def cost(self):
+        """The cost class (``CrossEntropyCost``, ``QuadraticCost`` or your own)."""
+        return self._cost_class
+
+    @cost.setter
+    def cost(self, value):
+        if isinstance(value, str) and value in _BY_CBP_NAME:
+            value = _BY_CBP_NAME[value]     # as cbp.Network's constructor sets it
+        self._check_cost(value)
+        known = _KNOWN.get(value, _KNOWN.get(type(value)))
+        if known is None and getattr(value, "__name__", type(value).__name__) not in _warned:
+            name = getattr(value, "__name__", type(value).__name__)
+            _warned.add(name)
+            warnings.warn(f"cbp.network2: cost {name} is not one cbp computes itself; "
+                          "training and total_cost call its fn and delta in Python, one "
+                          "example at a time (correct, but much slower than with "
+                          "CrossEntropyCost or QuadraticCost)", stacklevel=2)
+        self._cost_class = value
+        self._user_cost = known is None
+        if hasattr(self, "_codes"):
+            code = costs.COSTS[known or "quadratic"].code
+            self._codes = self._codes[:2] + (code,)
+
+    @property
+    def _cost_name(self):
+        cost = self._cost_class
+        return getattr(cost, "__name__", type(cost).__name__)
+
+    # -- initialisers -------------------------------------------------------
+
+    def default_weight_initializer(self):
+        """New weights N(0, 1/n_in) and biases N(0, 1), drawn as network2.py draws them."""
+        self._draw("scaled")
+        self.init = "scaled"
+
+    def large_weight_initializer(self):
+        """New weights and biases N(0, 1), chapter 1's, drawn as network2.py draws them."""
+        self._draw("gaussian")
+        self.init = "gaussian"
+
+    # -- training -----------------------------------------------------------
+
+    def _slow_training(self):
+        return self._user_cost or self._overridden("update_mini_batch", "backprop")
+
+    def backprop(self, x, y):
+        """(nabla_b, nabla_w) for one example, δ^L from the cost class (network2.py)."""
+        if self._user_cost:
+            return self._backprop_python(x, y, self._cost_class.delta)
+        return super().backprop(x, y)
+
+    def update_mini_batch(self, mini_batch, eta, lmbda, n):
+        """One step: W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W, b ← b − (η/m) Σ ∂C_x/∂b."""
+        if self._slow_training():
+            return self._step_python(mini_batch, eta, lmbda, n)
+        return super().update_mini_batch(mini_batch, eta, lmbda, n)
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
+            monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
+            monitor_training_cost=False, monitor_training_accuracy=False, early_stopping_n=0):
+        """network2.py's ``SGD``: trains, prints its lines, returns its four lists.
+
+        Returns ``(evaluation_cost, evaluation_accuracy, training_cost,
+        training_accuracy)``, one value per epoch for each flag set (empty
+        lists otherwise).  ``training_data`` is shuffled in place each epoch.
+        ``early_stopping_n`` (from the Python 3 port): stop once the last
+        accuracy monitored (evaluation's, else training's) has not beaten
+        its best for that many epochs in a row; 0 never stops.  cbp's
+        history of the run is kept on ``net.history``.
+        """
+        eta = _checks.real(eta, "eta", positive=True)
+        lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
+        early_stopping_n = _checks.integer(early_stopping_n, "early_stopping_n", minimum=0)
+        if early_stopping_n and not (monitor_evaluation_accuracy or monitor_training_accuracy):
+            raise ValueError("early_stopping_n needs an accuracy to watch: set "
+                             "monitor_evaluation_accuracy or monitor_training_accuracy")
+        if (monitor_evaluation_cost or monitor_evaluation_accuracy) and not evaluation_data:
+            raise ValueError("monitor_evaluation_cost and monitor_evaluation_accuracy need "
+                             "evaluation_data")
+        n_data = len(evaluation_data) if evaluation_data else 0
+        evaluation_cost, evaluation_accuracy = [], []
+        training_cost, training_accuracy = [], []
+        best, stale = 0, 0
+        n = [0]
+        slow = self._slow_training()
+        # On the fast path the training rows come as arrays, in their original
+        # order: the cost and accuracy over them need no conversion per epoch.
+        own_cost = not self._overridden("total_cost")
+        own_accuracy = not self._overridden("accuracy")
+
+        def end_of_epoch(j, X=None, Y=None, data=None):
+            nonlocal best, stale
+            print("Epoch %s training complete" % j)
+            accuracy = None
+            if monitor_training_cost:
+                cost = (self._total_cost(X, Y, lmbda) if X is not None and own_cost
+                        else self.total_cost(data if X is None else training_data, lmbda))
+                training_cost.append(cost)
+                print("Cost on training data: {}".format(cost))
+            if monitor_training_accuracy:
+                accuracy = (self._count_correct(X, np.argmax(Y, axis=1))
+                            if X is not None and own_accuracy
+                            else self.accuracy(data if X is None else training_data,
+                                               convert=True))
+                training_accuracy.append(accuracy)
+                print("Accuracy on training data: {} / {}".format(accuracy, n[0]))
+            if monitor_evaluation_cost:
+                cost = self.total_cost(evaluation_data, lmbda, convert=True)
+                evaluation_cost.append(cost)
+                print("Cost on evaluation data: {}".format(cost))
+            if monitor_evaluation_accuracy:
+                accuracy = self.accuracy(evaluation_data)
+                evaluation_accuracy.append(accuracy)
+                print("Accuracy on evaluation data: {} / {}".format(accuracy, n_data))
+            print()
+            if early_stopping_n:
+                if accuracy > best:
+                    best, stale = accuracy, 0
+                else:
+                    stale += 1
+                return stale == early_stopping_n
+            return False
+
+        if slow:
+            def step(batch, size):
+                n[0] = size
+                self.update_mini_batch(batch, eta, lmbda, size)
+            self._python_epochs(training_data, epochs, mini_batch_size, step,
+                                lambda j, data: end_of_epoch(j, data=data))
+            self.history = None
+        else:
+            from .sgd import SGD
+
+            def fast_end(j, X, Y):
+                n[0] = X.shape[0]
+                return end_of_epoch(j, X, Y)
+            opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda)
+            self.history = opt.run(self, training_data, epochs, on_epoch=fast_end)
+        return evaluation_cost, evaluation_accuracy, training_cost, training_accuracy
+
+    # -- monitoring ---------------------------------------------------------
+
+    def _count_correct(self, X, labels):
+        if X.shape[0] == 0:
+            return 0
+        return int(np.sum(np.argmax(model._no_nan(self._predict(X), "a^L"), axis=1) == labels))
+
+    def accuracy(self, data, convert=False):
+        """How many inputs in ``data`` the network classifies right (argmax of the output).
+
+        ``convert=False`` for validation/test data (integer labels),
+        ``convert=True`` for training data (vector targets, their argmax).
+        """
+        if self._overridden("feedforward"):
+            column = (lambda y: np.argmax(y)) if convert else (lambda y: y)
+            return sum(int(np.argmax(self.feedforward(x)) == column(y))
+                       for x, y in _data.as_tuples(data, "data"))
+        n_in, n_out = self.sizes[0], self.sizes[-1]
+        if convert:
+            X, Y = _data.cached(self, "targets", data, lambda: _data.training_arrays(
+                data, n_in, n_out, self.dtype, name="data"))
+            labels = np.argmax(Y, axis=1)
+        else:
+            X, labels = _data.cached(self, "labels", data, lambda: _data.test_arrays(
+                data, n_in, n_out, self.dtype, name="data"))
+        return self._count_correct(X, labels)
+
+    def total_cost(self, data, lmbda, convert=False):
+        """The mean cost over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py).
+
+        ``convert=True`` when ``data`` holds integer labels (validation/test
+        data): they are made one-hot targets, as ``vectorized_result`` does.
+        """
+        lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
+        if self._user_cost or self._overridden("feedforward"):
+            return self._total_cost_python(data, lmbda, convert)
+        n_in, n_out = self.sizes[0], self.sizes[-1]
+        X, Y = _data.cached(self, "targets", data, lambda: _data.training_arrays(
+            data, n_in, n_out, self.dtype, name="data"))
+        if X.shape[0] == 0:
+            raise ValueError("data must hold at least one example")
+        return self._total_cost(X, Y, lmbda)
+
+    def _total_cost_python(self, data, lmbda, convert):
+        # Through the cost class's fn and the (maybe overridden) feedforward.
+        items = _data.as_tuples(data, "data")
+        if not items:
+            raise ValueError("data must hold at least one example")
+        n_out = self.sizes[-1]
+        cost = 0.0
+        for x, y in items:
+            a = self.feedforward(x)
+            if convert:
+                target = np.zeros((n_out, 1))
+                target[_checks.labels(np.asarray(y), "data y", n_out)[0]] = 1.0
+                y = target
+            cost += self._cost_class.fn(a, y) / len(items)
+        cost += 0.5 * (lmbda / len(items)) * sum(np.sum(np.square(w)) for w in self.weights)
+        return cost
+
+    # -- files --------------------------------------------------------------
+
+    def save(self, filename):
+        """Write the network to ``filename`` as network2.py does (JSON).
+
+        {"sizes", "weights", "biases", "cost": the cost class's name}; files
+        load in network2.py and in :func:`load`.
+        """
+        data = {"sizes": self.sizes,
+                "weights": [w.tolist() for w in self.weights],
+                "biases": [b.tolist() for b in self.biases],
+                "cost": self._cost_name}
+        with open(filename, "w") as f:
+            json.dump(data, f)
+
+
+Network._fast = {**model.Network._fast, "backprop": Network.backprop,
+                 "update_mini_batch": Network.update_mini_batch,
+                 "accuracy": Network.accuracy, "total_cost": Network.total_cost}
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def load(filename, max_bytes=MAX_FILE_BYTES):
+    """A :class:`Network` from a JSON file written by ``save`` or by network2.py.
+
+    The file is untrusted input: at most ``max_bytes`` are read; it must be
+    JSON with "sizes", "weights", "biases" of matching shapes, finite
+    numbers, and a "cost" naming ``QuadraticCost`` or ``CrossEntropyCost``
+    (nothing is looked up by name).  Otherwise ``ValueError``.  As in the
+    original, the network is first built (its initial draw uses NumPy's
+    global generator), then given the file's weights.
+    """
+    max_bytes = _checks.integer(max_bytes, "max_bytes", minimum=1)
+    try:
+        path = os.fspath(filename)
+    except TypeError:
+        raise TypeError(f"filename must be a path; got {type(filename).__name__}") from None
+    with open(path, "rb") as f:
+        raw = f.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ValueError(f"{path}: larger than max_bytes={max_bytes}; pass a larger "
+                         "max_bytes to load it")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: not a network2 JSON model file ({exc})") from None
+    if not isinstance(data, dict) or not {"sizes", "weights", "biases", "cost"} <= set(data):
+        raise ValueError(f'{path}: a network2 model file is a JSON object with "sizes", '
+                         '"weights", "biases" and "cost"')
+    cost = data["cost"]
+    if not isinstance(cost, str) or cost not in _BY_FILE_NAME:
+        raise ValueError(f"{path}: cost must be one of {sorted(_BY_FILE_NAME)}; got {cost!r}")
+    sizes = data["sizes"]
+    if (not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS + 1
+            or not all(type(s) is int and s >= 1 for s in sizes)):
+        raise ValueError(f"{path}: sizes must be a list of 2 to {MAX_LAYERS + 1} positive "
+                         f"integers; got {str(sizes)[:80]}")
+    # Every weight is written in the file: sizes declaring more numbers than
+    # it could hold are refused before anything is allocated.
+    declared = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
+    if declared > len(raw) // 2:
+        raise ValueError(f"{path}: sizes {sizes} declare {declared} parameters, more than "
+                         "the file holds")
+    layers = {}
+    for key, shapes in (("weights", [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]),
+                        ("biases", [(o, 1) for o in sizes[1:]])):
+        value = data[key]
+        if not isinstance(value, list) or len(value) != len(shapes):
+            raise ValueError(f"{path}: {key} must be a list of {len(shapes)} arrays")
+        layers[key] = [_layer(path, f"{key}[{k}]", v, shape)
+                       for k, (v, shape) in enumerate(zip(value, shapes))]
+    net = Network(sizes, cost=_BY_FILE_NAME[cost])
+    net.weights = layers["weights"]
+    net.biases = layers["biases"]
+    return net
+
+
+def _layer(path, name, value, shape):
+    try:
+        arr = np.array(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{path}: {name} is not a rectangular array of numbers") from None
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{path}: {name} must hold numbers; got {arr.dtype.name} values")
+    if arr.shape != shape:
+        raise ValueError(f"{path}: {name} must have shape {shape} for these sizes; "
+                         f"got {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{path}: {name} holds NaN or infinite values")
+    return arr
