@@ -1055,14 +1055,16 @@ def test_evaluate(data, spec):
     labels = data.draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, n_out - 1)))
     form = data.draw(st.sampled_from(["pair", "onehot-pair", "tuples", "tuples-onehot", "bad-label"]))
     Xv = data.draw(presented(X, NO_LIST))
+    # Labels written as targets: one-hot rows, or for one output unit the label itself.
+    onehot = np.eye(n_out) if n_out > 1 else np.array([[0.0], [1.0]])
     if form == "pair":
         td = (Xv, labels.astype(data.draw(st.sampled_from([np.int64, np.uint8, np.float64]))))
     elif form == "onehot-pair":
-        td = (Xv, np.eye(n_out)[labels])
+        td = (Xv, onehot[labels])
     elif form == "tuples":
         td = [(x.reshape(-1, 1), int(k)) for x, k in zip(X, labels)]
     elif form == "tuples-onehot":
-        td = [(x, np.eye(n_out)[k].reshape(-1, 1)) for x, k in zip(X, labels)]
+        td = [(x, onehot[k].reshape(-1, 1)) for x, k in zip(X, labels)]
     else:
         # (one output unit has the classes 0 and 1)
         bad = data.draw(st.sampled_from([-1, max(n_out, 2), 2 ** 40, 0.5, 1e300, np.nan,
