@@ -15,6 +15,7 @@ An epoch shuffles with the network's own generator and hands the core whole
 runs of mini-batches; Python only sees the boundaries of those runs, where it
 checks for divergence and reports progress.
 """
+import copy
 import random
 import time
 import weakref
@@ -28,7 +29,14 @@ from . import _checks, _core, _data
 class DivergenceError(ValueError, FloatingPointError):
     """Training produced NaN or ±Inf; the network was left at its last finite state.
 
-    Attributes ``epoch``, ``mini_batch`` (both counted from 0) and ``history``.
+    Parameters
+    ----------
+    message : str
+        What diverged, and where.
+    epoch, mini_batch : int
+        Where it diverged, both counted from 0 (also attributes).
+    history : dict or None
+        The history of the epochs completed before (also an attribute).
     """
 
     def __init__(self, message, epoch, mini_batch, history):
@@ -39,7 +47,13 @@ class DivergenceError(ValueError, FloatingPointError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training: raised at a mini-batch boundary with ``history``."""
+    """Ctrl-C during training: raised at a mini-batch boundary with ``history``.
+
+    Parameters
+    ----------
+    history : dict
+        The history of the completed epochs (also an attribute).
+    """
 
     def __init__(self, history):
         super().__init__("training interrupted")
@@ -102,9 +116,21 @@ def _check_net(net):
 
 
 class Rule(NamedTuple):
-    code: int       #: the number ``_core.pyx`` knows the step rule by
-    formula: str    #: the update, g being the mini-batch's mean gradient plus L2 terms
-    state: int      #: per-network state, in copies of the parameter vector
+    """One step rule of the core: an entry of :data:`RULES`.
+
+    Parameters
+    ----------
+    code : int
+        The number ``_core.pyx`` knows the step rule by.
+    formula : str
+        The update, g being the mini-batch's mean gradient plus L2 terms.
+    state : int
+        Per-network state, in copies of the parameter vector.
+    """
+
+    code: int
+    formula: str
+    state: int
 
 
 #: The step rules of the core, as activations and costs are tables.
@@ -208,6 +234,32 @@ class _Optimizer:
             _, cost_sum = self._run_batches(net, X, Y, order, X.shape[0], 0, 1, n, buffers,
                                             epoch=0, history=None)
         return cost_sum / X.shape[0]
+
+    def _epoch(self, net, X, Y, order, epoch=0):
+        """One epoch over checked rows X, Y taken in ``order``, in one call to the core.
+
+        For callers that own the epoch loop (the scikit-learn estimators);
+        returns Σ C_x, each cost taken before its mini-batch's step.
+        """
+        n = X.shape[0]
+        m = min(self.mini_batch_size, n)
+        with net._lock:
+            _, cost_sum = self._run_batches(net, X, Y, order, m, 0, -(-n // m), n,
+                                            self._buffers(net, m), epoch, None)
+        return cost_sum
+
+    def _fork(self, source, target):
+        """A copy of this optimizer whose only state is a copy of ``source``'s, for ``target``.
+
+        Lets a caller train a copy of a network and keep the original (and
+        this optimizer) as they were until it succeeds.
+        """
+        twin = copy.copy(self)
+        twin._state = weakref.WeakKeyDictionary()
+        entry = self._state.get(source)
+        if entry is not None:
+            twin._state[target] = [entry[0].copy(), entry[1]]
+        return twin
 
     def _buffers(self, net, m):
         # Scratch for the core and the snapshot to fall back on, allocated
@@ -421,7 +473,8 @@ class Adam(_Optimizer):
     beta1, beta2 : float in [0, 1)
         Decay rates of the first and second moment estimates.
     epsilon : float > 0
-    mini_batch_size, lmbda, shuffle, batch_l2
+        Added to √v, for numerical stability.
+    mini_batch_size, lmbda, shuffle, batch_l2 : optional
         As :class:`SGD`.
     """
 
