@@ -404,7 +404,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _stratify(self):
-        return self.n_outputs_ == 1 or self.out_activation_ == "softmax"
+        # As scikit-learn: stratified only for a single output (binary).
+        return self.n_outputs_ == 1
 
     def _val_targets(self, Y_val):
         return self._label_binarizer.inverse_transform(Y_val)
@@ -555,4 +556,6 @@ def _copy_network(net):
 
 
 def _sum_w2(net):
-    return float(sum(np.sum(np.square(w, dtype=np.float64)) for w in net.weights))
+    # Past the float range it is +Inf, without a warning (as total_cost).
+    with np.errstate(over="ignore"):
+        return float(sum(np.sum(np.square(w, dtype=np.float64)) for w in net.weights))
