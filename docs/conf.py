@@ -61,7 +61,9 @@ numpydoc_attributes_as_param_list = False
 numpydoc_validation_checks = {"all", "ES01", "EX01", "SA01", "RT01", "RT02", "RT03",
                               "PR06", "PR07", "PR08", "PR09", "SS02", "SS05", "SS06",
                               "GL01", "GL02", "YD01"}
-numpydoc_validation_exclude = {r"\._[a-z]", r"\.__[a-z]+__$", r"^cbp\.cli\.main$"}
+numpydoc_validation_exclude = {r"\._[a-z]", r"\.__[a-z]+__$",
+                               # a NamedTuple's fields: documented by the class
+                               r"^cbp\.sgd\.Rule\.(code|formula|state)$"}
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
@@ -178,3 +180,15 @@ exclude_patterns += _missing_modules()
 _cli_page()
 _trace_page()
 _performance_page()
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    # scikit-learn generates set_*_request methods on every estimator (metadata
+    # routing); they are scikit-learn's API, documented there.
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_member)

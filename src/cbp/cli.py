@@ -457,7 +457,19 @@ def _bench(args):
 
 
 def main(argv=None):
-    """Run the ``cbp`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    """Run the ``cbp`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a bad command line or unreadable input, 1 when
+        training diverges or a file cannot be written, 130 after Ctrl-C.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -734,7 +734,7 @@ def load_sample_network_py():
 
     See Also
     --------
-    load_sample : the same images as arrays, with the split described.
+    load_sample : The same images as arrays, with the split described.
     """
     (X_train, y_train), (X_test, y_test) = load_sample()
     return to_network_py(X_train, y_train), to_network_py(X_test, y_test, one_hot_labels=False)

@@ -34,7 +34,7 @@ def worked_example():
     Returns
     -------
     (net, x, y) : (cbp.Network, ndarray (2, 1), ndarray (2, 1))
-        so that ``explain(*worked_example())`` traces the slide's example.
+        So that ``explain(*worked_example())`` traces the slide's example.
     """
     from .model import Network
     net = Network([2, 3, 2], activation="sigmoid", cost="quadratic", seed=0)
@@ -66,7 +66,14 @@ class Trace:
 
     Layers are numbered as in the notes, input layer 1, output layer L.
     Each attribute below is a dict from the layer number l to a NumPy array
-    (vectors are 1-D, in the network's dtype):
+    (vectors are 1-D, in the network's dtype).  :func:`explain` builds it.
+
+    Parameters
+    ----------
+    sizes, activation, output_activation, cost, x, y, W, b, z, a, delta : object
+        Stored as the attributes of the same names.
+    grad_b, grad_w, cost_value, digits : object
+        Stored as the attributes of the same names.
 
     Attributes
     ----------
@@ -119,7 +126,17 @@ class Trace:
         return self.render()
 
     def print(self, file=None, digits=None, max_columns=12):
-        """Write :meth:`render`'s text to ``file`` (default: standard output)."""
+        """Write :meth:`render`'s text to ``file`` (default: standard output).
+
+        Parameters
+        ----------
+        file : file-like, optional
+            Where to write; standard output by default.
+        digits : int, optional
+            Decimals shown; default the trace's ``digits``.
+        max_columns : int
+            Vectors and matrices wider than this are summarised.
+        """
         print(self.render(digits=digits, max_columns=max_columns),
               file=sys.stdout if file is None else file)
 

@@ -49,14 +49,36 @@ def _no_nan(values, what):
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^(−z)), elementwise, without overflow warnings."""
+    """σ(z) = 1 / (1 + e^(−z)), elementwise, without overflow warnings.
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The values σ(z), float64, of z's shape.
+    """
     z = np.asarray(z, dtype=float)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def sigmoid_prime(z):
-    """σ'(z) = σ(z) (1 − σ(z))."""
+    """σ'(z) = σ(z) (1 − σ(z)).
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The values σ'(z), float64, of z's shape.
+    """
     s = sigmoid(z)
     return s * (1 - s)
 
@@ -328,7 +350,8 @@ class Network:
             dtype; it is converted to the network's dtype.
         num_threads : int, optional
             Threads for a batch, which is split into blocks of 64 rows; the
-            result does not depend on it.  Default: every available core.
+            result does not depend on it.  Default: OpenMP's thread count
+            (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits``).
 
         Returns
         -------
@@ -351,9 +374,10 @@ class Network:
     def _predict(self, X, num_threads=None, with_z=False):
         """(n, n_out) outputs for checked C-contiguous rows X of the right dtype."""
         n_out = self.sizes[-1]
-        # No more threads than 64-row blocks, nor than cores by default.
+        # No more threads than 64-row blocks; by default OpenMP's count, which
+        # OMP_NUM_THREADS and threadpoolctl limit as they limit NumPy's BLAS.
         blocks = max(1, -(-X.shape[0] // 64))
-        num_threads = min(blocks, num_threads or _available_cores())
+        num_threads = min(blocks, num_threads or _core.default_threads())
         out = np.empty((X.shape[0], n_out), dtype=self.dtype)
         z = np.empty_like(out)
         work = np.empty(_core.workspace_size(self._sizes, 64) * num_threads, dtype=self.dtype)
@@ -401,14 +425,29 @@ class Network:
 
     # -- training -----------------------------------------------------------
 
-    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None):
+    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None, num_threads=None):
         """One gradient-descent step on one mini-batch (network.py's method).
 
         W ← (1 − ηλ/n) W − (η/m) Σ_x δ_x (a_x)ᵀ and b ← b − (η/m) Σ_x δ_x, with
         m = len(mini_batch); ``lmbda`` and ``n`` (the training-set size) as in
-        network2.py.  ``mini_batch`` is a list of (x, y) tuples or a pair (X, Y).
-        A subclass's own ``backprop`` is called for each example.
+        network2.py.  A subclass's own ``backprop`` is called for each example.
+
+        Parameters
+        ----------
+        mini_batch : list of (x, y) tuples, or a pair (X, Y)
+            The m examples of the step.
+        eta : float
+            Learning rate η > 0.
+        lmbda : float
+            L2 strength λ >= 0.
+        n : int, optional
+            Training-set size in the L2 term; default m.
+        num_threads : int, optional
+            Most threads the step may use (default OpenMP's count); the
+            result does not depend on it.
         """
+        if num_threads is not None:
+            num_threads = _checks.integer(num_threads, "num_threads", minimum=1)
         if self._overridden("backprop", "cost_derivative"):
             return self._step_python(mini_batch, eta, lmbda, n)
         from .sgd import SGD
@@ -421,11 +460,12 @@ class Network:
         if n is None:
             n = X.shape[0]
         n = _checks.integer(n, "n", minimum=1)
-        SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda)._step_checked(self, X, Y, n)
+        SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda,
+            num_threads=num_threads)._step_checked(self, X, Y, n)
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, lmbda=0.0,
             momentum=0.0, shuffle=True, verbose=True, progress=None,
-            monitor_learning_speed=False):
+            monitor_learning_speed=False, num_threads=None):
         """Train by mini-batch stochastic gradient descent (network.py's signature).
 
         Each epoch shuffles the training data with the network's generator,
@@ -457,6 +497,10 @@ class Network:
             mean ``|∂C/∂b^l|`` over its units (chapter 5 of the book), on a fixed
             subset of at most 1,000 training examples.  Training itself is
             unchanged; it costs one gradient over that subset per epoch.
+        num_threads : int, optional
+            Most threads a step may use (plain SGD and momentum); default
+            OpenMP's count (``OMP_NUM_THREADS``, ``threadpoolctl``).  The
+            weights are bit-identical for every thread count.
 
         Returns
         -------
@@ -474,7 +518,7 @@ class Network:
                                         monitor_learning_speed)
         from .sgd import SGD
         opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
-                  shuffle=shuffle)
+                  shuffle=shuffle, num_threads=num_threads)
         return opt.run(self, training_data, epochs, test_data=test_data, verbose=verbose,
                        progress=progress, monitor_learning_speed=monitor_learning_speed)
 
@@ -628,8 +672,18 @@ class Network:
     def evaluate(self, test_data):
         """Number of test inputs whose output's argmax equals the label (network.py).
 
-        With one output unit the answer is 1 when a >= 0.5, else 0.  Labels
-        are integers or one-hot rows; other targets raise ``ValueError``.
+        With one output unit the answer is 1 when a >= 0.5, else 0.
+
+        Parameters
+        ----------
+        test_data : list of (x, label) tuples, or a pair (X, labels)
+            Labels are integers or one-hot rows; other targets raise
+            ``ValueError``.
+
+        Returns
+        -------
+        int
+            The number of correct answers.
         """
         if self._overridden("feedforward"):
             return self._evaluate_python(test_data)
@@ -645,7 +699,17 @@ class Network:
     def total_cost(self, data, lmbda=0.0):
         """Mean C_x over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py's total_cost).
 
-        ``data`` is training data in either form (targets, or labels made one-hot).
+        Parameters
+        ----------
+        data : list of (x, y) tuples, or a pair (X, Y)
+            Training data in either form (targets, or labels made one-hot).
+        lmbda : float
+            L2 strength λ >= 0.
+
+        Returns
+        -------
+        float
+            The cost.
         """
         lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
         X, Y = _data.training_arrays(data, self.sizes[0], self.sizes[-1], self.dtype, name="data")
@@ -680,12 +744,31 @@ class Network:
     # -- saving and explaining ----------------------------------------------
 
     def save(self, path):
-        """Write the network to ``path`` (a ``.npz`` model file); see :func:`cbp.io.save`."""
+        """Write the network to ``path`` (a ``.npz`` model file); see :func:`cbp.io.save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (atomically).
+        """
         from .io import save
         save(self, path)
 
     def explain(self, x, y):
-        """Backpropagation step by step for one example; see :func:`cbp.explain.explain`."""
+        """Backpropagation step by step for one example; see :func:`cbp.explain.explain`.
+
+        Parameters
+        ----------
+        x : array_like
+            The input, (n_in, 1) or (n_in,).
+        y : array_like or int
+            The target vector, or a class label.
+
+        Returns
+        -------
+        cbp.explain.Trace
+            Every intermediate value; ``print`` it for the notes' layout.
+        """
         from .explain import explain
         return explain(self, x, y)
 

@@ -20,12 +20,30 @@ __all__ = ["Network", "sigmoid", "sigmoid_prime", "MAX_LAYERS"]
 class Network(model.Network):
     """network.py's ``Network(sizes)`` over :class:`cbp.Network`.
 
-    Keyword options of :class:`cbp.Network` (``dtype``, ``seed``, ...) are
-    accepted too; without ``seed`` the random streams are the original's.
+    Parameters
+    ----------
+    sizes : list of int
+        Units per layer, input first, as in network.py.
+    activation, output_activation, cost, init, dtype, seed : optional
+        The options of :class:`cbp.Network`; without ``seed`` the random
+        streams are the original's.
     """
 
     def cost_derivative(self, output_activations, y):
-        """∂C_x/∂a for the quadratic cost: ``output_activations - y`` (network.py)."""
+        """∂C_x/∂a for the quadratic cost: ``output_activations - y`` (network.py).
+
+        Parameters
+        ----------
+        output_activations : ndarray
+            a^L, a column (n_out, 1).
+        y : ndarray
+            The target column.
+
+        Returns
+        -------
+        ndarray
+            The difference a^L − y.
+        """
         return output_activations - y
 
     def backprop(self, x, y):
@@ -33,6 +51,18 @@ class Network(model.Network):
 
         With a subclass's own ``cost_derivative``, δ^L = cost_derivative(a^L, y)
         ⊙ σ'(z^L) is computed through it, in Python.
+
+        Parameters
+        ----------
+        x : array_like
+            The input column (n_in, 1).
+        y : array_like
+            The target column (n_out, 1).
+
+        Returns
+        -------
+        (nabla_b, nabla_w) : tuple of lists of ndarray
+            Shaped like ``biases`` and ``weights``.
         """
         if self._overridden("cost_derivative"):
             f_prime = model._elementwise(self.output_activation)[1]
@@ -48,6 +78,21 @@ class Network(model.Network):
         none, as in the original.  Further keyword options are those of
         :meth:`cbp.Network.SGD`; its history (per-epoch cost, seconds, correct
         answers) is kept on ``net.history``.
+
+        Parameters
+        ----------
+        training_data : list of (x, y) tuples
+            Shuffled in place each epoch.
+        epochs : int
+            Passes over the data.
+        mini_batch_size : int
+            Examples per step.
+        eta : float
+            Learning rate η.
+        test_data : list of (x, label) tuples, optional
+            Evaluated after each epoch ("Epoch j: correct / total").
+        **options
+            Keyword options of :meth:`cbp.Network.SGD`.
         """
         if isinstance(test_data, (list, tuple)) and len(test_data) == 0:
             test_data = None

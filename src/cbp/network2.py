@@ -40,12 +40,40 @@ class QuadraticCost:
 
     @staticmethod
     def fn(a, y):
-        """The cost of output ``a`` for the desired output ``y``."""
+        """The cost of output ``a`` for the desired output ``y``.
+
+        Parameters
+        ----------
+        a : ndarray
+            The output a^L, a column.
+        y : ndarray
+            The desired output, a column.
+
+        Returns
+        -------
+        float
+            C_x.
+        """
         return 0.5 * np.sum(np.square(a - y))
 
     @staticmethod
     def delta(z, a, y):
-        """The output layer's error δ^L."""
+        """The output layer's error δ^L.
+
+        Parameters
+        ----------
+        z : ndarray
+            The weighted input z^L, a column.
+        a : ndarray
+            The output a^L = σ(z^L).
+        y : ndarray
+            The desired output.
+
+        Returns
+        -------
+        ndarray
+            The error δ^L, a column.
+        """
         return (a - y) * sigmoid_prime(z)
 
 
@@ -54,13 +82,41 @@ class CrossEntropyCost:
 
     @staticmethod
     def fn(a, y):
-        """The cost of output ``a`` for ``y``; 0 · ln 0 terms count as 0 (``nan_to_num``)."""
+        """The cost of output ``a`` for ``y``; 0 · ln 0 terms count as 0 (``nan_to_num``).
+
+        Parameters
+        ----------
+        a : ndarray
+            The output a^L, a column.
+        y : ndarray
+            The desired output, a column.
+
+        Returns
+        -------
+        float
+            C_x.
+        """
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.sum(np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a)))
 
     @staticmethod
     def delta(z, a, y):
-        """The output layer's error δ^L; ``z`` is unused, kept for the common signature."""
+        """The output layer's error δ^L; ``z`` is unused, kept for the common signature.
+
+        Parameters
+        ----------
+        z : ndarray
+            The weighted input z^L (unused).
+        a : ndarray
+            The output a^L.
+        y : ndarray
+            The desired output.
+
+        Returns
+        -------
+        ndarray
+            The error δ^L = a − y.
+        """
         return a - y
 
 
@@ -73,7 +129,18 @@ _warned = set()
 
 
 def vectorized_result(j):
-    """The (10, 1) column with 1.0 in place ``j`` and zeros elsewhere (a digit's target)."""
+    """The (10, 1) column with 1.0 in place ``j`` and zeros elsewhere (a digit's target).
+
+    Parameters
+    ----------
+    j : int
+        A digit, 0 to 9.
+
+    Returns
+    -------
+    ndarray
+        The one-hot column.
+    """
     j = _checks.integer(j, "j")
     if not 0 <= j < 10:
         raise ValueError(f"j must be a digit 0..9; got {j}")
@@ -88,8 +155,16 @@ class Network(model.Network):
     Sigmoid units, weights N(0, 1/n_in) and biases N(0, 1)
     (``default_weight_initializer``).  ``net.cost`` may be reassigned to
     either cost class, or to a class of your own with static ``fn`` and
-    ``delta`` (trained through them, in Python).  Keyword options of
-    :class:`cbp.Network` (``dtype``, ``seed``) are accepted too.
+    ``delta`` (trained through them, in Python).
+
+    Parameters
+    ----------
+    sizes : list of int
+        Units per layer, input first.
+    cost : class
+        ``CrossEntropyCost`` (default), ``QuadraticCost`` or your own.
+    **options
+        Keyword options of :class:`cbp.Network` (``dtype``, ``seed``).
     """
 
     def __init__(self, sizes, cost=CrossEntropyCost, **options):
@@ -155,13 +230,38 @@ class Network(model.Network):
         return self._user_cost or self._overridden("update_mini_batch", "backprop")
 
     def backprop(self, x, y):
-        """(nabla_b, nabla_w) for one example, δ^L from the cost class (network2.py)."""
+        """(nabla_b, nabla_w) for one example, δ^L from the cost class (network2.py).
+
+        Parameters
+        ----------
+        x : array_like
+            The input column (n_in, 1).
+        y : array_like
+            The target column (n_out, 1).
+
+        Returns
+        -------
+        (nabla_b, nabla_w) : tuple of lists of ndarray
+            Shaped like ``biases`` and ``weights``.
+        """
         if self._user_cost:
             return self._backprop_python(x, y, self._cost_class.delta)
         return super().backprop(x, y)
 
     def update_mini_batch(self, mini_batch, eta, lmbda, n):
-        """One step: W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W, b ← b − (η/m) Σ ∂C_x/∂b."""
+        """One step: W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W, b ← b − (η/m) Σ ∂C_x/∂b.
+
+        Parameters
+        ----------
+        mini_batch : list of (x, y) tuples
+            The m examples of the step.
+        eta : float
+            Learning rate η.
+        lmbda : float
+            L2 strength λ.
+        n : int
+            Size of the training set.
+        """
         if self._slow_training():
             return self._step_python(mini_batch, eta, lmbda, n)
         return super().update_mini_batch(mini_batch, eta, lmbda, n)
@@ -178,6 +278,33 @@ class Network(model.Network):
         accuracy monitored (evaluation's, else training's) has not beaten
         its best for that many epochs in a row; 0 never stops.  cbp's
         history of the run is kept on ``net.history``.
+
+        Parameters
+        ----------
+        training_data : list of (x, y) tuples
+            Shuffled in place each epoch.
+        epochs : int
+            Passes over the data.
+        mini_batch_size : int
+            Examples per step.
+        eta : float
+            Learning rate η.
+        lmbda : float
+            L2 strength λ.
+        evaluation_data : list of (x, label) tuples, optional
+            Data for the evaluation monitors.
+        monitor_evaluation_cost, monitor_evaluation_accuracy : bool
+            Record (and print) the cost and accuracy on ``evaluation_data``.
+        monitor_training_cost, monitor_training_accuracy : bool
+            Record (and print) the cost and accuracy on ``training_data``.
+        early_stopping_n : int
+            Epochs without a better accuracy before stopping; 0 never stops.
+
+        Returns
+        -------
+        tuple of four lists
+            ``(evaluation_cost, evaluation_accuracy, training_cost,
+            training_accuracy)``.
         """
         eta = _checks.real(eta, "eta", positive=True)
         lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
@@ -259,8 +386,18 @@ class Network(model.Network):
     def accuracy(self, data, convert=False):
         """How many inputs in ``data`` the network classifies right (argmax of the output).
 
-        ``convert=False`` for validation/test data (integer labels),
-        ``convert=True`` for training data (vector targets, their argmax).
+        Parameters
+        ----------
+        data : list of (x, y) tuples
+            The examples.
+        convert : bool
+            False for validation/test data (integer labels), True for
+            training data (vector targets, their argmax).
+
+        Returns
+        -------
+        int
+            The number classified right.
         """
         if self._overridden("feedforward"):
             column = (lambda y: np.argmax(y)) if convert else (lambda y: y)
@@ -279,8 +416,20 @@ class Network(model.Network):
     def total_cost(self, data, lmbda, convert=False):
         """The mean cost over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py).
 
-        ``convert=True`` when ``data`` holds integer labels (validation/test
-        data): they are made one-hot targets, as ``vectorized_result`` does.
+        Parameters
+        ----------
+        data : list of (x, y) tuples
+            The examples.
+        lmbda : float
+            L2 strength λ.
+        convert : bool
+            True when ``data`` holds integer labels (validation/test data):
+            they are made one-hot targets, as ``vectorized_result`` does.
+
+        Returns
+        -------
+        float
+            The cost.
         """
         lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
         if self._user_cost or self._overridden("feedforward"):
@@ -316,6 +465,11 @@ class Network(model.Network):
 
         {"sizes", "weights", "biases", "cost": the cost class's name}; files
         load in network2.py and in :func:`load`.
+
+        Parameters
+        ----------
+        filename : str or os.PathLike
+            The file to write.
         """
         data = {"sizes": self.sizes,
                 "weights": [w.tolist() for w in self.weights],
@@ -343,6 +497,18 @@ def load(filename, max_bytes=MAX_FILE_BYTES):
     (nothing is looked up by name).  Otherwise ``ValueError``.  As in the
     original, the network is first built (its initial draw uses NumPy's
     global generator), then given the file's weights.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The JSON file.
+    max_bytes : int
+        Refuse files larger than this.
+
+    Returns
+    -------
+    Network
+        The network the file describes.
     """
     max_bytes = _checks.integer(max_bytes, "max_bytes", minimum=1)
     try:

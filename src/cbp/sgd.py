@@ -170,9 +170,15 @@ class _Optimizer:
         self._state = weakref.WeakKeyDictionary()
 
     momentum = 0.0
+    num_threads = None
 
     def _rule_name(self):
         raise NotImplementedError
+
+    def _threads(self):
+        # Most threads a step may use: OpenMP's count unless set (the core
+        # uses fewer where threads do not pay, and only for SGD/momentum).
+        return _core.default_threads() if self.num_threads is None else self.num_threads
 
     def _rule_args(self, steps):
         return np.array([self.batch_l2, 0.0, 0.0, 0.0, steps], dtype=np.float64)
@@ -265,21 +271,23 @@ class _Optimizer:
         # Scratch for the core and the snapshot to fall back on, allocated
         # once per call rather than per run of mini-batches.
         entry = self._state_for(net)
-        work = np.empty(_core.workspace_size(net._sizes, m), dtype=net.dtype)
-        return entry, work, np.empty_like(net._params), np.empty_like(entry[0])
+        threads = self._threads()
+        work = np.empty(_core.workspace_size(net._sizes, m, threads), dtype=net.dtype)
+        return entry, work, np.empty_like(net._params), np.empty_like(entry[0]), threads
 
     def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history):
         # Mini-batches first..last-1; on NaN/Inf, back to the last finite
         # state (replaying from a snapshot) and raise.
         params = net._params
-        entry, work, snapshot, v_snapshot = buffers
+        entry, work, snapshot, v_snapshot, threads = buffers
         velocity, steps = entry
         snapshot[...] = params
         v_snapshot[...] = velocity
         args = (*net._core_args(), *net._codes, X, Y, order, m)
         hyper = (self.eta, self.lmbda / n, self.momentum, work, RULES[self._rule_name()].code)
         done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
-                                                     *hyper, self._rule_args(steps))
+                                                     *hyper, self._rule_args(steps),
+                                                     num_threads=threads)
         if np.isfinite(cost_sum) and _core.all_finite(params):
             entry[1] = steps + done
             return examples, cost_sum
@@ -290,7 +298,7 @@ class _Optimizer:
             snapshot[...] = params
             v_snapshot[...] = velocity
             _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
-                                        self._rule_args(steps))
+                                        self._rule_args(steps), num_threads=threads)
             if not (np.isfinite(c) and _core.all_finite(params)):
                 params[...] = snapshot
                 velocity[...] = v_snapshot
@@ -438,11 +446,20 @@ class SGD(_Optimizer):
         v ← μv − ηg, θ ← θ + μv − ηg (no effect when μ = 0).
     batch_l2 : float >= 0
         scikit-learn's ``alpha``: (α/m) W joins each mini-batch's gradient.
+    num_threads : int >= 1, optional
+        Most threads one step may use (plain SGD and momentum); default
+        OpenMP's count, so ``OMP_NUM_THREADS`` and
+        ``threadpoolctl.threadpool_limits`` limit it.  Small networks use
+        one thread where more would not pay.  The weights are bit-identical
+        for every thread count.
     """
 
     def __init__(self, eta, mini_batch_size=10, lmbda=0.0, momentum=0.0, shuffle=True, *,
-                 nesterov=False, batch_l2=0.0):
+                 nesterov=False, batch_l2=0.0, num_threads=None):
         super().__init__(eta, mini_batch_size, lmbda, shuffle, batch_l2)
+        if num_threads is not None:
+            num_threads = _checks.integer(num_threads, "num_threads", minimum=1)
+        self.num_threads = num_threads
         self.momentum = _checks.real(momentum, "momentum", minimum=0.0, below=1.0)
         self.nesterov = _flag(nesterov, "nesterov")
 
@@ -453,7 +470,8 @@ class SGD(_Optimizer):
 
     def __repr__(self):
         extra = "".join(f", {k}={getattr(self, k)!r}" for k, default in
-                        (("nesterov", False), ("batch_l2", 0.0)) if getattr(self, k) != default)
+                        (("nesterov", False), ("batch_l2", 0.0), ("num_threads", None))
+                        if getattr(self, k) != default)
         return (f"SGD(eta={self.eta}, mini_batch_size={self.mini_batch_size}, "
                 f"lmbda={self.lmbda}, momentum={self.momentum}, shuffle={self.shuffle}{extra})")
 
