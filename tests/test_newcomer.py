@@ -75,13 +75,16 @@ def test_one_output_float_targets():
     assert h["test_cost"] == [pytest.approx(net.total_cost((Xt, soft)), rel=1e-12)]
 
 
-def test_one_output_labels_beyond_one_are_refused():
+def test_one_output_integers_beyond_one_are_targets():
+    # A label 0/1 is its own target; other integers are regression targets.
     X, _ = binary()
-    net = cbp.Network([3, 4, 1], seed=0)
-    with pytest.raises(ValueError, match=r"0 or 1.*got values from 0 to 3.*float targets"):
-        net.SGD((X, np.arange(len(X)) % 4), 1, 10, 0.1, verbose=False)
-    with pytest.raises(ValueError, match=r"0 or 1"):
-        net.evaluate((X, np.arange(len(X)) % 4))
+    y = np.arange(len(X)) % 4
+    net = cbp.Network([3, 4, 1], output_activation="linear", activation="tanh", seed=0)
+    h = net.SGD((X, y), 1, 10, 0.01, test_data=(X, y), verbose=False)
+    assert set(h) == {"epoch", "cost", "seconds", "test_cost"}
+    assert h["test_cost"] == [pytest.approx(net.total_cost((X, y.astype(float))), rel=1e-12)]
+    with pytest.raises(ValueError, match=r"targets, not class labels"):
+        net.evaluate((X, y))
 
 
 def test_labels_and_one_hot_rows_give_the_same_record():
@@ -106,6 +109,10 @@ def test_examples_decides_once():
     assert labels.tolist() == [2, 0, 1] and Y.tolist() == np.eye(3)[[2, 0, 1]].tolist()
     _, Y, labels = _data.examples((X, np.array([[1], [0], [1]])), 2, 1, f64, want_labels=True)
     assert labels.tolist() == [1, 0, 1] and Y[:, 0].tolist() == [1, 0, 1]
+    _, Y, labels = _data.examples((X, np.array([[2], [0], [1]])), 2, 1, f64, want_labels=True)
+    assert labels is None and Y[:, 0].tolist() == [2, 0, 1]
+    _, Y, labels = _data.examples((X, np.array([[2], [0], [1]])), 2, 3, f64, want_labels=True)
+    assert labels.tolist() == [2, 0, 1]
     # Float targets: classes only when every row is an indicator.
     _, Y, labels = _data.examples((X, [0.5, 1.0, 0.0]), 2, 1, f64, want_labels=True)
     assert labels is None and Y[:, 0].tolist() == [0.5, 1.0, 0.0]
@@ -164,5 +171,3 @@ def test_backprop_and_explain_take_an_integer_label():
     one = cbp.Network([4, 3, 1], seed=2)
     np.testing.assert_array_equal(one.backprop(x, 1)[1][0], one.backprop(x, [1.0])[1][0])
     np.testing.assert_array_equal(one.backprop(x, 0.25)[1][0], one.backprop(x, [0.25])[1][0])
-    with pytest.raises(ValueError, match=r"0 or 1"):
-        one.backprop(x, 2)

@@ -8,14 +8,14 @@
 
 What y holds is decided here, once, the same way for training and test data:
 
-* class labels: integers, (n,) or (n, 1), in 0..n_out-1, and 0 or 1 for one
-  output unit; for n_out >= 2 also whole-number floats (n,), which cannot be
-  targets.  Training fits their one-hot rows (for one output, y itself); a
-  network answers the argmax class, or 1 when a >= 0.5 for one output.
-* targets: float rows (n, n_out), or (n,) for one output.  They are fitted as
-  given; they have classes only when every row is a class indicator (one-hot,
-  or 0/1 for one output), as one-hot labels are: then accuracy is measured too,
-  otherwise only the cost.
+* class labels, for n_out >= 2: integers (n,) or (n, 1) in 0..n_out-1, or
+  whole-number floats (n,), which cannot be targets.  Training fits their
+  one-hot rows; the network's answer is the argmax.
+* targets: rows (n, n_out), or (n,) for one output, fitted as given.  They
+  have classes, and accuracy is measured besides the cost, only when every row
+  is a class indicator: one-hot, or for one output 0 or 1 (a label 0/1 is its
+  own target), the answer being 1 when a >= 0.5.  Other targets (regression)
+  have a cost only.
 
 Everything comes out C-contiguous in the network's dtype, checked finite.
 """
@@ -97,19 +97,15 @@ def _stack(vectors, name, width, dtype):
 
 
 def _label_shaped(arr, n_out):
-    # Integers (n,) or (n, 1) are class labels; so are floats (n,) when there
-    # are several outputs, for they cannot be targets.
+    # With several outputs, integers (n,) or (n, 1) are class labels, and so
+    # are floats (n,), which cannot be targets.  With one output, a label 0
+    # or 1 is its own target: y is read as targets, and as classes when every
+    # value is 0 or 1 (_indicator_labels).
+    if n_out == 1:
+        return False
     if arr.dtype.kind in "iub":
         return arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)
-    return arr.dtype.kind == "f" and arr.ndim == 1 and n_out > 1
-
-
-def _class_labels(arr, name, n_out):
-    if n_out == 1 and arr.size and arr.dtype.kind in "iu" and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(f"{name} holds integers, read as class labels, which for one output "
-                         f"unit must be 0 or 1; got values from {arr.min()} to {arr.max()} "
-                         "(for regression, pass float targets)")
-    return _checks.labels(arr, name, 2 if n_out == 1 else n_out)
+    return arr.dtype.kind == "f" and arr.ndim == 1
 
 
 def _indicator_labels(Y):
@@ -132,12 +128,9 @@ def _read_y(y, name, n, n_out, dtype, want_labels):
         except (ValueError, TypeError):
             arr = None          # ragged or odd: _checks.rows says what is wrong
     if arr is not None and _label_shaped(arr, n_out):
-        labels = _class_labels(arr, name, n_out)
+        labels = _checks.labels(arr, name, n_out)
         Y = np.zeros((labels.shape[0], n_out), dtype=dtype)
-        if n_out == 1:
-            Y[:, 0] = labels
-        else:
-            Y[np.arange(labels.shape[0]), labels] = 1
+        Y[np.arange(labels.shape[0]), labels] = 1
     else:
         Y = _checks.rows(y, name, n_out, dtype)
         labels = _indicator_labels(Y) if want_labels else None
@@ -285,9 +278,8 @@ def _sample_holds(data, result):
 def target(y, name, n_out, dtype):
     """One example's target as (n_out,): a vector or column, or a class label.
 
-    A scalar is read as a column of labels is (:func:`examples`): an integer
-    class label becomes its one-hot vector (for one output, y itself, 0 or 1);
-    a float scalar is the target of a single output.
+    A scalar is read as a column of them is (:func:`examples`): for n_out >= 2
+    a class label, made one-hot; for one output unit, the target itself.
     """
     if not isinstance(y, (str, bytes)) and np.ndim(y) == 0:
         arr = np.asarray(y)
