@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _core
 
 
 def _is_pair(data):
@@ -79,21 +79,36 @@ def _examples(data, name, n_in):
 def _stack(vectors, name, width, dtype):
     out = np.empty((len(vectors), width), dtype=dtype)
     first = vectors[0] if vectors else None
-    if (type(first) is np.ndarray and first.shape in ((width, 1), (width,))
-            and all(type(v) is np.ndarray and v.shape == first.shape for v in vectors)):
-        # The book's lists: arrays of one shape.  One stack into the result
-        # and one vectorised check, not a check per vector; anything odd
-        # (dtype, NaN, overflow) goes the slow way below for its message.
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                np.stack(vectors, out=out.reshape((len(vectors),) + first.shape))
-            if np.isfinite(out).all():
-                return out
-        except (TypeError, ValueError):
-            pass
+    if type(first) is np.ndarray and first.shape in ((width, 1), (width,)):
+        # The book's lists: real arrays of one shape.  Each is copied into
+        # its row with a type and shape test only, then one vectorised
+        # finite check (measured faster than np.stack or np.concatenate over
+        # a list of 50,000 columns); anything odd (another shape or dtype,
+        # NaN, overflow) goes the checked way below for its message.
+        shape = first.shape
+        rows = out.reshape((len(vectors),) + shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k, v in enumerate(vectors):
+                if type(v) is not np.ndarray or v.shape != shape or v.dtype.kind not in "biuf":
+                    break
+                rows[k] = v
+            else:
+                if _core.all_finite(out.reshape(-1)):
+                    return out
     for k, v in enumerate(vectors):
         out[k] = _checks.vector(v, f"{name}[{k}]", width, dtype)
     return out
+
+
+# The types of the labels in network.py's test lists (mnist_loader's are
+# NumPy int64): a type test per item instead of np.ndim (a tenth of the time).
+_SCALAR_TYPES = frozenset([int, float, bool, np.int64, np.int32, np.int16, np.int8, np.uint8,
+                           np.uint16, np.uint32, np.uint64, np.float64, np.float32, np.bool_])
+
+
+def _all_scalars(ys):
+    return (all(type(y) in _SCALAR_TYPES for y in ys)
+            or all(np.ndim(y) == 0 for y in ys))
 
 
 def _label_shaped(arr, n_out):
@@ -154,7 +169,7 @@ def examples(data, n_in, n_out, dtype, name="training_data", want_labels=False):
     items = _examples(data, name, n_in)
     X = _stack([x for x, _ in items], f"{name} x", n_in, dtype)
     ys = [y for _, y in items]
-    if ys and all(np.ndim(y) == 0 for y in ys):
+    if ys and _all_scalars(ys):
         Y, labels = _read_y(np.asarray(ys), f"{name} y", len(ys), n_out, dtype, want_labels)
     else:
         Y = _stack(ys, f"{name} y", n_out, dtype)
@@ -215,7 +230,7 @@ def as_tuples(data, name):
 
 # Conversions of lists evaluated again and again (the book's test data, every
 # epoch), per network, held weakly by the network: {key: _Entry}.
-_CACHE = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 4     # test, validation and training lists of one script
 _SAMPLE = 16        # items whose values are compared on each hit
