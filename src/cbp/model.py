@@ -12,15 +12,10 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import _checks, _core, _data, activations, costs
-from ._typing import Array, ArrayLike, Data, DType, History, PathLike, Progress
-
-if TYPE_CHECKING:
-    from .explain import Trace
 
 MAX_LAYERS = _core.MAX_LAYERS
 _INIT = ("gaussian", "scaled")
@@ -53,7 +48,7 @@ def _no_nan(values, what):
     return values
 
 
-def sigmoid(z: ArrayLike) -> Array:
+def sigmoid(z):
     """σ(z) = 1 / (1 + e^(−z)), elementwise, without overflow warnings.
 
     Parameters
@@ -71,7 +66,7 @@ def sigmoid(z: ArrayLike) -> Array:
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def sigmoid_prime(z: ArrayLike) -> Array:
+def sigmoid_prime(z):
     """σ'(z) = σ(z) (1 − σ(z)).
 
     Parameters
@@ -199,10 +194,8 @@ class Network:
     ``SGD``, ``update_mini_batch`` and ``evaluate``, in Python.
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "sigmoid",
-                 output_activation: Optional[str] = None, cost: str = "quadratic",
-                 init: str = "gaussian", dtype: DType = "float64",
-                 seed: Optional[int] = None) -> None:
+    def __init__(self, sizes, activation="sigmoid", output_activation=None, cost="quadratic",
+                 init="gaussian", dtype="float64", seed=None):
         sizes = self._check_sizes(sizes)
         hidden = activations.lookup(activation, "activation")
         if output_activation is None:
@@ -284,12 +277,12 @@ class Network:
         return ws, bs
 
     @property
-    def sizes(self) -> List[int]:
+    def sizes(self):
         """Units per layer, input first."""
         return [int(s) for s in self._sizes]
 
     @property
-    def num_layers(self) -> int:
+    def num_layers(self):
         """Number of layers, input included (network.py's ``num_layers``)."""
         return len(self._sizes)
 
@@ -362,7 +355,7 @@ class Network:
 
     # -- feedforward --------------------------------------------------------
 
-    def feedforward(self, a: ArrayLike, num_threads: Optional[int] = None) -> Array:
+    def feedforward(self, a, num_threads=None):
         """a^L for an input: apply z^l = W^l a^{l-1} + b^l, a^l = f(z^l) layer by layer.
 
         Parameters
@@ -412,7 +405,7 @@ class Network:
 
     # -- backprop -----------------------------------------------------------
 
-    def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
+    def backprop(self, x, y):
         """The gradient of C_x for one example, by backpropagation.
 
         Feedforward, then BP1 δ^L = ∇_a C ⊙ f'(z^L), BP2
@@ -448,8 +441,7 @@ class Network:
 
     # -- training -----------------------------------------------------------
 
-    def update_mini_batch(self, mini_batch: Data, eta: float, lmbda: float = 0.0,
-                          n: Optional[int] = None, num_threads: Optional[int] = None) -> None:
+    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None, num_threads=None):
         """One gradient-descent step on one mini-batch (network.py's method).
 
         W ← (1 − ηλ/n) W − (η/m) Σ_x δ_x (a_x)ᵀ and b ← b − (η/m) Σ_x δ_x, with
@@ -487,11 +479,9 @@ class Network:
         SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda,
             num_threads=num_threads)._step_checked(self, X, Y, n)
 
-    def SGD(self, training_data: Data, epochs: int, mini_batch_size: int, eta: float,
-            test_data: Data = None, lmbda: float = 0.0, momentum: float = 0.0,
-            shuffle: bool = True, verbose: bool = True, progress: Progress = None,
-            monitor_learning_speed: bool = False,
-            num_threads: Optional[int] = None) -> History:
+    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, lmbda=0.0,
+            momentum=0.0, shuffle=True, verbose=True, progress=None,
+            monitor_learning_speed=False, num_threads=None):
         """Train by mini-batch stochastic gradient descent (network.py's signature).
 
         Each epoch shuffles the training data with the network's generator,
@@ -554,7 +544,7 @@ class Network:
     #: class; the drop-ins add theirs).  A subclass replacing one of them is
     #: served through its own Python code: correct first, then as fast as the
     #: rest allows.
-    _fast: Dict[str, Any] = {}
+    _fast = {}
 
     def _overridden(self, *names):
         """Whether ``type(self)`` replaces any of ``names`` among the fast methods."""
@@ -695,7 +685,7 @@ class Network:
 
     # -- evaluation ---------------------------------------------------------
 
-    def evaluate(self, test_data: Data) -> int:
+    def evaluate(self, test_data):
         """Number of test inputs whose output's argmax equals the label (network.py).
 
         With one output unit the answer is 1 when a >= 0.5, else 0.
@@ -722,7 +712,7 @@ class Network:
         answers = _data.predicted_labels(_no_nan(self._predict(X), "a^L"))
         return int(np.sum(answers == labels))
 
-    def total_cost(self, data: Data, lmbda: float = 0.0) -> float:
+    def total_cost(self, data, lmbda=0.0):
         """Mean C_x over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py's total_cost).
 
         Parameters
@@ -769,7 +759,7 @@ class Network:
 
     # -- saving and explaining ----------------------------------------------
 
-    def save(self, path: PathLike) -> None:
+    def save(self, path):
         """Write the network to ``path`` (a ``.npz`` model file); see :func:`cbp.io.save`.
 
         Parameters
@@ -780,7 +770,7 @@ class Network:
         from .io import save
         save(self, path)
 
-    def explain(self, x: ArrayLike, y: ArrayLike) -> "Trace":
+    def explain(self, x, y):
         """Backpropagation step by step for one example; see :func:`cbp.explain.explain`.
 
         Parameters
@@ -797,91 +787,6 @@ class Network:
         """
         from .explain import explain
         return explain(self, x, y)
-
-    # -- copies and pickles ---------------------------------------------------
-
-    # What __getstate__ writes out itself; the rest of __dict__ (a drop-in's
-    # cost class, a history) travels as it is.
-    _STATE = frozenset(("dtype", "activation", "output_activation", "cost", "init", "_codes",
-                        "_rng", "_lock", "_sizes", "_woff", "_boff", "_n_weights", "_n_params",
-                        "_params"))
-    _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-    def __getstate__(self):
-        """The network as plain data: description, a copy of the parameters, the generator's state.
-
-        For ``pickle`` and :mod:`copy` (to ship a network to another process,
-        e.g. with joblib or Dask); model files are :meth:`save`'s ``.npz``.
-        """
-        with self._lock:
-            params = self._params.copy()
-            rng = None if self._rng is None else self._rng.bit_generator.state
-        return {"format": "cbp.Network", "version": 1, "sizes": self.sizes,
-                "activation": self.activation, "output_activation": self.output_activation,
-                "cost": next(name for name, entry in costs.COSTS.items()
-                             if entry.code == self._codes[2]),
-                "init": self.init, "dtype": np.dtype(self.dtype).name, "params": params,
-                "rng": rng,
-                "extra": {k: v for k, v in self.__dict__.items() if k not in self._STATE}}
-
-    def __setstate__(self, state):
-        """Rebuild from :meth:`__getstate__`'s data, checked: a bad state raises ``ValueError``."""
-        try:
-            self._restore(state)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"not a valid cbp.Network state: {exc}") from None
-
-    def _restore(self, state):
-        if not isinstance(state, dict) or state.get("format") != "cbp.Network":
-            raise ValueError("expected the dict written by Network.__getstate__")
-        if state.get("version") != 1:
-            raise ValueError(f"unknown version {state.get('version')!r}")
-        sizes = self._check_sizes(state["sizes"])
-        hidden = activations.lookup(state["activation"], "activation")
-        output = activations.lookup(state["output_activation"], "output_activation",
-                                    output=True)
-        cost = costs.lookup(state["cost"], state["output_activation"])
-        init = state["init"]
-        if init not in _INIT:
-            raise ValueError(f"init must be one of {list(_INIT)}; got {init!r}")
-        dtype = _checks.dtype(state["dtype"])
-        rng = state["rng"]
-        if rng is not None:
-            name = rng.get("bit_generator") if isinstance(rng, dict) else None
-            if name not in self._BIT_GENERATORS:
-                raise ValueError(f"rng must be the state of one of NumPy's bit generators "
-                                 f"{list(self._BIT_GENERATORS)}; got {name!r}")
-            bit_generator = getattr(np.random, name)()
-            bit_generator.state = rng
-            rng = np.random.Generator(bit_generator)
-        extra = state["extra"]
-        if not isinstance(extra, dict) or any(not isinstance(k, str) or k in self._STATE
-                                              for k in extra):
-            raise ValueError("extra must be a dict of attributes other than the network's own")
-        self._layout(sizes)
-        params = state["params"]
-        if (not isinstance(params, np.ndarray) or params.dtype != dtype
-                or params.shape != (self._n_params,)):
-            raise ValueError(f"params must be a {np.dtype(dtype).name} vector of "
-                             f"{self._n_params} values for sizes {sizes}")
-        if not np.isfinite(params).all():
-            raise ValueError("params must be finite")
-        self.dtype = dtype
-        self.activation, self.output_activation = state["activation"], state["output_activation"]
-        self.init = init
-        if not isinstance(getattr(type(self), "cost", None), property):
-            self.cost = state["cost"]
-        self._codes = (hidden.code, output.code, cost.code)
-        self._rng = rng
-        self._lock = threading.RLock()
-        self._params = np.array(params, dtype=dtype, order="C", copy=True)
-        self.__dict__.update(extra)
-
-    def __copy__(self):
-        """An independent network: ``copy.copy`` copies the parameters too (as ``deepcopy``)."""
-        new = type(self).__new__(type(self))
-        new.__setstate__(self.__getstate__())
-        return new
 
 
 Network._fast = {name: getattr(Network, name)
