@@ -171,3 +171,87 @@ def test_backprop_and_explain_take_an_integer_label():
     one = cbp.Network([4, 3, 1], seed=2)
     np.testing.assert_array_equal(one.backprop(x, 1)[1][0], one.backprop(x, [1.0])[1][0])
     np.testing.assert_array_equal(one.backprop(x, 0.25)[1][0], one.backprop(x, [0.25])[1][0])
+
+
+# -- item 2: copies and pickles are independent networks -------------------------------
+
+
+def _trained(seed=0, **options):
+    X, y = binary(200, seed=seed)
+    net = cbp.Network([3, 6, 2], seed=seed, **options)
+    net.SGD((X, y), 1, 10, 0.5, verbose=False)
+    return net, (X, y)
+
+
+def _params(net):
+    return [w.copy() for w in net.weights] + [b.copy() for b in net.biases]
+
+
+def _same(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(_params(a), _params(b)))
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_copies_are_independent_and_continue_identically(how, dtype):
+    net, data = _trained(dtype=dtype)
+    twin = {"copy": copy.copy, "deepcopy": copy.deepcopy,
+            "pickle": lambda n: pickle.loads(pickle.dumps(n))}[how](net)
+    assert type(twin) is type(net) and repr(twin) == repr(net) and twin.init == net.init
+    assert twin.dtype == net.dtype and _same(twin, net)
+    saved = _params(net)
+    X = data[0]
+    # Training the copy leaves the original bit-identical...
+    h_twin = twin.SGD(data, 2, 10, 0.5, verbose=False)
+    assert all(np.array_equal(u, v) for u, v in zip(_params(net), saved))
+    assert not _same(twin, net)
+    # ...and the original, trained the same way, arrives at the same network:
+    # the copy carries the generator's state (the shuffles to come).
+    h_net = net.SGD(data, 2, 10, 0.5, verbose=False)
+    assert h_net["cost"] == h_twin["cost"] and _same(twin, net)
+    np.testing.assert_array_equal(net.feedforward(X), twin.feedforward(X))
+
+
+def test_pickled_drop_in_keeps_its_class_and_cost():
+    from cbp import network2
+    net = network2.Network([3, 4, 2], cost=network2.QuadraticCost, seed=4)
+    twin = pickle.loads(pickle.dumps(net))
+    assert type(twin) is network2.Network and twin.cost is network2.QuadraticCost
+    x = np.ones((3, 1))
+    np.testing.assert_array_equal(twin.feedforward(x), net.feedforward(x))
+
+
+def test_a_copy_has_its_own_lock():
+    net, _ = _trained()
+    twin = copy.copy(net)
+    assert twin._lock is not net._lock
+    with net._lock:                      # held here: the copy is not blocked by it
+        twin.feedforward(np.zeros(3))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda s: s.update(format="other"), "expected the dict"),
+    (lambda s: s.update(version=9), "unknown version"),
+    (lambda s: s.update(sizes=[3, 0, 2]), "sizes"),
+    (lambda s: s.update(activation="gelu"), "activation"),
+    (lambda s: s.update(cost="cross_entropy", output_activation="softmax"), "cost"),
+    (lambda s: s.update(init="zeros"), "init"),
+    (lambda s: s.update(dtype="int8"), "dtype"),
+    (lambda s: s.update(params=s["params"][:-1]), "params must be"),
+    (lambda s: s.update(params=s["params"].astype(np.float32)), "params must be"),
+    (lambda s: s.update(params=list(s["params"])), "params must be"),
+    (lambda s: s["params"].__setitem__(0, np.nan), "finite"),
+    (lambda s: s.update(rng={"bit_generator": "os.system"}), "bit generator"),
+    (lambda s: s.update(rng={"bit_generator": "PCG64", "state": "x"}), "state"),
+    (lambda s: s.update(extra={"_params": 0}), "extra"),
+    (lambda s: s.pop("rng"), "rng"),
+])
+def test_bad_state_is_refused(edit, match):
+    net, _ = _trained()
+    state = net.__getstate__()
+    edit(state)
+    fresh = cbp.Network.__new__(cbp.Network)
+    with pytest.raises(ValueError, match=match):
+        fresh.__setstate__(state)
+    with pytest.raises(ValueError, match="not a valid cbp.Network state"):
+        cbp.Network.__new__(cbp.Network).__setstate__([1, 2])
