@@ -8,6 +8,7 @@ import gzip
 import importlib.util
 import io
 import json
+import os
 import pickle
 import random
 import struct
@@ -475,6 +476,19 @@ def test_network2_load_refuses_bad_files(tmp_path, edit, message):
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(ValueError, match=message):
         cbp.network2.load(path)
+
+
+def test_network2_load_refuses_what_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="regular file"):
+        cbp.network2.load(fifo)
+    with pytest.raises(IsADirectoryError):
+        cbp.network2.load(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        cbp.network2.load(tmp_path / "missing.json")
+    with pytest.raises(TypeError, match="filename"):
+        cbp.network2.load(3.5)
 
 
 def test_network2_load_caps_the_size(tmp_path):

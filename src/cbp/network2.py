@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from . import _checks, _data, costs, model
+from . import _checks, _data, _files, costs, model
 from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 
 __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
@@ -510,12 +510,13 @@ def load(filename, max_bytes=MAX_FILE_BYTES):
     Network
         The network the file describes.
     """
-    max_bytes = _checks.integer(max_bytes, "max_bytes", minimum=1)
+    max_bytes = _files.check_max_bytes(max_bytes)
     try:
         path = os.fspath(filename)
     except TypeError:
         raise TypeError(f"filename must be a path; got {type(filename).__name__}") from None
-    with open(path, "rb") as f:
+    # A regular file only: a FIFO or device would block or never end.
+    with _files.open_regular(path) as f:
         raw = f.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise ValueError(f"{path}: larger than max_bytes={max_bytes}; pass a larger "
