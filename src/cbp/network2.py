@@ -309,6 +309,12 @@ class Network(model.Network):
         eta = _checks.real(eta, "eta", positive=True)
         lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
         early_stopping_n = _checks.integer(early_stopping_n, "early_stopping_n", minimum=0)
+        # Iterators (a zip) are read once, as the Python 3 port does: the
+        # monitors walk the data again each epoch.
+        if training_data is not None and not isinstance(training_data, (list, tuple)):
+            training_data = _data.as_tuples(training_data, "training_data")
+        if evaluation_data is not None and not isinstance(evaluation_data, (list, tuple)):
+            evaluation_data = _data.as_tuples(evaluation_data, "evaluation_data")
         if early_stopping_n and not (monitor_evaluation_accuracy or monitor_training_accuracy):
             raise ValueError("early_stopping_n needs an accuracy to watch: set "
                              "monitor_evaluation_accuracy or monitor_training_accuracy")
