@@ -320,6 +320,24 @@ def test_network2_early_stopping(n):
     assert_same_net(o, c)
 
 
+def test_network2_takes_iterators_as_the_python3_port_does():
+    out = []
+    for module in (orig2, cbp.network2):
+        seeded(12)
+        net = module.Network([784, 10, 10])
+        data = list(TRAIN[:100])
+        if module is orig2:     # the original needs lists: give it what zip would hold
+            args = (data, TEST[:50])
+        else:
+            args = (zip([x for x, _ in data], [y for _, y in data]),
+                    zip([x for x, _ in TEST[:50]], [y for _, y in TEST[:50]]))
+        out.append(run(lambda: net.SGD(args[0], 2, 10, 0.5, evaluation_data=args[1],
+                                       monitor_evaluation_accuracy=True,
+                                       monitor_training_cost=True)))
+    assert_same_lines(out[0][1], out[1][1])
+    assert out[0][0][1] == out[1][0][1]
+
+
 def test_network2_early_stopping_needs_an_accuracy():
     net = cbp.network2.Network([784, 10])
     with pytest.raises(ValueError, match="early_stopping_n"):
