@@ -317,7 +317,7 @@ def _reduce(func, args, pos, op):
             _refuse(op, pos, "_frombuffer is read only as _frombuffer(data, dtype, shape, 'C' or 'F')")
         return _array_from(_raw_bytes(args[0]), args[1].dtype, args[2], _text(args[3]) == "F", pos, op)
     if what == _ENCODE:
-        if not (len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1")):
+        if not (len(args) == 2 and isinstance(args[0], str) and _text(args[1]) in ("latin1", "latin-1")):
             _refuse(op, pos, "_codecs.encode is read only as encode(text, 'latin1')")
         try:
             data = bytearray(args[0], "latin-1")
