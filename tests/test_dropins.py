@@ -437,6 +437,19 @@ def test_network2_cost_without_fn_or_delta_is_refused():
     assert net.cost is cbp.network2.CrossEntropyCost
 
 
+def test_network2_explain_uses_the_cost_class():
+    for name, cbp_name in (("CrossEntropyCost", "cross_entropy"), ("QuadraticCost", "quadratic")):
+        net = cbp.network2.Network([3, 2, 2], cost=getattr(cbp.network2, name), seed=1)
+        twin = cbp.Network([3, 2, 2], cost=cbp_name, seed=1)
+        twin.weights, twin.biases = net.weights, net.biases
+        x, y = np.array([[0.5], [0.1], [0.9]]), np.array([[1.0], [0.0]])
+        assert str(net.explain(x, y)) == str(twin.explain(x, y))
+    with pytest.warns(UserWarning):
+        own = cbp.network2.Network([3, 2], cost=type("ExplainMe", (_MyCrossEntropy,), {}))
+    with pytest.raises(TypeError, match="ExplainMe"):
+        own.explain(np.zeros((3, 1)), np.zeros((2, 1)))
+
+
 # -- network2 files ---------------------------------------------------------------
 
 

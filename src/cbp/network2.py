@@ -464,6 +464,21 @@ class Network(model.Network):
         cost += 0.5 * (lmbda / len(items)) * sum(np.sum(np.square(w)) for w in self.weights)
         return cost
 
+    def explain(self, x, y):
+        """Backpropagation step by step for one example; see :func:`cbp.explain.explain`.
+
+        Explained on a :class:`cbp.Network` with the same weights and cbp's
+        name for the cost (the trace knows the two book costs only).
+        """
+        if self._user_cost:
+            raise TypeError(f"explain knows CrossEntropyCost and QuadraticCost; this "
+                            f"network's cost is {self._cost_name}")
+        twin = model.Network(self.sizes, cost=_KNOWN[self._cost_class]
+                             if self._cost_class in _KNOWN else _KNOWN[type(self._cost_class)],
+                             dtype=self.dtype, seed=0)
+        twin.weights, twin.biases = self.weights, self.biases
+        return twin.explain(x, y)
+
     # -- files --------------------------------------------------------------
 
     def save(self, filename):
