@@ -12,12 +12,17 @@ the notes: the input layer is 1, so the first weight matrix is W^2 and the
 output layer is L = len(sizes).
 """
 import sys
+from typing import TYPE_CHECKING, List, Optional, TextIO, Tuple
 
 import numpy as np
 
 from . import _checks, _core, _data
 from .activations import ACTIVATIONS
 from .costs import COSTS
+from ._typing import Array, ArrayLike
+
+if TYPE_CHECKING:
+    from .model import Network
 
 __all__ = ["Trace", "explain", "worked_example"]
 
@@ -25,7 +30,7 @@ __all__ = ["Trace", "explain", "worked_example"]
 _SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "relu", "linear": "id", "softmax": "softmax"}
 
 
-def worked_example():
+def worked_example() -> Tuple["Network", Array, Array]:
     """The 2-3-2 network, input and target of note 001's backpropagation example.
 
     Sigmoid everywhere, quadratic cost, x = y = [1, 1], and the slide's
@@ -108,11 +113,11 @@ class Trace:
         self.digits = digits
 
     @property
-    def L(self):
+    def L(self) -> int:
         """Number of the output layer (the number of layers, input included)."""
         return len(self.sizes)
 
-    def gradients(self):
+    def gradients(self) -> Tuple[List[Array], List[Array]]:
         """(nabla_b, nabla_w) in the layout of :meth:`cbp.Network.backprop`."""
         layers = range(2, self.L + 1)
         return ([self.grad_b[l].reshape(-1, 1).copy() for l in layers],
@@ -125,7 +130,8 @@ class Trace:
     def __str__(self):
         return self.render()
 
-    def print(self, file=None, digits=None, max_columns=12):
+    def print(self, file: Optional[TextIO] = None, digits: Optional[int] = None,
+              max_columns: int = 12) -> None:
         """Write :meth:`render`'s text to ``file`` (default: standard output).
 
         Parameters
@@ -142,7 +148,7 @@ class Trace:
 
     # -- rendering ----------------------------------------------------------
 
-    def render(self, digits=None, max_columns=12):
+    def render(self, digits: Optional[int] = None, max_columns: int = 12) -> str:
         """The trace as text, step by step, in the notes' notation.
 
         Parameters
@@ -269,7 +275,7 @@ class _Formatter:
         return out
 
 
-def explain(net, x, y, digits=4):
+def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4) -> Trace:
     """Trace backpropagation through ``net`` for one example (x, y).
 
     Runs feedforward, BP1, BP2 and BP3/BP4 with the core's kernels, one

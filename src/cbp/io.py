@@ -56,10 +56,15 @@ import stat
 import struct
 import zipfile
 import zlib
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
 from . import _checks, _files
+from ._typing import PathLike
+
+if TYPE_CHECKING:
+    from .model import Network
 
 __all__ = ["FORMAT", "VERSION", "save", "load"]
 
@@ -153,7 +158,7 @@ def _save_target(path):
     return target, stat.S_IMODE(st.st_mode) & 0o777
 
 
-def save(net, path):
+def save(net: "Network", path: PathLike) -> None:
     """Write ``net`` to ``path`` as a ``cbp-model`` file (see the module docstring).
 
     The file is written to exactly ``path``: unlike :func:`numpy.savez`, no
@@ -415,7 +420,7 @@ def _check(entries):
     return sizes, header, weights, biases
 
 
-def load(path, max_bytes=None):
+def load(path: PathLike, max_bytes: Optional[int] = None) -> "Network":
     """Read a network written by :func:`save`.
 
     Nothing in the file is ever executed: only plain numeric and string
@@ -480,6 +485,8 @@ def load(path, max_bytes=None):
             net.biases = biases
         except (TypeError, ValueError) as exc:
             raise _Bad(str(exc)) from None
+        except MemoryError:
+            raise _Bad(f"not enough memory for a network of sizes {sizes}") from None
     except _Bad as exc:
         raise ValueError(f"{path}: invalid cbp model file: {exc}") from None
     return net

@@ -23,10 +23,12 @@ unpickled: a malicious file is refused, not run.
 """
 import warnings
 from pathlib import Path
+from typing import Any, List, Tuple
 
 import numpy as np
 
 from . import datasets
+from ._typing import Array
 from .network2 import vectorized_result
 
 __all__ = ["load_data", "load_data_wrapper", "vectorized_result"]
@@ -72,7 +74,7 @@ def _from_sample(searched):
     return (X[:3000], y[:3000]), (X[3000:], y[3000:]), (X_test, y_test)
 
 
-def load_data():
+def load_data() -> Tuple[Tuple[Array, Array], ...]:
     """The MNIST data as ``(training_data, validation_data, test_data)``.
 
     Each part is a pair ``(images, labels)``: ``images`` a float32 array of
@@ -91,7 +93,8 @@ def load_data():
                          cache / "t10k-images-idx3-ubyte[.gz]"])
 
 
-def load_data_wrapper():
+def load_data_wrapper() -> Tuple[List[Tuple[Array, Array]], List[Tuple[Array, Any]],
+                               List[Tuple[Array, Any]]]:
     """``(training_data, validation_data, test_data)`` in network.py's formats.
 
     ``training_data``: a list of pairs ``(x, y)``, x a (784, 1) float32

@@ -12,10 +12,15 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import _checks, _core, _data, activations, costs
+from ._typing import Array, ArrayLike, Data, DType, History, PathLike, Progress
+
+if TYPE_CHECKING:
+    from .explain import Trace
 
 MAX_LAYERS = _core.MAX_LAYERS
 _INIT = ("gaussian", "scaled")
@@ -48,7 +53,7 @@ def _no_nan(values, what):
     return values
 
 
-def sigmoid(z):
+def sigmoid(z: ArrayLike) -> Array:
     """σ(z) = 1 / (1 + e^(−z)), elementwise, without overflow warnings.
 
     Parameters
@@ -66,7 +71,7 @@ def sigmoid(z):
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def sigmoid_prime(z):
+def sigmoid_prime(z: ArrayLike) -> Array:
     """σ'(z) = σ(z) (1 − σ(z)).
 
     Parameters
@@ -194,8 +199,10 @@ class Network:
     ``SGD``, ``update_mini_batch`` and ``evaluate``, in Python.
     """
 
-    def __init__(self, sizes, activation="sigmoid", output_activation=None, cost="quadratic",
-                 init="gaussian", dtype="float64", seed=None):
+    def __init__(self, sizes: Sequence[int], activation: str = "sigmoid",
+                 output_activation: Optional[str] = None, cost: str = "quadratic",
+                 init: str = "gaussian", dtype: DType = "float64",
+                 seed: Optional[int] = None) -> None:
         sizes = self._check_sizes(sizes)
         hidden = activations.lookup(activation, "activation")
         if output_activation is None:
@@ -277,12 +284,12 @@ class Network:
         return ws, bs
 
     @property
-    def sizes(self):
+    def sizes(self) -> List[int]:
         """Units per layer, input first."""
         return [int(s) for s in self._sizes]
 
     @property
-    def num_layers(self):
+    def num_layers(self) -> int:
         """Number of layers, input included (network.py's ``num_layers``)."""
         return len(self._sizes)
 
@@ -355,7 +362,7 @@ class Network:
 
     # -- feedforward --------------------------------------------------------
 
-    def feedforward(self, a, num_threads=None):
+    def feedforward(self, a: ArrayLike, num_threads: Optional[int] = None) -> Array:
         """a^L for an input: apply z^l = W^l a^{l-1} + b^l, a^l = f(z^l) layer by layer.
 
         Parameters
@@ -405,7 +412,7 @@ class Network:
 
     # -- backprop -----------------------------------------------------------
 
-    def backprop(self, x, y):
+    def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
         """The gradient of C_x for one example, by backpropagation.
 
         Feedforward, then BP1 δ^L = ∇_a C ⊙ f'(z^L), BP2
@@ -441,7 +448,8 @@ class Network:
 
     # -- training -----------------------------------------------------------
 
-    def update_mini_batch(self, mini_batch, eta, lmbda=0.0, n=None, num_threads=None):
+    def update_mini_batch(self, mini_batch: Data, eta: float, lmbda: float = 0.0,
+                          n: Optional[int] = None, num_threads: Optional[int] = None) -> None:
         """One gradient-descent step on one mini-batch (network.py's method).
 
         W ← (1 − ηλ/n) W − (η/m) Σ_x δ_x (a_x)ᵀ and b ← b − (η/m) Σ_x δ_x, with
@@ -479,9 +487,11 @@ class Network:
         SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda,
             num_threads=num_threads)._step_checked(self, X, Y, n)
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, lmbda=0.0,
-            momentum=0.0, shuffle=True, verbose=True, progress=None,
-            monitor_learning_speed=False, num_threads=None):
+    def SGD(self, training_data: Data, epochs: int, mini_batch_size: int, eta: float,
+            test_data: Data = None, lmbda: float = 0.0, momentum: float = 0.0,
+            shuffle: bool = True, verbose: bool = True, progress: Progress = None,
+            monitor_learning_speed: bool = False,
+            num_threads: Optional[int] = None) -> History:
         """Train by mini-batch stochastic gradient descent (network.py's signature).
 
         Each epoch shuffles the training data with the network's generator,
@@ -544,7 +554,7 @@ class Network:
     #: class; the drop-ins add theirs).  A subclass replacing one of them is
     #: served through its own Python code: correct first, then as fast as the
     #: rest allows.
-    _fast = {}
+    _fast: Dict[str, Any] = {}
 
     def _overridden(self, *names):
         """Whether ``type(self)`` replaces any of ``names`` among the fast methods."""
@@ -685,7 +695,7 @@ class Network:
 
     # -- evaluation ---------------------------------------------------------
 
-    def evaluate(self, test_data):
+    def evaluate(self, test_data: Data) -> int:
         """Number of test inputs whose output's argmax equals the label (network.py).
 
         With one output unit the answer is 1 when a >= 0.5, else 0.
@@ -712,7 +722,7 @@ class Network:
         answers = _data.predicted_labels(_no_nan(self._predict(X), "a^L"))
         return int(np.sum(answers == labels))
 
-    def total_cost(self, data, lmbda=0.0):
+    def total_cost(self, data: Data, lmbda: float = 0.0) -> float:
         """Mean C_x over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py's total_cost).
 
         Parameters
@@ -759,7 +769,7 @@ class Network:
 
     # -- saving and explaining ----------------------------------------------
 
-    def save(self, path):
+    def save(self, path: PathLike) -> None:
         """Write the network to ``path`` (a ``.npz`` model file); see :func:`cbp.io.save`.
 
         Parameters
@@ -770,7 +780,7 @@ class Network:
         from .io import save
         save(self, path)
 
-    def explain(self, x, y):
+    def explain(self, x: ArrayLike, y: ArrayLike) -> "Trace":
         """Backpropagation step by step for one example; see :func:`cbp.explain.explain`.
 
         Parameters
@@ -873,7 +883,6 @@ class Network:
         new = type(self).__new__(type(self))
         new.__setstate__(self.__getstate__())
         return new
-
 
 
 Network._fast = {name: getattr(Network, name)

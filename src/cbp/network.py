@@ -11,7 +11,10 @@ printed lines.  A subclass replacing any of these methods (the book's
 exercises) has its own methods called.  The model is :class:`cbp.Network`
 (``cbp/model.py``); this module only adapts it.
 """
+from typing import Any, List, Tuple
+
 from . import model
+from ._typing import Array, ArrayLike, Data
 from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 
 __all__ = ["Network", "sigmoid", "sigmoid_prime", "MAX_LAYERS"]
@@ -29,7 +32,7 @@ class Network(model.Network):
         streams are the original's.
     """
 
-    def cost_derivative(self, output_activations, y):
+    def cost_derivative(self, output_activations: Array, y: Array) -> Array:
         """∂C_x/∂a for the quadratic cost: ``output_activations - y`` (network.py).
 
         Parameters
@@ -46,7 +49,7 @@ class Network(model.Network):
         """
         return output_activations - y
 
-    def backprop(self, x, y):
+    def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
         """(nabla_b, nabla_w) for one example, as network.py's ``backprop``.
 
         With a subclass's own ``cost_derivative``, δ^L = cost_derivative(a^L, y)
@@ -70,7 +73,8 @@ class Network(model.Network):
                 x, y, lambda z, a, target: self.cost_derivative(a, target) * f_prime(z))
         return super().backprop(x, y)
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, test_data=None, **options):
+    def SGD(self, training_data: Data, epochs: int, mini_batch_size: int,  # type: ignore[override]
+            eta: float, test_data: Data = None, **options: Any) -> None:
         """network.py's ``SGD``: trains, prints its lines, returns ``None``.
 
         ``training_data`` (a list of (x, y) tuples) is shuffled in place each

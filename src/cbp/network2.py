@@ -22,10 +22,12 @@ methods, example by example, as a subclass's own ``update_mini_batch``,
 import json
 import os
 import warnings
+from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 
 from . import _checks, _data, _files, costs, model
+from ._typing import Array, ArrayLike, Data, PathLike
 from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 
 __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
@@ -39,7 +41,7 @@ class QuadraticCost:
     """C_x = ½‖a − y‖², with δ^L = (a − y) ⊙ σ'(z^L)."""
 
     @staticmethod
-    def fn(a, y):
+    def fn(a: Array, y: Array) -> float:
         """The cost of output ``a`` for the desired output ``y``.
 
         Parameters
@@ -57,7 +59,7 @@ class QuadraticCost:
         return 0.5 * np.sum(np.square(a - y))
 
     @staticmethod
-    def delta(z, a, y):
+    def delta(z: Array, a: Array, y: Array) -> Array:
         """The output layer's error δ^L.
 
         Parameters
@@ -81,7 +83,7 @@ class CrossEntropyCost:
     """C_x = −Σ [y ln a + (1 − y) ln(1 − a)], with δ^L = a − y (σ' cancels)."""
 
     @staticmethod
-    def fn(a, y):
+    def fn(a: Array, y: Array) -> float:
         """The cost of output ``a`` for ``y``; 0 · ln 0 terms count as 0 (``nan_to_num``).
 
         Parameters
@@ -100,7 +102,7 @@ class CrossEntropyCost:
             return np.sum(np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a)))
 
     @staticmethod
-    def delta(z, a, y):
+    def delta(z: Array, a: Array, y: Array) -> Array:
         """The output layer's error δ^L; ``z`` is unused, kept for the common signature.
 
         Parameters
@@ -125,10 +127,10 @@ class CrossEntropyCost:
 _KNOWN = {QuadraticCost: "quadratic", CrossEntropyCost: "cross_entropy"}
 _BY_CBP_NAME = {v: k for k, v in _KNOWN.items()}
 _BY_FILE_NAME = {"QuadraticCost": QuadraticCost, "CrossEntropyCost": CrossEntropyCost}
-_warned = set()
+_warned: set = set()
 
 
-def vectorized_result(j):
+def vectorized_result(j: int) -> Array:
     """The (10, 1) column with 1.0 in place ``j`` and zeros elsewhere (a digit's target).
 
     Parameters
@@ -167,7 +169,8 @@ class Network(model.Network):
         Keyword options of :class:`cbp.Network` (``dtype``, ``seed``).
     """
 
-    def __init__(self, sizes, cost=CrossEntropyCost, **options):
+    def __init__(self, sizes: Sequence[int], cost: Any = CrossEntropyCost,
+                 **options: Any) -> None:
         self._check_cost(cost)
         super().__init__(sizes, cost="quadratic", init="scaled", **options)
         self.cost = cost
@@ -214,12 +217,12 @@ class Network(model.Network):
 
     # -- initialisers -------------------------------------------------------
 
-    def default_weight_initializer(self):
+    def default_weight_initializer(self) -> None:
         """New weights N(0, 1/n_in) and biases N(0, 1), drawn as network2.py draws them."""
         self._draw("scaled")
         self.init = "scaled"
 
-    def large_weight_initializer(self):
+    def large_weight_initializer(self) -> None:
         """New weights and biases N(0, 1), chapter 1's, drawn as network2.py draws them."""
         self._draw("gaussian")
         self.init = "gaussian"
@@ -229,7 +232,7 @@ class Network(model.Network):
     def _slow_training(self):
         return self._user_cost or self._overridden("update_mini_batch", "backprop")
 
-    def backprop(self, x, y):
+    def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
         """(nabla_b, nabla_w) for one example, δ^L from the cost class (network2.py).
 
         Parameters
@@ -248,7 +251,8 @@ class Network(model.Network):
             return self._backprop_python(x, y, self._cost_class.delta)
         return super().backprop(x, y)
 
-    def update_mini_batch(self, mini_batch, eta, lmbda, n):
+    def update_mini_batch(self, mini_batch: Data, eta: float,  # type: ignore[override]
+                          lmbda: float, n: int) -> None:
         """One step: W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W, b ← b − (η/m) Σ ∂C_x/∂b.
 
         Parameters
@@ -266,9 +270,11 @@ class Network(model.Network):
             return self._step_python(mini_batch, eta, lmbda, n)
         return super().update_mini_batch(mini_batch, eta, lmbda, n)
 
-    def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0, evaluation_data=None,
-            monitor_evaluation_cost=False, monitor_evaluation_accuracy=False,
-            monitor_training_cost=False, monitor_training_accuracy=False, early_stopping_n=0):
+    def SGD(self, training_data: Data, epochs: int,  # type: ignore[override]
+            mini_batch_size: int, eta: float, lmbda: float = 0.0, evaluation_data: Data = None,
+            monitor_evaluation_cost: bool = False, monitor_evaluation_accuracy: bool = False,
+            monitor_training_cost: bool = False, monitor_training_accuracy: bool = False,
+            early_stopping_n: int = 0) -> Tuple[List[float], List[int], List[float], List[int]]:
         """network2.py's ``SGD``: trains, prints its lines, returns its four lists.
 
         Returns ``(evaluation_cost, evaluation_accuracy, training_cost,
@@ -389,7 +395,7 @@ class Network(model.Network):
             return 0
         return int(np.sum(np.argmax(model._no_nan(self._predict(X), "a^L"), axis=1) == labels))
 
-    def accuracy(self, data, convert=False):
+    def accuracy(self, data: Data, convert: bool = False) -> int:
         """How many inputs in ``data`` the network classifies right (argmax of the output).
 
         Parameters
@@ -419,7 +425,8 @@ class Network(model.Network):
                 data, n_in, n_out, self.dtype, name="data"))
         return self._count_correct(X, labels)
 
-    def total_cost(self, data, lmbda, convert=False):
+    def total_cost(self, data: Data, lmbda: float,  # type: ignore[override]
+                   convert: bool = False) -> float:
         """The mean cost over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py).
 
         Parameters
@@ -481,7 +488,7 @@ class Network(model.Network):
 
     # -- files --------------------------------------------------------------
 
-    def save(self, filename):
+    def save(self, filename: PathLike) -> None:
         """Write the network to ``filename`` as network2.py does (JSON).
 
         {"sizes", "weights", "biases", "cost": the cost class's name}; files
@@ -509,7 +516,7 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not a finite number")
 
 
-def load(filename, max_bytes=MAX_FILE_BYTES):
+def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """A :class:`Network` from a JSON file written by ``save`` or by network2.py.
 
     The file is untrusted input: at most ``max_bytes`` are read; it must be
