@@ -668,6 +668,28 @@ def test_bombs_model_member_over_max_bytes(tmp_path):
         cbp.load(path, max_bytes=16 << 20)
 
 
+def test_memory_error_never_escapes(tmp_path, monkeypatch):
+    # With a limit above the memory free, allocation itself fails: the
+    # readers must still answer ValueError.
+    pkl = write(tmp_path / "m.pkl.gz", mnist_ops(fake_parts(sizes=(10, 2, 2)), "binbytes"))
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "train-images-idx3-ubyte").write_bytes(idx_header(0x803, (1, 28, 28)) + bytes(784))
+    write_labels(tmp_path / "idx", 1)
+    model = tmp_path / "m.npz"
+    small_net().save(model)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(np, "empty", no_memory)
+    for call in (lambda: datasets.read_mnist_pickle(pkl, max_bytes=2 ** 62),
+                 lambda: datasets.load_mnist(pkl, max_bytes=2 ** 62),
+                 lambda: datasets.load_mnist(tmp_path / "idx", max_bytes=2 ** 62),
+                 lambda: cbp.load(model, max_bytes=2 ** 62)):
+        with pytest.raises(ValueError, match=r"not enough memory"):
+            call()
+
+
 def test_zip_directory_bounds(tmp_path):
     row = member("x.npy", npy("<f8", (0,), b""))
     path = tmp_path / "m.npz"
@@ -1037,11 +1059,12 @@ def test_fuzz_random_opcode_streams(ops, protocol):
     _fuzz_check(proto(protocol) + b"".join(op + arg for op, arg in ops))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
 @given(base=st.sampled_from([VALID, VALID_PY2]),
        edits=st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255),
                                 st.sampled_from(["flip", "insert", "delete", "cut"])), min_size=1, max_size=6))
-def test_fuzz_mutated_valid_files(base, edits):
+def test_fuzz_mutated_valid_files(tmp_path, base, edits):
     blob = bytearray(base)
     for at, byte, how in edits:
         at %= len(blob) + 1
@@ -1054,6 +1077,13 @@ def test_fuzz_mutated_valid_files(base, edits):
         elif how == "cut":
             del blob[at:]
     _fuzz_check(bytes(blob))
+    # The whole reader, structure checks included, on the same bytes.
+    path = tmp_path / "m.pkl"
+    path.write_bytes(bytes(blob))
+    try:
+        datasets.read_mnist_pickle(path)
+    except ValueError:
+        pass
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -32,11 +32,13 @@ import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _files, _pickle
 from ._files import DEFAULT_MAX_BYTES
+from ._typing import Array, ArrayLike, PathLike
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -271,7 +273,23 @@ def _scale(images):
     return X
 
 
+@contextlib.contextmanager
+def _memory_guard(path, max_bytes):
+    """Turn MemoryError into ValueError: sizes are checked against max_bytes
+    first, so only a limit above the memory actually free gets here."""
+    try:
+        yield
+    except MemoryError:
+        raise ValueError(f"{path}: not enough memory to read it within max_bytes={max_bytes}; "
+                         "a smaller max_bytes refuses such files before reading them") from None
+
+
 def _load_idx_pair(images_path, labels_path, max_bytes):
+    with _memory_guard(images_path, max_bytes):
+        return _read_idx_pair(images_path, labels_path, max_bytes)
+
+
+def _read_idx_pair(images_path, labels_path, max_bytes):
     images = _read_idx(images_path, _IMAGES_MAGIC, max_bytes)
     n, rows, cols = images.shape
     if (rows, cols) != (_ROWS, _COLS):
@@ -375,11 +393,6 @@ def _read_pickle_parts(path, max_bytes, what):
             data = _pickle.load(f, max_bytes)
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from exc
-        except MemoryError:
-            # Sizes are checked against max_bytes first, so only a limit
-            # above the memory actually free gets here.
-            raise ValueError(f"{path}: out of memory reading the file (max_bytes={max_bytes}); "
-                             "pass a smaller max_bytes to have it refused earlier") from None
         except ValueError as exc:
             raise ValueError(f"{path}: {what}: {exc}") from None
     layout = "network.py's layout (training, validation, test), each a pair (X, y)"
@@ -404,7 +417,8 @@ def _read_pickle_parts(path, max_bytes, what):
     return tuple(parts)
 
 
-def read_mnist_pickle(path, max_bytes=None):
+def read_mnist_pickle(path: PathLike,
+                      max_bytes: Optional[int] = None) -> Tuple[Tuple[Array, Array], ...]:
     """Read network.py's ``mnist.pkl.gz`` as the book's ``load_data()`` returns it.
 
     The file is parsed, never unpickled: see Notes.
@@ -459,27 +473,31 @@ def read_mnist_pickle(path, max_bytes=None):
     """
     path = _as_path(path, "path")
     max_bytes = _files.check_max_bytes(max_bytes)
-    parts = _read_pickle_parts(path, max_bytes, "not network.py's mnist.pkl.gz")
-    return tuple((X.astype(np.float32, copy=False), y) for X, y in parts)
+    with _memory_guard(path, max_bytes):
+        parts = _read_pickle_parts(path, max_bytes, "not network.py's mnist.pkl.gz")
+        return tuple((X.astype(np.float32, copy=False), y) for X, y in parts)
 
 
 def _load_pickle(path, kind, max_bytes):
     kind = "train" if kind is None else _check_choice(kind, "kind", _PKL_KINDS)
-    parts = _read_pickle_parts(path, max_bytes, "neither an MNIST IDX images file nor network.py's mnist.pkl.gz")
-    X, y = parts[_PKL_KINDS.index(kind)]
-    held = sum(a.nbytes for part in parts for a in part)
-    if held + X.size * 8 > max_bytes:
-        raise ValueError(
-            f"{path}: the {kind} images would take {X.size * 8} bytes as float64, on top of the "
-            f"{held} bytes read, more than the limit of {max_bytes} bytes (max_bytes)")
-    return X.astype(np.float64), y
+    with _memory_guard(path, max_bytes):
+        parts = _read_pickle_parts(path, max_bytes,
+                                   "neither an MNIST IDX images file nor network.py's mnist.pkl.gz")
+        X, y = parts[_PKL_KINDS.index(kind)]
+        held = sum(a.nbytes for part in parts for a in part)
+        if held + X.size * 8 > max_bytes:
+            raise ValueError(
+                f"{path}: the {kind} images would take {X.size * 8} bytes as float64, on top of the "
+                f"{held} bytes read, more than the limit of {max_bytes} bytes (max_bytes)")
+        return X.astype(np.float64), y
 
 
 # --------------------------------------------------------------------------
 # public loaders
 
 
-def load_mnist(path, kind=None, max_bytes=None):
+def load_mnist(path: PathLike, kind: Optional[str] = None,
+               max_bytes: Optional[int] = None) -> Tuple[Array, Array]:
     """Load MNIST images and labels from the official files or network.py's pickle.
 
     Parameters
@@ -578,7 +596,7 @@ def _sample_order(groups):
     return np.concatenate(groups)[np.lexsort((digits, ranks))]
 
 
-def load_sample():
+def load_sample() -> Tuple[Tuple[Array, Array], Tuple[Array, Array]]:
     """Load the embedded sample of 5,000 MNIST training images, split in two.
 
     No download is needed: the images ship with the package. They are 500
@@ -628,7 +646,7 @@ def load_sample():
 # conversions
 
 
-def one_hot(y, n_classes=10):
+def one_hot(y: ArrayLike, n_classes: int = 10) -> Array:
     """Encode integer labels as one-hot rows.
 
     Parameters
@@ -666,7 +684,8 @@ def one_hot(y, n_classes=10):
     return out
 
 
-def to_network_py(X, y, one_hot_labels=True):
+def to_network_py(X: ArrayLike, y: ArrayLike,
+                  one_hot_labels: bool = True) -> List[Tuple[Array, Any]]:
     """Convert arrays to the list-of-pairs format of network.py.
 
     Parameters
@@ -721,7 +740,7 @@ def to_network_py(X, y, one_hot_labels=True):
     return list(zip(columns, labels.tolist()))
 
 
-def load_sample_network_py():
+def load_sample_network_py() -> Tuple[List[Tuple[Array, Array]], List[Tuple[Array, int]]]:
     """Load the embedded sample in network.py's formats.
 
     Returns
@@ -855,7 +874,8 @@ def _fetch(url, out, timeout, cache_dir, names, limit):
             out.write(chunk)
 
 
-def download_mnist(cache_dir=None, base_url=DEFAULT_URL, kinds=("train", "t10k"), timeout=30):
+def download_mnist(cache_dir: Optional[PathLike] = None, base_url: str = DEFAULT_URL,
+                   kinds: Sequence[str] = ("train", "t10k"), timeout: float = 30) -> Path:
     """Download the official MNIST files and verify their checksums.
 
     Parameters
