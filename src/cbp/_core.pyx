@@ -25,10 +25,11 @@ by the Python layer (``network.py``, ``sgd.py``) before any call lands here.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
+cimport openmp
 
 import numpy as np
 
@@ -38,13 +39,20 @@ cdef extern from "_kernels.h" nogil:
     void cbp_sigmoid_f(const float* z, float* a, Py_ssize_t n)
     # Register-blocked products (see _kernels.h); d = float64, f = float32.
     void cbp_forward_d(const double** A_rows, const double* W__oi, const double* b__o,
-                       double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+                       double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t ldz)
     void cbp_forward_f(const float** A_rows, const float* W__oi, const float* b__o,
-                       float* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I)
+                       float* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t ldz)
     void cbp_backward_d(const double* D__mo, const double* W__oi, double* E__mi,
-                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, double* pack)
+                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t i0, Py_ssize_t i1,
+                        double* pack)
     void cbp_backward_f(const float* D__mo, const float* W__oi, float* E__mi,
-                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, float* pack)
+                        Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t i0, Py_ssize_t i1,
+                        float* pack)
+    ctypedef struct cbp_team_barrier:
+        int count
+        int generation
+        int n
+    void cbp_team_wait(cbp_team_barrier* b)
     void cbp_step_d(const double* Dt__om, const double** A_rows, double* W__oi,
                     double beta, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, double* pack)
     void cbp_step_f(const float* Dt__om, const float** A_rows, float* W__oi,
@@ -80,6 +88,11 @@ cdef enum:
 # float32, so enough for either dtype).
 cdef enum:
     PACK = 32768
+
+# Least work (flops) per thread and phase of a mini-batch for a team of
+# threads to pay (see _team_size).
+cdef enum:
+    TEAM_MIN_FLOPS = 1000000
 
 
 # ---------------------------------------------------------------------------
@@ -140,9 +153,9 @@ cdef void feedforward_layer(const floating** A_rows, const floating* W__oi, cons
     read where it lies, without a copy.
     """
     if floating is double:
-        cbp_forward_d(A_rows, W__oi, b__o, Z__mo, M, O, I)
+        cbp_forward_d(A_rows, W__oi, b__o, Z__mo, M, O, I, O)
     else:
-        cbp_forward_f(A_rows, W__oi, b__o, Z__mo, M, O, I)
+        cbp_forward_f(A_rows, W__oi, b__o, Z__mo, M, O, I, O)
 
 
 cdef void _row_pointers(const floating* A__mi, Py_ssize_t M, Py_ssize_t I,
@@ -245,9 +258,9 @@ cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, cons
     """
     cdef Py_ssize_t p
     if floating is double:
-        cbp_backward_d(D__mo, W__oi, D__mi, M, O, I, pack)
+        cbp_backward_d(D__mo, W__oi, D__mi, M, O, I, 0, I, pack)
     else:
-        cbp_backward_f(D__mo, W__oi, D__mi, M, O, I, pack)
+        cbp_backward_f(D__mo, W__oi, D__mi, M, O, I, 0, I, pack)
     if act != LINEAR:
         for p in range(M * I):
             D__mi[p] *= _derivative(act, A__mi[p])
@@ -256,7 +269,7 @@ cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, cons
 cdef void gradient_step(const floating* D__mo, const floating** A_rows, floating* W__oi, floating* b__o,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
                         floating alpha, floating beta, floating beta_b, floating* Dt__om,
-                        floating* pack) noexcept nogil:
+                        floating* pack, Py_ssize_t ldd) noexcept nogil:
     """BP3 and BP4 summed over the mini-batch, folded into the step:
 
         W <- β W + α Σ_x δ_x a_xᵀ,      b <- β_b b + α Σ_x δ_x
@@ -267,7 +280,8 @@ cdef void gradient_step(const floating* D__mo, const floating** A_rows, floating
     the plain gradient Σ_x ∇C_x.
     Each weight is read and written once per mini-batch, so no gradient
     buffer is needed.  ``Dt__om`` is (O, M) scratch for α δᵀ, ``pack`` PACK
-    elements of scratch.
+    elements of scratch; rows of δ lie ``ldd`` apart (O, or the layer's width
+    when O units are a thread's share).
     """
     cdef Py_ssize_t m, o
     cdef floating sb
@@ -276,7 +290,7 @@ cdef void gradient_step(const floating* D__mo, const floating** A_rows, floating
         dt = Dt__om + o * M
         sb = 0
         for m in range(M):
-            dt[m] = alpha * D__mo[m * O + o]
+            dt[m] = alpha * D__mo[m * ldd + o]
             sb = sb + dt[m]
         b__o[o] = beta_b * b__o[o] + sb
     if floating is double:
@@ -489,7 +503,8 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
                                 lay.sizes[l], lay.hidden, pack)
             _row_pointers(A[l], M, lay.sizes[l], rows)
         gradient_step(D, rows0 if l == 0 else rows, T + lay.woff[l], T + lay.boff[l], M,
-                      lay.sizes[l + 1], lay.sizes[l], alpha, beta, beta_b, Dt, pack)
+                      lay.sizes[l + 1], lay.sizes[l], alpha, beta, beta_b, Dt, pack,
+                      lay.sizes[l + 1])
         tmp = D
         D = D_below
         D_below = tmp
@@ -540,12 +555,266 @@ cdef double _rule_batch(const Layout* lay, floating* P, floating* S, const float
     return cost_sum
 
 
+# ---------------------------------------------------------------------------
+# One network trained by a team of threads (issue 12).  The team runs a whole
+# run of mini-batches inside one parallel region; in each phase every thread
+# takes a share of the layer's outputs (units for the forward pass and the
+# step, columns of δ^{l-1} for BP2), cut at multiples of the kernels' tiles,
+# and the threads meet at a barrier before the next phase reads the results.
+# No element is summed by more than one thread and a share is cut into the
+# same tiles as the whole, so the weights are bit-identical for every team
+# size.  The O(M·n_out) output layer (cost, BP1) is thread 0's.
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    UNIT_ROWS = 12        # shares of weight rows: multiples of the 3- and 4-row tiles
+    UNIT_COLS = 24        # shares of BP2's columns: multiples of its strips (3 vectors)
+
+
+cdef inline void _share(Py_ssize_t n, Py_ssize_t unit, int tid, int nt,
+                        Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    # Thread tid's part [lo, hi) of 0..n, cut at multiples of unit.
+    cdef Py_ssize_t units = (n + unit - 1) // unit
+    lo[0] = min(n, (units * tid // nt) * unit)
+    hi[0] = min(n, (units * (tid + 1) // nt) * unit)
+
+
+cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const floating** rows0,
+                           floating* work, Py_ssize_t M, const floating* Y__mo,
+                           floating alpha, floating beta, floating beta_b, int tid, int nt,
+                           const floating** rows, floating* pack,
+                           cbp_team_barrier* bar) noexcept nogil:
+    # _backprop_batch run by each thread of the team on its shares; work is
+    # shared (laid out as there), rows (M pointers) and pack are the
+    # thread's own.  Σ C_x is returned by thread 0 (0 by the others).
+    cdef Py_ssize_t l, m, p, lo, hi, n_in, n_out, L = lay.L
+    cdef floating* A[64]
+    cdef floating* Z
+    cdef floating* D
+    cdef floating* D_below
+    cdef floating* Dt
+    cdef floating* out
+    cdef floating* tmp
+    cdef const floating** A_in = rows0
+    cdef double cost_sum = 0
+    cdef Py_ssize_t O = lay.sizes[L]
+    A[1] = work + 2 * M
+    for l in range(1, L):
+        A[l + 1] = A[l] + M * lay.sizes[l]
+    Z = A[L] + M * O
+    D = Z + M * O
+    D_below = D + M * lay.max_width
+    Dt = D_below + M * lay.max_width
+
+    # feedforward: each thread its share of each layer's units
+    for l in range(L):
+        n_in = lay.sizes[l]
+        n_out = lay.sizes[l + 1]
+        out = Z if l == L - 1 else A[l + 1]
+        _share(n_out, UNIT_ROWS, tid, nt, &lo, &hi)
+        if hi > lo:
+            if floating is double:
+                cbp_forward_d(A_in, P + lay.woff[l] + lo * n_in, P + lay.boff[l] + lo, out + lo,
+                              M, hi - lo, n_in, n_out)
+            else:
+                cbp_forward_f(A_in, P + lay.woff[l] + lo * n_in, P + lay.boff[l] + lo, out + lo,
+                              M, hi - lo, n_in, n_out)
+            if l < L - 1:
+                for m in range(M):
+                    activate(out + m * n_out + lo, out + m * n_out + lo, 1, hi - lo, lay.hidden)
+        if l < L - 1:
+            _row_pointers(A[l + 1], M, n_out, rows)
+            A_in = rows
+        cbp_team_wait(bar)
+    if tid == 0:
+        activate(Z, A[L], M, O, lay.output)
+        for m in range(M):
+            cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output,
+                                     lay.cost)
+        output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+    cbp_team_wait(bar)
+
+    for l in range(L - 1, -1, -1):
+        n_in = lay.sizes[l]
+        n_out = lay.sizes[l + 1]
+        if l > 0:
+            # BP2 with the old W^l: every thread is done with it before any step
+            _share(n_in, UNIT_COLS, tid, nt, &lo, &hi)
+            if hi > lo:
+                if floating is double:
+                    cbp_backward_d(D, P + lay.woff[l], D_below, M, n_out, n_in, lo, hi, pack)
+                else:
+                    cbp_backward_f(D, P + lay.woff[l], D_below, M, n_out, n_in, lo, hi, pack)
+                if lay.hidden != LINEAR:
+                    for m in range(M):
+                        for p in range(m * n_in + lo, m * n_in + hi):
+                            D_below[p] *= _derivative(lay.hidden, A[l][p])
+            _row_pointers(A[l], M, n_in, rows)
+            cbp_team_wait(bar)
+        _share(n_out, UNIT_ROWS, tid, nt, &lo, &hi)
+        if hi > lo:
+            gradient_step(D + lo, rows0 if l == 0 else rows, T + lay.woff[l] + lo * n_in,
+                          T + lay.boff[l] + lo, M, hi - lo, n_in, alpha, beta, beta_b,
+                          Dt + lo * M, pack, n_out)
+        # δ^l is overwritten by the next BP2: every thread is done with it first
+        cbp_team_wait(bar)
+        tmp = D
+        D = D_below
+        D_below = tmp
+    return cost_sum
+
+
+cdef double _train_team(const Layout* lay, floating* P, floating* V, const floating** rows0,
+                        floating* work, Py_ssize_t M, const floating* Y__mo, floating eta,
+                        floating decay, floating mu, int tid, int nt, const floating** rows,
+                        floating* pack, cbp_team_barrier* bar) noexcept nogil:
+    # _train_batch by the team.
+    cdef double cost_sum
+    cdef Py_ssize_t lo, hi
+    if mu == 0:
+        return _backprop_team(lay, P, P, rows0, work, M, Y__mo, -eta / M, 1 - eta * decay, 1,
+                              tid, nt, rows, pack, bar)
+    cost_sum = _backprop_team(lay, P, V, rows0, work, M, Y__mo, -eta / M, mu, mu, tid, nt,
+                              rows, pack, bar)
+    _share(lay.n_params, 64, tid, nt, &lo, &hi)
+    if hi > lo:
+        momentum_step(P + lo, V + lo, max(0, min(lay.n_weights, hi) - lo), hi - lo, eta * decay)
+    # (the next mini-batch's first barrier keeps its forward pass behind this)
+    return cost_sum
+
+
+cdef extern from "Python.h":
+    # The plain C call: returns -1 with the exception set, and does not make
+    # Cython jump out of the parallel region while the team waits.
+    int _check_signals "PyErr_CheckSignals"() nogil
+
+
+cdef int _reraise() except -1:
+    # Propagates the exception _check_signals left set.
+    return -1
+
+
+cdef Py_ssize_t _team_area(Py_ssize_t M) noexcept nogil:
+    # A thread's own scratch: M row pointers and the kernels' packing buffer.
+    return 2 * M + PACK
+
+
+cdef int _team_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, int requested) noexcept:
+    # Threads pay when each one's share of a mini-batch is large against the
+    # barriers between its phases (a few µs each): below ~1 MFLOP per
+    # thread and phase, one thread is as fast.
+    cdef Py_ssize_t l, flops = 0, phases = 3 * (sizes.shape[0] - 1) + 1
+    cdef int nt = requested
+    for l in range(sizes.shape[0] - 1):
+        flops += 6 * M * sizes[l] * sizes[l + 1]
+    while nt > 1 and flops // (nt * phases) < _team_min_flops:
+        nt -= 1
+    return nt
+
+
+cdef Py_ssize_t _team_min_flops = TEAM_MIN_FLOPS
+
+
+def team_min_flops(value=None):
+    """The least work per thread and phase for a team to be used; set it with ``value``.
+
+    Returns the value in force before the call.  For tests and benchmarks:
+    0 makes every run with ``num_threads`` > 1 use a team.
+    """
+    global _team_min_flops
+    old = _team_min_flops
+    if value is not None:
+        _team_min_flops = max(0, int(value))
+    return old
+
+
+cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
+        const Layout* lay, floating* P, floating* V, const floating[:, ::1] X,
+        const floating[:, ::1] Y, const Py_ssize_t[::1] order, Py_ssize_t mini_batch_size,
+        Py_ssize_t first, Py_ssize_t last, floating eta, floating decay, floating mu,
+        floating* work, Py_ssize_t scratch, floating* extra, int nt) except *:
+    # The mini-batch loop of train_epoch, run by a team of nt threads that
+    # lives for the whole run.
+    cdef Py_ssize_t n = order.shape[0], I = lay.sizes[0], O = lay.sizes[lay.L]
+    cdef const floating** rows0 = <const floating**>(work + scratch)
+    cdef floating* Yb = work + scratch + 2 * mini_batch_size
+    cdef Py_ssize_t k, start, M, r, area = _team_area(mini_batch_size)
+    cdef Py_ssize_t counts[2]
+    cdef double total[1]
+    cdef int stop[1]
+    cdef cbp_team_barrier bar
+    cdef int tid
+    cdef double c
+    cdef const floating** rows
+    cdef floating* pack
+    counts[0] = counts[1] = 0
+    total[0] = 0
+    stop[0] = 0
+    bar.count = bar.generation = 0
+    bar.n = nt
+    # (Cython makes these firstprivate: give them values to copy.)
+    tid = 0
+    start = M = r = 0
+    c = 0
+    rows = NULL
+    pack = NULL
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        if tid == 0:
+            rows = <const floating**>work
+            pack = work + scratch - PACK
+        else:
+            rows = <const floating**>(extra + (tid - 1) * area)
+            pack = extra + (tid - 1) * area + 2 * mini_batch_size
+        for k in range(first, last):
+            start = k * mini_batch_size
+            M = mini_batch_size if start + mini_batch_size <= n else n - start
+            if tid == 0:
+                for r in range(M):
+                    rows0[r] = &X[order[start + r], 0]
+                    memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
+                for r in range(start + M, min(start + M + mini_batch_size, n)):
+                    cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
+            cbp_team_wait(&bar)
+            c = _train_team(lay, P, V, rows0, work, M, Yb, eta, decay, mu, tid, nt, rows, pack,
+                            &bar)
+            if tid == 0:
+                total[0] += c
+                counts[0] += 1
+                counts[1] += M
+            if (k - first + 1) % 16 == 0:
+                # Ctrl-C lands here, between mini-batches, for the whole team.
+                if tid == 0:
+                    with gil:
+                        if _check_signals() != 0:
+                            stop[0] = 1
+                cbp_team_wait(&bar)
+                if stop[0]:
+                    break
+    if stop[0]:
+        _reraise()
+    return counts[0], counts[1], total[0]
+
+
+def default_threads():
+    """OpenMP's thread count for a new parallel region (OMP_NUM_THREADS, threadpoolctl)."""
+    return openmp.omp_get_max_threads()
+
+
 MAX_LAYERS = 63
 
 
-def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M):
-    """Elements of scratch memory the drivers need for mini-batches of M rows."""
-    return _workspace_size(sizes, M)
+def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, int num_threads=1):
+    """Elements of scratch memory the drivers need for mini-batches of M rows.
+
+    ``num_threads`` > 1: room for a team of that many threads in train_epoch.
+    """
+    return _workspace_size(sizes, M) + (max(num_threads, 1) - 1) * _team_area(M)
+
+
+def team_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, int requested):
+    """Threads train_epoch uses for mini-batches of M rows when ``requested`` are allowed."""
+    return _team_size(sizes, M, requested)
 
 
 cdef Py_ssize_t _scratch_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
@@ -574,7 +843,7 @@ def train_epoch(floating[::1] P, floating[::1] V,
                 const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
                 Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
                 double eta, double decay, double mu, floating[::1] work,
-                int rule=RULE_SGD, const double[::1] rule_args=None):
+                int rule=RULE_SGD, const double[::1] rule_args=None, int num_threads=1):
     """Run mini-batches ``first .. last-1`` of one epoch, without the GIL.
 
     Mini-batch k holds the examples ``order[k*m : (k+1)*m]`` (the last one may
@@ -583,7 +852,10 @@ def train_epoch(floating[::1] P, floating[::1] V,
     ``V``; ``rule_args`` is (α, β1, β2, ε, t): the per-mini-batch L2 strength
     α (α/M w joins the gradient), Adam's constants and its step count so far.
     Returns ``(batches_done, examples_done, Σ C_x)``.  Ctrl-C raises
-    KeyboardInterrupt at a mini-batch boundary.
+    KeyboardInterrupt at a mini-batch boundary.  ``num_threads`` is the most
+    threads one plain-SGD/momentum step may use (``team_size`` says how many
+    pay; ``work`` must be sized for ``num_threads``); the weights do not
+    depend on it.
     """
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
     cdef Py_ssize_t n = order.shape[0], I = sizes[0], O = sizes[lay.L]
@@ -605,6 +877,14 @@ def train_epoch(floating[::1] P, floating[::1] V,
     if V.shape[0] < (0 if rule == RULE_SGD else (2 if rule == RULE_NESTEROV else 3) * lay.n_params):
         raise ValueError("step-rule state too small")
     # -- end step rule --
+    cdef int nt = _team_size(sizes, mini_batch_size, num_threads) if rule == RULE_SGD else 1
+    if nt > 1:
+        if work.shape[0] < _workspace_size(sizes, mini_batch_size) + (nt - 1) * _team_area(
+                mini_batch_size):
+            raise ValueError("workspace too small for the threads")
+        return _epoch_team(&lay, &P[0], &V[0], X, Y, order, mini_batch_size, first, last,
+                           <floating>eta, <floating>decay, <floating>mu, &work[0], scratch,
+                           &work[0] + _workspace_size(sizes, mini_batch_size), nt)
     with nogil:
         for k in range(first, last):
             start = k * mini_batch_size
@@ -756,7 +1036,7 @@ def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
         _row_pointers(&A__mi[0, 0], A__mi.shape[0], A__mi.shape[1], <const floating**>&rows[0])
         gradient_step(&D__mo[0, 0], <const floating**>&rows[0], &W__oi[0, 0], &b__o[0],
                       D__mo.shape[0], W__oi.shape[0], W__oi.shape[1],
-                      <floating>alpha, <floating>beta, 1, &Dt__om[0], &pack[0])
+                      <floating>alpha, <floating>beta, 1, &Dt__om[0], &pack[0], D__mo.shape[1])
 
 
 def py_fma_peak(long long n, bint single=False, int vector_bytes=32):

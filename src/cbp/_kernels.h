@@ -111,10 +111,12 @@ CBP_INLINE void cbp_fwd_edge_##SUF(ptrdiff_t r, ptrdiff_t c, const T *const *ar,
     }                                                                                         \
 }                                                                                             \
                                                                                               \
-/* A_rows[m] points at example m's I inputs */                                                \
+/* A_rows[m] points at example m's I inputs; O weight rows (a thread's share of the     */   \
+/* layer's) give O columns of Z, whose rows lie ldz apart                                 */  \
 CBP_CLONES                                                                                    \
 static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,          \
-                              T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I) {              \
+                              T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I,                \
+                              ptrdiff_t ldz) {                                                \
     /* Blocks of weight rows stay in L2 while every example passes by; the    */              \
     /* blocks are even, and multiples of 3 rows when possible, to leave few   */              \
     /* edge tiles.  (Splitting the sum over i into blocks as well, to keep A  */              \
@@ -129,21 +131,21 @@ static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b
         ptrdiff_t m = 0;                                                                      \
         for (; m + 4 <= M; m += 4) {                                                          \
             const T *const *a = A_rows + m;                                                   \
-            T *z = Z__mo + m * O;                                                             \
+            T *z = Z__mo + m * ldz;                                                            \
             ptrdiff_t o = o0;                                                                 \
             for (; o + 3 <= o1; o += 3)                                                       \
-                cbp_fwd_tile_##SUF(4, 3, a, W__oi + o * I, I, b__o + o, z + o, O);            \
+                cbp_fwd_tile_##SUF(4, 3, a, W__oi + o * I, I, b__o + o, z + o, ldz);            \
             if (o < o1)                                                                       \
-                cbp_fwd_edge_##SUF(4, o1 - o, a, W__oi + o * I, I, b__o + o, z + o, O);       \
+                cbp_fwd_edge_##SUF(4, o1 - o, a, W__oi + o * I, I, b__o + o, z + o, ldz);       \
         }                                                                                     \
         if (m < M) {                                                                          \
             const T *const *a = A_rows + m;                                                   \
-            T *z = Z__mo + m * O;                                                             \
+            T *z = Z__mo + m * ldz;                                                            \
             ptrdiff_t o = o0;                                                                 \
             for (; o + 4 <= o1; o += 4)                                                       \
-                cbp_fwd_edge_##SUF(M - m, 4, a, W__oi + o * I, I, b__o + o, z + o, O);        \
+                cbp_fwd_edge_##SUF(M - m, 4, a, W__oi + o * I, I, b__o + o, z + o, ldz);        \
             if (o < o1)                                                                       \
-                cbp_fwd_edge_##SUF(M - m, o1 - o, a, W__oi + o * I, I, b__o + o, z + o, O);   \
+                cbp_fwd_edge_##SUF(M - m, o1 - o, a, W__oi + o * I, I, b__o + o, z + o, ldz);   \
         }                                                                                     \
     }                                                                                         \
 }                                                                                             \
@@ -170,10 +172,13 @@ CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T
         for (int c = 0; c < C; c++) *(V *)(e + r * I + c * W_) = acc[r][c];                   \
 }                                                                                             \
                                                                                               \
-/* pack[] holds >= CBP_PACK_BYTES / sizeof(T) elements of scratch */                          \
+/* columns i0 <= i < i1 of E (a thread's share; i0 a multiple of 3 vectors, so a share  */  \
+/* is cut into the same strips as the whole); pack[] holds >= CBP_PACK_BYTES / sizeof(T)  */  \
+/* elements of scratch                                                                     */ \
 CBP_CLONES                                                                                    \
 static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,                      \
-                               ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {              \
+                               ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, ptrdiff_t i0,           \
+                               ptrdiff_t i1, T *pack) {                                       \
     /* Blocks of weight rows keep the mini-batch's slice of D in L2.  Within */               \
     /* one, a strip of S columns of W at a time is copied contiguous: rows  */                \
     /* of W lie I apart, and for I a multiple of 512 they would all fall in */                \
@@ -191,8 +196,8 @@ static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,        
         ptrdiff_t no = CBP_MIN(ob, O - o0);                                                   \
         int first = o0 == 0;                                                                  \
         const T *wo = W__oi + o0 * I;                                                         \
-        ptrdiff_t i = 0;                                                                      \
-        for (; i + S <= I; i += S) {                                                          \
+        ptrdiff_t i = i0;                                                                     \
+        for (; i + S <= i1; i += S) {                                                          \
             for (ptrdiff_t o = 0; o < no; o++)                                                \
                 for (ptrdiff_t c = 0; c < S; c++) pack[o * S + c] = wo[o * I + i + c];        \
             for (ptrdiff_t m = 0; m < M; m += 4) {                                            \
@@ -205,11 +210,11 @@ static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,        
                 else cbp_bwd_tile_##SUF(1, 3, d, pack, S, e, no, O, I, first);                \
             }                                                                                 \
         }                                                                                     \
-        for (; i + W_ <= I; i += W_)                                                          \
+        for (; i + W_ <= i1; i += W_)                                                          \
             for (ptrdiff_t m = 0; m < M; m++)                                                 \
                 cbp_bwd_tile_##SUF(1, 1, D__mo + m * O + o0, wo + i, I, E__mi + m * I + i,    \
                                    no, O, I, first);                                          \
-        for (; i < I; i++)                                                                    \
+        for (; i < i1; i++)                                                                   \
             for (ptrdiff_t m = 0; m < M; m++) {                                               \
                 T s = first ? 0 : E__mi[m * I + i];                                           \
                 for (ptrdiff_t o = 0; o < no; o++) s += D__mo[m * O + o0 + o] * wo[o * I + i]; \
@@ -419,6 +424,41 @@ CBP_DEFINE_PEAK(double, cbp_vd, d)
 CBP_DEFINE_PEAK(float, cbp_vf, f)
 CBP_DEFINE_PEAK(double, cbp_vd64, d64)
 CBP_DEFINE_PEAK(float, cbp_vf64, f64)
+
+/*
+ * The barrier at which a team of training threads meets between the phases
+ * of a mini-batch.  Not OpenMP's: on a machine shared with other work a
+ * thread of the team is often descheduled, and threads spinning at a barrier
+ * then burn the CPU it needs (measured 3-40x slower than one thread while
+ * other processes kept the second core busy).  Here a waiting thread spins
+ * briefly, then yields its CPU.  Acquire/release on the counter and the
+ * generation make every write before the barrier visible after it.
+ */
+#include <sched.h>
+
+typedef struct {
+    int count;        /* threads arrived in this generation */
+    int generation;
+    int n;            /* threads in the team */
+} cbp_team_barrier;
+
+static inline void cbp_team_wait(cbp_team_barrier *b) {
+    int gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->generation, gen + 1, __ATOMIC_RELEASE);
+        return;
+    }
+    for (int spin = 0; __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen; spin++) {
+        if (spin < 4000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sched_yield();
+        }
+    }
+}
 
 /* Which of the clones above the loader picked (its resolver's own test). */
 static inline const char *cbp_kernel_variant(void) {

@@ -20,10 +20,15 @@ import random
 import time
 import weakref
 from typing import NamedTuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
 
 from . import _checks, _core, _data
+from ._typing import Array, ArrayLike, Data, History, Progress
+
+if TYPE_CHECKING:
+    from .model import Network
 
 
 class DivergenceError(ValueError, FloatingPointError):
@@ -58,6 +63,100 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, history):
         super().__init__("training interrupted")
         self.history = history
+
+
+class TrainingWarning(UserWarning):
+    """Training that can be seen to be hopeless from the start.
+
+    Issued at most once per kind and per call of ``SGD``/``run``: inputs far
+    outside the usual scale, or a training cost that grows, or is no better
+    than always answering the mean target, after the first epoch.  Silence it
+    with ``warnings.filterwarnings("ignore", category=cbp.TrainingWarning)``.
+    """
+
+
+# max |x| beyond which inputs are "far outside the usual scale" (pixels 0..255).
+INPUT_SCALE = 10.0
+# Mini-batches per epoch below which two epochs are too few steps to judge.
+JUDGED_BATCHES = 50
+
+
+def _warn(message):
+    # Attributed to the first caller outside cbp, so that the warning names
+    # the user's line and "once per location" filters work there.
+    import os
+    import sys
+    import warnings
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(0), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, TrainingWarning, stacklevel=level)
+
+
+def _chance_cost(net, Y):
+    """C of always answering the mean target ȳ, the best constant answer; None if undefined."""
+    from . import costs
+    cost = next(name for name, entry in costs.COSTS.items() if entry.code == net._codes[2])
+    mean = Y.mean(axis=0, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if cost in ("quadratic", "sse"):
+            spread = float(np.sum(Y.var(axis=0, dtype=np.float64)))
+            chance = 0.5 * spread if cost == "quadratic" else spread
+        elif not ((mean >= 0) & (mean <= 1)).all():
+            return None
+        elif cost == "cross_entropy":
+            chance = -float(np.sum(np.where(mean > 0, mean * np.log(mean), 0.0)
+                                   + np.where(mean < 1, (1 - mean) * np.log1p(-mean), 0.0)))
+        elif net.output_activation == "softmax":
+            chance = -float(np.sum(np.where(mean > 0, mean * np.log(mean), 0.0)))
+        else:
+            return None     # sigmoid + log-likelihood: a → 1 costs 0, no reference
+    return chance if np.isfinite(chance) and chance > 0 else None
+
+
+class _Watch:
+    """The checks for hopeless training of one run; each warns at most once.
+
+    ``inputs()`` before the first epoch, ``epoch(cost)`` after each: the cost
+    is judged after the second epoch, when the first, which averages the
+    cost from the random start, is behind, and only when an epoch has enough
+    mini-batches (``n_batches``) for two of them to show a trend.
+    """
+
+    def __init__(self, net, X, Y, n_batches):
+        self.judged = n_batches >= JUDGED_BATCHES
+        # Two reductions, not np.abs(X): no temporary copy of a large X.
+        self.largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
+        self.chance = _chance_cost(net, Y) if Y.size else None
+        self.costs = []
+
+    def inputs(self):
+        """A message when the inputs are far outside the usual scale, else None."""
+        if self.largest <= INPUT_SCALE:
+            return None
+        return (f"the training inputs reach |x| = {self.largest:g}: inputs far outside "
+                "[-1, 1] saturate sigmoid and tanh units and make gradient steps huge, and "
+                "training rarely recovers; scale them first (X / 255 for 8-bit pixels, or "
+                "each feature to mean 0 and variance 1)")
+
+    def epoch(self, cost):
+        """Record an epoch's mean cost; a message when training looks hopeless, else None."""
+        self.costs.append(cost)
+        if len(self.costs) != 2 or not self.judged:
+            return None
+        first, second = self.costs
+        advice = ("a smaller eta, init='scaled' for relu or tanh units, or inputs scaled to "
+                  "about [0, 1] usually help")
+        # (Growth among costs already tiny next to chance is rounding, not trouble.)
+        if second > 1.1 * first and (self.chance is None or second > 0.01 * self.chance):
+            return (f"the training cost grew from {first:.4g} in the first epoch to "
+                    f"{second:.4g} in the second: {advice}")
+        if self.chance is not None and second >= 0.97 * self.chance:
+            return (f"the training cost in the second epoch, {second:.4g}, is no better than "
+                    f"always answering the mean target ({self.chance:.4g}): the network is "
+                    f"not learning; {advice}")
+        return None
 
 
 # Rows on which the learning speed is measured: enough for a stable mean, few
@@ -191,12 +290,12 @@ class _Optimizer:
             entry = self._state[net] = [np.zeros(max(size, 1), dtype=net.dtype), 0]
         return entry
 
-    def state(self, net):
+    def state(self, net: "Network") -> Optional[Tuple[Array, int]]:
         """A copy of this optimizer's state for ``net``: ``(buffer, steps)``, or ``None``."""
         entry = self._state.get(net)
         return None if entry is None else (entry[0].copy(), entry[1])
 
-    def reset(self, net=None):
+    def reset(self, net: Optional["Network"] = None) -> None:
         """Forget the state (velocity, moments, step count) for ``net``, or for every network."""
         if net is None:
             self._state.clear()
@@ -220,7 +319,7 @@ class _Optimizer:
 
     # -- one step -----------------------------------------------------------
 
-    def step(self, net, X, Y, n=None):
+    def step(self, net: "Network", X: ArrayLike, Y: ArrayLike, n: Optional[int] = None) -> float:
         """One update of ``net`` on one mini-batch (all rows of X, Y).
 
         ``n`` is the training-set size for the L2 term (default: len(X)).
@@ -314,8 +413,10 @@ class _Optimizer:
 
     # -- epochs -------------------------------------------------------------
 
-    def run(self, net, training_data, epochs, test_data=None, verbose=False, progress=None,
-            monitor_learning_speed=False, on_epoch=None):
+    def run(self, net: "Network", training_data: Data, epochs: int, test_data: Data = None,
+            verbose: bool = False, progress: Progress = None,
+            monitor_learning_speed: bool = False,
+            on_epoch: Optional[Callable[..., object]] = None) -> History:
         """Train ``net`` for ``epochs`` epochs; see :meth:`cbp.Network.SGD`.
 
         ``on_epoch(j, X, Y)``, if given, is called after each epoch's record
@@ -352,7 +453,10 @@ class _Optimizer:
         # Runs of mini-batches between checks: about 20 per epoch when
         # someone is watching, otherwise a handful, so the checks cost nothing.
         per_run = max(1, n_batches // (20 if progress else 4))
-        history = {"epoch": [], "cost": [], "seconds": []}
+        history: History = {"epoch": [], "cost": [], "seconds": []}
+        watch = _Watch(net, X, Y, n_batches)
+        if epochs and watch.inputs():
+            _warn(watch.inputs())
         if test is not None:
             if test[2] is not None:
                 history.update(correct=[], accuracy=[])
@@ -380,6 +484,9 @@ class _Optimizer:
                             progress(min(last * m, n))
                 history["epoch"].append(j)
                 history["cost"].append(cost_sum / n)
+                hopeless = watch.epoch(cost_sum / n)
+                if hopeless:
+                    _warn(hopeless)
                 history["seconds"].append(time.perf_counter() - start)
                 if speed_rows is not None:
                     history["learning_speed"].append(_learning_speed(net, *speed_rows))
@@ -454,8 +561,9 @@ class SGD(_Optimizer):
         for every thread count.
     """
 
-    def __init__(self, eta, mini_batch_size=10, lmbda=0.0, momentum=0.0, shuffle=True, *,
-                 nesterov=False, batch_l2=0.0, num_threads=None):
+    def __init__(self, eta: float, mini_batch_size: int = 10, lmbda: float = 0.0,
+                 momentum: float = 0.0, shuffle: bool = True, *, nesterov: bool = False,
+                 batch_l2: float = 0.0, num_threads: Optional[int] = None) -> None:
         super().__init__(eta, mini_batch_size, lmbda, shuffle, batch_l2)
         if num_threads is not None:
             num_threads = _checks.integer(num_threads, "num_threads", minimum=1)
@@ -496,8 +604,9 @@ class Adam(_Optimizer):
         As :class:`SGD`.
     """
 
-    def __init__(self, eta=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, mini_batch_size=10,
-                 lmbda=0.0, shuffle=True, *, batch_l2=0.0):
+    def __init__(self, eta: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 epsilon: float = 1e-8, mini_batch_size: int = 10, lmbda: float = 0.0,
+                 shuffle: bool = True, *, batch_l2: float = 0.0) -> None:
         super().__init__(eta, mini_batch_size, lmbda, shuffle, batch_l2)
         self.beta1 = _checks.real(beta1, "beta1", minimum=0.0, below=1.0)
         self.beta2 = _checks.real(beta2, "beta2", minimum=0.0, below=1.0)
