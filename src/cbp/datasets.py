@@ -10,7 +10,14 @@ converts them to the lists of column vectors used by Michael Nielsen's
   origin and licence).
 - :func:`load_mnist` reads the official IDX files (gzipped or not) or
   network.py's ``mnist.pkl.gz``.
+- :func:`read_mnist_pickle` reads ``mnist.pkl.gz`` as the book's
+  ``load_data()`` returns it, parsing the pickle instead of unpickling it.
 - :func:`download_mnist` fetches and verifies the official IDX files.
+
+Every file is treated as untrusted: only regular files are opened, and the
+memory a file may make the readers use is limited by ``max_bytes``
+(default :data:`DEFAULT_MAX_BYTES`, 1 GiB), checked against the sizes headers
+announce before anything is read.
 
 MNIST is by Yann LeCun, Corinna Cortes and Christopher J. C. Burges, under the
 CC BY-SA 3.0 licence.
