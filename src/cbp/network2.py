@@ -22,12 +22,15 @@ methods, example by example, as a subclass's own ``update_mini_batch``,
 import json
 import os
 import warnings
-from typing import Any, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Sequence, Tuple
 
 import numpy as np
 
 from . import _checks, _data, _files, costs, model
 from ._typing import Array, ArrayLike, Data, PathLike
+
+if TYPE_CHECKING:
+    from .explain import Trace
 from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 
 __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
@@ -471,11 +474,23 @@ class Network(model.Network):
         cost += 0.5 * (lmbda / len(items)) * sum(np.sum(np.square(w)) for w in self.weights)
         return cost
 
-    def explain(self, x, y):
+    def explain(self, x: ArrayLike, y: ArrayLike) -> "Trace":
         """Backpropagation step by step for one example; see :func:`cbp.explain.explain`.
 
         Explained on a :class:`cbp.Network` with the same weights and cbp's
         name for the cost (the trace knows the two book costs only).
+
+        Parameters
+        ----------
+        x : array_like
+            The input, (n_in, 1) or (n_in,).
+        y : array_like or int
+            The target vector, or a class label.
+
+        Returns
+        -------
+        cbp.explain.Trace
+            Every intermediate value.
         """
         if self._user_cost:
             raise TypeError(f"explain knows CrossEntropyCost and QuadraticCost; this "

@@ -442,12 +442,34 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(a)
 
     def predict(self, X):
-        """Predicted classes, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
+        """Predicted classes, shape (n_samples,) or (n_samples, n_classes) for multilabel.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs.
+
+        Returns
+        -------
+        ndarray
+            The classes, from ``classes_``.
+        """
         X = self._checked(X)
         return self._predict_arrays(self.network_, X)
 
     def predict_proba(self, X):
-        """Probability of each class, in the order of ``classes_``."""
+        """Probability of each class, in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The probabilities.
+        """
         a = self._forward(self._checked(X))
         if self.n_outputs_ == 1:
             a = a.ravel()
@@ -455,7 +477,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return a
 
     def predict_log_proba(self, X):
-        """``log(predict_proba(X))``."""
+        """``log(predict_proba(X))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The log-probabilities.
+        """
         p = self.predict_proba(X)
         return np.log(p, out=p)
 
@@ -463,7 +496,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def partial_fit(self, X, y, classes=None):
         """One epoch over X, y (scikit-learn's ``partial_fit``).
 
-        ``classes`` (every class of the whole data) is required on the first call.
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The classes (or label indicator rows).
+        classes : array-like, optional
+            Every class of the whole data; required on the first call.
+
+        Returns
+        -------
+        MLPClassifier
+            The estimator.
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -484,6 +529,21 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     Identity outputs with the squared error ``loss='squared_error'`` (cbp's
     quadratic cost).  Other parameters and attributes as :class:`MLPClassifier`.
+
+    Parameters
+    ----------
+    loss : {'squared_error'}, default='squared_error'
+        The cost: ½‖a − y‖² per example.
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate : see MLPClassifier
+        As :class:`MLPClassifier`.
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol : see MLPClassifier
+        As :class:`MLPClassifier`.
+    verbose, warm_start, momentum, nesterovs_momentum, early_stopping : see MLPClassifier
+        As :class:`MLPClassifier`.
+    validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change : see MLPClassifier
+        As :class:`MLPClassifier`.
+    dtype, num_threads : see MLPClassifier
+        As :class:`MLPClassifier`.
     """
 
     _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
@@ -531,13 +591,37 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return a.ravel() if a.shape[1] == 1 else a
 
     def predict(self, X):
-        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs.
+
+        Returns
+        -------
+        ndarray
+            The predictions.
+        """
         X = self._checked(X)
         return self._predict_arrays(self.network_, X)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y):
-        """One epoch over X, y (scikit-learn's ``partial_fit``)."""
+        """One epoch over X, y (scikit-learn's ``partial_fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+
+        Returns
+        -------
+        MLPRegressor
+            The estimator.
+        """
         return self._fit(X, y, incremental=True)
 
     def __sklearn_tags__(self):
