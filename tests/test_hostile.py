@@ -668,6 +668,36 @@ def test_bombs_model_member_over_max_bytes(tmp_path):
         cbp.load(path, max_bytes=16 << 20)
 
 
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_npy_header_versions_are_read(tmp_path, version):
+    members = model_members(tmp_path)
+    w0 = members["W0.npy"]
+    header_len = len(npy("<f8", (2, 3), b""))
+    text = w0[10:header_len]  # the dict, padded, ending in a newline
+    if version == 1:
+        head = w0[:header_len]
+    else:
+        head = b"\x93NUMPY" + bytes([version, 0]) + struct.pack("<I", len(text)) + text
+    members["W0.npy"] = head + w0[header_len:]
+    path = tmp_path / "m.npz"
+    path.write_bytes(make_zip([member(n, c) for n, c in members.items()]))
+    net = cbp.load(path)
+    np.testing.assert_array_equal(net.weights[0], cbp.Network([3, 2], seed=0).weights[0])
+
+
+def test_zip64_directory_bounds(tmp_path):
+    base = make_zip([member("x.npy", npy("<f8", (0,), b""))])
+    body, eocd = base[:-22], base[-22:]
+    cd_size, cd_offset = struct.unpack("<II", eocd[12:20])
+    record = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, 10 ** 9, 10 ** 9, cd_size, cd_offset)
+    locator = struct.pack("<4sIQI", b"PK\x06\x07", 0, len(body), 1)
+    eocd64 = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path = tmp_path / "m.npz"
+    path.write_bytes(body + record + locator + eocd64)
+    with pytest.raises(ValueError, match=r"lists 1000000000 entries"):
+        cbp.load(path)
+
+
 def test_memory_error_never_escapes(tmp_path, monkeypatch):
     # With a limit above the memory free, allocation itself fails: the
     # readers must still answer ValueError.

@@ -7,8 +7,9 @@ File format, version 1
 ----------------------
 A model file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays, as
 written by :func:`numpy.savez`) holding plain numeric and string arrays
-only -- no object arrays, so it is read with ``allow_pickle=False`` and
-loading a file never runs code.  The entries:
+only -- no object arrays, so any program can read it with
+``allow_pickle=False``, and loading a file never runs code (cbp reads the
+archive itself, with the bounds below).  The entries:
 
 =====================  ==========================================================
 ``format``             0-d string array ``"cbp-model"``
