@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import cbp
+from cbp import datasets
 from cbp.cli import main
 
 ACCURACY = re.compile(r"accuracy (\d+\.\d\d)% \((\d+)/(\d+)\)")
@@ -232,8 +233,16 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
             p.wait()
     assert p.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
-    assert "Interrupted after" in out and ACCURACY.search(out)
-    assert cbp.load(model).sizes == [784, 30, 10]
+    final = [line for line in out.splitlines() if line.startswith("Interrupted in epoch")]
+    assert len(final) == 1 and ACCURACY.search(final[0]), out
+    # The accuracy reported is the saved network's, evaluated afresh (Ctrl-C
+    # lands within an epoch, after the last epoch line).
+    saved = cbp.load(model)
+    assert saved.sizes == [784, 30, 10]
+    correct = int(re.search(r"\((\d+)/1000\)", final[0]).group(1))
+    assert correct == saved.evaluate(datasets.load_sample()[1])
+    done = int(re.search(r"\((\d+) complete\)", final[0]).group(1))
+    assert f"Interrupted in epoch {done + 1}/100000" in final[0] and "as saved" in final[0]
 
 
 def test_bench_quick():

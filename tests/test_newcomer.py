@@ -255,3 +255,180 @@ def test_bad_state_is_refused(edit, match):
         fresh.__setstate__(state)
     with pytest.raises(ValueError, match="not a valid cbp.Network state"):
         cbp.Network.__new__(cbp.Network).__setstate__([1, 2])
+
+
+# -- item 3: the README's relu example works as printed; hopeless setups warn ------------
+
+
+def _run_cli(capsys, *argv):
+    from cbp.cli import main
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_readme_relu_softmax_example_learns(capsys):
+    code, out, err = _run_cli(capsys, "train", "--sizes", "784,100,10", "--activation", "relu",
+                              "--output-activation", "softmax", "--cost", "log_likelihood",
+                              "--epochs", "3")
+    assert code == 0 and "warning" not in err, err
+    # The defaults it used are printed, with the way to change them.
+    assert "init 'scaled' (the default for relu hidden units; --init to change)" in out
+    assert "eta 0.1 (the default for relu hidden units; --eta to change)" in out
+    final = float(re.search(r"Done after 3 epochs: test accuracy (\d+\.\d\d)%", out).group(1))
+    assert final > 85.0          # 10.30% with the old defaults (eta 3, N(0, 1) weights)
+
+
+def test_cli_defaults_keep_network_py_and_honour_flags(capsys):
+    code, out, _ = _run_cli(capsys, "train", "--epochs", "1")
+    assert code == 0 and "init 'gaussian' (network.py's" in out and "eta 3 (network.py's" in out
+    assert "Epoch 1/1: accuracy 35.00% (350/1000)" in out      # the README's first line
+    code, out, _ = _run_cli(capsys, "train", "--epochs", "1", "--activation", "tanh",
+                            "--init", "gaussian", "--eta", "0.25")
+    assert code == 0 and re.search(r"init 'gaussian'$", out, re.M) and "eta 0.25," in out
+    assert "--init to change" not in out and "--eta to change" not in out
+    code, out, _ = _run_cli(capsys, "train", "--epochs", "1", "--cost", "cross_entropy")
+    assert code == 0 and "eta 0.5 (network2.py's" in out
+
+
+def test_cli_warns_for_the_old_relu_defaults(capsys):
+    code, out, err = _run_cli(capsys, "train", "--sizes", "784,100,10", "--activation", "relu",
+                              "--output-activation", "softmax", "--cost", "log_likelihood",
+                              "--epochs", "3", "--eta", "3", "--init", "gaussian")
+    assert code == 0
+    warned = [line for line in err.splitlines() if line.startswith("cbp: warning:")]
+    assert len(warned) == 1 and "no better than always answering the mean target" in warned[0]
+    assert "(2.303)" in warned[0]              # ln 10: ten balanced classes
+
+
+def _sample(n=1000):
+    from cbp import datasets
+    (X, y), _ = datasets.load_sample()
+    return X[:n], y[:n]
+
+
+def _training_warnings(call):
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [w for w in caught if issubclass(w.category, cbp.TrainingWarning)]
+
+
+def test_pixels_0_255_warn_once():
+    X, y = _sample()
+    net = cbp.Network([784, 30, 10], seed=0)
+    caught = _training_warnings(lambda: net.SGD((X * 255, y), 1, 10, 3.0, verbose=False))
+    assert len(caught) == 1 and issubclass(caught[0].category, UserWarning)
+    assert "|x| = 255" in str(caught[0].message) and "X / 255" in str(caught[0].message)
+    assert caught[0].filename == __file__            # points at the caller's line
+
+
+@pytest.mark.parametrize("setup", [
+    dict(activation="relu", output_activation="softmax", cost="log_likelihood", eta=3.0),
+    dict(activation="sigmoid", cost="quadratic", eta=0.05),      # far too small for N(0, 1)
+])
+def test_cost_stuck_at_chance_warns_once(setup):
+    X, y = _sample(2000)
+    eta = setup.pop("eta")
+    net = cbp.Network([784, 30, 10], seed=0, **setup)
+    history = {}
+    caught = _training_warnings(lambda: history.update(net.SGD((X, y), 4, 10, eta,
+                                                               verbose=False)))
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert "no better than always answering the mean target" in str(caught[0].message)
+    # The chance level is the cost of answering the mean target, here ȳ = 0.1 per class.
+    assert history["cost"][1] >= 0.97 * min(np.log(10), 0.45)
+
+
+def test_growing_cost_warns():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 5))
+    Y = X @ rng.normal(size=(5, 1))
+    net = cbp.Network([5, 8, 1], activation="linear", output_activation="linear", seed=0,
+                      init="scaled")
+    history = {}
+    caught = _training_warnings(lambda: history.update(
+        net.SGD((X, Y), 3, 10, 0.01, momentum=0.99, verbose=False)))
+    assert history["cost"][1] > 1.1 * history["cost"][0]
+    assert len(caught) == 1 and "training cost grew from" in str(caught[0].message)
+    from cbp.sgd import _Watch
+    watch = _Watch(net, X, Y, n_batches=100)
+    assert watch.epoch(1.0) is None
+    assert "grew from 1 in the first epoch to 1.5 in the second" in watch.epoch(1.5)
+    assert watch.epoch(9.0) is None            # once: only the second epoch is judged
+    few = _Watch(net, X, Y, n_batches=10)      # two epochs of 10 steps: not judged
+    assert few.epoch(1.0) is None and few.epoch(9.0) is None
+
+
+def test_good_setups_do_not_warn():
+    X, y = _sample(2000)
+    for net, eta in [(cbp.Network([784, 30, 10], seed=s), 3.0) for s in range(3)] + [
+            (cbp.Network([784, 30, 10], activation="relu", output_activation="softmax",
+                         cost="log_likelihood", init="scaled", seed=0), 0.1),
+            (cbp.Network([784, 30, 10], cost="cross_entropy", seed=0), 0.5)]:
+        assert _training_warnings(lambda: net.SGD((X, y), 3, 10, eta, verbose=False)) == []
+    Xr, Yr = regression()
+    net = cbp.Network([3, 16, 1], activation="tanh", output_activation="linear", init="scaled",
+                      seed=0)
+    assert _training_warnings(lambda: net.SGD((Xr, Yr), 3, 10, 0.05, verbose=False)) == []
+
+
+def test_warnings_are_suppressible():
+    import warnings
+    X, y = _sample()
+    net = cbp.Network([784, 30, 10], seed=0)
+    for how in [dict(category=cbp.TrainingWarning), dict(message="the training inputs reach")]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", **how)
+            net.SGD((X * 255, y), 1, 10, 3.0, verbose=False)
+        assert caught == []
+
+
+# -- item 8: cbp evaluate judges what cbp train held out ---------------------------------
+
+
+def test_evaluate_holds_out_what_training_held_out(tmp_path, capsys):
+    import gzip
+    import struct
+    X, y = _sample(50)
+    with gzip.open(tmp_path / "t10k-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 50, 28, 28)
+                + np.rint(X * 255).astype(np.uint8).tobytes())
+    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, 50) + y.astype(np.uint8).tobytes())
+    model = tmp_path / "m.npz"
+    code, out, err = _run_cli(capsys, "train", "--data", tmp_path, "--epochs", "2", "--save",
+                              model)
+    assert code == 0, err
+    trained = re.search(r"Done after 2 epochs: test accuracy \S+ \((\d+)/10\)", out).group(1)
+    code, out, err = _run_cli(capsys, "evaluate", model, "--data", tmp_path)
+    assert code == 0, err
+    assert re.search(rf"accuracy \S+ \({trained}/10\)", out), out      # was (k/50)
+    assert "(t10k only), last 10 held out: the part cbp train holds out" in out
+    # The same 10 images, counted afresh.
+    held = cbp.load(model).evaluate((np.rint(X[40:] * 255) / 255, y[40:]))
+    assert int(trained) == held
+
+
+# -- item 9: one epoch convention, stated ---------------------------------------------------
+
+
+def test_epoch_numbering_is_documented(capsys):
+    from cbp.cli import build_parser
+    text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "Epochs are counted from 1 here" in " ".join(text.split())
+    X, y = _sample(100)
+    net = cbp.Network([784, 10, 10], seed=0)
+    h = net.SGD((X, y), 2, 10, 3.0, test_data=(X, y))
+    assert capsys.readouterr().out.splitlines()[0].startswith("Epoch 0: ")   # network.py's
+    assert h["epoch"] == [0, 1]
+
+
+def test_cli_divergence_names_the_epoch_as_printed(capsys):
+    code, out, err = _run_cli(capsys, "train", "--epochs", "3", "--sizes", "784,30,10",
+                              "--activation", "linear", "--output-activation", "linear",
+                              "--eta", "1000", "--init", "gaussian")
+    assert code == 1
+    assert re.search(r"training diverged in epoch 1/3, mini-batch \d+ of the epoch", err), err

@@ -5,7 +5,7 @@
 >>> history = net.SGD((X, Y), epochs=10, mini_batch_size=10, eta=3.0, test_data=(X_test, y_test))
 """
 from .model import Network, sigmoid, sigmoid_prime
-from .sgd import SGD, Adam, DivergenceError, TrainingInterrupted
+from .sgd import SGD, Adam, DivergenceError, TrainingInterrupted, TrainingWarning
 from .io import load
 from .plot import plot_history
 
@@ -22,5 +22,6 @@ def _version():
 
 __version__ = _version()
 del _version
-__all__ = ["Network", "SGD", "Adam", "DivergenceError", "TrainingInterrupted", "sigmoid",
+__all__ = ["Network", "SGD", "Adam", "DivergenceError", "TrainingInterrupted", "TrainingWarning",
+           "sigmoid",
            "sigmoid_prime", "load", "plot_history", "__version__"]
