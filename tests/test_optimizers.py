@@ -179,10 +179,7 @@ def test_optimizer_pickles_with_its_networks_state():
     opt = cbp.Adam(0.02, mini_batch_size=5)
     X, Y = data(9, 20)
     opt.run(net, (X, Y), 2, verbose=False)
-    try:
-        opt2, net2 = pickle.loads(pickle.dumps((opt, net)))
-    except TypeError as exc:          # Network pickling is issue 10's
-        pytest.skip(f"cbp.Network does not pickle yet: {exc}")
+    opt2, net2 = pickle.loads(pickle.dumps((opt, net)))
     assert repr(opt2) == repr(opt)
     b1, t1 = opt.state(net)
     b2, t2 = opt2.state(net2)

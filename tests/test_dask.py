@@ -1,0 +1,155 @@
+"""cbp.sklearn on a real Dask cluster: two worker processes that these tests start and stop.
+
+* joblib's dask backend around scikit-learn's GridSearchCV gives the local result;
+* dask-ml: GridSearchCV, Incremental (partial_fit over the blocks of a dask
+  array) and ParallelPostFit (prediction over a dask array);
+* a worker killed in the middle of a dask-ml search: the search recomputes the
+  lost tasks and finishes with the local result (the fault-tolerant path; the
+  README says so).
+"""
+import os
+import signal
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+dask_ml_ms = pytest.importorskip("dask_ml.model_selection")
+dask_ml_wrappers = pytest.importorskip("dask_ml.wrappers")
+joblib = pytest.importorskip("joblib")
+pytest.importorskip("sklearn")
+
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+
+from cbp.sklearn import MLPClassifier  # noqa: E402
+
+GRID = {"alpha": [1e-4, 1e-2], "learning_rate_init": [0.01, 0.03]}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address=None,
+                                           silence_logs=40)
+        client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = load_digits(return_X_y=True)
+    return X[:300] / 16.0, y[:300]
+
+
+def model(**kw):
+    return MLPClassifier(hidden_layer_sizes=(10,), max_iter=10, random_state=0, **kw)
+
+
+def quiet_fit(est, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kw)
+
+
+@pytest.fixture(scope="module")
+def local_search(data):
+    return quiet_fit(GridSearchCV(model(), GRID, cv=3), *data)
+
+
+def assert_same_search(a, b, X):
+    np.testing.assert_array_equal(a.cv_results_["mean_test_score"],
+                                  b.cv_results_["mean_test_score"])
+    assert a.best_params_ == b.best_params_
+    np.testing.assert_array_equal(a.best_estimator_.predict_proba(X),
+                                  b.best_estimator_.predict_proba(X))
+
+
+def test_joblib_dask_backend_grid_search_equals_local(client, data, local_search):
+    with joblib.parallel_backend("dask"):
+        remote = quiet_fit(GridSearchCV(model(), GRID, cv=3, n_jobs=-1), *data)
+    assert_same_search(remote, local_search, data[0])
+
+
+def assert_same_splits(a, b, cv=3):
+    # dask-ml weights its mean by the folds' sizes; each fold's score is the same.
+    for k in range(cv):
+        np.testing.assert_array_equal(a.cv_results_[f"split{k}_test_score"],
+                                      b.cv_results_[f"split{k}_test_score"])
+    assert a.best_params_ == b.best_params_
+
+
+def test_dask_ml_grid_search_equals_local(client, data, local_search):
+    remote = quiet_fit(dask_ml_ms.GridSearchCV(model(), GRID, cv=3), *data)
+    assert_same_splits(remote, local_search)
+    np.testing.assert_array_equal(remote.best_estimator_.predict_proba(data[0]),
+                                  local_search.best_estimator_.predict_proba(data[0]))
+
+
+def test_incremental_partial_fit_over_blocks(client, data):
+    X, y = data
+    dX = da.from_array(X, chunks=(75, X.shape[1]))
+    dy = da.from_array(y, chunks=75)
+    assert dX.numblocks[0] == 4
+    inc = dask_ml_wrappers.Incremental(model(), shuffle_blocks=False)
+    inc.fit(dX, dy, classes=np.arange(10))
+    local = model()
+    for k in range(4):
+        local.partial_fit(X[75 * k:75 * (k + 1)], y[75 * k:75 * (k + 1)],
+                          classes=np.arange(10))
+    np.testing.assert_array_equal(inc.estimator_.predict_proba(X), local.predict_proba(X))
+    assert inc.estimator_.t_ == 300
+
+
+def test_parallel_post_fit_equals_local_prediction(client, data):
+    X, y = data
+    est = quiet_fit(dask_ml_wrappers.ParallelPostFit(model()), X, y)
+    dX = da.from_array(X, chunks=(64, X.shape[1]))
+    proba = est.predict_proba(dX)
+    labels = est.predict(dX)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_array_equal(proba.compute(), est.estimator.predict_proba(X))
+    np.testing.assert_array_equal(labels.compute(), est.estimator.predict(X))
+
+
+def test_dask_ml_search_survives_a_killed_worker(client, data, local_search):
+    # Kill (SIGKILL) a worker process as soon as it is running a task of the
+    # search: dask-ml recomputes what was lost and the result is the local one.
+    pids = client.run(os.getpid)
+    killed = {}
+    stop = threading.Event()
+
+    def kill_when_busy():
+        while not stop.is_set():
+            busy = sorted(w for w, tasks in client.processing().items() if tasks)
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.update(pid=pids[busy[0]], at=time.perf_counter())
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    try:
+        remote = quiet_fit(dask_ml_ms.GridSearchCV(model(), GRID, cv=3), *data)
+        done = time.perf_counter()
+    finally:
+        stop.set()
+        killer.join()
+    assert killed and killed["at"] < done              # the kill landed during the search
+    assert_same_splits(remote, local_search)
+    np.testing.assert_array_equal(remote.best_estimator_.predict_proba(data[0]),
+                                  local_search.best_estimator_.predict_proba(data[0]))
+    client.wait_for_workers(2, timeout=60)             # the nanny started a new worker
+    assert killed["pid"] not in client.run(os.getpid).values()
