@@ -582,7 +582,9 @@ def test_to_network_py_errors():
     with pytest.raises(ValueError, match=r"X must be a numeric array"):
         datasets.to_network_py([["a"]], [1])
     with pytest.raises(ValueError, match=r"outside the range"):
-        datasets.to_network_py(X, [1, 12])
+        datasets.to_network_py(X, [1, 12], n_classes=10)   # default: max label + 1
+    with pytest.raises(ValueError, match=r"outside the range"):
+        datasets.to_network_py(X, [1, -1])
     with pytest.raises(TypeError, match=r"one_hot_labels"):
         datasets.to_network_py(X, [1, 2], one_hot_labels="yes")
 

@@ -432,3 +432,37 @@ def test_cli_divergence_names_the_epoch_as_printed(capsys):
                               "--eta", "1000", "--init", "gaussian")
     assert code == 1
     assert re.search(r"training diverged in epoch 1/3, mini-batch \d+ of the epoch", err), err
+
+
+# -- item 7: datasets say what they return; the plot extra is named both ways -----------
+
+
+def test_to_network_py_one_hots_with_the_number_of_classes():
+    from cbp import datasets
+    X = np.arange(12.0).reshape(4, 3)
+    data = datasets.to_network_py(X, [0, 2, 1, 2])
+    assert [y.shape for _, y in data] == [(3, 1)] * 4            # was (10, 1)
+    assert data[1][1].ravel().tolist() == [0, 0, 1]
+    assert datasets.to_network_py(X, [0, 1, 1, 0], n_classes=10)[0][1].shape == (10, 1)
+    with pytest.raises(ValueError, match=r"outside the range 0\.\.1"):
+        datasets.to_network_py(X, [0, 2, 1, 2], n_classes=2)
+    # The sample keeps network.py's (10, 1) columns.
+    train, test = datasets.load_sample_network_py()
+    assert train[0][1].shape == (10, 1) and isinstance(test[0][1], int)
+    # A network trains on the converted 3-class list directly.
+    net = cbp.Network([3, 4, 3], seed=0)
+    net.SGD(data, 1, 2, 0.1, verbose=False)
+
+
+def test_load_mnist_docstring_says_one_split():
+    from cbp import datasets
+    doc = " ".join(datasets.load_mnist.__doc__.split())
+    assert "One split, not two" in doc and 'kind="t10k"' in doc
+
+
+def test_missing_matplotlib_names_both_installs(capsys, monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, _, err = _run_cli(capsys, "train", "--epochs", "1", "--plot", tmp_path / "c.png")
+    assert code == 2
+    assert 'pip install "cbp[plot]"' in err and 'pip install ".[plot]"' in err

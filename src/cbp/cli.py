@@ -3,7 +3,7 @@
     cbp train                         # 784-30-10 on the embedded MNIST sample
     cbp train --epochs 30 --save digits.npz --plot curves.png
     cbp evaluate digits.npz
-    cbp explain                       # note 001's 2-3-2 example, number by number
+    cbp explain                       # a lecture's worked 2-3-2 example, number by number
     cbp explain digits.npz            # one MNIST example through a trained model
     cbp bench --quick
 
@@ -148,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="print backpropagation step by step for one example",
         description="Print feedforward, the four backprop equations (BP1-BP4) and every "
         "intermediate value for one example, computed by the same kernels as training. "
-        "Without MODEL: the worked 2-3-2 example of lecture note 001. With MODEL: the first "
-        "held-out example of the embedded sample (or --index, --x/--y).")
+        "Without MODEL: the worked example of a standard backpropagation lecture (V. "
+        "Kulyukin's CS 5600 slides, Utah State University), a 2-3-2 sigmoid network whose "
+        "numbers are printed there. With MODEL: the first held-out example of the embedded "
+        "sample (or --index, --x/--y).")
     x.add_argument("model", metavar="MODEL", nargs="?", help="a model file written by cbp")
     x.add_argument("--x", type=_floats, metavar="X1,X2,...",
                    help="the input (write --x=-1,2 for a negative first value)")
@@ -476,8 +478,10 @@ def _explain(args):
     max_columns = _checks.integer(args.max_columns, "--max-columns", minimum=1)
     if args.model is None:
         net, x, y = worked_example()
-        print("Lecture note 001's worked example: the 2-3-2 network of the slides, "
-              "x = y = [1, 1] unless --x/--y say otherwise.")
+        print("The worked example of a standard backpropagation lecture (V. Kulyukin, "
+              "\"Gradient Descent and Backpropagation: Part 02\", CS 5600/6600, Utah State "
+              "University, 2020): a 2-3-2 sigmoid network, quadratic cost, with the lecture's "
+              "weights and biases; x = y = [1, 1] unless --x/--y say otherwise.")
     else:
         from .io import load
         net = load(os.path.expanduser(args.model))

@@ -537,11 +537,13 @@ def load_mnist(path: PathLike, kind: Optional[str] = None,
 
     Returns
     -------
-    X : numpy.ndarray
-        ``float64`` array of shape (n, 784), pixels scaled into [0, 1]
-        (grey level / 255 for the IDX files), one image per row.
-    y : numpy.ndarray
-        ``int64`` array of shape (n,), the digits 0..9.
+    X, y : numpy.ndarray
+        One split, not two (unlike :func:`load_sample`, which returns
+        ``(train, test)``): the one `kind` names. ``X`` is ``float64`` of
+        shape (n, 784), pixels scaled into [0, 1] (grey level / 255 for the
+        IDX files), one image per row; ``y`` is ``int64`` of shape (n,),
+        the digits 0..9. For training and test data call it twice:
+        ``load_mnist(d, kind="train")`` and ``load_mnist(d, kind="t10k")``.
 
     Raises
     ------
@@ -691,8 +693,8 @@ def one_hot(y: ArrayLike, n_classes: int = 10) -> Array:
     return out
 
 
-def to_network_py(X: ArrayLike, y: ArrayLike,
-                  one_hot_labels: bool = True) -> List[Tuple[Array, Any]]:
+def to_network_py(X: ArrayLike, y: ArrayLike, one_hot_labels: bool = True,
+                  n_classes: Optional[int] = None) -> List[Tuple[Array, Any]]:
     """Convert arrays to the list-of-pairs format of network.py.
 
     Parameters
@@ -700,11 +702,15 @@ def to_network_py(X: ArrayLike, y: ArrayLike,
     X : array_like
         Images, shape (n, d), one per row (d = 784 for MNIST).
     y : array_like
-        Labels 0..9, shape (n,).
+        Class labels 0..n_classes-1, shape (n,).
     one_hot_labels : bool, default True
         True gives network.py's ``training_data`` format, with each label a
-        (10, 1) one-hot column; False gives its ``test_data`` format, with
-        each label a Python int.
+        (n_classes, 1) one-hot column; False gives its ``test_data`` format,
+        with each label a Python int.
+    n_classes : int, optional
+        Length of the one-hot columns. Default: ``max(y) + 1`` (10 for
+        MNIST digits), as ``keras.utils.to_categorical`` infers it; pass it
+        when a subset may lack the highest class.
 
     Returns
     -------
@@ -717,9 +723,9 @@ def to_network_py(X: ArrayLike, y: ArrayLike,
     ------
     ValueError
         If `X` is not two-dimensional or not numeric, if `y` does not hold
-        one label 0..9 per row of `X`.
+        one label 0..n_classes-1 per row of `X`.
     TypeError
-        If `one_hot_labels` is not a bool.
+        If `one_hot_labels` is not a bool or `n_classes` not an integer.
 
     Examples
     --------
@@ -728,6 +734,8 @@ def to_network_py(X: ArrayLike, y: ArrayLike,
     ((784, 1), (10, 1))
     >>> to_network_py(np.zeros((2, 784)), [3, 1], one_hot_labels=False)[1][1]
     1
+    >>> to_network_py(np.zeros((2, 4)), [2, 0])[0][1].shape
+    (3, 1)
     """
     if not isinstance(one_hot_labels, (bool, np.bool_)):
         raise TypeError(f"one_hot_labels must be a bool, got {type(one_hot_labels).__name__}")
@@ -737,13 +745,19 @@ def to_network_py(X: ArrayLike, y: ArrayLike,
         raise ValueError(f"X must be a numeric array: {exc}") from exc
     if X.ndim != 2:
         raise ValueError(f"X must be two-dimensional (n, d), got shape {X.shape}")
-    labels = _as_labels(y, _N_CLASSES, "y")
+    if n_classes is None:
+        # Any non-negative whole number is a label here; the count follows.
+        labels = _as_labels(y, np.iinfo(np.int64).max, "y")
+        n_classes = int(labels.max()) + 1 if labels.size else 1
+    else:
+        n_classes = _check_n_classes(n_classes)
+        labels = _as_labels(y, n_classes, "y")
     if labels.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {labels.shape[0]} labels")
     n, d = X.shape
     columns = X.reshape(n, d, 1)
     if one_hot_labels:
-        return list(zip(columns, one_hot(labels).reshape(n, _N_CLASSES, 1)))
+        return list(zip(columns, one_hot(labels, n_classes).reshape(n, n_classes, 1)))
     return list(zip(columns, labels.tolist()))
 
 
@@ -763,7 +777,8 @@ def load_sample_network_py() -> Tuple[List[Tuple[Array, Array]], List[Tuple[Arra
     load_sample : The same images as arrays, with the split described.
     """
     (X_train, y_train), (X_test, y_test) = load_sample()
-    return to_network_py(X_train, y_train), to_network_py(X_test, y_test, one_hot_labels=False)
+    return (to_network_py(X_train, y_train, n_classes=_N_CLASSES),
+            to_network_py(X_test, y_test, one_hot_labels=False))
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Backpropagation, one example, every number: a teaching trace.
 
->>> net, x, y = worked_example()        # note 001's 2-3-2 network
+>>> net, x, y = worked_example()        # a lecture's worked 2-3-2 example
 >>> print(explain(net, x, y))            # or net.explain(x, y)
 Feedforward: z^2 = W^2 a^1 + b^2
 ...
@@ -31,15 +31,18 @@ _SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "relu", "linear": "id", "sof
 
 
 def worked_example() -> Tuple["Network", Array, Array]:
-    """The 2-3-2 network, input and target of note 001's backpropagation example.
+    """The 2-3-2 network, input and target of a standard lecture's backpropagation example.
 
-    Sigmoid everywhere, quadratic cost, x = y = [1, 1], and the slide's
-    weights W^2, W^3 and biases b^2, b^3.
+    The worked example of V. Kulyukin, "Gradient Descent and Backpropagation:
+    Part 02" (CS 5600/6600 Intelligent Systems, Utah State University, 2020),
+    which prints every intermediate number: sigmoid everywhere, quadratic
+    cost, x = y = [1, 1], and the lecture's weights W^2, W^3 and biases
+    b^2, b^3.
 
     Returns
     -------
     (net, x, y) : (cbp.Network, ndarray (2, 1), ndarray (2, 1))
-        So that ``explain(*worked_example())`` traces the slide's example.
+        So that ``explain(*worked_example())`` traces the lecture's example.
     """
     from .model import Network
     net = Network([2, 3, 2], activation="sigmoid", cost="quadratic", seed=0)

@@ -1,4 +1,4 @@
-"""The book's pictures in one call each (needs matplotlib: ``pip install 'cbp[plot]'``).
+"""The book's pictures in one call each (needs matplotlib: ``pip install "cbp[plot]"``).
 
 >>> history = net.SGD(training_data, 10, 10, 3.0, test_data=test_data,
 ...                   monitor_learning_speed=True)
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_history", "plot_weights", "plot_learning_speed", "plot_misclassified"]
 
-_NEEDS = "plotting needs matplotlib: pip install 'cbp[plot]'"
+_NEEDS = ('plotting needs matplotlib: pip install "cbp[plot]" (from a package index) or '
+          'pip install ".[plot]" (from a source checkout), or pip install matplotlib')
 
 PathLike = Union[str, "os.PathLike[str]"]
 
