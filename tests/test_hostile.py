@@ -5,14 +5,17 @@ Attack classes (issue 9) and where they are tested:
 - code execution through the book's pickle: the pickle is parsed, never
   unpickled -- crafted pickles trying BUILD/SETITEM on dtypes and arrays,
   object arrays, REDUCE gadgets (os.system, eval, NumPy functions), with a
-  marker file that must never appear: ``test_gadget_*``, ``test_build_*``,
-  ``test_setitem_*``, ``test_object_arrays_*``, ``test_cli_*_evil_pickle``;
+  marker file that must never appear: ``test_gadget_*``, ``test_reduce_*``,
+  ``test_build_*``, ``test_setitem_*``, ``test_object_arrays_*``,
+  ``test_cli_refuses_evil_pickle``;
 - crashes: a hypothesis fuzz of the parser (random opcode streams, mutated
-  valid files): ``test_fuzz_*``;
+  valid files, gadgets spliced in): ``test_fuzz_*``;
 - memory exhaustion: bombs and lying headers for each format, RSS measured
-  in a child process: ``test_bombs_*``, ``test_lying_*``, ``test_rss_*``;
+  in a child process, MemoryError: ``test_bombs_*``, ``test_lying_*``,
+  ``test_zip*_directory_bounds``, ``test_rss_*``, ``test_memory_error_*``;
 - blocking and device files: FIFOs, device nodes made with mknod, sockets,
-  directories, each in a child process with a timeout: ``test_special_*``;
+  directories, in child processes with a timeout: ``test_special_*``,
+  ``test_cli_on_fifo_and_device_does_not_block``;
 - saving: symlinks, permission bits, devices and FIFOs at the target, a
   missing directory: ``test_save_*``;
 - downloads larger than the real file: ``test_download_*``.
@@ -797,8 +800,10 @@ def test_rss_stays_bounded_on_bombs(tmp_path):
     add("pickle", "claim62.pkl.gz", gzip_zeros(proto(4) + b"\x8e" + struct.pack("<Q", 2 ** 62), 1 << 20))
     add("pickle", "codecs.pkl.gz", gzip_zeros(proto(2) + b"X" + struct.pack("<I", 900 << 20), 1 << 20))
     add("pickle", "limit.pkl.gz", gzip_zeros(proto(3) + b"B" + struct.pack("<I", 200 << 20), 200 << 20), 8 << 20)
-    add("pickle", "objects.pkl", pickle.dumps(np.empty(3 * 2 ** 10, dtype=object), protocol=2)
-        .replace(struct.pack("<i", 3 * 2 ** 10), struct.pack("<i", 3 * 2 ** 27)))
+    # The issue's 61-byte attack: an object array of 3 * 2**27 elements.
+    recon = glob("numpy.core.multiarray", "_reconstruct") + tup(glob("numpy", "ndarray"), tup(integer(0)), py2str(b"b")) + REDUCE
+    add("pickle", "objects.pkl", proto(2) + recon + b"(" + integer(1) + shape_ops((3 * 2 ** 27,))
+        + dtype_ops(np.dtype(object), "py2") + FALSE + b"]" + b"t" + BUILD + STOP)
     add("pickle", "nones.pkl.gz", gzip.compress(proto(4) + b"N" * 5_000_000 + STOP))
     (tmp_path / "idx").mkdir()
     write_labels(tmp_path / "idx", 100_000)
@@ -916,18 +921,28 @@ def cli(*args, timeout=TIMEOUT):
                           timeout=timeout, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
-def test_cli_on_fifo_does_not_block(tmp_path):
+def test_cli_on_fifo_and_device_does_not_block(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    specials = {fifo: "a FIFO"}
+    try:  # an endless device, like /dev/zero
+        os.mknod(tmp_path / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))
+        specials[tmp_path / "zero"] = "a character device"
+    except (PermissionError, OSError):
+        pass
     model = tmp_path / "m.npz"
     cbp.Network([784, 10], seed=0).save(model)
-    for args in (["train", "--epochs", "0", "--data", str(fifo)],
-                 ["evaluate", str(model), "--data", str(fifo)],
-                 ["evaluate", str(fifo)],
-                 ["train", "--epochs", "0", "--sizes", "784,10", "--save", str(fifo)]):
-        proc = cli(*args)
-        assert proc.returncode != 0 and "is a FIFO" in proc.stderr, (args, proc.stderr)
+    for special, kind in specials.items():
+        for args in (["train", "--epochs", "0", "--data", str(special)],
+                     ["evaluate", str(model), "--data", str(special)],
+                     ["evaluate", str(special)],
+                     ["train", "--epochs", "0", "--sizes", "784,10", "--save", str(special)]):
+            proc = cli(*args)
+            assert proc.returncode != 0 and f"is {kind}" in proc.stderr, (args, proc.stderr)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    if len(specials) == 1:
+        pytest.skip("mknod of a character device is not permitted here (the FIFO was checked)")
+    assert stat.S_ISCHR(os.lstat(tmp_path / "zero").st_mode)
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
