@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 import cbp
-from cbp._bench_timing import autorange, interleave, median, sampler
+from cbp._bench_timing import autorange, interleave, median, paired_ratio, sampler
 from cbp._bench_refs import (numpy_feedforward, numpy_kernels, numpy_matmul_epoch,
                              numpy_per_example_epoch, network_py_epoch)
 from cbp._bench_peers import sklearn_trainer, torch_trainer

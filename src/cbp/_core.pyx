@@ -568,7 +568,7 @@ cdef double _rule_batch(const Layout* lay, floating* P, floating* S, const float
 
 cdef enum:
     UNIT_ROWS = 12        # shares of weight rows: multiples of the 3- and 4-row tiles
-    UNIT_COLS = 24        # shares of BP2's columns: multiples of its strips (3 vectors)
+    UNIT_COLS = 48        # shares of BP2's columns: multiples of its strips (3 vectors)
 
 
 cdef inline void _share(Py_ssize_t n, Py_ssize_t unit, int tid, int nt,
@@ -877,7 +877,10 @@ def train_epoch(floating[::1] P, floating[::1] V,
     if V.shape[0] < (0 if rule == RULE_SGD else (2 if rule == RULE_NESTEROV else 3) * lay.n_params):
         raise ValueError("step-rule state too small")
     # -- end step rule --
-    cdef int nt = _team_size(sizes, mini_batch_size, num_threads) if rule == RULE_SGD else 1
+    # The team applies λ/n only: the per-mini-batch L2 term (α/M, rule_args[0])
+    # and the other rules run on one thread.
+    cdef int nt = (_team_size(sizes, mini_batch_size, num_threads)
+                   if rule == RULE_SGD and step_rule.l2 == 0 else 1)
     if nt > 1:
         if work.shape[0] < _workspace_size(sizes, mini_batch_size) + (nt - 1) * _team_area(
                 mini_batch_size):

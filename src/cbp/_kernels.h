@@ -38,8 +38,17 @@
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && !defined(CBP_NO_CLONES) && __GNUC__ >= 12
 #define CBP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+/* The products get their own AVX-512 build with 64-byte vectors (one zmm
+ * register each), chosen at load time: on cores with full-width AVX-512
+ * units it doubles the FMAs per instruction, which 32-byte vectors leave
+ * unused.  The 32-byte build serves x86-64-v3 and older CPUs. */
+#define CBP_WIDE 1
+#define CBP_CLONES_NARROW __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define CBP_TARGET_WIDE __attribute__((target("arch=x86-64-v4")))
 #else
 #define CBP_CLONES
+#define CBP_WIDE 0
+#define CBP_CLONES_NARROW
 #endif
 #define CBP_INLINE static inline __attribute__((always_inline))
 
@@ -52,10 +61,12 @@
 
 typedef double cbp_vd __attribute__((vector_size(32), aligned(8)));
 typedef float cbp_vf __attribute__((vector_size(32), aligned(4)));
+typedef double cbp_vd64 __attribute__((vector_size(64), aligned(8)));
+typedef float cbp_vf64 __attribute__((vector_size(64), aligned(4)));
 
 #define CBP_MIN(a, b) ((a) < (b) ? (a) : (b))
 
-#define CBP_DEFINE_KERNELS(T, V, W_, SUF)                                                     \
+#define CBP_DEFINE_KERNELS(T, V, W_, SUF, ATTR)                                               \
                                                                                               \
 CBP_INLINE T cbp_hsum_##SUF(const V *v) {                                                     \
     T s = 0;                                                                                  \
@@ -113,7 +124,7 @@ CBP_INLINE void cbp_fwd_edge_##SUF(ptrdiff_t r, ptrdiff_t c, const T *const *ar,
                                                                                               \
 /* A_rows[m] points at example m's I inputs; O weight rows (a thread's share of the     */   \
 /* layer's) give O columns of Z, whose rows lie ldz apart                                 */  \
-CBP_CLONES                                                                                    \
+ATTR                                                                                          \
 static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,          \
                               T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I,                \
                               ptrdiff_t ldz) {                                                \
@@ -175,7 +186,7 @@ CBP_INLINE void cbp_bwd_tile_##SUF(const int R, const int C, const T *d, const T
 /* columns i0 <= i < i1 of E (a thread's share; i0 a multiple of 3 vectors, so a share  */  \
 /* is cut into the same strips as the whole); pack[] holds >= CBP_PACK_BYTES / sizeof(T)  */  \
 /* elements of scratch                                                                     */ \
-CBP_CLONES                                                                                    \
+ATTR                                                                                          \
 static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,                      \
                                ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, ptrdiff_t i0,           \
                                ptrdiff_t i1, T *pack) {                                       \
@@ -250,7 +261,7 @@ CBP_INLINE void cbp_step_tile_##SUF(const int R, const int C, const T *dt, const
                                                                                               \
 /* A_rows[m] points at example m's I inputs; pack[] holds >= CBP_PACK_BYTES / sizeof(T)  */    \
 /* elements of scratch                                                                    */  \
-CBP_CLONES                                                                                    \
+ATTR                                                                                          \
 static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T beta,         \
                            ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {                  \
     /* A block of A's columns, copied strip by strip into contiguous memory, */               \
@@ -390,8 +401,58 @@ static void cbp_sigmoid_##SUF(const T *z, T *a, ptrdiff_t n) {                  
 CBP_DEFINE_SIGMOID(double, cbp_vd, cbp_vld, 4, d)
 CBP_DEFINE_SIGMOID(float, cbp_vf, cbp_vif, 8, f)
 
-CBP_DEFINE_KERNELS(double, cbp_vd, 4, d)
-CBP_DEFINE_KERNELS(float, cbp_vf, 8, f)
+CBP_DEFINE_KERNELS(double, cbp_vd, 4, d256, CBP_CLONES_NARROW)
+CBP_DEFINE_KERNELS(float, cbp_vf, 8, f256, CBP_CLONES_NARROW)
+#if CBP_WIDE
+CBP_DEFINE_KERNELS(double, cbp_vd64, 8, d512, CBP_TARGET_WIDE)
+CBP_DEFINE_KERNELS(float, cbp_vf64, 16, f512, CBP_TARGET_WIDE)
+#endif
+
+/* 1 when the 64-byte build runs here (decided at the first call; threads
+ * may race to it, and all store the same value). */
+static int cbp_wide(void) {
+#if CBP_WIDE
+    static int wide = -1;
+    int w = __atomic_load_n(&wide, __ATOMIC_RELAXED);
+    if (w < 0) {
+        __builtin_cpu_init();
+        w = __builtin_cpu_supports("x86-64-v4") ? 1 : 0;
+        __atomic_store_n(&wide, w, __ATOMIC_RELAXED);
+    }
+    return w;
+#else
+    return 0;
+#endif
+}
+
+#if CBP_WIDE
+#define CBP_PICK(name, SUF, args) \
+    do { if (cbp_wide()) name##_##SUF##512 args; else name##_##SUF##256 args; } while (0)
+#else
+#define CBP_PICK(name, SUF, args) name##_##SUF##256 args
+#endif
+
+#define CBP_DEFINE_DISPATCH(T, SUF)                                                           \
+static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,          \
+                              T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I,                \
+                              ptrdiff_t ldz) {                                                \
+    /* Always the 32-byte build: its tiles end in one horizontal sum per   */                 \
+    /* output, which on 16-lane vectors cost more than the wider FMAs gave */                 \
+    /* (measured 0.75x on [784, 256], M = 64).                             */                 \
+    cbp_forward_##SUF##256(A_rows, W__oi, b__o, Z__mo, M, O, I, ldz);                          \
+}                                                                                             \
+static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi, ptrdiff_t M,         \
+                               ptrdiff_t O, ptrdiff_t I, ptrdiff_t i0, ptrdiff_t i1,          \
+                               T *pack) {                                                     \
+    CBP_PICK(cbp_backward, SUF, (D__mo, W__oi, E__mi, M, O, I, i0, i1, pack));                 \
+}                                                                                             \
+static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T beta,         \
+                           ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {                  \
+    CBP_PICK(cbp_step, SUF, (Dt__om, A_rows, W__oi, beta, M, O, I, pack));                     \
+}
+
+CBP_DEFINE_DISPATCH(double, d)
+CBP_DEFINE_DISPATCH(float, f)
 
 /*
  * The machine's limit for the benchmarks' "% of FMA peak": 16 independent
@@ -402,9 +463,6 @@ CBP_DEFINE_KERNELS(float, cbp_vf, 8, f)
  * some cores the wider FMAs double the peak.  Returns a sum of the chains so
  * the work cannot be dropped.
  */
-typedef double cbp_vd64 __attribute__((vector_size(64)));
-typedef float cbp_vf64 __attribute__((vector_size(64)));
-
 #define CBP_DEFINE_PEAK(T, V, SUF)                                                            \
 CBP_CLONES                                                                                    \
 static T cbp_fma_peak_##SUF(long long n, T x) {                                               \
@@ -465,7 +523,8 @@ static inline const char *cbp_kernel_variant(void) {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && !defined(CBP_NO_CLONES) && __GNUC__ >= 12
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return "x86-64-v4 (AVX-512, 256-bit vectors)";
+    if (__builtin_cpu_supports("x86-64-v4"))
+        return "x86-64-v4 (AVX-512; products in 512-bit vectors, elementwise in 256-bit)";
     if (__builtin_cpu_supports("x86-64-v3")) return "x86-64-v3 (AVX2+FMA)";
     return "default (SSE2)";
 #else
