@@ -224,3 +224,17 @@ def test_adam_bad_hyper_parameters(kwargs, exc, word):
 def test_sgd_bad_nesterov():
     with pytest.raises(TypeError, match="nesterov"):
         cbp.SGD(0.1, momentum=0.5, nesterov=1)
+
+
+def test_batch_l2_is_applied_whatever_the_thread_count():
+    # The core's thread team applies λ/n alone: with α/m the step runs on one
+    # thread, and the result is the same for any num_threads.
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((512, 64)), rng.random((512, 10))
+    nets = [cbp.Network([64, 256, 10], seed=3) for _ in range(3)]
+    for net, threads in zip(nets, (1, 2, 2)):
+        cbp.SGD(0.5, 128, batch_l2=0.0 if net is nets[2] else 3.0, shuffle=False,
+                num_threads=threads).run(net, (X, Y), 2, verbose=False)
+    for a, b in zip(params(nets[0]), params(nets[1])):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(params(nets[0])[0], params(nets[2])[0])

@@ -204,9 +204,15 @@ def test_float32_and_threads():
         b = MLPClassifier(**kw).fit(X, y)
         c = MLPClassifier(num_threads=1, **kw).fit(X, y)
         d = MLPClassifier(num_threads=2, **kw).fit(X, y)
+        sgd = dict(kw, solver="sgd", nesterovs_momentum=False, hidden_layer_sizes=(256,),
+                   batch_size=128)
+        e = MLPClassifier(num_threads=1, **sgd).fit(X, y)
+        f = MLPClassifier(num_threads=2, **sgd).fit(X, y)
     assert a.network_.dtype == np.float32 and a.predict_proba(X).dtype == np.float32
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
     np.testing.assert_array_equal(c.predict_proba(X), d.predict_proba(X))
+    np.testing.assert_array_equal(e.predict_proba(X), f.predict_proba(X))
+    assert e._optimizer.num_threads == 1 and f._optimizer.num_threads == 2
 
 
 def test_clone_and_pickle_round_trip():

@@ -176,6 +176,7 @@ class _BaseMLP(BaseEstimator):
             opt = self._optimizer._fork(self.network_, net) if incremental else None
         if opt is None:
             opt = self._make_optimizer()
+        opt.num_threads = self.num_threads
         self.network_, self._optimizer = net, opt
         self._fit_stochastic(net, opt, X, Y, rs, incremental)
         return self
@@ -387,8 +388,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     dtype : {'float64', 'float32'}, default='float64'
         The network's precision.
     num_threads : int or None, default=None
-        Threads for prediction (None: every available core); results do
-        not depend on it.  Training runs the core's epoch driver as is.
+        Most threads for training (the core's team runs for 'sgd' without
+        Nesterov momentum; Nesterov and Adam steps run on one thread) and
+        for prediction.  None: OpenMP's count for training (OMP_NUM_THREADS,
+        threadpoolctl), every available core for prediction.  Results do not
+        depend on it.
 
     Attributes
     ----------
