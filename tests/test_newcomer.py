@@ -466,3 +466,24 @@ def test_missing_matplotlib_names_both_installs(capsys, monkeypatch, tmp_path):
     code, _, err = _run_cli(capsys, "train", "--epochs", "1", "--plot", tmp_path / "c.png")
     assert code == 2
     assert 'pip install "cbp[plot]"' in err and 'pip install ".[plot]"' in err
+
+
+# -- item 4: writing into net.weights[l] in place says what to do instead -----------------
+
+
+def test_in_place_edit_of_a_layer_says_what_to_do():
+    net = cbp.Network([3, 4, 2], seed=0)
+    before = _params(net)
+    for edit in (lambda: net.weights[0].__setitem__((0, 0), 5.0),
+                 lambda: net.biases[1].__iadd__(1.0),
+                 lambda: np.multiply(net.weights[1], 2, out=net.weights[1])):
+        with pytest.raises(ValueError, match=r"read-only snapshots.*net\.weights\[l\] = w"):
+            edit()
+    assert all(np.array_equal(u, v) for u, v in zip(_params(net), before))
+    # What the message says works, and reading stays an ordinary array.
+    w = net.weights[0].copy()
+    w[0, 0] = 5.0
+    net.weights[0] = w
+    assert net.weights[0][0, 0] == 5.0
+    assert repr(net.weights[0]).startswith("array(")
+    assert type(net.weights[0] * 2) is np.ndarray and type(np.asarray(net.biases[0])) is np.ndarray

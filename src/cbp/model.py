@@ -88,6 +88,40 @@ def sigmoid_prime(z: ArrayLike) -> Array:
     return s * (1 - s)
 
 
+_IN_PLACE = ("net.weights[l] and net.biases[l] are read-only snapshots: writing into one in "
+             "place would not change the network. Assign a changed copy instead: "
+             "w = net.weights[l].copy(); w[i, j] = ...; net.weights[l] = w")
+
+
+class Snapshot(np.ndarray):
+    """One layer of ``net.weights`` or ``net.biases`` as read: a read-only array.
+
+    It behaves as the ndarray it is; only writing into it in place (item
+    assignment, ``+=`` and other ufuncs with it as ``out``) raises a
+    ``ValueError`` that says what to do instead of NumPy's bare
+    "assignment destination is read-only".  ``.copy()`` is writable.
+    """
+
+    def __setitem__(self, key, value):
+        if not self.flags.writeable:
+            raise ValueError(_IN_PLACE)
+        super().__setitem__(key, value)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        outs = () if out is None else out
+        if any(isinstance(o, Snapshot) and not o.flags.writeable for o in outs):
+            raise ValueError(_IN_PLACE)
+        # Computed on plain arrays: results are ndarrays, as from any array.
+        plain = tuple(x.view(np.ndarray) if isinstance(x, Snapshot) else x for x in inputs)
+        if out is not None:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, Snapshot) else o
+                                  for o in outs)
+        return getattr(ufunc, method)(*plain, **kwargs)
+
+    def __repr__(self):
+        return repr(self.view(np.ndarray))
+
+
 class Layers(Sequence):
     """``net.weights`` or ``net.biases``: a list of read-only arrays that writes back.
 
@@ -297,7 +331,7 @@ class Network:
         # One copy of the parameter vector per read (a single memcpy), then
         # read-only views into it: cheap, and later training never changes it.
         with self._lock:
-            snapshot = self._params.copy()
+            snapshot = self._params.copy().view(Snapshot)
         snapshot.flags.writeable = False
         return Layers(self, which, self._views(snapshot)[which])
 
