@@ -575,7 +575,7 @@ class Network:
                             "evaluate"):
             return self._sgd_overridden(training_data, epochs, mini_batch_size, eta, test_data,
                                         lmbda, momentum, shuffle, verbose, progress,
-                                        monitor_learning_speed)
+                                        monitor_learning_speed, num_threads)
         from .sgd import SGD
         opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
                   shuffle=shuffle, num_threads=num_threads)
@@ -689,7 +689,8 @@ class Network:
                 break
 
     def _sgd_overridden(self, training_data, epochs, mini_batch_size, eta, test_data, lmbda,
-                        momentum, shuffle, verbose, progress, monitor_learning_speed):
+                        momentum, shuffle, verbose, progress, monitor_learning_speed,
+                        num_threads=None):
         """SGD for a subclass that replaces some of the fast methods."""
         n_test = None if test_data is None else len(_data.as_tuples(test_data, "test_data"))
         history = {"epoch": [], "seconds": []}
@@ -713,7 +714,7 @@ class Network:
             # Training in the core; evaluation through the subclass's methods.
             from .sgd import SGD
             opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
-                      shuffle=shuffle)
+                      shuffle=shuffle, num_threads=num_threads)
             core = opt.run(self, training_data, epochs, progress=progress,
                            monitor_learning_speed=monitor_learning_speed, on_epoch=end_of_epoch)
             return {**core, **history}
