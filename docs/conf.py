@@ -144,7 +144,20 @@ def _performance_page():
             out.append("")
             rows.clear()
 
+    fenced = False
     for line in match.group(1).splitlines():
+        if line.startswith("```"):
+            # A fenced block becomes a literal block.
+            if not fenced:
+                flush()
+                out.append("::\n")
+            else:
+                out.append("")
+            fenced = not fenced
+            continue
+        if fenced:
+            out.append("    " + line)
+            continue
         if line.startswith("|"):
             if paragraph:
                 out.append(_md_inline(" ".join(paragraph)) + "\n")
