@@ -251,3 +251,21 @@ def test_several_histories(tmp_path, history):
         plot_history([history, {"epoch": [0]}])
     with pytest.raises(ValueError, match="empty list"):
         plot_history([])
+
+
+def test_import_cbp_never_imports_matplotlib():
+    """matplotlib is an optional extra: importing cbp and cbp.plot must not load it."""
+    import subprocess
+    code = ("import sys, cbp, cbp.plot, cbp.network, cbp.network2, cbp.mnist_loader; "
+            "print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_learning_speed_ignores_non_positive_on_log_axis():
+    """A zero speed (a dead layer) is left out of the log plot rather than breaking it."""
+    pytest.importorskip("matplotlib")
+    from cbp.plot import plot_learning_speed
+    fig = plot_learning_speed({"learning_speed": [[0.0, 1e-3, 1e-2], [1e-4, 2e-3, 1e-2]]})
+    y = fig.axes[0].lines[0].get_ydata()
+    assert np.isnan(y[0]) and y[1] == 1e-4
