@@ -439,7 +439,7 @@ def test_cli_divergence_names_the_epoch_as_printed(capsys):
 
 def test_to_network_py_one_hots_with_the_number_of_classes():
     from cbp import datasets
-    X = np.arange(12.0).reshape(4, 3)
+    X = np.arange(12.0).reshape(4, 3) / 11
     data = datasets.to_network_py(X, [0, 2, 1, 2])
     assert [y.shape for _, y in data] == [(3, 1)] * 4            # was (10, 1)
     assert data[1][1].ravel().tolist() == [0, 0, 1]

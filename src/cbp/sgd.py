@@ -146,16 +146,16 @@ class _Watch:
         if len(self.costs) != 2 or not self.judged:
             return None
         first, second = self.costs
-        advice = ("a smaller eta, init='scaled' for relu or tanh units, or inputs scaled to "
-                  "about [0, 1] usually help")
+        advice = ("check eta (too large, or too small), init='scaled' for relu or tanh "
+                  "units, and inputs scaled to about [0, 1]")
         # (Growth among costs already tiny next to chance is rounding, not trouble.)
         if second > 1.1 * first and (self.chance is None or second > 0.01 * self.chance):
             return (f"the training cost grew from {first:.4g} in the first epoch to "
                     f"{second:.4g} in the second: {advice}")
         if self.chance is not None and second >= 0.97 * self.chance:
             return (f"the training cost in the second epoch, {second:.4g}, is no better than "
-                    f"always answering the mean target ({self.chance:.4g}): the network is "
-                    f"not learning; {advice}")
+                    f"always answering the mean target ({self.chance:.4g}): the network has "
+                    f"not started to learn; {advice}")
         return None
 
 
