@@ -410,6 +410,11 @@ def test_evaluate_holds_out_what_training_held_out(tmp_path, capsys):
     # The same 10 images, counted afresh.
     held = cbp.load(model).evaluate((np.rint(X[40:] * 255) / 255, y[40:]))
     assert int(trained) == held
+    # A single IDX images file: the same rule.
+    code, out, err = _run_cli(capsys, "evaluate", model, "--data",
+                              tmp_path / "t10k-images-idx3-ubyte.gz")
+    assert code == 0, err
+    assert re.search(rf"accuracy \S+ \({trained}/10\)", out) and "holds out" in out
 
 
 # -- item 9: one epoch convention, stated ---------------------------------------------------
