@@ -73,9 +73,10 @@ def render(results):
     out.append("")
     out.append("**One core.** Every contender runs in its own process, pinned to CPU 0 before "
                "it imports anything (as `taskset -c 0`), with its thread variables at 1. "
-               "% of FMA peak: cbp's GFLOP/s over a probe of independent 512-bit FMAs on the "
-               "same core (cbp's kernels use 256-bit vectors: the 256-bit probe is in the "
-               "JSON); % of dgemm/sgemm: over NumPy's 1024³ matmul in the same rounds.")
+               "% of FMA peak: cbp's GFLOP/s over a probe of independent FMAs in 512-bit "
+               "vectors on the same core, in the same rounds (the 256-bit probe's figure is in "
+               "the JSON); % of d/sgemm: over NumPy's 1024³ matmul in the same rounds (dgemm on "
+               "f64 rows, sgemm on f32 rows).")
     out.append("")
     impls = ["network_py", "numpy_per_example", "numpy_matmul", "torch", "jax", "sklearn"]
     head = ["net, mini-batch", "dtype", "cbp GFLOP/s", "% of FMA peak", "% of d/sgemm"]
