@@ -7,7 +7,7 @@ sum of the 784 pixels; its 784 incoming weights, drawn as a 28 × 28 image,
 show which strokes excite it (red) and which inhibit it (blue).  All images
 share one symmetric colour scale, so white is a zero weight everywhere.
 Training with a little L2 and the scaled initialisation removes the noise
-of the N(0, 1) start, as in the book's chapter 6 pictures.
+of the N(0, 1) start.
 """
 import cbp
 from cbp.datasets import load_sample

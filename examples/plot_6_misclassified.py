@@ -5,7 +5,7 @@ The digits it gets most wrong
 After training, :func:`cbp.plot.plot_misclassified` ranks the misclassified
 test images by the network's output for their true class, lowest first: the
 images the network is most sure are something else.  Many are digits a
-person would hesitate over too, as in the book's chapter 1.
+person would hesitate over too.
 """
 import cbp
 from cbp.datasets import load_sample

@@ -352,7 +352,7 @@ def _mosaic(images, side, cols):
 
 def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
                  ax: Optional[Axes] = None, cmap: str = "RdBu_r") -> Figure:
-    """Show each unit's incoming weights as an image, as the book's chapter 6 figure.
+    """Show each unit's incoming weights as a square image, one colour scale for all.
 
     Parameters
     ----------
