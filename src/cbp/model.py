@@ -132,6 +132,15 @@ class Layers(Sequence):
     "assignment destination is read-only" — assign ``net.weights[l] = new``
     instead.  The number of layers is fixed: ``append``, ``del`` and the
     like raise ``TypeError``.
+
+    Parameters
+    ----------
+    net : Network
+        The network written into.
+    which : {0, 1}
+        0 for the weights, 1 for the biases.
+    items : list of ndarray
+        The read-only snapshots, one per layer.
     """
 
     __slots__ = ("_net", "_which", "_items")
