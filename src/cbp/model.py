@@ -128,8 +128,8 @@ class Layers(Sequence):
     Items are read-only snapshots taken when the list was read (training
     afterwards does not change them).  ``layers[l] = new`` validates ``new``
     as assignment to the whole list does and writes it into the network (and
-    into this list); writing into an item in place raises NumPy's
-    "assignment destination is read-only" — assign ``net.weights[l] = new``
+    into this list); writing into an item (a :class:`Snapshot`) in place
+    raises a ``ValueError`` saying to assign ``net.weights[l] = new``
     instead.  The number of layers is fixed: ``append``, ``del`` and the
     like raise ``TypeError``.
 
