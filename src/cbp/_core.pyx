@@ -39,9 +39,11 @@ cdef extern from "_kernels.h" nogil:
     void cbp_sigmoid_f(const float* z, float* a, Py_ssize_t n)
     # Register-blocked products (see _kernels.h); d = float64, f = float32.
     void cbp_forward_d(const double** A_rows, const double* W__oi, const double* b__o,
-                       double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t ldz)
+                       double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t ldz,
+                       double* pack)
     void cbp_forward_f(const float** A_rows, const float* W__oi, const float* b__o,
-                       float* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t ldz)
+                       float* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t ldz,
+                       float* pack)
     void cbp_backward_d(const double* D__mo, const double* W__oi, double* E__mi,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t i0, Py_ssize_t i1,
                         double* pack)
@@ -146,16 +148,17 @@ cdef inline floating _derivative(int act, floating a) noexcept nogil:
 # ---------------------------------------------------------------------------
 
 cdef void feedforward_layer(const floating** A_rows, const floating* W__oi, const floating* b__o,
-                            floating* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I) noexcept nogil:
+                            floating* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
+                            floating* pack) noexcept nogil:
     """z^l = W^l a^{l-1} + b^l for each of the M examples: Z = A Wᵀ + b.
 
     ``A_rows[m]`` points at example m's a^{l-1}: a shuffled mini-batch is
     read where it lies, without a copy.
     """
     if floating is double:
-        cbp_forward_d(A_rows, W__oi, b__o, Z__mo, M, O, I, O)
+        cbp_forward_d(A_rows, W__oi, b__o, Z__mo, M, O, I, O, pack)
     else:
-        cbp_forward_f(A_rows, W__oi, b__o, Z__mo, M, O, I, O)
+        cbp_forward_f(A_rows, W__oi, b__o, Z__mo, M, O, I, O, pack)
 
 
 cdef void _row_pointers(const floating* A__mi, Py_ssize_t M, Py_ssize_t I,
@@ -443,7 +446,7 @@ cdef inline int _act(const Layout* lay, Py_ssize_t l) noexcept nogil:
 
 cdef void _forward_all(const Layout* lay, const floating* P, const floating** rows0,
                        floating* A1, Py_ssize_t M, floating* Z_out, floating* A_last,
-                       const floating** rows) noexcept nogil:
+                       const floating** rows, floating* pack) noexcept nogil:
     # a^0 is reached through rows0 (one pointer per example); the hidden a^l
     # lie back to back from A1, M rows each; a^L goes to A_last and z^L to
     # Z_out (the log costs need it).  rows: M pointers of scratch.
@@ -453,11 +456,11 @@ cdef void _forward_all(const Layout* lay, const floating* P, const floating** ro
     for l in range(lay.L):
         if l == lay.L - 1:
             feedforward_layer(A_in, P + lay.woff[l], P + lay.boff[l], Z_out,
-                              M, lay.sizes[l + 1], lay.sizes[l])
+                              M, lay.sizes[l + 1], lay.sizes[l], pack)
             activate(Z_out, A_last, M, lay.sizes[l + 1], lay.output)
         else:
             feedforward_layer(A_in, P + lay.woff[l], P + lay.boff[l], A_out,
-                              M, lay.sizes[l + 1], lay.sizes[l])
+                              M, lay.sizes[l + 1], lay.sizes[l], pack)
             activate(A_out, A_out, M, lay.sizes[l + 1], lay.hidden)
             _row_pointers(A_out, M, lay.sizes[l + 1], rows)
             A_in = rows
@@ -492,7 +495,7 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
     Dt = D_below + M * lay.max_width
     pack = Dt + M * lay.max_width
 
-    _forward_all(lay, P, rows0, A[1], M, Z, A[L], rows)
+    _forward_all(lay, P, rows0, A[1], M, Z, A[L], rows, pack)
     for m in range(M):
         cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output, lay.cost)
     output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
@@ -615,10 +618,10 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
         if hi > lo:
             if floating is double:
                 cbp_forward_d(A_in, P + lay.woff[l] + lo * n_in, P + lay.boff[l] + lo, out + lo,
-                              M, hi - lo, n_in, n_out)
+                              M, hi - lo, n_in, n_out, pack)
             else:
                 cbp_forward_f(A_in, P + lay.woff[l] + lo * n_in, P + lay.boff[l] + lo, out + lo,
-                              M, hi - lo, n_in, n_out)
+                              M, hi - lo, n_in, n_out, pack)
             if l < L - 1:
                 for m in range(M):
                     activate(out + m * n_out + lo, out + m * n_out + lo, 1, hi - lo, lay.hidden)
@@ -939,7 +942,7 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
         rows0 = <const floating**>(w + scratch)
         _row_pointers(&X[start, 0], M, I, rows0)
         _forward_all(&lay, &P[0], rows0, w + 2 * CHUNK, M, &z_out[start, 0], &out[start, 0],
-                     <const floating**>w)
+                     <const floating**>w, w + scratch - PACK)
 
 
 def gradient(const floating[::1] P, floating[::1] G,
@@ -992,10 +995,11 @@ def py_feedforward_layer(const floating[:, ::1] A__mi, const floating[:, ::1] W_
     assert A__mi.shape[1] == W__oi.shape[1] and Z__mo.shape[0] == A__mi.shape[0]
     assert Z__mo.shape[1] == W__oi.shape[0] and b__o.shape[0] == W__oi.shape[0]
     cdef Py_ssize_t[::1] rows = np.empty(A__mi.shape[0], dtype=np.intp)
+    cdef floating[::1] pack = np.empty(PACK, dtype=np.float64 if floating is double else np.float32)
     with nogil:
         _row_pointers(&A__mi[0, 0], A__mi.shape[0], A__mi.shape[1], <const floating**>&rows[0])
         feedforward_layer(<const floating**>&rows[0], &W__oi[0, 0], &b__o[0], &Z__mo[0, 0],
-                          A__mi.shape[0], W__oi.shape[0], W__oi.shape[1])
+                          A__mi.shape[0], W__oi.shape[0], W__oi.shape[1], &pack[0])
 
 
 def py_activate(const floating[:, ::1] Z__mo, floating[:, ::1] A__mo, int act):
