@@ -30,6 +30,13 @@ def test_sklearn_conformance(estimator, check):
     check(estimator)
 
 
+@parametrize_with_checks([MLPClassifier(solver="sgd", dtype="float32", activation="logistic"),
+                          MLPRegressor(solver="sgd", learning_rate="adaptive", activation="tanh",
+                                       dtype="float32")])
+def test_sklearn_conformance_sgd_float32(estimator, check):
+    check(estimator)
+
+
 # -- data -------------------------------------------------------------------------
 
 def digits(n=300, classes=10):

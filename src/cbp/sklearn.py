@@ -591,7 +591,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y
 
     def _predict_arrays(self, net, X):
-        a = self._forward(X, net)
+        # float64 whatever the network's dtype, as scikit-learn's checks expect
+        # of a regressor's predictions.
+        a = self._forward(X, net).astype(np.float64, copy=False)
         return a.ravel() if a.shape[1] == 1 else a
 
     def predict(self, X):
