@@ -166,6 +166,10 @@ def run_epochs(plan, source, pinned=True, configs=CONFIGS, impls=IMPLS):
     cpus = {0} if pinned else None
     names = list(impls) + (list(PROBES) if pinned else [])
     workers = {impl: Contender(cpus) for impl in names}
+    if not pinned:
+        # cbp pinned to one core in the same rounds: its threads' speed-up is
+        # then a paired ratio, not two medians of different stretches of time.
+        workers["cbp_one_core"] = Contender({0})
     rows = []
     try:
         for sizes, m, eta in configs:
@@ -178,14 +182,17 @@ def run_epochs(plan, source, pinned=True, configs=CONFIGS, impls=IMPLS):
                         "n_scale": N_EPOCH, "per_example_n": k,
                         "data": None if source is None else str(source), "one_core": pinned}
                 specs = {impl: dict(base, impl=impl) for impl in names}
+                if not pinned:
+                    specs["cbp_one_core"] = dict(base, impl="cbp", one_core=True)
                 t0 = time.perf_counter()
-                with B.others_load() as load:
+                with B.others_load([w.proc.pid for w in workers.values()]) as load:
                     times, infos = _measure(workers, specs, rounds)
                 flops = B.train_flops(sizes) * N_EPOCH
                 cbp_t = times["cbp"]
                 row = {"mode": mode, "config": name(sizes), "sizes": sizes, "m": m, "eta": eta,
                        "dtype": tag, "n_timed": n, "n_scaled_to": N_EPOCH, "rounds": rounds,
                        "per_example_n": k, "others_cpus": load["others_cpus"],
+                       "others_exclude_workers": True,
                        "per_round": times, "info": infos,
                        "seconds": {impl: B.median(v) for impl, v in times.items()
                                    if impl in impls},
@@ -194,6 +201,8 @@ def run_epochs(plan, source, pinned=True, configs=CONFIGS, impls=IMPLS):
                        "skipped": {impl: info.get("skipped") for impl, info in infos.items()
                                    if not info.get("ok")},
                        "gflops": flops / B.median(cbp_t) / 1e9}
+                if "cbp_one_core" in times:
+                    row["cbp_vs_one_core"] = _ratio(times["cbp_one_core"], cbp_t)
                 for probe in PROBES:
                     if probe in times:
                         per_call = infos[probe]["flops_per_call"]
@@ -388,13 +397,11 @@ def main(argv=None):
     if "threads" in sections:
         results["threads"] = run_epochs(plan, source, pinned=False, configs=THREADED,
                                         impls=THREADED_IMPLS)
-        by = {(r["config"], r["dtype"]): r for r in results.get("epochs", [])}
         for r in results["threads"]:
-            one = by.get((r["config"], r["dtype"]))
-            if one:
-                r["cbp_vs_one_core"] = B.median(one["per_round"]["cbp"]) / r["seconds"]["cbp"]
+            v = r.get("cbp_vs_one_core")
+            if v:
                 say(f"  {r['config']} {short(r['dtype'])}: cbp at default threads is "
-                    f"{r['cbp_vs_one_core']:.2f}x its one-core speed (medians of separate runs)")
+                    f"{_fmt_ratio(v)}x its pinned one-core speed (paired by round)")
         say()
     with B.single_thread():
         if "feedforward" in sections:

@@ -35,6 +35,13 @@ def _r(ratio, pct=False):
             f"<sub>{ratio['min']:.{digits}f}–{ratio['max']:.{digits}f}</sub>")
 
 
+def _load(row):
+    v = row.get("others_cpus")
+    if v is None:
+        return "–"
+    return f"{v:.2f}" + ("" if row.get("others_exclude_workers") else "§")
+
+
 def _net(row):
     return f"[{', '.join(str(s) for s in row['sizes'])}], {row['m']}"
 
@@ -80,12 +87,14 @@ def render(results):
     out.append("")
     impls = ["network_py", "numpy_per_example", "numpy_matmul", "torch", "jax", "sklearn"]
     head = ["net, mini-batch", "dtype", "cbp GFLOP/s", "% of FMA peak", "% of d/sgemm"]
-    out.append("| " + " | ".join(head + [f"× {LABELS[i]}" for i in impls]) + " |")
-    out.append("|" + "---|" * (len(head) + len(impls)))
+    out.append("| " + " | ".join(head + [f"× {LABELS[i]}" for i in impls])
+               + " | others' load‡ |")
+    out.append("|" + "---|" * (len(head) + len(impls) + 1))
     for row in results.get("epochs", []):
         cells = [_net(row), _dt(row), f"{row['gflops']:.1f}", _r(row.get("pct_peak64"), True),
                  _r(row.get("pct_gemm"), True)]
         cells += [_r(row["speedup"].get(i)) for i in impls]
+        cells.append(_load(row))
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     epochs = results.get("epochs", [])
@@ -101,23 +110,29 @@ def render(results):
             "† scikit-learn's `MLPClassifier` (logistic hidden layers, `solver='sgd'`, same "
             "batch size) trains a softmax output with log-loss at η = 0.1: not the same model. "
             "FMA peak measured: " + ", ".join(f"{d} {v:.0f} GFLOP/s" for d, v in peak.items()
-                                              if v) + " on one core.")
+                                              if v) + " on one core. "
+            "‡ CPUs kept busy by other processes (not this run's) during the row, of the "
+            f"machine's {mach['logical_cpus']}: the machine is shared (§: this run's own worker "
+            "processes are counted in, by an older bench/run.py).")
         out.append("")
     threads = results.get("threads", [])
     if threads:
         out.append("**Default threads.** No pinning, no thread variables: each library at its "
-                   "own default on the 2 cores (cbp: OpenMP's count).")
+                   "own default on the 2 cores (cbp: OpenMP's count). × cbp on one core: cbp "
+                   "pinned to one core in the same rounds over cbp at default threads (¶: an "
+                   "older run's ratio of medians from the two tables).")
         out.append("")
         t_impls = [i for i in ("numpy_matmul", "torch", "jax") if any(
             i in r["speedup"] for r in threads)]
         out.append("| net, mini-batch | dtype | cbp s/epoch | × cbp on one core | "
-                   + " | ".join(f"× {LABELS[i]}" for i in t_impls) + " |")
-        out.append("|" + "---|" * (4 + len(t_impls)))
+                   + " | ".join(f"× {LABELS[i]}" for i in t_impls) + " | others' load‡ |")
+        out.append("|" + "---|" * (5 + len(t_impls)))
         for row in threads:
             v = row.get("cbp_vs_one_core")
-            cells = [_net(row), _dt(row), f"{row['seconds']['cbp']:.3f}",
-                     "–" if v is None else f"{v:.2f}"]
+            v = _r(v) if isinstance(v, dict) else ("–" if v is None else f"{v:.2f}¶")
+            cells = [_net(row), _dt(row), f"{row['seconds']['cbp']:.3f}", v]
             cells += [_r(row["speedup"].get(i)) for i in t_impls]
+            cells.append(_load(row))
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     ff = results.get("feedforward", [])

@@ -126,21 +126,40 @@ def _system_busy_seconds():
         return None
 
 
+def _process_seconds(pids):
+    """CPU seconds (user + system) the processes ``pids`` have used so far, from /proc."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                # the command name may hold spaces: fields start after its ")"
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            pass
+    return total
+
+
 @contextlib.contextmanager
-def others_load():
+def others_load(pids=()):
     """Measure how many CPUs other processes kept busy while the block ran.
 
     Yields a dict that receives ``others_cpus`` on exit: (busy CPU time of the
-    whole machine − this process's CPU time) / wall time, from /proc/stat
-    (None where that file does not exist).  Near 0 on an idle machine; near
-    1 on a 2-CPU machine means one CPU was taken by someone else, which
-    matters most for multi-thread measurements.
+    whole machine − the CPU time of this process and of the worker processes
+    ``pids``) / wall time, from /proc/stat (None where that file does not
+    exist).  Near 0 on an idle machine; near 1 on a 2-CPU machine means one
+    CPU was taken by someone else, which matters most for multi-thread
+    measurements.
     """
     out = {"others_cpus": None}
+    pids = list(pids)
     busy0, own0, wall0 = _system_busy_seconds(), time.process_time(), _clock()
+    kids0 = _process_seconds(pids)
     try:
         yield out
     finally:
         busy1, own1, wall1 = _system_busy_seconds(), time.process_time(), _clock()
+        kids1 = _process_seconds(pids)
         if busy0 is not None and busy1 is not None and wall1 > wall0:
-            out["others_cpus"] = max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
+            ours = (own1 - own0) + (kids1 - kids0)
+            out["others_cpus"] = max(0.0, ((busy1 - busy0) - ours) / (wall1 - wall0))
