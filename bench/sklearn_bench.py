@@ -3,6 +3,7 @@
 
     python bench/sklearn_bench.py              # both modes, 3 rounds
     python bench/sklearn_bench.py --rounds 1 --modes one-core --json out.json
+    python bench/sklearn_bench.py --quick     # load_digits only, one round (CI: about 10 s)
 
 Data: scikit-learn's ``load_digits`` (pixels / 16; a stratified 75/25 split,
 random_state=0) and cbp's embedded MNIST sample (4,000 training and 1,000
@@ -22,7 +23,8 @@ kernel: ``--blas unset`` (the default) runs the workers without them, so
 scikit-learn gets NumPy's own best kernel, ``--blas as-set`` keeps them; the
 kernel each used is reported (threadpoolctl).  Rounds interleave the two
 contenders; a ratio is the median over rounds of scikit-learn's time / cbp's
-time, with its min-max spread.
+time, with its min-max spread.  The exit status is 1 when cbp's test accuracy
+is more than 2 points from scikit-learn's anywhere (speed is reported, not judged).
 """
 import argparse
 import json
@@ -40,7 +42,7 @@ COMMON = dict(hidden_layer_sizes=(100,), activation="relu", alpha=1e-4, batch_si
               max_iter=200, tol=1e-4, random_state=0)
 
 
-def datasets():
+def datasets(names):
     import numpy as np
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -49,12 +51,15 @@ def datasets():
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_size=0.25, stratify=y,
                                           random_state=0)
-    yield "load_digits", (Xtr, ytr), (Xte, yte)
+    if "load_digits" in names:
+        yield "load_digits", (Xtr, ytr), (Xte, yte)
+    if "mnist_sample" not in names:
+        return
     (Xtr, ytr), (Xte, yte) = load_sample()
     yield "mnist_sample", (np.asarray(Xtr, float), ytr), (np.asarray(Xte, float), yte)
 
 
-def worker(mode, rounds, batch_size):
+def worker(mode, rounds, batch_size, names):
     # Runs in its own process; the pinning is done before NumPy is imported (below).
     import warnings
 
@@ -66,7 +71,7 @@ def worker(mode, rounds, batch_size):
     from cbp.sklearn import MLPClassifier as CbpMLP
     warnings.simplefilter("ignore", ConvergenceWarning)
     rows = []
-    for data, (Xtr, ytr), (Xte, yte) in datasets():
+    for data, (Xtr, ytr), (Xte, yte) in datasets(names):
         for solver, kw in SOLVERS.items():
             params = {**COMMON, **kw, "batch_size": batch_size}
             times = {"cbp": [], "sklearn": []}
@@ -97,7 +102,7 @@ def worker(mode, rounds, batch_size):
     return dict(rows=rows, blas=blas, cpus=sorted(os.sched_getaffinity(0)))
 
 
-def run_mode(mode, blas, rounds, batch_size):
+def run_mode(mode, blas, rounds, batch_size, names):
     env = dict(os.environ)
     if blas == "unset":
         for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -105,7 +110,7 @@ def run_mode(mode, blas, rounds, batch_size):
     if mode == "one-core":
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     out = subprocess.run([sys.executable, __file__, "--worker", mode, "--rounds", str(rounds),
-                          "--batch-size", str(batch_size)],
+                          "--batch-size", str(batch_size), "--data", names],
                          env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"worker {mode} failed:\n{out.stderr}")
@@ -140,19 +145,29 @@ def main():
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--blas", default="unset", help="unset, as-set or both")
     ap.add_argument("--batch-size", default="auto", help="'auto' (min(200, n)) or an integer")
+    ap.add_argument("--data", default="load_digits,mnist_sample")
+    ap.add_argument("--quick", action="store_true", help="load_digits, one round, one-core")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     args = ap.parse_args()
     batch = args.batch_size if args.batch_size == "auto" else int(args.batch_size)
+    if args.quick:
+        args.data, args.rounds, args.modes = "load_digits", 1, "one-core"
     if args.worker:
-        print(json.dumps(worker(args.worker, args.rounds, batch)))
+        print(json.dumps(worker(args.worker, args.rounds, batch, args.data.split(","))))
         return
     blas = ("unset", "as-set") if args.blas == "both" else (args.blas,)
-    results = [run_mode(m, b, args.rounds, batch) for b in blas for m in args.modes.split(",")]
+    results = [run_mode(m, b, args.rounds, batch, args.data)
+               for b in blas for m in args.modes.split(",")]
     print(report(results))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    # Quality, not speed, decides the exit status: within 2 points of scikit-learn.
+    worst = max(abs(r["cbp_accuracy"] - r["sklearn_accuracy"]) for res in results
+                for r in res["rows"])
+    if worst > 0.02:
+        raise SystemExit(f"cbp's test accuracy is {100 * worst:.2f} points from scikit-learn's")
 
 
 if __name__ == "__main__":
