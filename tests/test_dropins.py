@@ -450,6 +450,22 @@ def test_network2_explain_uses_the_cost_class():
         own.explain(np.zeros((3, 1)), np.zeros((2, 1)))
 
 
+def test_network2_networks_write_cbp_model_files(tmp_path):
+    # cbp.io.save stores cbp's name of the cost, not the network2 cost class.
+    for name, cbp_name in (("CrossEntropyCost", "cross_entropy"), ("QuadraticCost", "quadratic")):
+        net = cbp.network2.Network([3, 4, 2], cost=getattr(cbp.network2, name), seed=2)
+        cbp.io.save(net, tmp_path / f"{name}.npz")
+        back = cbp.load(tmp_path / f"{name}.npz")
+        assert back.cost == cbp_name
+        x = np.array([0.2, 0.4, 0.6])
+        np.testing.assert_array_equal(back.feedforward(x), net.feedforward(x))
+    with pytest.warns(UserWarning):
+        own = cbp.network2.Network([3, 2], cost=type("SaveMe", (_MyCrossEntropy,), {}))
+    with pytest.raises(TypeError, match="SaveMe"):
+        cbp.io.save(own, tmp_path / "own.npz")
+    assert not (tmp_path / "own.npz").exists()
+
+
 # -- network2 files ---------------------------------------------------------------
 
 

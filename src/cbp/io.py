@@ -103,7 +103,7 @@ def _arrays(net):
         "sizes": np.array(net.sizes, dtype=np.int64),
         "activation": np.array(net.activation),
         "output_activation": np.array(net.output_activation),
-        "cost": np.array(net.cost),
+        "cost": np.array(net._cost_key),
         "dtype": np.array(np.dtype(net.dtype).name),
     }
     for k, (w, b) in enumerate(zip(net.weights, net.biases)):

@@ -214,6 +214,15 @@ class Network(model.Network):
             self._codes = self._codes[:2] + (code,)
 
     @property
+    def _cost_key(self):
+        known = _KNOWN.get(self._cost_class, _KNOWN.get(type(self._cost_class)))
+        if known is None:
+            raise TypeError("only a network with CrossEntropyCost or QuadraticCost can be "
+                            f"written as a cbp model file; this network's cost is "
+                            f"{self._cost_name} (net.save(filename) writes network2.py's JSON)")
+        return known
+
+    @property
     def _cost_name(self):
         cost = self._cost_class
         return getattr(cost, "__name__", type(cost).__name__)
@@ -495,9 +504,7 @@ class Network(model.Network):
         if self._user_cost:
             raise TypeError(f"explain knows CrossEntropyCost and QuadraticCost; this "
                             f"network's cost is {self._cost_name}")
-        twin = model.Network(self.sizes, cost=_KNOWN[self._cost_class]
-                             if self._cost_class in _KNOWN else _KNOWN[type(self._cost_class)],
-                             dtype=self.dtype, seed=0)
+        twin = model.Network(self.sizes, cost=self._cost_key, dtype=self.dtype, seed=0)
         twin.weights, twin.biases = self.weights, self.biases
         return twin.explain(x, y)
 
