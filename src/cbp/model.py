@@ -806,6 +806,11 @@ class Network:
         _core.costs(z, a, Y, self._codes[1], self._codes[2], c)
         return _mean(c)
 
+    @property
+    def _cost_key(self):
+        """cbp's name of the cost (``costs.COSTS``'s key), as model files store it."""
+        return self.cost
+
     def __repr__(self):
         return (f"Network({self.sizes}, activation={self.activation!r}, "
                 f"output_activation={self.output_activation!r}, cost={self.cost!r}, "
