@@ -734,10 +734,11 @@ def team_min_flops(value=None):
 cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
         const Layout* lay, floating* P, floating* V, const floating[:, ::1] X,
         const floating[:, ::1] Y, const Py_ssize_t[::1] order, Py_ssize_t mini_batch_size,
-        Py_ssize_t first, Py_ssize_t last, floating eta, floating decay, floating mu,
-        floating* work, Py_ssize_t scratch, floating* extra, int nt) except *:
+        Py_ssize_t first, Py_ssize_t last, floating eta, double decay, floating mu,
+        floating* work, Py_ssize_t scratch, floating* extra, int nt, double l2) except *:
     # The mini-batch loop of train_epoch, run by a team of nt threads that
-    # lives for the whole run.
+    # lives for the whole run.  Each step decays by λ/n + α/M (l2 = α), as
+    # _rule_batch does on one thread.
     cdef Py_ssize_t n = order.shape[0], I = lay.sizes[0], O = lay.sizes[lay.L]
     cdef const floating** rows0 = <const floating**>(work + scratch)
     cdef floating* Yb = work + scratch + 2 * mini_batch_size
@@ -779,8 +780,8 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
                 for r in range(start + M, min(start + M + mini_batch_size, n)):
                     cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
             cbp_team_wait(&bar)
-            c = _train_team(lay, P, V, rows0, work, M, Yb, eta, decay, mu, tid, nt, rows, pack,
-                            &bar)
+            c = _train_team(lay, P, V, rows0, work, M, Yb, eta, <floating>(decay + l2 / M), mu,
+                            tid, nt, rows, pack, &bar)
             if tid == 0:
                 total[0] += c
                 counts[0] += 1
@@ -880,17 +881,15 @@ def train_epoch(floating[::1] P, floating[::1] V,
     if V.shape[0] < (0 if rule == RULE_SGD else (2 if rule == RULE_NESTEROV else 3) * lay.n_params):
         raise ValueError("step-rule state too small")
     # -- end step rule --
-    # The team applies λ/n only: the per-mini-batch L2 term (α/M, rule_args[0])
-    # and the other rules run on one thread.
-    cdef int nt = (_team_size(sizes, mini_batch_size, num_threads)
-                   if rule == RULE_SGD and step_rule.l2 == 0 else 1)
+    # The other rules run on one thread.
+    cdef int nt = _team_size(sizes, mini_batch_size, num_threads) if rule == RULE_SGD else 1
     if nt > 1:
         if work.shape[0] < _workspace_size(sizes, mini_batch_size) + (nt - 1) * _team_area(
                 mini_batch_size):
             raise ValueError("workspace too small for the threads")
         return _epoch_team(&lay, &P[0], &V[0], X, Y, order, mini_batch_size, first, last,
-                           <floating>eta, <floating>decay, <floating>mu, &work[0], scratch,
-                           &work[0] + _workspace_size(sizes, mini_batch_size), nt)
+                           <floating>eta, decay, <floating>mu, &work[0], scratch,
+                           &work[0] + _workspace_size(sizes, mini_batch_size), nt, step_rule.l2)
     with nogil:
         for k in range(first, last):
             start = k * mini_batch_size
