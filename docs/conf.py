@@ -120,6 +120,8 @@ def _trace_page():
 
 
 def _md_inline(text):
+    text = re.sub(r"<!--.*?-->", "", text).strip()
+    text = re.sub(r"\s*<sub>(.*?)</sub>", r" (\1)", text)     # a spread, in the README's small print
     text = re.sub(r"`([^`]+)`", r"``\1``", text)
     return re.sub(r"\*\*([^*]+)\*\*", r"**\1**", text)
 
