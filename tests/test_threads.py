@@ -193,3 +193,31 @@ def test_ctrl_c_stops_the_team_at_a_mini_batch_boundary():
             break
         _core.train_epoch(replay, V, *args, k, k + 16, 0.1, 0.0, 0.0, work, num_threads=1)
     assert np.array_equal(replay, params), "the team stopped between two signal checks"
+
+
+def test_the_driver_keeps_whichever_ran_faster_and_retries_the_other():
+    # With the bar at 0 a team of 2 forms; the driver first tries the team,
+    # then one thread, then keeps the faster per example, trying the other
+    # again every 8th run (a shared machine's load changes).
+    net = cbp.Network([30, 40, 5], seed=1)
+    opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
+    first, pace = opt._team_choice(net, 7, 2)
+    assert first == 2
+    pace[2] = 2.0                       # seconds per example, as _run_batches records
+    second, _ = opt._team_choice(net, 7, 2)
+    assert second == 1
+    pace[1] = 1.0                       # one thread was faster
+    picks = [opt._team_choice(net, 7, 2)[0] for _ in range(14)]
+    assert picks.count(2) == 2 and picks.count(1) == 12
+    pace[2] = 0.5                       # the team is faster now
+    assert [opt._team_choice(net, 7, 2)[0] for _ in range(3)] == [2, 2, 2]
+    assert opt._team_choice(net, 7, 1) == (1, None)        # one thread allowed: no choice
+
+
+def test_training_records_the_pace_of_both_choices():
+    X, Y = data(400, 30, 5, np.float64)
+    net = cbp.Network([30, 40, 5], seed=1)
+    opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
+    opt.run(net, (X, Y), 2)
+    (pace,) = opt._pace.values()
+    assert pace[2] > 0 and pace[1] > 0
