@@ -71,7 +71,8 @@ def render(results):
         out.append("**Quick mode: one round on small samples; not comparable.**")
     out.append("")
     out.append(
-        f"One epoch of {results['epochs'][0]['n_scaled_to']:,} examples ({meta['data']}), "
+        f"One epoch of {results['epochs'][0]['n_scaled_to']:,} examples "
+        f"({results['epochs'][0]['info'].get('cbp', {}).get('data', meta['data'])}), "
         "sigmoid layers, quadratic cost, plain SGD. Each figure is the median over "
         f"{'/'.join(str(r) for r in rounds)} interleaved rounds (more rounds on the small nets); "
         "small print: min–max over the rounds. Speed-up = the reference's time / cbp's time, "
