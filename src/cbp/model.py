@@ -7,7 +7,6 @@
 Notation (note 001): layer l has weights W^l (n_l, n_{l-1}) and biases
 b^l (n_l, 1); z^l = W^l a^{l-1} + b^l and a^l = f(z^l).
 """
-import os
 import random
 import threading
 import time
@@ -24,13 +23,6 @@ if TYPE_CHECKING:
 
 MAX_LAYERS = _core.MAX_LAYERS
 _INIT = ("gaussian", "scaled")
-
-
-def _available_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _mean(values):
