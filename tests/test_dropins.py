@@ -893,3 +893,41 @@ def test_book_script_end_to_end_with_the_drop_ins(tmp_path, monkeypatch):
     assert_same_lines(outputs[0][1], outputs[1][1])
     np.testing.assert_allclose(outputs[1][0][2], outputs[0][0][2], rtol=1e-9)
     assert outputs[1][0][1] == outputs[0][0][1]
+
+
+# -- random.shuffle drawn in the core ---------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 64, 1000, 4097, 50_000])
+def test_core_shuffle_is_random_shuffle(n):
+    from cbp.sgd import _python_shuffle
+    for seed in (0, 1, 12345):
+        random.seed(seed)
+        random.random()                        # a state part-way through its words
+        state = random.getstate()
+        expected = list(range(n))
+        random.shuffle(expected)
+        after = random.getstate()
+        random.setstate(state)
+        got = _python_shuffle(n)
+        assert got.dtype == np.intp and got.tolist() == expected
+        assert random.getstate() == after      # the generator advanced exactly as by shuffle
+
+
+def test_core_shuffle_defers_to_a_replaced_generator(monkeypatch):
+    from cbp.sgd import _python_shuffle
+    calls = []
+
+    def own_shuffle(x):
+        calls.append(len(x))
+        x.reverse()
+    monkeypatch.setattr(random, "shuffle", own_shuffle)
+    assert _python_shuffle(5).tolist() == [4, 3, 2, 1, 0] and calls == [5]
+
+
+def test_core_shuffle_refuses_a_bad_state():
+    from cbp import _core
+    with pytest.raises(ValueError, match="624-word"):
+        _core.python_shuffle(np.zeros(10, dtype=np.uint32), 0, np.arange(3, dtype=np.intp))
+    with pytest.raises(ValueError, match="624-word"):
+        _core.python_shuffle(np.zeros(624, dtype=np.uint32), 625, np.arange(3, dtype=np.intp))

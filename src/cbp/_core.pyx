@@ -1063,3 +1063,69 @@ def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
 def kernel_variant():
     """Which compiled variant of the kernels runs on this CPU (chosen at load time)."""
     return cbp_kernel_variant().decode()
+
+
+# -- Python's random.shuffle, faithfully --------------------------------------
+#
+# network.py shuffles with the standard library's random.shuffle; a student
+# seeds it with random.seed and expects the book's order.  CPython's shuffle
+# draws j = randbelow(i + 1) for i = n-1 .. 1, each randbelow by rejection on
+# getrandbits(k), k = (i + 1).bit_length(), and getrandbits(k <= 32) is the top
+# k bits of one MT19937 word.  Doing those draws here, on a copy of the
+# generator's state, gives the same swaps at C speed; the caller writes the
+# advanced state back with random.setstate.
+
+from libc.stdint cimport uint32_t
+
+cdef enum:
+    MT_N = 624
+    MT_M = 397
+
+
+cdef inline uint32_t _mt_next(uint32_t* mt, Py_ssize_t* index) noexcept nogil:
+    # genrand_uint32 of CPython's Modules/_randommodule.c (the reference MT19937).
+    cdef uint32_t y
+    cdef int kk
+    if index[0] >= MT_N:
+        for kk in range(MT_N - MT_M):
+            y = (mt[kk] & 0x80000000U) | (mt[kk + 1] & 0x7fffffffU)
+            mt[kk] = mt[kk + MT_M] ^ (y >> 1) ^ (0x9908b0dfU if y & 1U else 0U)
+        for kk in range(MT_N - MT_M, MT_N - 1):
+            y = (mt[kk] & 0x80000000U) | (mt[kk + 1] & 0x7fffffffU)
+            mt[kk] = mt[kk + (MT_M - MT_N)] ^ (y >> 1) ^ (0x9908b0dfU if y & 1U else 0U)
+        y = (mt[MT_N - 1] & 0x80000000U) | (mt[0] & 0x7fffffffU)
+        mt[MT_N - 1] = mt[MT_M - 1] ^ (y >> 1) ^ (0x9908b0dfU if y & 1U else 0U)
+        index[0] = 0
+    y = mt[index[0]]
+    index[0] += 1
+    y ^= y >> 11
+    y ^= (y << 7) & 0x9d2c5680U
+    y ^= (y << 15) & 0xefc60000U
+    y ^= y >> 18
+    return y
+
+
+def python_shuffle(uint32_t[::1] mt, Py_ssize_t index, Py_ssize_t[::1] x):
+    """Shuffle ``x`` in place as ``random.shuffle`` does from the state (mt, index).
+
+    ``mt`` (624 words) and ``index`` are ``random.getstate()[1]``; ``mt`` is
+    advanced in place and the new index returned.  Lengths up to 2**32.
+    """
+    if mt.shape[0] != MT_N or not 0 <= index <= MT_N or x.shape[0] > (1 << 32):
+        raise ValueError("python_shuffle: a 624-word state, index in [0, 624], len(x) <= 2**32")
+    cdef Py_ssize_t i, j, t, bound
+    cdef int k
+    cdef uint32_t* state = &mt[0]
+    with nogil:
+        for i in range(x.shape[0] - 1, 0, -1):
+            bound = i + 1
+            k = 0
+            while (bound >> k) != 0:
+                k += 1
+            j = _mt_next(state, &index) >> (32 - k)
+            while j >= bound:
+                j = _mt_next(state, &index) >> (32 - k)
+            t = x[i]
+            x[i] = x[j]
+            x[j] = t
+    return index

@@ -199,13 +199,34 @@ def _epoch_orders(net, training_data, n):
 
     def shuffle():
         nonlocal rows
-        positions = list(range(n))
-        random.shuffle(positions)
+        positions = _python_shuffle(n)
         if in_place:
-            training_data[:] = [training_data[k] for k in positions]
-        rows = rows[np.array(positions, dtype=np.intp)]
+            training_data[:] = [training_data[k] for k in positions.tolist()]
+        rows = rows[positions]
         return rows
     return shuffle
+
+
+def _python_shuffle(n):
+    """``random.shuffle(list(range(n)))`` as an intp array, advancing ``random``'s state.
+
+    The swaps are drawn in the core from a copy of the global generator's
+    state (the same draws, a tenth of the time); wherever the global
+    ``random`` is not CPython's plain Mersenne Twister, it is simply called.
+    """
+    inst = getattr(random.shuffle, "__self__", None)
+    if (type(inst) is random.Random and random.shuffle.__func__ is random.Random.shuffle
+            and n <= 1 << 32):
+        version, internal, gauss = inst.getstate()
+        if version == 3 and len(internal) == 625:
+            mt = np.array(internal[:624], dtype=np.uint32)
+            positions = np.arange(n, dtype=np.intp)
+            index = _core.python_shuffle(mt, internal[624], positions)
+            inst.setstate((version, tuple(mt.tolist()) + (index,), gauss))
+            return positions
+    positions = list(range(n))
+    random.shuffle(positions)
+    return np.array(positions, dtype=np.intp)
 
 
 def _check_net(net):
