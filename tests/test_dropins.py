@@ -931,3 +931,24 @@ def test_core_shuffle_refuses_a_bad_state():
         _core.python_shuffle(np.zeros(10, dtype=np.uint32), 0, np.arange(3, dtype=np.intp))
     with pytest.raises(ValueError, match="624-word"):
         _core.python_shuffle(np.zeros(624, dtype=np.uint32), 625, np.arange(3, dtype=np.intp))
+
+
+def test_network2_save_writes_regular_files_only(tmp_path):
+    # Written as model files are: atomically, never into a FIFO (which would
+    # block) nor over a directory; a symlink keeps pointing at the new file.
+    net = cbp.network2.Network([3, 2], seed=0)
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="FIFO"):
+        net.save(fifo)
+    with pytest.raises(IsADirectoryError):
+        net.save(tmp_path)
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    net.save(link)
+    assert link.is_symlink() and cbp.network2.load(real).sizes == [3, 2]
+    with pytest.raises(FileNotFoundError, match="missing"):
+        net.save(tmp_path / "missing" / "net.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe.json", "real.json"]

@@ -231,6 +231,22 @@ def test_failed_render_leaves_no_file(tmp_path, history):
     assert good.read_bytes() == before
 
 
+def test_figures_are_written_to_regular_files_only(tmp_path, history):
+    """As model files: a FIFO is refused without blocking, a symlink's target replaced."""
+    pytest.importorskip("matplotlib")
+    import os
+    fifo = tmp_path / "curves.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="FIFO"):
+        plot_history(history, fifo)
+    real = tmp_path / "real.png"
+    link = tmp_path / "link.png"
+    link.symlink_to(real)
+    plot_history(history, link)
+    assert link.is_symlink() and real.read_bytes().startswith(PNG_SIGNATURE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "link.png", "real.png"]
+
+
 def test_several_histories(tmp_path, history):
     pytest.importorskip("matplotlib")
     other = {k: list(v) for k, v in history.items()}

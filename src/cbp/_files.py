@@ -10,6 +10,7 @@ swapped in between cannot make them block either.
 import errno
 import numbers
 import os
+import secrets
 import stat
 
 import numpy as np
@@ -95,3 +96,93 @@ def read_into(f, out, chunk=1 << 20):
             break
         done += got
     return done
+
+
+# -- writing ------------------------------------------------------------------
+
+def _open_temp(directory, name):
+    """A new file next to the target, created with O_EXCL (the umask applies)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+
+
+def _fsync_directory(directory):
+    # Make the rename itself durable; not possible (nor needed) everywhere.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _save_target(path, what):
+    """The file a save to ``path`` replaces, and its permission bits (None if new).
+
+    A symbolic link at ``path`` leads to the file it points to (through any
+    chain of links), so the link itself survives.
+    """
+    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
+    shown = path if target == os.path.abspath(path) else f"{path} (a link to {target})"
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target, None
+    if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, f"is a directory; cannot save {what} over it", shown)
+        raise ValueError(f"{shown}: is {kind_of(st.st_mode)}, not a regular file; "
+                         f"{what} is saved to regular files only, nothing was written")
+    # Permission bits only: a setuid/setgid/sticky bit set on the old file
+    # must not be given to content the old file never had.
+    return target, stat.S_IMODE(st.st_mode) & 0o777
+
+
+def write_atomic(path, write, what):
+    """Write a file through a temporary one beside it and a rename.
+
+    ``write(f)`` fills a binary file object.  An existing file at ``path``
+    keeps its permission bits (never setuid, setgid or sticky); a symbolic
+    link leads to the file it points to, which is replaced, and the link is
+    kept; a directory, FIFO, device or socket is refused (``what``, e.g.
+    "a model", names the content in the message) and left as it is.  On any
+    error the temporary file is removed and a previous file is intact; a
+    missing directory is reported under ``path``, not the temporary name.
+    """
+    path = os.fspath(path)
+    target, mode = _save_target(path, what)
+    directory, name = os.path.split(target)
+    try:
+        tmp, fd = _open_temp(directory, name)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, path) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(f.fileno(), mode)
+                else:
+                    os.chmod(tmp, mode)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        # Checked again just before the rename: a FIFO or device moved in
+        # meanwhile is refused rather than replaced.
+        _save_target(path, what)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)

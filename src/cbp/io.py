@@ -48,12 +48,9 @@ numeric or short string arrays are present; inflating more or fewer bytes
 than declared, or a bad checksum, is an error.
 """
 import ast
-import errno
 import io
 import os
 import re
-import secrets
-import stat
 import struct
 import zipfile
 import zlib
@@ -112,53 +109,6 @@ def _arrays(net):
     return out
 
 
-def _open_temp(directory, name):
-    """A new file next to the target, created with O_EXCL (the umask applies)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return tmp, os.open(tmp, flags, 0o666)
-        except FileExistsError:
-            continue
-
-
-def _fsync_directory(directory):
-    # Make the rename itself durable; not possible (nor needed) everywhere.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _save_target(path):
-    """The file a save to ``path`` replaces, and its permission bits (None if new).
-
-    A symbolic link at ``path`` leads to the file it points to (through any
-    chain of links), so the link itself survives.
-    """
-    target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
-    shown = path if target == os.path.abspath(path) else f"{path} (a link to {target})"
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        return target, None
-    if not stat.S_ISREG(st.st_mode):
-        if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory; cannot save a model over it", shown)
-        raise ValueError(f"{shown}: is {_files.kind_of(st.st_mode)}, not a regular file; "
-                         "a model is saved to regular files only, nothing was written")
-    # Permission bits only: a setuid/setgid/sticky bit set on the old file
-    # must not be given to content the old file never had.
-    return target, stat.S_IMODE(st.st_mode) & 0o777
-
-
 def save(net: "Network", path: PathLike) -> None:
     """Write ``net`` to ``path`` as a ``cbp-model`` file (see the module docstring).
 
@@ -193,34 +143,7 @@ def save(net: "Network", path: PathLike) -> None:
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
     path = _as_path(path)
     arrays = _arrays(net)
-    target, mode = _save_target(path)
-    directory, name = os.path.split(target)
-    try:
-        tmp, fd = _open_temp(directory, name)
-    except OSError as exc:
-        # Name the file asked for, not the hidden temporary one.
-        raise type(exc)(exc.errno, exc.strerror, path) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if mode is not None:
-                if hasattr(os, "fchmod"):
-                    os.fchmod(f.fileno(), mode)
-                else:
-                    os.chmod(tmp, mode)
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        # Checked again just before the rename: a FIFO or device moved in
-        # meanwhile is refused rather than replaced.
-        _save_target(path)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    _files.write_atomic(path, lambda f: np.savez(f, **arrays), "a model")
 
 
 # -- loading ----------------------------------------------------------------

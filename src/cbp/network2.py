@@ -525,8 +525,7 @@ class Network(model.Network):
                 "weights": [w.tolist() for w in self.weights],
                 "biases": [b.tolist() for b in self.biases],
                 "cost": self._cost_name}
-        with open(filename, "w") as f:
-            json.dump(data, f)
+        _files.write_atomic(filename, lambda f: f.write(json.dumps(data).encode()), "a network")
 
 
 Network._fast = {**model.Network._fast, "backprop": Network.backprop,

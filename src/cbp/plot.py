@@ -17,14 +17,13 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _data
+from . import _data, _files
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -84,29 +83,11 @@ def _figure_of(ax) -> Figure:
 
 
 def _save(fig, path, dpi=120):
-    """Write ``fig`` to ``path`` through a temporary file and a rename."""
+    """Write ``fig`` to ``path`` atomically, as model files are written (regular files only)."""
     if path is None:
         return
-    directory, name = os.path.split(os.path.abspath(path))
-    ext = os.path.splitext(name)[1].lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=ext, dpi=dpi)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    ext = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    _files.write_atomic(path, lambda f: fig.savefig(f, format=ext, dpi=dpi), "a figure")
 
 
 def _check_net(net, what="net"):
