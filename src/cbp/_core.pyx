@@ -467,6 +467,21 @@ cdef void _forward_all(const Layout* lay, const floating* P, const floating** ro
             A_out = A_out + M * lay.sizes[l + 1]
 
 
+cdef inline floating* _carve(const Layout* lay, floating* work, Py_ssize_t M, floating** A,
+                            floating** Z, floating** D, floating** D_below) noexcept nogil:
+    # The workspace of one mini-batch of M rows, as _workspace_size lays it
+    # out: M row pointers (2M slots), a^1..a^L, z^L, δ, δ below, then δᵀ,
+    # whose start is returned (the one-thread driver packs panels after it).
+    cdef Py_ssize_t l, L = lay.L
+    A[1] = work + 2 * M
+    for l in range(1, L):
+        A[l + 1] = A[l] + M * lay.sizes[l]
+    Z[0] = A[L] + M * lay.sizes[L]
+    D[0] = Z[0] + M * lay.sizes[L]
+    D_below[0] = D[0] + M * lay.max_width
+    return D_below[0] + M * lay.max_width
+
+
 cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const floating** rows0,
                             floating* work, Py_ssize_t M, const floating* Y__mo,
                             floating alpha, floating beta, floating beta_b) noexcept nogil:
@@ -486,13 +501,7 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
     cdef floating* tmp
     cdef double cost_sum = 0
     cdef Py_ssize_t O = lay.sizes[L]
-    A[1] = work + 2 * M
-    for l in range(1, L):
-        A[l + 1] = A[l] + M * lay.sizes[l]
-    Z = A[L] + M * O
-    D = Z + M * O
-    D_below = D + M * lay.max_width
-    Dt = D_below + M * lay.max_width
+    Dt = _carve(lay, work, M, A, &Z, &D, &D_below)
     pack = Dt + M * lay.max_width
 
     _forward_all(lay, P, rows0, A[1], M, Z, A[L], rows, pack)
@@ -601,13 +610,7 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
     cdef const floating** A_in = rows0
     cdef double cost_sum = 0
     cdef Py_ssize_t O = lay.sizes[L]
-    A[1] = work + 2 * M
-    for l in range(1, L):
-        A[l + 1] = A[l] + M * lay.sizes[l]
-    Z = A[L] + M * O
-    D = Z + M * O
-    D_below = D + M * lay.max_width
-    Dt = D_below + M * lay.max_width
+    Dt = _carve(lay, work, M, A, &Z, &D, &D_below)
 
     # feedforward: each thread its share of each layer's units
     for l in range(L):
