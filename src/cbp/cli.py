@@ -428,27 +428,21 @@ def _train(args):
         except OSError as exc:
             return _fail(f"cannot save the model: {_message(exc)}", 1)
         say(f"Saved the model to {args.save}")
-    if args.plot and done:
-        from .plot import plot_history
+    from . import plot
+    figures = [(args.plot and done, plot.plot_history, history, args.plot,
+                "the learning curves"),
+               (args.plot_weights, plot.plot_weights, net, args.plot_weights,
+                "the first layer's weights"),
+               (args.plot_speed and done, plot.plot_learning_speed, history, args.plot_speed,
+                "the speed of learning per layer")]
+    for wanted, draw, what, path, title in figures:
+        if not wanted:
+            continue
         try:
-            plot_history(history, os.path.expanduser(args.plot))
+            draw(what, path=os.path.expanduser(path))
         except (OSError, ValueError) as exc:
             return _fail(f"cannot write the plot: {_message(exc)}", 1)
-        say(f"Plotted the learning curves to {args.plot}")
-    if args.plot_weights:
-        from .plot import plot_weights
-        try:
-            plot_weights(net, path=os.path.expanduser(args.plot_weights))
-        except (OSError, ValueError) as exc:
-            return _fail(f"cannot write the plot: {_message(exc)}", 1)
-        say(f"Plotted the first layer's weights to {args.plot_weights}")
-    if args.plot_speed and done:
-        from .plot import plot_learning_speed
-        try:
-            plot_learning_speed(history, os.path.expanduser(args.plot_speed))
-        except (OSError, ValueError) as exc:
-            return _fail(f"cannot write the plot: {_message(exc)}", 1)
-        say(f"Plotted the speed of learning per layer to {args.plot_speed}")
+        say(f"Plotted {title} to {path}")
     return status
 
 
