@@ -36,19 +36,35 @@ def test_shape_and_training_unchanged(data):
     assert h0["cost"] == h1["cost"]
 
 
-def test_matches_backprop_mean(data):
-    """After the last epoch, the record is mean_units |mean_x ∂C_x/∂b^l| by backprop."""
-    X, y = data
-    net = cbp.Network([16, 8, 4], seed=0)
-    h = net.SGD((X, y), 1, 10, 0.5, verbose=False, monitor_learning_speed=True)
+def _mean_bias_gradient(net, X, y):
     Y = _one_hot(y)
-    sums = [np.zeros((8, 1)), np.zeros((4, 1))]
+    sums = [np.zeros((b.shape[0], 1)) for b in net.biases]
     for x, t in zip(X, Y):
         nb, _ = net.backprop(x, t)
         for s, b in zip(sums, nb):
             s += b
-    expected = [float(np.mean(np.abs(s / len(X)))) for s in sums]
-    np.testing.assert_allclose(h["learning_speed"][-1], expected, rtol=1e-10)
+    return [s / len(X) for s in sums]
+
+
+@pytest.mark.parametrize("flag", [True, "norm", "mean_abs"])
+def test_matches_backprop_before_each_epoch(data, flag):
+    """Row j is measured before epoch j: row 0 is the untrained net, row 1 after one epoch.
+
+    The default (True, 'norm') is the book's ‖mean_x ∂C_x/∂b^l‖; 'mean_abs' the
+    mean over units of |mean_x ∂C_x/∂b^l|.
+    """
+    X, y = data
+    net = cbp.Network([16, 8, 4], seed=0)
+    measure = (lambda g: float(np.mean(np.abs(g)))) if flag == "mean_abs" else \
+        (lambda g: float(np.linalg.norm(g)))
+    untrained = [measure(g) for g in _mean_bias_gradient(net, X, y)]
+    h = net.SGD((X, y), 2, 10, 0.5, verbose=False, monitor_learning_speed=flag)
+    assert len(h["learning_speed"]) == 2
+    np.testing.assert_allclose(h["learning_speed"][0], untrained, rtol=1e-10)
+    twin = cbp.Network([16, 8, 4], seed=0)
+    twin.SGD((X, y), 1, 10, 0.5, verbose=False)
+    after_one = [measure(g) for g in _mean_bias_gradient(twin, X, y)]
+    np.testing.assert_allclose(h["learning_speed"][1], after_one, rtol=1e-10)
 
 
 def test_fixed_subset_for_large_data():
@@ -86,6 +102,8 @@ def test_bad_flag(data):
     net = cbp.Network([16, 5, 4], seed=0)
     before = net.weights
     with pytest.raises(TypeError, match="monitor_learning_speed"):
+        net.SGD((X, y), 1, 10, 0.5, verbose=False, monitor_learning_speed=1)
+    with pytest.raises(ValueError, match="monitor_learning_speed.*'norm', 'mean_abs'"):
         net.SGD((X, y), 1, 10, 0.5, verbose=False, monitor_learning_speed="yes")
     for a, b in zip(before, net.weights):
         np.testing.assert_array_equal(a, b)

@@ -8,6 +8,7 @@ from .model import Network, sigmoid, sigmoid_prime
 from .sgd import SGD, Adam, DivergenceError, TrainingInterrupted, TrainingWarning
 from .io import load
 from .plot import plot_history
+from .gradcheck import gradcheck
 
 
 def _version():
@@ -24,4 +25,4 @@ __version__ = _version()
 del _version
 __all__ = ["Network", "SGD", "Adam", "DivergenceError", "TrainingInterrupted", "TrainingWarning",
            "sigmoid",
-           "sigmoid_prime", "load", "plot_history", "__version__"]
+           "sigmoid_prime", "load", "plot_history", "gradcheck", "__version__"]

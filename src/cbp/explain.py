@@ -1,15 +1,31 @@
 """Backpropagation, one example, every number: a teaching trace.
 
 >>> net, x, y = worked_example()        # a lecture's worked 2-3-2 example
->>> print(explain(net, x, y))            # or net.explain(x, y)
-Feedforward: z^2 = W^2 a^1 + b^2
-...
+>>> trace = explain(net, x, y)           # or net.explain(x, y)
+>>> print(trace)                         # text; a notebook cell ending in `trace` typesets it
+Backpropagation on one example: network [2, 3, 2], sigmoid hidden layer, ...
 
 :func:`explain` runs the four backprop equations on one example with the
 core's own kernels (the ones training runs, through their ``py_*``
-wrappers), and keeps every intermediate value.  Layers are numbered as in
-the notes: the input layer is 1, so the first weight matrix is W^2 and the
-output layer is L = len(sizes).
+wrappers), keeps every intermediate value, and ends with the gradient-descent
+step those gradients give.
+
+One layer numbering everywhere in cbp (the trace, :mod:`cbp.plot`, the docs):
+Nielsen's and note 001's.  The input layer is layer 1 and the output layer
+is L = len(sizes); the weights W^l and biases b^l feed layer l, l = 2..L, and
+are ``net.weights[l - 2]`` and ``net.biases[l - 2]``.
+
+Sign and scale conventions of the notes (cbp's δ^l = ∂C/∂z^l, Nielsen's)::
+
+    note  cost                     its δ                  its δ in cbp's terms     its update
+    000   E = ½ Σ (y − o)²,        δ_j = −∂E/∂net_j       −δ (cost='quadratic',    w + η δ o
+          or cross-entropy                                 'cross_entropy')
+    001   C = ½ ‖a − y‖²           δ^l = ∂C/∂z^l          δ (the same)             w − (η/m) Σ δ aᵀ
+    002   J, ½ squared or          δ_i = ∂J/∂ŷ_i σ'(z_i)  δ (the same)             w − α δ a
+          cross-entropy            ("sensitivity")
+    003   E = ½ ‖x_L − y‖²         δ_i = ∂E/∂z_i          δ; its W_i is cbp's      W_i − α δ_i x_{i−1}ᵀ
+          (layers from 0)                                  W^(i+1)
+    004   SSE = Σ (t − y)²         δ_o = y(1 − y)(t − y)  −δ/2 (cost='sse')        w + α δ a (2 in α)
 """
 import sys
 from typing import TYPE_CHECKING, List, Optional, TextIO, Tuple
@@ -17,8 +33,7 @@ from typing import TYPE_CHECKING, List, Optional, TextIO, Tuple
 import numpy as np
 
 from . import _checks, _core, _data
-from .activations import ACTIVATIONS
-from .costs import COSTS
+from ._typeset import Formatter, Row, Step
 from ._typing import Array, ArrayLike
 
 if TYPE_CHECKING:
@@ -26,8 +41,29 @@ if TYPE_CHECKING:
 
 __all__ = ["Trace", "explain", "worked_example"]
 
-# How each activation is written in the formulas.
-_SYMBOL = {"sigmoid": "σ", "tanh": "tanh", "relu": "relu", "linear": "id", "softmax": "softmax"}
+# How each activation is written: (text symbol, TeX symbol).
+_SYMBOL = {"sigmoid": ("σ", r"\sigma"), "tanh": ("tanh", r"\tanh"),
+           "relu": ("relu", r"\operatorname{relu}"), "linear": ("id", r"\operatorname{id}"),
+           "softmax": ("softmax", r"\operatorname{softmax}")}
+# f(z) and f'(z), the latter from a = f(z) as the core computes it: (text, TeX).
+_LEGEND = {
+    "sigmoid": ("σ(z) = 1 / (1 + e^(−z)), σ'(z) = a (1 − a)",
+                r"\sigma(z) = \frac{1}{1 + e^{-z}},\quad \sigma'(z) = a\,(1 - a)"),
+    "tanh": ("tanh(z), tanh'(z) = 1 − a²", r"\tanh(z),\quad \tanh'(z) = 1 - a^2"),
+    "relu": ("relu(z) = max(z, 0), relu'(z) = 1 if z > 0 else 0",
+             r"\operatorname{relu}(z) = \max(z, 0),\quad \operatorname{relu}'(z) = [z > 0]"),
+    "linear": ("id(z) = z, id'(z) = 1", r"\operatorname{id}(z) = z,\quad \operatorname{id}'(z) = 1"),
+    "softmax": ("softmax(z)_j = e^(z_j) / Σ_k e^(z_k)",
+                r"\operatorname{softmax}(z)_j = \frac{e^{z_j}}{\sum_k e^{z_k}}"),
+}
+# C_x with the output written a: (text, TeX).
+_COST = {
+    "quadratic": ("½ ‖a − y‖²", r"\tfrac{1}{2}\lVert a - y \rVert^2"),
+    "sse": ("Σ (y − a)²", r"\sum_j (y_j - a_j)^2"),
+    "cross_entropy": ("−Σ [y ln a + (1 − y) ln(1 − a)]",
+                      r"-\sum_j \left[y_j \ln a_j + (1 - y_j) \ln(1 - a_j)\right]"),
+    "log_likelihood": ("−Σ y ln a", r"-\sum_j y_j \ln a_j"),
+}
 
 
 def worked_example() -> Tuple["Network", Array, Array]:
@@ -69,18 +105,29 @@ def _derivative(name, a):
     return np.ones_like(a)
 
 
-class Trace:
-    """Everything backpropagation computes for one example (x, y).
+def _sup(name, l):
+    """``name^l`` as (text, TeX)."""
+    return f"{name}^{l}", f"{name}^{{{l}}}"
 
-    Layers are numbered as in the notes, input layer 1, output layer L.
+
+class Trace:
+    """Everything backpropagation computes for one example (x, y), and the step it gives.
+
+    Layers are numbered as everywhere in cbp: input layer 1, output layer L,
+    and W^l, b^l (l = 2..L) are ``net.weights[l - 2]``, ``net.biases[l - 2]``.
     Each attribute below is a dict from the layer number l to a NumPy array
     (vectors are 1-D, in the network's dtype).  :func:`explain` builds it.
+    ``print(trace)`` writes it as text; in a Jupyter notebook a cell ending
+    in ``trace`` shows it typeset (``_repr_html_``, with TeX for MathJax;
+    ``_repr_markdown_`` and ``_repr_latex_`` for other front ends).
 
     Parameters
     ----------
     sizes, activation, output_activation, cost, x, y, W, b, z, a, delta : object
         Stored as the attributes of the same names.
     grad_b, grad_w, cost_value, digits : object
+        Stored as the attributes of the same names.
+    eta, W_new, b_new : object, optional
         Stored as the attributes of the same names.
 
     Attributes
@@ -97,14 +144,20 @@ class Trace:
         ∂C/∂b^l = δ^l (BP3) and ∂C/∂W^l = δ^l (a^{l−1})ᵀ (BP4).
     cost_value : float
         C_x for this example.
+    eta : float or None
+        The learning rate η of the update step shown.
+    W_new, b_new : dict, l = 2..L
+        W^l − η ∂C/∂W^l and b^l − η ∂C/∂b^l: one gradient-descent step on
+        this example (a mini-batch of m averages: η/m times the sum).
     sizes, activation, output_activation, cost
         The network's description.
     digits : int
-        Decimals shown by ``str(trace)``.
+        Decimals shown (values below 10^(1 − digits) get ``digits``
+        significant digits instead).
     """
 
     def __init__(self, sizes, activation, output_activation, cost, x, y, W, b, z, a, delta,
-                 grad_b, grad_w, cost_value, digits=4):
+                 grad_b, grad_w, cost_value, digits=4, eta=None, W_new=None, b_new=None):
         self.sizes = list(sizes)
         self.activation = activation
         self.output_activation = output_activation
@@ -114,6 +167,9 @@ class Trace:
         self.delta, self.grad_b, self.grad_w = delta, grad_b, grad_w
         self.cost_value = cost_value
         self.digits = digits
+        self.eta = eta
+        self.W_new = W_new or {}
+        self.b_new = b_new or {}
 
     @property
     def L(self) -> int:
@@ -151,139 +207,225 @@ class Trace:
 
     # -- rendering ----------------------------------------------------------
 
+    def _formatter(self, digits, max_columns):
+        digits = self.digits if digits is None else _checks.integer(digits, "digits", minimum=0)
+        max_columns = _checks.integer(max_columns, "max_columns", minimum=1)
+        return Formatter(digits, max_columns)
+
     def render(self, digits: Optional[int] = None, max_columns: int = 12) -> str:
         """The trace as text, step by step, in the notes' notation.
 
         Parameters
         ----------
         digits : int, optional
-            Decimals per value (default: ``self.digits``).
+            Decimals per value (default: ``self.digits``); values too small
+            for two significant digits that way get ``digits`` significant
+            digits.
         max_columns : int
             Vectors longer than this, and matrices with more rows or columns,
             are summarised (shape, norm, min, max) instead of printed in full.
         """
-        digits = self.digits if digits is None else _checks.integer(digits, "digits", minimum=0)
-        max_columns = _checks.integer(max_columns, "max_columns", minimum=1)
-        fmt = _Formatter(digits, max_columns)
+        fmt = self._formatter(digits, max_columns)
+        with np.errstate(all="ignore"):
+            return fmt.text(self._head(), self._legend(), self._steps())
+
+    def to_html(self, digits: Optional[int] = None, max_columns: int = 12) -> str:
+        """The trace as HTML, equations in TeX between ``\\(`` and ``\\)`` (for MathJax).
+
+        Parameters
+        ----------
+        digits, max_columns
+            As for :meth:`render`.
+        """
+        fmt = self._formatter(digits, max_columns)
+        with np.errstate(all="ignore"):
+            return fmt.html(self._head(), self._legend(), self._steps())
+
+    def to_markdown(self, digits: Optional[int] = None, max_columns: int = 12) -> str:
+        """The trace as Markdown with ``$...$`` and ``$$...$$`` TeX.
+
+        Parameters
+        ----------
+        digits, max_columns
+            As for :meth:`render`.
+        """
+        fmt = self._formatter(digits, max_columns)
+        with np.errstate(all="ignore"):
+            return fmt.markdown(self._head(), self._legend(), self._steps())
+
+    def to_latex(self, digits: Optional[int] = None, max_columns: int = 12) -> str:
+        """The trace as one display-math LaTeX block (``$$\\begin{array}...$$``).
+
+        Parameters
+        ----------
+        digits, max_columns
+            As for :meth:`render`.
+        """
+        fmt = self._formatter(digits, max_columns)
+        with np.errstate(all="ignore"):
+            return fmt.latex(self._head(), self._legend(), self._steps())
+
+    def _repr_html_(self):
+        return self.to_html()
+
+    def _repr_markdown_(self):
+        return self.to_markdown()
+
+    def _repr_latex_(self):
+        return self.to_latex()
+
+    def _head(self):
         L = self.L
-        hid, out = _SYMBOL[self.activation], _SYMBOL[self.output_activation]
-        lines = [f"Backpropagation on one example: network {self.sizes}, "
-                 f"{self.activation} hidden, {self.output_activation} output, "
-                 f"{self.cost} cost",
-                 "Layers are numbered from the input layer 1; vectors are columns, "
-                 "printed as [...]ᵀ.",
-                 "Legend: " + "; ".join(self._legend()),
-                 ""]
-        lines += fmt.entry("Input: a^1 = x", self.x)
-        lines += fmt.entry("Target: y", self.y)
-        for l in range(2, L + 1):
-            f = out if l == L else hid
-            lines += ["", f"Feedforward: z^{l} = W^{l} a^{l - 1} + b^{l}"]
-            lines += fmt.entry(f"W^{l}", self.W[l], indent=2)
-            lines += fmt.entry(f"b^{l}", self.b[l], indent=2)
-            lines += fmt.entry(f"z^{l}", self.z[l], indent=2)
-            lines += fmt.entry(f"a^{l} = {f}(z^{l})", self.a[l], indent=2)
-        formula = COSTS[self.cost].formula
-        lines += ["", f"Cost: C_x = {formula.replace('a', f'a^{L}')} = "
-                      f"{fmt.number(self.cost_value)}"]
-        lines += ["", f"Output error (BP1): {self._bp1()}"]
-        if self.output_activation != "softmax" and self.cost in ("quadratic", "sse"):
-            gradient = self.a[L] - self.y
-            name = f"a^{L} − y"
-            if self.cost == "sse":
-                gradient, name = 2 * gradient, f"2 (a^{L} − y)"
-            lines += fmt.entry(f"∇_a C = {name}", gradient, indent=2)
-            lines += fmt.entry(f"{out}'(z^{L})", _derivative(self.output_activation, self.a[L]),
-                               indent=2)
-        lines += fmt.entry(f"δ^{L}", self.delta[L], indent=2)
-        for l in range(L - 1, 1, -1):
-            lines += ["", f"Backpropagate the error, BP2: δ^{l} = ((W^{l + 1})ᵀ δ^{l + 1}) "
-                          f"⊙ {hid}'(z^{l})"]
-            lines += fmt.entry(f"(W^{l + 1})ᵀ δ^{l + 1}", self.W[l + 1].T @ self.delta[l + 1],
-                               indent=2)
-            lines += fmt.entry(f"{hid}'(z^{l})", _derivative(self.activation, self.a[l]),
-                               indent=2)
-            lines += fmt.entry(f"δ^{l}", self.delta[l], indent=2)
-        lines += ["", "Gradients, BP3: ∂C/∂b^l = δ^l and BP4: ∂C/∂W^l = δ^l (a^{l−1})ᵀ"]
-        for l in range(L, 1, -1):
-            lines += fmt.entry(f"BP3: ∂C/∂b^{l} = δ^{l}", self.grad_b[l], indent=2)
-            lines += fmt.entry(f"BP4: ∂C/∂W^{l} = δ^{l} (a^{l - 1})ᵀ", self.grad_w[l], indent=2)
-        return "\n".join(lines)
+        hidden = (f"{self.activation} hidden layer{'s' if L > 3 else ''}" if L > 2
+                  else "no hidden layer")
+        return [f"Backpropagation on one example: network {self.sizes}, {hidden}, "
+                f"{self.output_activation} output, {self.cost} cost",
+                f"Layers are numbered from the input layer 1 to the output layer L = {L};",
+                f"W^l and b^l (l = 2..{L}) feed layer l: net.weights[l−2] and net.biases[l−2]. "
+                "Vectors are columns, printed as [...]ᵀ."]
 
     def _legend(self):
-        items = []
-        for name in dict.fromkeys((self.activation, self.output_activation)):
-            entry, sym = ACTIVATIONS[name], _SYMBOL[name]
-            if name == "softmax":
-                items.append(f"softmax(z)_j = {entry.formula.split(' = ')[-1]}")
-                continue
-            formula = entry.formula if "=" in entry.formula else f"{sym}(z) = {entry.formula}"
-            derivative = (entry.derivative if "=" in entry.derivative
-                          else f"{sym}'(z) = {entry.derivative}")
-            items.append(f"{formula}, {derivative}")
-        cost = COSTS[self.cost]
-        items.append(f"C_x = {cost.formula}")
-        return items
+        items = [_LEGEND[name] for name in dict.fromkeys((self.activation,
+                                                          self.output_activation))]
+        text, tex = _COST[self.cost]
+        return items + [(f"C_x = {text}", f"C_x = {tex}")]
+
+    def _steps(self):
+        L = self.L
+        steps = [Step("Example", "", "", [Row("Input: a^1 = x", r"\text{input } a^{1} = x", self.x),
+                                          Row("Target: y", r"\text{target } y", self.y)])]
+        for l in range(2, L + 1):
+            name = self.output_activation if l == L else self.activation
+            f, ftex = _SYMBOL[name]
+            (W, Wt), (b, bt), (z, zt), (a, at) = (_sup(s, l) for s in "Wbza")
+            ap, apt = _sup("a", l - 1)
+            steps.append(Step("Feedforward", f"{z} = {W} {ap} + {b}", f"{zt} = {Wt} {apt} + {bt}",
+                              [Row(W, Wt, self.W[l]), Row(b, bt, self.b[l]),
+                               Row(z, zt, self.z[l]),
+                               Row(f"{a} = {f}({z})", rf"{at} = {ftex}({zt})", self.a[l])]))
+        text, tex = _COST[self.cost]
+        value = Formatter(self.digits, 1).number(self.cost_value)
+        steps.append(Step("Cost", f"C_x = {text.replace('a', f'a^{L}')} = {value}",
+                          f"C_x = {tex.replace('a', f'a^{{{L}}}')} = {value}", []))
+        steps.append(self._bp1())
+        hid, hidt = _SYMBOL[self.activation]
+        for l in range(L - 1, 1, -1):
+            (d, dt), (dn, dnt), (Wn, Wnt), (z, zt) = (
+                _sup("δ", l), _sup("δ", l + 1), _sup("W", l + 1), _sup("z", l))
+            dt, dnt = dt.replace("δ", r"\delta"), dnt.replace("δ", r"\delta")
+            steps.append(Step(
+                "Backpropagate the error, BP2",
+                f"{d} = (({Wn})ᵀ {dn}) ⊙ {hid}'({z})",
+                rf"{dt} = \left(({Wnt})^{{\mathsf T}} {dnt}\right) \odot {hidt}'({zt})",
+                [Row(f"({Wn})ᵀ {dn}", rf"({Wnt})^{{\mathsf T}} {dnt}",
+                     self.W[l + 1].T @ self.delta[l + 1]),
+                 Row(f"{hid}'({z})", rf"{hidt}'({zt})", _derivative(self.activation, self.a[l])),
+                 Row(d, dt, self.delta[l])]))
+        rows = []
+        for l in range(L, 1, -1):
+            rows += [Row(f"BP3: ∂C/∂b^{l} = δ^{l}",
+                         rf"\text{{BP3: }} \frac{{\partial C}}{{\partial b^{{{l}}}}} = \delta^{{{l}}}",
+                         self.grad_b[l]),
+                     Row(f"BP4: ∂C/∂W^{l} = δ^{l} (a^{l - 1})ᵀ",
+                         rf"\text{{BP4: }} \frac{{\partial C}}{{\partial W^{{{l}}}}} = "
+                         rf"\delta^{{{l}}} (a^{{{l - 1}}})^{{\mathsf T}}",
+                         self.grad_w[l])]
+        steps.append(Step("Gradients", "BP3: ∂C/∂b^l = δ^l and BP4: ∂C/∂W^l = δ^l (a^{l−1})ᵀ",
+                          r"\text{BP3: } \frac{\partial C}{\partial b^l} = \delta^l,\quad "
+                          r"\text{BP4: } \frac{\partial C}{\partial W^l} = "
+                          r"\delta^l (a^{l-1})^{\mathsf T}", rows))
+        if self.eta is not None and self.W_new:
+            eta = Formatter(max(self.digits, 1), 1).number(self.eta).rstrip("0").rstrip(".")
+            rows = []
+            for l in range(L, 1, -1):
+                rows += [Row(f"W^{l} − η ∂C/∂W^{l}",
+                             rf"W^{{{l}}} - \eta \frac{{\partial C}}{{\partial W^{{{l}}}}}",
+                             self.W_new[l]),
+                         Row(f"b^{l} − η ∂C/∂b^{l}",
+                             rf"b^{{{l}}} - \eta \frac{{\partial C}}{{\partial b^{{{l}}}}}",
+                             self.b_new[l])]
+            steps.append(Step(
+                f"Update, gradient descent with η = {eta} on this example",
+                "W^l ← W^l − η ∂C/∂W^l, b^l ← b^l − η ∂C/∂b^l (m examples: η/m times the sum)",
+                r"W^l \leftarrow W^l - \eta \frac{\partial C}{\partial W^l},\quad "
+                r"b^l \leftarrow b^l - \eta \frac{\partial C}{\partial b^l}"
+                r"\quad\text{(a mini-batch of } m\text{: } \tfrac{\eta}{m}\textstyle\sum_x)",
+                rows))
+        return steps
 
     def _bp1(self):
         L, out, cost = self.L, self.output_activation, self.cost
-        head = f"δ^{L}"
+        a, y, D = self.a[L], self.y, self.delta[L]
+        sym, symt = _SYMBOL[out]
+        d, dt = f"δ^{L}", rf"\delta^{{{L}}}"
+        aL, aLt = f"a^{L}", f"a^{{{L}}}"
+        fp = Row(f"{sym}'(z^{L})", rf"{symt}'(z^{{{L}}})", _derivative(out, a))
+        title = "Output error (BP1)"
         if cost == "cross_entropy":
-            return (f"{head} = a^{L} − y   (∇_a C ⊙ σ'(z^{L}) with the cross-entropy: "
-                    "σ' cancels)")
+            grad = Row(f"∇_a C = ({aL} − y) ⊘ ({aL} ⊙ (1 − {aL}))",
+                       rf"\nabla_a C = \frac{{{aLt} - y}}{{{aLt} \odot (1 - {aLt})}}",
+                       (a - y) / (a * (1 - a)))
+            return Step(title,
+                        f"{d} = ∇_a C ⊙ σ'(z^{L}) with the cross-entropy's "
+                        f"∇_a C = ({aL} − y) ⊘ ({aL} ⊙ (1 − {aL})) and σ'(z^{L}) = "
+                        f"{aL} ⊙ (1 − {aL}): σ' cancels, δ^{L} = {aL} − y",
+                        rf"{dt} = \nabla_a C \odot \sigma'(z^{{{L}}}) = "
+                        rf"\frac{{{aLt} - y}}{{{aLt} (1 - {aLt})}} \odot {aLt} (1 - {aLt}) "
+                        rf"= {aLt} - y",
+                        [grad, Row(f"σ'(z^{L}) = {aL} ⊙ (1 − {aL})",
+                                   rf"\sigma'(z^{{{L}}}) = {aLt} \odot (1 - {aLt})",
+                                   _derivative(out, a)),
+                         Row(f"{d} = {aL} − y (computed so: finite where a is 0 or 1)",
+                             rf"{dt} = {aLt} - y", D)])
         if cost == "log_likelihood":
+            grad = Row(f"∇_a C = −y ⊘ {aL}", rf"\nabla_a C = -y \oslash {aLt}", -y / a)
             if out == "softmax":
-                return f"{head} = a^{L} Σ_j y_j − y   (= a^{L} − y for a one-hot y)"
-            return f"{head} = ∇_a C ⊙ σ'(z^{L}) = −y ⊙ (1 − a^{L})"
-        grad = f"(a^{L} − y)" if cost == "quadratic" else f"2 (a^{L} − y)"
+                return Step(title, f"{d} = {aL} Σ_j y_j − y   (= {aL} − y for a one-hot y)",
+                            rf"{dt} = {aLt} \textstyle\sum_j y_j - y", [grad, Row(d, dt, D)])
+            return Step(title, f"{d} = ∇_a C ⊙ σ'(z^{L}) = −y ⊙ (1 − {aL})",
+                        rf"{dt} = \nabla_a C \odot \sigma'(z^{{{L}}}) = -y \odot (1 - {aLt})",
+                        [grad, fp, Row(d, dt, D)])
+        if cost == "quadratic":
+            grad = Row(f"∇_a C = {aL} − y", rf"\nabla_a C = {aLt} - y", a - y)
+        else:
+            grad = Row(f"∇_a C = 2 ({aL} − y)", rf"\nabla_a C = 2\,({aLt} - y)", 2 * (a - y))
         if out == "softmax":
-            return (f"{head} = J(z^{L})ᵀ ∇_a C, i.e. δ_j = a_j (g_j − Σ_k a_k g_k) with "
-                    f"g = ∇_a C = {grad}")
-        sym = _SYMBOL[out]
-        return f"{head} = ∇_a C ⊙ {sym}'(z^{L}) = {grad} ⊙ {sym}'(z^{L})"
+            return Step(title, f"{d} = J(z^{L})ᵀ ∇_a C, i.e. δ_j = a_j (g_j − Σ_k a_k g_k) "
+                               "with g = ∇_a C",
+                        rf"{dt}_j = a_j \left(g_j - \textstyle\sum_k a_k g_k\right),\quad "
+                        r"g = \nabla_a C", [grad, Row(d, dt, D)])
+        return Step(title, f"{d} = ∇_a C ⊙ {sym}'(z^{L})",
+                    rf"{dt} = \nabla_a C \odot {symt}'(z^{{{L}}})", [grad, fp, Row(d, dt, D)])
 
 
-class _Formatter:
-    """Numbers, vectors and matrices as aligned text."""
-
-    def __init__(self, digits, max_columns):
-        self.digits = digits
-        self.max_columns = max_columns
-
-    def number(self, v):
-        s = f"{float(v):.{self.digits}f}"
-        return s[1:] if s.startswith("-") and float(s) == 0 else s
-
-    def summary(self, arr):
-        a = np.asarray(arr, dtype=np.float64)
-        shape = f"{a.shape[0]} values" if a.ndim == 1 else f"{a.shape[0]}×{a.shape[1]} matrix"
-        return (f"({shape}: norm {self.number(np.linalg.norm(a))}, "
-                f"min {self.number(a.min())}, max {self.number(a.max())})")
-
-    def entry(self, label, arr, indent=0):
-        pad = " " * indent
-        arr = np.asarray(arr)
-        if max(arr.shape) > self.max_columns:
-            return [f"{pad}{label} {self.summary(arr)}"]
-        cells = np.vectorize(self.number, otypes=[object])(arr) if arr.size else arr
-        width = max((len(c) for c in np.ravel(cells)), default=0)
-        if arr.ndim == 1:
-            body = "  ".join(c.rjust(width) for c in cells)
-            return [f"{pad}{label} = [{body}]ᵀ"]
-        rows = ["  ".join(c.rjust(width) for c in row) for row in cells]
-        head = f"{pad}{label} = "
-        out = [f"{head}[[{rows[0]}]" + ("]" if len(rows) == 1 else "")]
-        for k, row in enumerate(rows[1:], start=2):
-            out.append(" " * len(head) + f" [{row}]" + ("]" if k == len(rows) else ""))
-        return out
-
-
-def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4) -> Trace:
+def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4,
+            eta: float = 1.0) -> Trace:
     """Trace backpropagation through ``net`` for one example (x, y).
 
     Runs feedforward, BP1, BP2 and BP3/BP4 with the core's kernels, one
-    equation at a time, exactly as training computes them, and returns every
-    intermediate value.
+    equation at a time, exactly as training computes them, then the
+    gradient-descent step W^l − η ∂C/∂W^l, b^l − η ∂C/∂b^l they give, and
+    returns every intermediate value.  In a notebook the returned trace shows
+    itself typeset; ``print`` it in a terminal.
+
+    Layers are numbered from the input layer 1 to the output layer
+    L = len(sizes); W^l, b^l (l = 2..L) are ``net.weights[l − 2]``,
+    ``net.biases[l − 2]``.  cbp's δ^l is ∂C/∂z^l, as in Nielsen's book and
+    notes 001-003; the other notes differ by sign or a factor:
+
+    ====  =======================  =========================  ======================
+    note  cost                     its δ, in cbp's terms      its update
+    ====  =======================  =========================  ======================
+    000   ½Σ(y − o)², or cross-    δ_j = −∂E/∂net_j = −δ      w + η δ o
+          entropy
+    001   ½‖a − y‖²                δ^l = ∂C/∂z^l = δ          w − (η/m) Σ δ aᵀ
+    002   ½ squared, or cross-     δ_i = ∂J/∂ŷ_i σ'(z_i) = δ  w − α δ a
+          entropy
+    003   ½‖x_L − y‖², layers      δ_i = ∂E/∂z_i = δ; its     W_i − α δ_i x_{i−1}ᵀ
+          from 0                   W_i is cbp's W^(i+1)
+    004   Σ(t − y)² (cost='sse')   δ_o = y(1 − y)(t − y)      w + α δ a (2 in α)
+                                   = −δ/2
+    ====  =======================  =========================  ======================
 
     Parameters
     ----------
@@ -293,7 +435,10 @@ def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4) -> Trac
         The target vector (one-hot for a digit), or a class label as training
         takes it (its one-hot vector; for one output unit, 0 or 1).
     digits : int
-        Decimals shown when the trace is printed.
+        Decimals shown when the trace is printed (values below
+        10^(1 − digits) get ``digits`` significant digits instead).
+    eta : float
+        Learning rate η of the update step shown (one example, m = 1).
 
     Returns
     -------
@@ -306,15 +451,24 @@ def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4) -> Trac
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
     digits = _checks.integer(digits, "digits", minimum=0)
+    eta = _checks.real(eta, "eta", positive=True)
     sizes, dtype = net.sizes, net.dtype
-    L = len(sizes)
     X = _checks.vector(x, "x", sizes[0], dtype).reshape(1, sizes[0])
     Y = _data.target(y, "y", sizes[-1], dtype).reshape(1, sizes[-1])
-    hidden, output, cost = net._codes
     # One consistent snapshot of the parameters, numbered as in the notes.
     with net._lock:
         W = {l: np.ascontiguousarray(w) for l, w in enumerate(net.weights, start=2)}
         b = {l: np.ascontiguousarray(v.reshape(-1)) for l, v in enumerate(net.biases, start=2)}
+    # Huge finite inputs overflow to ±Inf (and Inf − Inf to NaN) inside the
+    # NumPy steps below as in the core: the trace shows them, without warnings.
+    with np.errstate(all="ignore"):
+        return _trace(net, X, Y, W, b, digits, eta)
+
+
+def _trace(net, X, Y, W, b, digits, eta):
+    sizes, dtype = net.sizes, net.dtype
+    L = len(sizes)
+    hidden, output, cost = net._codes
     Z, A, D, GW, GB = {}, {1: X}, {}, {}, {}
     # Feedforward: z^l = W^l a^{l-1} + b^l, a^l = f(z^l).
     for l in range(2, L + 1):
@@ -335,9 +489,14 @@ def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4) -> Trac
         GW[l] = np.zeros_like(W[l])
         GB[l] = np.zeros_like(b[l])
         _core.py_gradient_step(D[l], A[l - 1], GW[l], GB[l], 1.0, 1.0)
+    # The update as a training step makes it: W <- 1·W − η δ aᵀ, b <- b − η δ.
+    W_new, b_new = {}, {}
+    for l in range(2, L + 1):
+        W_new[l], b_new[l] = W[l].copy(), b[l].copy()
+        _core.py_gradient_step(D[l], A[l - 1], W_new[l], b_new[l], -eta, 1.0)
     return Trace(sizes, net.activation, net.output_activation, net.cost,
                  X.reshape(-1), Y.reshape(-1), W, b,
                  {l: v.reshape(-1) for l, v in Z.items()},
                  {l: v.reshape(-1) for l, v in A.items()},
                  {l: v.reshape(-1) for l, v in D.items()},
-                 GB, GW, float(c[0]), digits=digits)
+                 GB, GW, float(c[0]), digits=digits, eta=eta, W_new=W_new, b_new=b_new)

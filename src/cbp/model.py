@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -525,7 +525,7 @@ class Network:
     def SGD(self, training_data: Data, epochs: int, mini_batch_size: int, eta: float,
             test_data: Data = None, lmbda: float = 0.0, momentum: float = 0.0,
             shuffle: bool = True, verbose: bool = True, progress: Progress = None,
-            monitor_learning_speed: bool = False,
+            monitor_learning_speed: Union[bool, str] = False,
             num_threads: Optional[int] = None) -> History:
         """Train by mini-batch stochastic gradient descent (network.py's signature).
 
@@ -553,11 +553,14 @@ class Network:
             Print network.py's per-epoch lines.
         progress : callable, optional
             Called as ``progress(examples_done)`` during each epoch.
-        monitor_learning_speed : bool
-            Record, after each epoch, the speed of learning of each layer: the
-            mean ``|∂C/∂b^l|`` over its units (chapter 5 of the book), on a fixed
-            subset of at most 1,000 training examples.  Training itself is
-            unchanged; it costs one gradient over that subset per epoch.
+        monitor_learning_speed : bool or {'norm', 'mean_abs'}
+            Record, before each epoch (so the first record is the untrained
+            network), the speed of learning of each layer l = 2..L: the book's
+            ‖(1/n) Σ_x ∂C_x/∂b^l‖ (chapter 5, ``generate_gradient.py``) for
+            ``True`` or ``'norm'``, the mean of its absolute entries for
+            ``'mean_abs'``; over a fixed subset of at most 1,000 training
+            examples.  Training itself is unchanged; it costs one gradient
+            over that subset per epoch.
         num_threads : int, optional
             Most threads a step may use (plain SGD and momentum); default
             OpenMP's count (``OMP_NUM_THREADS``, ``threadpoolctl``).  The
@@ -569,8 +572,9 @@ class Network:
             Per-epoch history: ``epoch``, ``cost`` (mean C_x over the epoch, as
             seen during training), ``seconds``, and with test data
             ``correct``, ``accuracy`` and ``test_cost``; with
-            ``monitor_learning_speed``, ``learning_speed``: per epoch, a list
-            of L floats, for layers 1..L (the last is the output layer).
+            ``monitor_learning_speed``, ``learning_speed``: per epoch, the
+            list of L − 1 speeds measured before it, for layers 2..L (the last
+            is the output layer).
         """
         if self._overridden("update_mini_batch", "backprop", "cost_derivative", "feedforward",
                             "evaluate"):

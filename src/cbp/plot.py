@@ -66,14 +66,68 @@ def _check_path(path):
     return path
 
 
-def _new_figure(size, path):
-    Figure = _matplotlib()
+_FIGURE_CLASS = None
+
+
+def _figure_class():
+    """matplotlib's Figure with one change: shown once when a notebook cell ends with it.
+
+    A cell ending in ``plot_history(h)`` would otherwise show the figure
+    twice: once from pyplot (the inline backend shows every open figure after
+    the cell) and once as the cell's value.  A figure pyplot still holds is
+    left to pyplot; one it does not hold (written to a file, or displayed
+    again in a later cell) shows itself as a PNG.
+    """
+    global _FIGURE_CLASS
+    if _FIGURE_CLASS is None:
+        Figure = _matplotlib()
+
+        class CellFigure(Figure):
+            def _ipython_display_(self):
+                import matplotlib.pyplot as plt
+                manager = self.canvas.manager
+                if manager is not None and plt.fignum_exists(manager.num):
+                    return          # pyplot shows it (inline backend, or a window)
+                import io
+
+                from IPython.display import display
+                buf = io.BytesIO()
+                self.savefig(buf, format="png", bbox_inches="tight")
+                display({"image/png": buf.getvalue()}, raw=True)
+
+        CellFigure.__name__ = CellFigure.__qualname__ = "Figure"
+        _FIGURE_CLASS = CellFigure
+    return _FIGURE_CLASS
+
+
+def _new_figure(size, path, dpi=None):
+    Figure = _figure_class()
     if path is not None:
         # A bare Figure renders with the Agg canvas: no pyplot, no display,
         # and the process's chosen backend is left alone.
-        return Figure(figsize=size, layout="constrained")
+        return Figure(figsize=size, layout="constrained", dpi=dpi)
     import matplotlib.pyplot as plt
-    return plt.figure(figsize=size, layout="constrained")
+    return plt.figure(figsize=size, layout="constrained", dpi=dpi, FigureClass=Figure)
+
+
+def _style(fontsize):
+    """A context in which text is drawn at ``fontsize`` points (None: matplotlib's default)."""
+    import contextlib
+    if fontsize is None:
+        return contextlib.nullcontext()
+    if isinstance(fontsize, (bool, np.bool_)) or not isinstance(fontsize, numbers.Real) \
+            or not 1 <= fontsize <= 200:
+        raise ValueError(f"fontsize must be a size in points between 1 and 200; got {fontsize!r}")
+    import matplotlib
+    return matplotlib.rc_context({"font.size": float(fontsize)})
+
+
+def _check_dpi(dpi):
+    if isinstance(dpi, (bool, np.bool_)) or not isinstance(dpi, numbers.Real) \
+            or not 10 <= dpi <= 2000:
+        raise ValueError(f"dpi must be a resolution in dots per inch between 10 and 2000; "
+                         f"got {dpi!r}")
+    return float(dpi)
 
 
 def _figure_of(ax) -> Figure:
@@ -120,7 +174,7 @@ def _series(history, key, n):
     if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
         raise TypeError(f"history[{key!r}] must be a list of numbers; got {type(values).__name__}")
     if len(values) != n:
-        raise ValueError(f"history[{key!r}] has {len(values)} entries but history['cost'] has {n}")
+        raise ValueError(f"history[{key!r}] has {len(values)} entries for {n} epochs")
     for v in values:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
             raise TypeError(f"history[{key!r}] must hold numbers; got {type(v).__name__} {v!r}")
@@ -133,18 +187,35 @@ def _check_mapping(history, name):
                         f"got {type(history).__name__}")
 
 
+# The series a history may hold, with their legend names: costs, then
+# accuracies (fractions).  ``cost`` is the mean over the epoch as training saw
+# it; network2's monitors (``training_cost``...) are measured after the epoch.
+_COST_SERIES = (("cost", "training (during epoch)"), ("training_cost", "training"),
+                ("evaluation_cost", "evaluation"), ("test_cost", "test"))
+_ACCURACY_SERIES = (("training_accuracy", "training"), ("evaluation_accuracy", "evaluation"),
+                    ("accuracy", "test"))
+
+
 def _check(history, name="history"):
+    """(epochs, {label: cost series}, {label: accuracy % series}) of one history."""
     _check_mapping(history, name)
-    if "cost" not in history:
-        raise ValueError(f"{name} must hold a 'cost' list (the dict returned by training)")
-    n = len(history["cost"]) if hasattr(history["cost"], "__len__") else -1
+    present = [key for key, _ in _COST_SERIES + _ACCURACY_SERIES if key in history]
+    if not present:
+        raise ValueError(f"{name} must hold a 'cost' list (the dict returned by training) "
+                         "or network2's monitored lists")
+    first = history["epoch"] if "epoch" in history else history[present[0]]
+    n = len(first) if hasattr(first, "__len__") else -1
     if n == 0:
         raise ValueError(f"{name} holds no epochs: nothing to plot")
-    cost = _series(history, "cost", n)
-    epochs = _epochs(history, n)
-    test_cost = _series(history, "test_cost", n) if "test_cost" in history else None
-    accuracy = _series(history, "accuracy", n) * 100 if "accuracy" in history else None
-    return epochs, cost, test_cost, accuracy
+    if n < 0:
+        raise TypeError(f"{name}['epoch'] must be a list of numbers")
+    costs = {label: _series(history, key, n) for key, label in _COST_SERIES
+             if key in history and len(history[key])}
+    accuracies = {label: _series(history, key, n) * 100 for key, label in _ACCURACY_SERIES
+                  if key in history and len(history[key])}
+    if not costs and not accuracies:
+        raise ValueError(f"{name} holds no cost or accuracy to plot")
+    return _epochs(history, n), costs, accuracies
 
 
 def _epochs(history, n):
@@ -180,7 +251,8 @@ def _histories(history, labels):
 
 def plot_history(history: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
                  path: Optional[PathLike] = None, ax: Optional[Axes] = None,
-                 labels: Optional[Sequence[str]] = None) -> Figure:
+                 labels: Optional[Sequence[str]] = None, fontsize: Optional[float] = None,
+                 dpi: float = 120) -> Figure:
     """Plot the cost per epoch and, when recorded, the test accuracy.
 
     Parameters
@@ -201,11 +273,17 @@ def plot_history(history: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
     labels : list of str, optional
         With several histories, their names in the legend (default: run 1,
         run 2, ...).
+    fontsize : float, optional
+        Base size of the text in points (matplotlib's default, 10, if not
+        given); 16 to 20 reads well on slides.
+    dpi : float
+        Resolution of the figure and of the file written.
 
     Returns
     -------
     matplotlib.figure.Figure
-        The figure drawn into.
+        The figure drawn into.  A notebook cell ending in the call shows it
+        once.
 
     Raises
     ------
@@ -225,94 +303,116 @@ def plot_history(history: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
     """
     names, runs = _histories(history, labels)
     path = _check_path(path)
+    dpi = _check_dpi(dpi)
     _matplotlib()
-    if names is None:
-        epochs, cost, test_cost, accuracy = runs[0]
-        fig = _plot_one(epochs, cost, test_cost, accuracy, path, ax)
-    else:
-        fig = _plot_many(names, runs, path, ax)
-    _save(fig, path)
+    with _style(fontsize):
+        if names is None:
+            epochs, costs, accuracies = runs[0]
+            fig = _plot_one(epochs, costs, accuracies, path, ax, dpi)
+        else:
+            fig = _plot_many(names, runs, path, ax, dpi)
+    _save(fig, path, dpi)
     return fig
 
 
-def _axes_pair(ax, with_accuracy, path):
+def _axes_pair(ax, with_cost, with_accuracy, path, dpi=None):
     if ax is not None:
-        return _figure_of(ax), ax, (ax.twinx() if with_accuracy else None)
-    panels = 2 if with_accuracy else 1
-    fig = _new_figure((5.0 * panels + 0.5, 3.8), path)
-    axes = fig.subplots(1, panels, squeeze=False)[0]
-    return fig, axes[0], (axes[1] if panels == 2 else None)
+        if with_cost and with_accuracy:
+            return _figure_of(ax), ax, ax.twinx()
+        return _figure_of(ax), (ax if with_cost else None), (None if with_cost else ax)
+    panels = int(with_cost) + int(with_accuracy)
+    fig = _new_figure((5.0 * panels + 0.5, 3.8), path, dpi)
+    axes = list(fig.subplots(1, panels, squeeze=False)[0])
+    return fig, (axes.pop(0) if with_cost else None), (axes.pop(0) if with_accuracy else None)
 
 
-def _style_axes(cost_ax, acc_ax, own):
+def _style_axes(cost_ax, acc_ax, own, which=()):
     from matplotlib.ticker import MaxNLocator
-    cost_ax.set_xlabel("epoch")
-    cost_ax.set_ylabel("mean cost C")
-    cost_ax.set_title("Cost")
-    cost_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    cost_ax.grid(True, alpha=0.3)
-    if acc_ax is not None:
-        acc_ax.set_ylabel("test accuracy (%)")
-        if own:
-            acc_ax.set_xlabel("epoch")
-            acc_ax.set_title("Test accuracy")
-            acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            acc_ax.grid(True, alpha=0.3)
+    only = list(which)[0] if len(set(which)) == 1 else None
+    acc_label = f"{only} accuracy (%)" if only else "accuracy (%)"
+    acc_title = f"{only.capitalize()} accuracy" if only else "Accuracy"
+    for axis, ylabel, title in ((cost_ax, "mean cost C", "Cost"),
+                                (acc_ax, acc_label, acc_title)):
+        if axis is None:
+            continue
+        axis.set_ylabel(ylabel)
+        if own or axis is cost_ax or cost_ax is None:
+            axis.set_xlabel("epoch")
+            axis.set_title(title)
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+            axis.grid(True, alpha=0.3)
 
 
-def _plot_one(epochs, cost, test_cost, accuracy, path, ax):
-    fig, cost_ax, acc_ax = _axes_pair(ax, accuracy is not None, path)
+def _plot_one(epochs, costs, accuracies, path, ax, dpi):
+    fig, cost_ax, acc_ax = _axes_pair(ax, bool(costs), bool(accuracies), path, dpi)
     marker = "o" if len(epochs) <= 30 else None
-    cost_ax.plot(epochs, cost, marker=marker, ms=3, color="C0", label="training (during epoch)")
-    if test_cost is not None and np.isfinite(test_cost).any():
-        cost_ax.plot(epochs, test_cost, marker=marker, ms=3, color="C1", label="test")
-    _style_axes(cost_ax, acc_ax, ax is None)
-    if accuracy is not None:
-        acc_ax.plot(epochs, accuracy, marker=marker, ms=3, color="C2", label="test accuracy")
+    colour = 0
+    for label, values in costs.items():
+        if np.isfinite(values).any():
+            cost_ax.plot(epochs, values, marker=marker, ms=3, color=f"C{colour}",
+                         label=f"{label} cost" if ax is not None and acc_ax else label)
+        colour += 1
+    _style_axes(cost_ax, acc_ax, ax is None, accuracies)
+    for label, accuracy in accuracies.items():
+        colour += 1
+        acc_ax.plot(epochs, accuracy, marker=marker, ms=3, color=f"C{colour}",
+                    label=f"{label} accuracy")
         finite = accuracy[np.isfinite(accuracy)]
-        if finite.size:
+        if finite.size and label in ("test", "evaluation"):
             best = int(np.nanargmax(accuracy))
             acc_ax.annotate(f"best {accuracy[best]:.2f}%", (epochs[best], accuracy[best]),
                             textcoords="offset points", xytext=(0, 5), va="bottom",
                             ha="right" if best == len(epochs) - 1 and best else "center",
-                            fontsize=8, color="C2")
-            low, high = acc_ax.get_ylim()
-            # Head room for the label above the best point.
-            acc_ax.set_ylim(max(low, 0.0), min(high + 0.08 * (high - low), 101.0))
-    handles, labels = cost_ax.get_legend_handles_labels()
-    if ax is not None and acc_ax is not None:
-        h2, l2 = acc_ax.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
+                            fontsize="small", color=f"C{colour}")
+    if acc_ax is not None:
+        low, high = acc_ax.get_ylim()
+        # Head room for the label above the best point.
+        acc_ax.set_ylim(max(low, 0.0), min(high + 0.08 * (high - low), 101.0))
     if ax is None:
-        cost_ax.legend(handles, labels, fontsize=8, loc="upper right")
+        for axis in (cost_ax, acc_ax):
+            if axis is not None:
+                axis.legend(fontsize="small", loc="best")
     else:
+        handles, labels = [], []
+        for axis in (cost_ax, acc_ax):
+            if axis is not None:
+                h, l = axis.get_legend_handles_labels()
+                handles, labels = handles + h, labels + l
         # Rising accuracy crosses the falling cost: keep the legend off the lines.
-        cost_ax.set_title(None)
-        cost_ax.legend(handles, labels, fontsize=8, loc="lower center", ncols=3,
-                       bbox_to_anchor=(0.5, 1.0), frameon=False)
+        main = cost_ax if cost_ax is not None else acc_ax
+        main.set_title(None)
+        main.legend(handles, labels, fontsize="small", loc="lower center", ncols=3,
+                    bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
 
 
-def _plot_many(names, runs, path, ax):
-    with_accuracy = any(r[3] is not None for r in runs)
-    fig, cost_ax, acc_ax = _axes_pair(ax, with_accuracy, path)
-    with_test = False
-    for k, (name, (epochs, cost, test_cost, accuracy)) in enumerate(zip(names, runs)):
+def _plot_many(names, runs, path, ax, dpi):
+    with_cost = any(r[1] for r in runs)
+    with_accuracy = any(r[2] for r in runs)
+    fig, cost_ax, acc_ax = _axes_pair(ax, with_cost, with_accuracy, path, dpi)
+    styles = {}
+    for k, (name, (epochs, costs, accuracies)) in enumerate(zip(names, runs)):
         marker = "o" if len(epochs) <= 30 else None
         color = f"C{k % 10}"
-        cost_ax.plot(epochs, cost, marker=marker, ms=3, color=color, label=name)
-        if test_cost is not None and np.isfinite(test_cost).any():
-            with_test = True
-            cost_ax.plot(epochs, test_cost, ls="--", color=color)
-        if accuracy is not None:
-            acc_ax.plot(epochs, accuracy, marker=marker, ms=3, color=color,
-                        ls=":" if ax is not None else "-", label=name)
-    _style_axes(cost_ax, acc_ax, ax is None)
-    if with_test:
-        cost_ax.set_title("Cost: training (solid), test (dashed)")
-    cost_ax.legend(fontsize=8, loc="upper right")
-    if acc_ax is not None and ax is None:
-        acc_ax.legend(fontsize=8, loc="lower right")
+        for j, (label, values) in enumerate(costs.items()):
+            if np.isfinite(values).any():
+                styles[label] = ("-", "--", ":", "-.")[j % 4]
+                cost_ax.plot(epochs, values, marker=marker if j == 0 else None, ms=3,
+                             color=color, ls=styles[label], label=name if j == 0 else None)
+        for j, (label, values) in enumerate(accuracies.items()):
+            acc_ax.plot(epochs, values, marker=marker if j == 0 else None, ms=3, color=color,
+                        ls=(":" if ax is not None and cost_ax is not None
+                            else ("-", "--", ":")[j % 3]),
+                        label=name if j == 0 else None)
+    _style_axes(cost_ax, acc_ax, ax is None, [k for r in runs for k in r[2]])
+    if cost_ax is not None:
+        if len(styles) > 1:
+            cost_ax.set_title("Cost: " + ", ".join(
+                f"{label} ({dict(zip(('-', '--', ':', '-.'), ('solid', 'dashed', 'dotted', 'dash-dot')))[ls]})"
+                for label, ls in styles.items()), fontsize="small")
+        cost_ax.legend(fontsize="small", loc="upper right")
+    if acc_ax is not None and (ax is None or cost_ax is None):
+        acc_ax.legend(fontsize="small", loc="lower right")
     return fig
 
 
@@ -397,7 +497,7 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"Incoming weights of the {n_units} units of layer {layer + 1} "
-                 f"({side}×{side} each)", fontsize=9)
+                 f"({side}×{side} each)", fontsize="medium")
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
     _save(fig, path)
     return fig
@@ -498,7 +598,7 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
     # Beside the axes (lines span the whole width), later layers on top as
     # their lines usually are.
     handles, names = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], names[::-1], fontsize=8, loc="upper left",
+    ax.legend(handles[::-1], names[::-1], fontsize="small", loc="upper left",
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     _save(fig, path)
     return fig
@@ -567,8 +667,8 @@ def plot_misclassified(net: Network, X: Any, y: Optional[npt.ArrayLike] = None, 
     for ax, k in zip(axes.ravel(), worst):
         ax.imshow(images[k].reshape(side, side), cmap="gray_r", interpolation="nearest")
         ax.set_title(f"true {labels[k]}, got {predicted[k]}\n"
-                     f"a[{labels[k]}] = {out[k, labels[k]]:.2g}", fontsize=8)
+                     f"a[{labels[k]}] = {out[k, labels[k]]:.2g}", fontsize="small")
     fig.suptitle(f"{worst.size} worst-classified of {wrong.size} misclassified "
-                 f"({images.shape[0]} examples)", fontsize=10)
+                 f"({images.shape[0]} examples)", fontsize="large")
     _save(fig, path)
     return fig

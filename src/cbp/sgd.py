@@ -19,7 +19,7 @@ import copy
 import random
 import time
 import weakref
-from typing import NamedTuple
+from typing import NamedTuple, Union
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import numpy as np
@@ -174,11 +174,35 @@ def _speed_subset(X, Y):
     return np.ascontiguousarray(X[rows]), np.ascontiguousarray(Y[rows])
 
 
-def _learning_speed(net, X, Y):
-    """Per layer l = 1..L, the mean over its units of |∂C/∂b^l|, C the mean cost over X."""
+#: The measures of the speed of learning ``monitor_learning_speed`` takes.
+SPEED_MEASURES = ("norm", "mean_abs")
+
+
+def _speed_measure(value):
+    """'norm' (True, the book's), 'mean_abs', or None (False); else TypeError/ValueError."""
+    if isinstance(value, (bool, np.bool_)):
+        return "norm" if value else None
+    if not isinstance(value, str):
+        raise TypeError(f"monitor_learning_speed must be True, False or one of "
+                        f"{list(SPEED_MEASURES)}; got {value!r}")
+    if value not in SPEED_MEASURES:
+        raise ValueError(f"monitor_learning_speed must be True, False or one of "
+                         f"{list(SPEED_MEASURES)}; got {value!r}")
+    return value
+
+
+def _learning_speed(net, X, Y, measure="norm"):
+    """Per layer l = 2..L, the speed of learning of layer l, g = ∂C/∂b^l, C the mean cost over X.
+
+    'norm': ‖g‖, the book's measure (generate_gradient.py, chapter 5);
+    'mean_abs': the mean of |g| over the layer's units.
+    """
     grad, _ = net._gradient(X, Y)
     _, nabla_b = net._views(grad)
-    return [float(np.mean(np.abs(b, dtype=np.float64))) / X.shape[0] for b in nabla_b]
+    n = X.shape[0]
+    if measure == "mean_abs":
+        return [float(np.mean(np.abs(b, dtype=np.float64))) / n for b in nabla_b]
+    return [float(np.linalg.norm(np.asarray(b, dtype=np.float64) / n)) for b in nabla_b]
 
 
 def _epoch_orders(net, training_data, n):
@@ -457,7 +481,7 @@ class _Optimizer:
 
     def run(self, net: "Network", training_data: Data, epochs: int, test_data: Data = None,
             verbose: bool = False, progress: Progress = None,
-            monitor_learning_speed: bool = False,
+            monitor_learning_speed: Union[bool, str] = False,
             on_epoch: Optional[Callable[..., object]] = None) -> History:
         """Train ``net`` for ``epochs`` epochs; see :meth:`cbp.Network.SGD`.
 
@@ -466,9 +490,11 @@ class _Optimizer:
         a true return value ends training there.
 
         Returns the per-epoch history (a dict of lists).  With
-        ``monitor_learning_speed=True`` it also holds ``learning_speed``: per
-        epoch, per layer l = 1..L, the mean ``|∂C/∂b^l|`` over the layer's units
-        (the book's chapter-5 measure), on a fixed subset of the training data.
+        ``monitor_learning_speed`` it also holds ``learning_speed``: for each
+        epoch, measured before it (row 0 is the untrained network), per layer
+        l = 2..L, ‖(1/n) Σ_x ∂C_x/∂b^l‖ (the book's chapter-5 measure,
+        ``True`` or ``'norm'``) or the mean of its absolute entries
+        (``'mean_abs'``), over a fixed subset of the training data.
         """
         _check_net(net)
         if isinstance(training_data, np.ndarray) and np.ndim(epochs) > 0:
@@ -503,15 +529,18 @@ class _Optimizer:
             if test[2] is not None:
                 history.update(correct=[], accuracy=[])
             history["test_cost"] = []
-        if not isinstance(monitor_learning_speed, (bool, np.bool_)):
-            raise TypeError(f"monitor_learning_speed must be True or False; "
-                            f"got {monitor_learning_speed!r}")
-        speed_rows = _speed_subset(X, Y) if monitor_learning_speed else None
+        measure = _speed_measure(monitor_learning_speed)
+        speed_rows = _speed_subset(X, Y) if measure else None
         if speed_rows is not None:
             history["learning_speed"] = []
         shuffle = _epoch_orders(net, training_data, n)
         try:
             for j in range(epochs):
+                if speed_rows is not None:
+                    # Before the epoch, as generate_gradient.py measures it: row 0
+                    # is the untrained network.
+                    history["learning_speed"].append(
+                        _learning_speed(net, *speed_rows, measure))
                 start = time.perf_counter()
                 with net._lock:
                     order = shuffle() if self.shuffle else np.arange(n, dtype=np.intp)
@@ -530,8 +559,6 @@ class _Optimizer:
                 if hopeless:
                     _warn(hopeless)
                 history["seconds"].append(time.perf_counter() - start)
-                if speed_rows is not None:
-                    history["learning_speed"].append(_learning_speed(net, *speed_rows))
                 if test is not None:
                     self._record_test(net, test, history)
                 if verbose:
