@@ -99,6 +99,22 @@ class Snapshot(np.ndarray):
             raise ValueError(_IN_PLACE)
         super().__setitem__(key, value)
 
+    def _in_place(name):
+        method = getattr(np.ndarray, name)
+
+        def checked(self, *args, **kwargs):
+            if not self.flags.writeable:
+                raise ValueError(_IN_PLACE)
+            return method(self, *args, **kwargs)
+        checked.__name__ = name
+        checked.__doc__ = method.__doc__
+        return checked
+
+    # The methods that write into the array in place.
+    fill, sort, put, partition = (_in_place("fill"), _in_place("sort"), _in_place("put"),
+                                  _in_place("partition"))
+    del _in_place
+
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         outs = () if out is None else out
         if any(isinstance(o, Snapshot) and not o.flags.writeable for o in outs):
@@ -323,10 +339,30 @@ class Network:
         """Units per layer, input first."""
         return [int(s) for s in self._sizes]
 
+    @sizes.setter
+    def sizes(self, value):
+        self._fixed_layout("sizes")
+
     @property
     def num_layers(self) -> int:
         """Number of layers, input included (network.py's ``num_layers``)."""
         return len(self._sizes)
+
+    @num_layers.setter
+    def num_layers(self, value):
+        self._fixed_layout("num_layers")
+
+    def _fixed_layout(self, name):
+        if "_params" not in self.__dict__:
+            # network.py's and network2.py's __init__ set these attributes; a
+            # subclass copying that __init__ must let cbp's run instead.
+            raise AttributeError(
+                f"cannot set {name}: cbp's Network sets sizes, num_layers, weights and biases "
+                "itself. A subclass's __init__ must first call super().__init__(sizes) (with "
+                "network2, super().__init__(sizes, cost=cost)), instead of setting them as the "
+                "book's __init__ does; then change what you need (net.weights = ...)")
+        raise AttributeError(f"{name} is fixed when the network is built; build a new network "
+                             "for other layer sizes")
 
     def _read(self, which):
         # One copy of the parameter vector per read (a single memcpy), then
@@ -348,6 +384,8 @@ class Network:
 
     @weights.setter
     def weights(self, value):
+        if "_params" not in self.__dict__:
+            self._fixed_layout("weights")
         self._assign(value, 0, "weights")
 
     @property
@@ -357,6 +395,8 @@ class Network:
 
     @biases.setter
     def biases(self, value):
+        if "_params" not in self.__dict__:
+            self._fixed_layout("biases")
         self._assign(value, 1, "biases")
 
     def _shapes(self, which):
@@ -589,6 +629,9 @@ class Network:
 
     # -- subclass overrides (the book's exercises) ---------------------------
 
+    #: Whether SGD warns (TrainingWarning) about training that looks hopeless.
+    _training_warnings = True
+
     #: The methods the fast paths stand for, by name (filled in below the
     #: class; the drop-ins add theirs).  A subclass replacing one of them is
     #: served through its own Python code: correct first, then as fast as the
@@ -601,14 +644,16 @@ class Network:
         return any(name in self._fast and getattr(cls, name, None) is not self._fast[name]
                    for name in names)
 
-    def _backprop_python(self, x, y, output_error):
+    def _backprop_python(self, x, y, output_error, functions=None):
         """(nabla_b, nabla_w) in float64 Python, with δ^L = output_error(z^L, a^L, y).
 
         For overridden cost derivatives and user cost classes: BP1 with the
-        user's δ^L, then BP2-BP4 as the core computes them.
+        user's δ^L, then BP2-BP4 as the core computes them.  ``functions``
+        (f, f') replaces the network's activation in every layer (a drop-in
+        module's replaced ``sigmoid``/``sigmoid_prime``).
         """
-        f, f_prime = _elementwise(self.activation)
-        f_out = _elementwise(self.output_activation)[0]
+        f, f_prime = functions or _elementwise(self.activation)
+        f_out = functions[0] if functions else _elementwise(self.output_activation)[0]
         ws, bs = self._views(self._params.astype(np.float64))
         a = _checks.vector(x, "x", self.sizes[0], np.float64).reshape(-1, 1)
         activations, zs = [a], []

@@ -8,16 +8,30 @@ drawn from NumPy's global generator as the original draws them), and ``SGD``,
 returns.  ``SGD`` shuffles the caller's list with ``random.shuffle`` as the
 original does, so ``random.seed``/``np.random.seed`` give the original's
 printed lines.  A subclass replacing any of these methods (the book's
-exercises) has its own methods called.  The model is :class:`cbp.Network`
-(``cbp/model.py``); this module only adapts it.
+exercises) has its own methods called.  Replacing this module's ``sigmoid``
+and ``sigmoid_prime`` (``network.sigmoid = np.tanh``, another of the book's
+exercises) is honoured as in the original: feedforward, backprop, training
+and evaluation then run in Python through the module's functions.  The
+model is :class:`cbp.Network` (``cbp/model.py``); this module only adapts it.
 """
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
-from . import model
+import numpy as np
+
+from . import _checks, model
 from ._typing import Array, ArrayLike, Data
 from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 
 __all__ = ["Network", "sigmoid", "sigmoid_prime", "MAX_LAYERS"]
+
+_PYTHON_PATH = ("feedforward", "backprop", "update_mini_batch", "evaluate")
+
+
+def _replaced():
+    """(sigmoid, sigmoid_prime) when either was replaced in this module, else None."""
+    if sigmoid is model.sigmoid and sigmoid_prime is model.sigmoid_prime:
+        return None
+    return sigmoid, sigmoid_prime
 
 
 class Network(model.Network):
@@ -31,6 +45,39 @@ class Network(model.Network):
         The options of :class:`cbp.Network`; without ``seed`` the random
         streams are the original's.
     """
+
+    def _overridden(self, *names):
+        # With the module's sigmoid replaced, everything that computes an
+        # activation runs through the Python methods below, as in network.py.
+        if _replaced() is not None and any(n in _PYTHON_PATH for n in names):
+            return True
+        return super()._overridden(*names)
+
+    def feedforward(self, a: ArrayLike, num_threads: Optional[int] = None) -> Array:
+        """a^L for an input column: a ← sigmoid(W a + b) layer by layer (network.py).
+
+        Through this module's ``sigmoid`` when it was replaced; otherwise as
+        :meth:`cbp.Network.feedforward` (which also takes a batch of rows).
+
+        Parameters
+        ----------
+        a : array_like
+            The input column (n_in, 1) (or what :meth:`cbp.Network.feedforward` takes).
+        num_threads : int, optional
+            As for :meth:`cbp.Network.feedforward`.
+
+        Returns
+        -------
+        ndarray
+            The output.
+        """
+        functions = _replaced()
+        if functions is None:
+            return super().feedforward(a, num_threads)
+        a = _checks.array(a, "a", np.float64)
+        for b, w in zip(self.biases, self.weights):
+            a = functions[0](np.dot(w, a) + b)
+        return a
 
     def cost_derivative(self, output_activations: Array, y: Array) -> Array:
         """∂C_x/∂a for the quadratic cost: ``output_activations - y`` (network.py).
@@ -67,10 +114,12 @@ class Network(model.Network):
         (nabla_b, nabla_w) : tuple of lists of ndarray
             Shaped like ``biases`` and ``weights``.
         """
-        if self._overridden("cost_derivative"):
-            f_prime = model._elementwise(self.output_activation)[1]
+        functions = _replaced()
+        if functions is not None or self._overridden("cost_derivative"):
+            f_prime = (functions or model._elementwise(self.output_activation))[1]
             return self._backprop_python(
-                x, y, lambda z, a, target: self.cost_derivative(a, target) * f_prime(z))
+                x, y, lambda z, a, target: self.cost_derivative(a, target) * f_prime(z),
+                functions)
         return super().backprop(x, y)
 
     def SGD(self, training_data: Data, epochs: int, mini_batch_size: int,  # type: ignore[override]
@@ -111,5 +160,7 @@ class Network(model.Network):
             self.update_mini_batch(batch, eta)
 
 
-Network._fast = {**model.Network._fast, "backprop": Network.backprop,
-                 "cost_derivative": Network.cost_derivative}
+# The book's code never warns about hopeless training: neither does its drop-in.
+Network._training_warnings = False
+Network._fast = {**model.Network._fast, "feedforward": Network.feedforward,
+                 "backprop": Network.backprop, "cost_derivative": Network.cost_derivative}

@@ -14,15 +14,21 @@ rounding (about 1e-15 per step), not bit for bit; the evaluation accuracy is
 computed once per epoch (the original computes it twice for its printed
 line); ``SGD`` also takes the widely used Python 3 port's
 ``early_stopping_n``; ``load`` reads the file as untrusted input (size cap,
-validation, only the two cost names it knows).  A cost class of your own
-(with static ``fn(a, y)`` and ``delta(z, a, y)``) trains through its Python
-methods, example by example, as a subclass's own ``update_mini_batch``,
-``backprop``, ``feedforward``, ``accuracy`` or ``total_cost`` is called.
+validation, only the two cost names it knows); ``net.history`` keeps cbp's
+record of the run with the four monitored lists.
+
+As in the original, the book's exercises change what they should: a cost
+class of your own (with static ``fn(a, y)`` and ``delta(z, a, y)``) trains
+through its Python methods, example by example; a subclass's own
+``update_mini_batch``, ``backprop``, ``feedforward``, ``accuracy`` or
+``total_cost`` is called (an own ``feedforward`` also computes the training
+monitors); a subclass's own ``default_weight_initializer`` draws the initial
+weights; and replacing this module's ``sigmoid``/``sigmoid_prime`` runs
+feedforward, backprop and training in Python through them.
 """
 import json
 import os
-import warnings
-from typing import TYPE_CHECKING, Any, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -130,7 +136,14 @@ class CrossEntropyCost:
 _KNOWN = {QuadraticCost: "quadratic", CrossEntropyCost: "cross_entropy"}
 _BY_CBP_NAME = {v: k for k, v in _KNOWN.items()}
 _BY_FILE_NAME = {"QuadraticCost": QuadraticCost, "CrossEntropyCost": CrossEntropyCost}
-_warned: set = set()
+_PYTHON_PATH = ("feedforward", "backprop", "update_mini_batch", "evaluate")
+
+
+def _replaced():
+    """(sigmoid, sigmoid_prime) when either was replaced in this module, else None."""
+    if sigmoid is model.sigmoid and sigmoid_prime is model.sigmoid_prime:
+        return None
+    return sigmoid, sigmoid_prime
 
 
 def vectorized_result(j: int) -> Array:
@@ -175,7 +188,18 @@ class Network(model.Network):
     def __init__(self, sizes: Sequence[int], cost: Any = CrossEntropyCost,
                  **options: Any) -> None:
         self._check_cost(cost)
+        # network2.py's __init__ calls self.default_weight_initializer(): a
+        # subclass's own initializer draws the weights, from the random stream
+        # as it stood before cbp's own draw.
+        own = type(self).default_weight_initializer is not Network.default_weight_initializer
+        state = np.random.get_state() if own and options.get("seed") is None else None
         super().__init__(sizes, cost="quadratic", init="scaled", **options)
+        if own:
+            if state is not None:
+                np.random.set_state(state)
+            else:
+                self._rng = np.random.default_rng(options["seed"])
+            self.default_weight_initializer()
         self.cost = cost
 
     # -- the cost class -----------------------------------------------------
@@ -199,14 +223,9 @@ class Network(model.Network):
         if isinstance(value, str) and value in _BY_CBP_NAME:
             value = _BY_CBP_NAME[value]     # as cbp.Network's constructor sets it
         self._check_cost(value)
+        # A cost of one's own trains through its fn and delta in Python, one
+        # example at a time, as in the original (which says nothing either).
         known = _KNOWN.get(value, _KNOWN.get(type(value)))
-        if known is None and getattr(value, "__name__", type(value).__name__) not in _warned:
-            name = getattr(value, "__name__", type(value).__name__)
-            _warned.add(name)
-            warnings.warn(f"cbp.network2: cost {name} is not one cbp computes itself; "
-                          "training and total_cost call its fn and delta in Python, one "
-                          "example at a time (correct, but much slower than with "
-                          "CrossEntropyCost or QuadraticCost)", stacklevel=2)
         self._cost_class = value
         self._user_cost = known is None
         if hasattr(self, "_codes"):
@@ -244,6 +263,39 @@ class Network(model.Network):
     def _slow_training(self):
         return self._user_cost or self._overridden("update_mini_batch", "backprop")
 
+    def _overridden(self, *names):
+        # With the module's sigmoid replaced, everything that computes an
+        # activation runs through the Python methods, as in network2.py.
+        if _replaced() is not None and any(n in _PYTHON_PATH for n in names):
+            return True
+        return super()._overridden(*names)
+
+    def feedforward(self, a: ArrayLike, num_threads: Optional[int] = None) -> Array:
+        """The output for an input column: a ← sigmoid(W a + b) layer by layer (network2.py).
+
+        Through this module's ``sigmoid`` when it was replaced; otherwise as
+        :meth:`cbp.Network.feedforward` (which also takes a batch of rows).
+
+        Parameters
+        ----------
+        a : array_like
+            The input column (n_in, 1) (or what :meth:`cbp.Network.feedforward` takes).
+        num_threads : int, optional
+            As for :meth:`cbp.Network.feedforward`.
+
+        Returns
+        -------
+        ndarray
+            The output.
+        """
+        functions = _replaced()
+        if functions is None:
+            return super().feedforward(a, num_threads)
+        a = _checks.array(a, "a", np.float64)
+        for b, w in zip(self.biases, self.weights):
+            a = functions[0](np.dot(w, a) + b)
+        return a
+
     def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
         """(nabla_b, nabla_w) for one example, δ^L from the cost class (network2.py).
 
@@ -259,8 +311,9 @@ class Network(model.Network):
         (nabla_b, nabla_w) : tuple of lists of ndarray
             Shaped like ``biases`` and ``weights``.
         """
-        if self._user_cost:
-            return self._backprop_python(x, y, self._cost_class.delta)
+        functions = _replaced()
+        if self._user_cost or functions is not None:
+            return self._backprop_python(x, y, self._cost_class.delta, functions)
         return super().backprop(x, y)
 
     def update_mini_batch(self, mini_batch: Data, eta: float,  # type: ignore[override]
@@ -295,7 +348,11 @@ class Network(model.Network):
         ``early_stopping_n`` (from the Python 3 port): stop once the last
         accuracy monitored (evaluation's, else training's) has not beaten
         its best for that many epochs in a row; 0 never stops.  cbp's
-        history of the run is kept on ``net.history``.
+        history of the run is kept on ``net.history``, with the monitored
+        lists as ``training_cost``, ``training_accuracy``,
+        ``evaluation_cost`` and ``evaluation_accuracy`` (accuracies as
+        fractions): ``cbp.plot.plot_history(net.history)`` draws chapter 3's
+        overfitting figures.
 
         Parameters
         ----------
@@ -347,11 +404,14 @@ class Network(model.Network):
         slow = self._slow_training()
         # On the fast path the training rows come as arrays, in their original
         # order: the cost and accuracy over them need no conversion per epoch.
-        own_cost = not self._overridden("total_cost")
-        own_accuracy = not self._overridden("accuracy")
+        # An own feedforward (or accuracy, total_cost) computes the monitors.
+        own_cost = not self._overridden("total_cost", "feedforward")
+        own_accuracy = not self._overridden("accuracy", "feedforward")
+        epochs_done = []
 
         def end_of_epoch(j, X=None, Y=None, data=None):
             nonlocal best, stale
+            epochs_done.append(j)
             print("Epoch %s training complete" % j)
             accuracy = None
             if monitor_training_cost:
@@ -389,7 +449,7 @@ class Network(model.Network):
                 self.update_mini_batch(batch, eta, lmbda, size)
             self._python_epochs(training_data, epochs, mini_batch_size, step,
                                 lambda j, data: end_of_epoch(j, data=data))
-            self.history = None
+            history = {"epoch": epochs_done}
         else:
             from .sgd import SGD
 
@@ -397,7 +457,17 @@ class Network(model.Network):
                 n[0] = X.shape[0]
                 return end_of_epoch(j, X, Y)
             opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda)
-            self.history = opt.run(self, training_data, epochs, on_epoch=fast_end)
+            history = opt.run(self, training_data, epochs, on_epoch=fast_end)
+        # The four monitored lists, accuracies as fractions, for cbp.plot.plot_history
+        # (chapter 3's overfitting figures).
+        for key, values, total in (("training_cost", training_cost, None),
+                                   ("training_accuracy", training_accuracy, n[0]),
+                                   ("evaluation_cost", evaluation_cost, None),
+                                   ("evaluation_accuracy", evaluation_accuracy, n_data)):
+            if values:
+                history[key] = (list(values) if total is None
+                                else [v / total if total else float("nan") for v in values])
+        self.history = history
         return evaluation_cost, evaluation_accuracy, training_cost, training_accuracy
 
     # -- monitoring ---------------------------------------------------------
@@ -528,7 +598,10 @@ class Network(model.Network):
         _files.write_atomic(filename, lambda f: f.write(json.dumps(data).encode()), "a network")
 
 
-Network._fast = {**model.Network._fast, "backprop": Network.backprop,
+# The book's code never warns about hopeless training: neither does its drop-in.
+Network._training_warnings = False
+Network._fast = {**model.Network._fast, "feedforward": Network.feedforward,
+                 "backprop": Network.backprop,
                  "update_mini_batch": Network.update_mini_batch,
                  "accuracy": Network.accuracy, "total_cost": Network.total_cost}
 

@@ -441,7 +441,9 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
         A network whose layer ``layer`` takes a square number of inputs
         (784 = 28 × 28 for MNIST's first layer).
     layer : int
-        Which weight matrix: 0 is W^1, the input to the first hidden layer.
+        Which weight matrix, as an index into ``net.weights``: 0 is W^2, the
+        weights into layer 2, the first hidden layer (cbp numbers layers
+        from the input layer 1, as the notes and the trace do).
     path : str or os.PathLike, optional
         Save the figure there (written atomically).
     ax : matplotlib.axes.Axes, optional
@@ -496,8 +498,9 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
                       interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"Incoming weights of the {n_units} units of layer {layer + 1} "
-                 f"({side}×{side} each)", fontsize="medium")
+    ax.set_title(f"W^{layer + 2} = net.weights[{layer}]: incoming weights of the "
+                 f"{n_units} units of layer {layer + 2} ({side}×{side} each)",
+                 fontsize="medium")
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
     _save(fig, path)
     return fig
@@ -532,19 +535,25 @@ def _speeds(history):
                 raise TypeError("history['learning_speed'] must hold numbers; "
                                 f"got {type(v).__name__} {v!r}")
     speeds = np.asarray(rows, dtype=np.float64)
-    epochs = _epochs(history, len(rows)) if "epoch" in history and \
-        len(history["epoch"]) == len(rows) else np.arange(1, len(rows) + 1, dtype=np.float64)
+    # Row j is measured before epoch j: after j epochs of training (0: untrained).
+    epochs = (_series(history, "epoch", len(rows)) if "epoch" in history and
+              len(history["epoch"]) == len(rows) else np.arange(len(rows), dtype=np.float64))
     return epochs, speeds
 
 
 def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = None,
-                        ax: Optional[Axes] = None, include_output: bool = False) -> Figure:
+                        ax: Optional[Axes] = None, include_output: bool = False,
+                        measure: str = "norm", fontsize: Optional[float] = None,
+                        dpi: float = 120) -> Figure:
     """Plot the speed of learning of each hidden layer per epoch (chapter 5).
 
-    The speed of layer l is the mean ``|∂C/∂b^l|`` over its units, recorded by
-    training with ``monitor_learning_speed=True``.  In a deep sigmoid network
-    the early layers learn much more slowly than the later ones: the
-    vanishing gradient.
+    The speed of layer l is the book's ‖(1/n) Σ_x ∂C_x/∂b^l‖ (or the mean of
+    its absolute entries), recorded by training with
+    ``monitor_learning_speed=True`` (or ``'mean_abs'``) before each epoch: the
+    curve starts at epoch 0, the untrained network.  In a deep sigmoid
+    network the early layers learn much more slowly than the later ones: the
+    vanishing gradient.  Hidden layer k is layer k + 1 in cbp's numbering
+    (input layer 1).
 
     Parameters
     ----------
@@ -557,6 +566,13 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
         Draw into these axes.
     include_output : bool
         Also draw the output layer.
+    measure : {'norm', 'mean_abs'}
+        The measure the history holds (for the axis label): the value given
+        to ``monitor_learning_speed`` (``True`` is ``'norm'``).
+    fontsize : float, optional
+        Base size of the text in points (for slides: 16 to 20).
+    dpi : float
+        Resolution of the figure and of the file written.
 
     Returns
     -------
@@ -577,30 +593,35 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
     if shown == 0:
         raise ValueError("history['learning_speed'] records no hidden layer (the network had "
                          "none); pass include_output=True to draw the output layer")
+    measure = measure if measure is not True else "norm"
+    if measure not in ("norm", "mean_abs"):
+        raise ValueError(f"measure must be 'norm' or 'mean_abs'; got {measure!r}")
     path = _check_path(path)
+    dpi = _check_dpi(dpi)
     _matplotlib()
     from matplotlib.ticker import MaxNLocator
-    if ax is None:
-        fig = _new_figure((6.5, 3.8), path)
-        ax = fig.add_subplot()
-    fig = _figure_of(ax)
-    marker = "o" if len(epochs) <= 30 else None
-    for l in range(shown):
-        name = "output layer" if l == speeds.shape[1] - 1 else f"hidden layer {l + 1}"
-        values = np.where(speeds[:, l] > 0, speeds[:, l], np.nan)   # log axis
-        ax.plot(epochs, values, marker=marker, ms=3, color=f"C{l % 10}", label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("speed of learning: mean |∂C/∂b|")
-    ax.set_title(f"Speed of learning, {speeds.shape[1] - 1} hidden layers")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(True, which="both", alpha=0.3)
-    # Beside the axes (lines span the whole width), later layers on top as
-    # their lines usually are.
-    handles, names = ax.get_legend_handles_labels()
-    ax.legend(handles[::-1], names[::-1], fontsize="small", loc="upper left",
-              bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    _save(fig, path)
+    with _style(fontsize):
+        if ax is None:
+            fig = _new_figure((6.5, 3.8), path, dpi)
+            ax = fig.add_subplot()
+        fig = _figure_of(ax)
+        marker = "o" if len(epochs) <= 30 else None
+        for l in range(shown):
+            name = "output layer" if l == speeds.shape[1] - 1 else f"hidden layer {l + 1}"
+            values = np.where(speeds[:, l] > 0, speeds[:, l], np.nan)   # log axis
+            ax.plot(epochs, values, marker=marker, ms=3, color=f"C{l % 10}", label=name)
+        ax.set_yscale("log")
+        ax.set_xlabel("epochs of training")
+        ax.set_ylabel("‖mean ∂C/∂b‖" if measure == "norm" else "mean |∂C/∂b|")
+        ax.set_title(f"Speed of learning, {speeds.shape[1] - 1} hidden layers")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, which="both", alpha=0.3)
+        # Beside the axes (lines span the whole width), later layers on top as
+        # their lines usually are.
+        handles, names = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], names[::-1], fontsize="small", loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    _save(fig, path, dpi)
     return fig
 
 

@@ -523,7 +523,9 @@ class _Optimizer:
         per_run = max(1, n_batches // (20 if progress else 4))
         history: History = {"epoch": [], "cost": [], "seconds": []}
         watch = _Watch(net, X, Y, n_batches)
-        if epochs and watch.inputs():
+        # The drop-ins stay as quiet as the book's code, which never warns.
+        judge = getattr(net, "_training_warnings", True)
+        if epochs and judge and watch.inputs():
             _warn(watch.inputs())
         if test is not None:
             if test[2] is not None:
@@ -556,7 +558,7 @@ class _Optimizer:
                 history["epoch"].append(j)
                 history["cost"].append(cost_sum / n)
                 hopeless = watch.epoch(cost_sum / n)
-                if hopeless:
+                if hopeless and judge:
                     _warn(hopeless)
                 history["seconds"].append(time.perf_counter() - start)
                 if test is not None:
