@@ -128,7 +128,8 @@ class Formatter:
 
     def html(self, head, legend, steps):
         """HTML whose equations are TeX between \\( \\): notebooks typeset them with MathJax."""
-        esc = html.escape
+        def esc(text):
+            return html.escape(text, quote=False)
 
         def math(tex, display=False):
             return esc(r"\(" + (r"\displaystyle " if display else "") + tex + r"\)")

@@ -73,10 +73,12 @@ def _figure_class():
     """matplotlib's Figure with one change: shown once when a notebook cell ends with it.
 
     A cell ending in ``plot_history(h)`` would otherwise show the figure
-    twice: once from pyplot (the inline backend shows every open figure after
-    the cell) and once as the cell's value.  A figure pyplot still holds is
-    left to pyplot; one it does not hold (written to a file, or displayed
-    again in a later cell) shows itself as a PNG.
+    twice: once as the cell's value and once from pyplot (the inline backend
+    shows every open figure after the cell, through the same display call).
+    So the first display shows it as a PNG and takes it from pyplot, whose
+    end-of-cell pass then has nothing left to show; a later display (the
+    figure as a later cell's value) shows it again.  Under a GUI backend
+    pyplot's window shows it.
     """
     global _FIGURE_CLASS
     if _FIGURE_CLASS is None:
@@ -84,16 +86,20 @@ def _figure_class():
 
         class CellFigure(Figure):
             def _ipython_display_(self):
+                import matplotlib
                 import matplotlib.pyplot as plt
                 manager = self.canvas.manager
-                if manager is not None and plt.fignum_exists(manager.num):
-                    return          # pyplot shows it (inline backend, or a window)
+                held = manager is not None and plt.fignum_exists(manager.num)
+                if held and "inline" not in matplotlib.get_backend():
+                    return          # a window shows it
                 import io
 
                 from IPython.display import display
                 buf = io.BytesIO()
                 self.savefig(buf, format="png", bbox_inches="tight")
                 display({"image/png": buf.getvalue()}, raw=True)
+                if held:
+                    plt.close(self)
 
         CellFigure.__name__ = CellFigure.__qualname__ = "Figure"
         _FIGURE_CLASS = CellFigure
