@@ -138,7 +138,7 @@ def test_learning_speed_plot(tmp_path, image_net):
     assert ax.get_yscale() == "log"
     assert [line.get_label() for line in ax.lines] == ["hidden layer 1", "hidden layer 2"]
     x, v = ax.lines[1].get_data()
-    assert list(x) == [1, 2, 3]
+    assert list(x) == [0, 1, 2]        # measured before each epoch: 0 is the untrained net
     np.testing.assert_allclose(v, [row[1] for row in h["learning_speed"]])
     fig = plot_learning_speed(h, include_output=True)
     assert fig.axes[0].lines[-1].get_label() == "output layer"
