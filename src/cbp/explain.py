@@ -234,8 +234,10 @@ class Trace:
 
         Parameters
         ----------
-        digits, max_columns
-            As for :meth:`render`.
+        digits : int, optional
+            Decimals per value, as for :meth:`render`.
+        max_columns : int
+            Wider vectors and matrices are summarised, as for :meth:`render`.
         """
         fmt = self._formatter(digits, max_columns)
         with np.errstate(all="ignore"):
@@ -246,8 +248,10 @@ class Trace:
 
         Parameters
         ----------
-        digits, max_columns
-            As for :meth:`render`.
+        digits : int, optional
+            Decimals per value, as for :meth:`render`.
+        max_columns : int
+            Wider vectors and matrices are summarised, as for :meth:`render`.
         """
         fmt = self._formatter(digits, max_columns)
         with np.errstate(all="ignore"):
@@ -258,8 +262,10 @@ class Trace:
 
         Parameters
         ----------
-        digits, max_columns
-            As for :meth:`render`.
+        digits : int, optional
+            Decimals per value, as for :meth:`render`.
+        max_columns : int
+            Wider vectors and matrices are summarised, as for :meth:`render`.
         """
         fmt = self._formatter(digits, max_columns)
         with np.errstate(all="ignore"):

@@ -35,7 +35,19 @@ __all__ = ["gradcheck", "GradCheck", "LayerCheck"]
 
 
 class LayerCheck(NamedTuple):
-    """The check of one layer l: relative errors of ∂C/∂W^l and ∂C/∂b^l."""
+    """The check of one layer l: relative errors of ∂C/∂W^l and ∂C/∂b^l.
+
+    Parameters
+    ----------
+    layer : int
+        The layer number l, counted from the input layer 1.
+    weights : float
+        Relative error of ∂C/∂W^l (``net.weights[l - 2]``).
+    biases : float
+        Relative error of ∂C/∂b^l (``net.biases[l - 2]``).
+    checked : int
+        Entries compared (weights and biases).
+    """
 
     layer: int            #: l, numbered from the input layer 1
     weights: float        #: relative error of ∂C/∂W^l (net.weights[l - 2])
