@@ -93,3 +93,10 @@ def test_renderings_agree_on_the_numbers():
     assert trace.to_html(digits=2).count("-0.11") >= 2
     with pytest.raises(ValueError, match="max_columns"):
         trace.to_html(max_columns=0)
+
+
+def test_cost_formula_typeset():
+    html = explain(*worked_example()).to_html()
+    assert r"C_x = \tfrac{1}{2}\lVert a^{3} - y \rVert^2 = 0.1255" in html
+    ce = explain(cbp.Network([2, 2], cost="cross_entropy", seed=0), [1, 0], [0, 1]).to_html()
+    assert r"\ln a^{2}_j + (1 - y_j) \ln(1 - a^{2}_j)" in ce

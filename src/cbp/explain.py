@@ -56,13 +56,13 @@ _LEGEND = {
     "softmax": ("softmax(z)_j = e^(z_j) / Σ_k e^(z_k)",
                 r"\operatorname{softmax}(z)_j = \frac{e^{z_j}}{\sum_k e^{z_k}}"),
 }
-# C_x with the output written a: (text, TeX).
+# C_x with the output written @ (a in the legend, a^L in the cost step): (text, TeX).
 _COST = {
-    "quadratic": ("½ ‖a − y‖²", r"\tfrac{1}{2}\lVert a - y \rVert^2"),
-    "sse": ("Σ (y − a)²", r"\sum_j (y_j - a_j)^2"),
-    "cross_entropy": ("−Σ [y ln a + (1 − y) ln(1 − a)]",
-                      r"-\sum_j \left[y_j \ln a_j + (1 - y_j) \ln(1 - a_j)\right]"),
-    "log_likelihood": ("−Σ y ln a", r"-\sum_j y_j \ln a_j"),
+    "quadratic": ("½ ‖@ − y‖²", r"\tfrac{1}{2}\lVert @ - y \rVert^2"),
+    "sse": ("Σ (y − @)²", r"\sum_j (y_j - @_j)^2"),
+    "cross_entropy": ("−Σ [y ln @ + (1 − y) ln(1 − @)]",
+                      r"-\sum_j \left[y_j \ln @_j + (1 - y_j) \ln(1 - @_j)\right]"),
+    "log_likelihood": ("−Σ y ln @", r"-\sum_j y_j \ln @_j"),
 }
 
 
@@ -294,7 +294,7 @@ class Trace:
         items = [_LEGEND[name] for name in dict.fromkeys((self.activation,
                                                           self.output_activation))]
         text, tex = _COST[self.cost]
-        return items + [(f"C_x = {text}", f"C_x = {tex}")]
+        return items + [(f"C_x = {text.replace('@', 'a')}", f"C_x = {tex.replace('@', 'a')}")]
 
     def _steps(self):
         L = self.L
@@ -311,8 +311,8 @@ class Trace:
                                Row(f"{a} = {f}({z})", rf"{at} = {ftex}({zt})", self.a[l])]))
         text, tex = _COST[self.cost]
         value = Formatter(self.digits, 1).number(self.cost_value)
-        steps.append(Step("Cost", f"C_x = {text.replace('a', f'a^{L}')} = {value}",
-                          f"C_x = {tex.replace('a', f'a^{{{L}}}')} = {value}", []))
+        steps.append(Step("Cost", f"C_x = {text.replace('@', f'a^{L}')} = {value}",
+                          f"C_x = {tex.replace('@', f'a^{{{L}}}')} = {value}", []))
         steps.append(self._bp1())
         hid, hidt = _SYMBOL[self.activation]
         for l in range(L - 1, 1, -1):
