@@ -85,6 +85,19 @@ _IN_PLACE = ("net.weights[l] and net.biases[l] are read-only snapshots: writing 
              "w = net.weights[l].copy(); w[i, j] = ...; net.weights[l] = w")
 
 
+def _in_place(name):
+    """ndarray's in-place method ``name``, refused with :data:`_IN_PLACE` on a read-only array."""
+    method = getattr(np.ndarray, name)
+
+    def checked(self, *args, **kwargs):
+        if not self.flags.writeable:
+            raise ValueError(_IN_PLACE)
+        return method(self, *args, **kwargs)
+    checked.__name__ = name
+    checked.__doc__ = method.__doc__
+    return checked
+
+
 class Snapshot(np.ndarray):
     """One layer of ``net.weights`` or ``net.biases`` as read: a read-only array.
 
@@ -99,21 +112,9 @@ class Snapshot(np.ndarray):
             raise ValueError(_IN_PLACE)
         super().__setitem__(key, value)
 
-    def _in_place(name):
-        method = getattr(np.ndarray, name)
-
-        def checked(self, *args, **kwargs):
-            if not self.flags.writeable:
-                raise ValueError(_IN_PLACE)
-            return method(self, *args, **kwargs)
-        checked.__name__ = name
-        checked.__doc__ = method.__doc__
-        return checked
-
     # The methods that write into the array in place.
     fill, sort, put, partition = (_in_place("fill"), _in_place("sort"), _in_place("put"),
                                   _in_place("partition"))
-    del _in_place
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         outs = () if out is None else out

@@ -542,7 +542,7 @@ class _Optimizer:
                     # Before the epoch, as generate_gradient.py measures it: row 0
                     # is the untrained network.
                     history["learning_speed"].append(
-                        _learning_speed(net, *speed_rows, measure))
+                        _learning_speed(net, speed_rows[0], speed_rows[1], measure))
                 start = time.perf_counter()
                 with net._lock:
                     order = shuffle() if self.shuffle else np.arange(n, dtype=np.intp)
