@@ -15,7 +15,8 @@ N(0, 1/n_in)) with 2, 3 and 4 hidden layers of 30 units, trained on those
 200 epochs here (the book runs 500).  At the start each hidden layer learns
 about four to five times more slowly than the one above it (0.061 and 0.280
 for two hidden layers, as ``generate_gradient.py`` prints on this network),
-and the gap stays through training: the vanishing gradient.  (Hidden layer k is layer k + 1 in cbp's numbering, input layer 1.)
+and the gap stays through training: the vanishing gradient.  (Hidden layer
+k is layer k + 1 in cbp's numbering, input layer 1.)
 """
 import matplotlib.pyplot as plt
 

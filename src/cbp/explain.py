@@ -17,15 +17,15 @@ are ``net.weights[l - 2]`` and ``net.biases[l - 2]``.
 
 Sign and scale conventions of the notes (cbp's δ^l = ∂C/∂z^l, Nielsen's)::
 
-    note  cost                     its δ                  its δ in cbp's terms     its update
-    000   E = ½ Σ (y − o)²,        δ_j = −∂E/∂net_j       −δ (cost='quadratic',    w + η δ o
-          or cross-entropy                                 'cross_entropy')
-    001   C = ½ ‖a − y‖²           δ^l = ∂C/∂z^l          δ (the same)             w − (η/m) Σ δ aᵀ
-    002   J, ½ squared or          δ_i = ∂J/∂ŷ_i σ'(z_i)  δ (the same)             w − α δ a
-          cross-entropy            ("sensitivity")
-    003   E = ½ ‖x_L − y‖²         δ_i = ∂E/∂z_i          δ; its W_i is cbp's      W_i − α δ_i x_{i−1}ᵀ
-          (layers from 0)                                  W^(i+1)
-    004   SSE = Σ (t − y)²         δ_o = y(1 − y)(t − y)  −δ/2 (cost='sse')        w + α δ a (2 in α)
+    note  cost                      its δ, in cbp's terms             its update
+    000   ½ Σ (y − o)², or          δ_j = −∂E/∂net_j = −δ             w + η δ o
+          cross-entropy
+    001   ½ ‖a − y‖²                δ^l = ∂C/∂z^l = δ                 w − (η/m) Σ δ aᵀ
+    002   ½ squared, or             δ_i = ∂J/∂ŷ_i σ'(z_i) = δ         w − α δ a
+          cross-entropy             ("sensitivity")
+    003   ½ ‖x_L − y‖²,             δ_i = ∂E/∂z_i = δ; its W_i is     W_i − α δ_i x_{i−1}ᵀ
+          layers from 0             cbp's W^(i+1)
+    004   Σ (t − y)² (cost='sse')   δ_o = y(1 − y)(t − y) = −δ/2      w + α δ a (2 in α)
 """
 import sys
 from typing import TYPE_CHECKING, List, Optional, TextIO, Tuple
@@ -52,7 +52,8 @@ _LEGEND = {
     "tanh": ("tanh(z), tanh'(z) = 1 − a²", r"\tanh(z),\quad \tanh'(z) = 1 - a^2"),
     "relu": ("relu(z) = max(z, 0), relu'(z) = 1 if z > 0 else 0",
              r"\operatorname{relu}(z) = \max(z, 0),\quad \operatorname{relu}'(z) = [z > 0]"),
-    "linear": ("id(z) = z, id'(z) = 1", r"\operatorname{id}(z) = z,\quad \operatorname{id}'(z) = 1"),
+    "linear": ("id(z) = z, id'(z) = 1",
+               r"\operatorname{id}(z) = z,\quad \operatorname{id}'(z) = 1"),
     "softmax": ("softmax(z)_j = e^(z_j) / Σ_k e^(z_k)",
                 r"\operatorname{softmax}(z)_j = \frac{e^{z_j}}{\sum_k e^{z_k}}"),
 }
@@ -330,8 +331,8 @@ class Trace:
         rows = []
         for l in range(L, 1, -1):
             rows += [Row(f"BP3: ∂C/∂b^{l} = δ^{l}",
-                         rf"\text{{BP3: }} \frac{{\partial C}}{{\partial b^{{{l}}}}} = \delta^{{{l}}}",
-                         self.grad_b[l]),
+                         rf"\text{{BP3: }} \frac{{\partial C}}{{\partial b^{{{l}}}}} = "
+                         rf"\delta^{{{l}}}", self.grad_b[l]),
                      Row(f"BP4: ∂C/∂W^{l} = δ^{l} (a^{l - 1})ᵀ",
                          rf"\text{{BP4: }} \frac{{\partial C}}{{\partial W^{{{l}}}}} = "
                          rf"\delta^{{{l}}} (a^{{{l - 1}}})^{{\mathsf T}}",

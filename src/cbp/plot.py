@@ -413,9 +413,10 @@ def _plot_many(names, runs, path, ax, dpi):
     _style_axes(cost_ax, acc_ax, ax is None, [k for r in runs for k in r[2]])
     if cost_ax is not None:
         if len(styles) > 1:
-            cost_ax.set_title("Cost: " + ", ".join(
-                f"{label} ({dict(zip(('-', '--', ':', '-.'), ('solid', 'dashed', 'dotted', 'dash-dot')))[ls]})"
-                for label, ls in styles.items()), fontsize="small")
+            names = {"-": "solid", "--": "dashed", ":": "dotted", "-.": "dash-dot"}
+            cost_ax.set_title("Cost: " + ", ".join(f"{label} ({names[ls]})"
+                                                   for label, ls in styles.items()),
+                              fontsize="small")
         cost_ax.legend(fontsize="small", loc="upper right")
     if acc_ax is not None and (ax is None or cost_ax is None):
         acc_ax.legend(fontsize="small", loc="lower right")
