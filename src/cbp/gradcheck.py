@@ -49,10 +49,10 @@ class LayerCheck(NamedTuple):
         Entries compared (weights and biases).
     """
 
-    layer: int            #: l, numbered from the input layer 1
-    weights: float        #: relative error of ∂C/∂W^l (net.weights[l - 2])
-    biases: float         #: relative error of ∂C/∂b^l (net.biases[l - 2])
-    checked: int          #: entries compared (weights and biases)
+    layer: int            #: The layer number l, counted from the input layer 1.
+    weights: float        #: Relative error of ∂C/∂W^l (``net.weights[l - 2]``).
+    biases: float         #: Relative error of ∂C/∂b^l (``net.biases[l - 2]``).
+    checked: int          #: Entries compared (weights and biases).
 
     @property
     def error(self) -> float:
