@@ -165,6 +165,7 @@ def test_network_module_sigmoid_replaced_trains_tanh(orig1, monkeypatch):
 
 
 @needs_original
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
 @pytest.mark.parametrize("cost", ["QuadraticCost", "CrossEntropyCost"])
 def test_network2_module_sigmoid_replaced(orig2, monkeypatch, cost):
     train, test = book_lists(100, 50)
@@ -303,6 +304,18 @@ def test_warnings_point_at_the_callers_line():
         caught = _caught(call)
         assert len(caught) == 1 and caught[0].filename == __file__, \
             [(w.filename, w.lineno) for w in caught]
+
+
+def test_mnist_loader_warning_points_at_the_callers_line(tmp_path, monkeypatch):
+    import cbp.mnist_loader
+    monkeypatch.setenv("CBP_DATA", str(tmp_path / "nothing"))
+    monkeypatch.chdir(tmp_path)
+    for load in (cbp.mnist_loader.load_data_wrapper, cbp.mnist_loader.load_data):
+        monkeypatch.setattr(cbp.mnist_loader, "_warned", False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            load()
+        assert [w.filename for w in caught] == [__file__]
 
 
 # -- messages -----------------------------------------------------------------------

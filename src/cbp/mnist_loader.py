@@ -21,6 +21,7 @@ Where the data comes from, first found first:
 The pickle is parsed by :func:`cbp.datasets.read_mnist_pickle`, never
 unpickled: a malicious file is refused, not run.
 """
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, List, Tuple
@@ -57,6 +58,15 @@ def _from_idx(directory):
             (_book_scale(X_test), y_test))
 
 
+def _outside_this_file():
+    # The stack level of the first caller outside this module (load_data or
+    # load_data_wrapper called from the user's script): the warning names it.
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _from_sample(searched):
     global _warned
     if not _warned:
@@ -68,7 +78,7 @@ def _from_sample(searched):
             "1,000 test images, so accuracies will not be the book's.  For the full set, put "
             "the book's mnist.pkl.gz in ../data/ or the current directory, or run "
             "cbp.datasets.download_mnist() once (the official files, into the directory above)",
-            stacklevel=3)
+            stacklevel=_outside_this_file())
     (X, y), (X_test, y_test) = datasets.load_sample()
     X, X_test = _book_scale(X), _book_scale(X_test)
     return (X[:3000], y[:3000]), (X[3000:], y[3000:]), (X_test, y_test)
