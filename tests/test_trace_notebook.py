@@ -3,7 +3,6 @@
 The notebook is built here with nbformat and run in a fresh IPython kernel,
 as Jupyter runs it; the assertions read the outputs Jupyter would display.
 """
-import sys
 
 import pytest
 

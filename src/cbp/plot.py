@@ -18,12 +18,12 @@ import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _data, _files
+from . import _data, _figures
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,143 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_history", "plot_weights", "plot_learning_speed", "plot_misclassified"]
 
-_NEEDS = ('plotting needs matplotlib: pip install "cbp[plot]" (from a package index) or '
-          'pip install ".[plot]" (from a source checkout), or pip install matplotlib')
-
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-# -- shared helpers -----------------------------------------------------------
-
-
-def _matplotlib():
-    try:
-        import matplotlib  # noqa: F401  (first: a hidden matplotlib must fail here)
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(_NEEDS) from None
-    return Figure
-
-
-def _check_path(path):
-    """``path`` as a str, refused before any drawing when it cannot be written."""
-    if path is None:
-        return None
-    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ValueError(f"path {path!r}: the directory {directory!r} does not exist")
-    if os.path.isdir(path):
-        raise ValueError(f"path {path!r} is a directory; give a file name such as plot.png")
-    return path
-
-
-_FIGURE_CLASS = None
-
-
-def _figure_class():
-    """matplotlib's Figure with one change: shown once when a notebook cell ends with it.
-
-    A cell ending in ``plot_history(h)`` would otherwise show the figure
-    twice: once as the cell's value and once from pyplot (the inline backend
-    shows every open figure after the cell, through the same display call).
-    So the first display shows it as a PNG and takes it from pyplot, whose
-    end-of-cell pass then has nothing left to show; a later display (the
-    figure as a later cell's value) shows it again.  Under a GUI backend
-    pyplot's window shows it.
-    """
-    global _FIGURE_CLASS
-    if _FIGURE_CLASS is None:
-        Figure = _matplotlib()
-
-        class CellFigure(Figure):
-            def _ipython_display_(self):
-                import matplotlib
-                import matplotlib.pyplot as plt
-                manager = self.canvas.manager
-                held = manager is not None and plt.fignum_exists(manager.num)
-                if held and "inline" not in matplotlib.get_backend():
-                    return          # a window shows it
-                import io
-
-                from IPython.display import display
-                buf = io.BytesIO()
-                self.savefig(buf, format="png", bbox_inches="tight")
-                display({"image/png": buf.getvalue()}, raw=True)
-                if held:
-                    plt.close(self)
-
-        CellFigure.__name__ = CellFigure.__qualname__ = "Figure"
-        _FIGURE_CLASS = CellFigure
-    return _FIGURE_CLASS
-
-
-def _new_figure(size, path, dpi=None):
-    Figure = _figure_class()
-    if path is not None:
-        # A bare Figure renders with the Agg canvas: no pyplot, no display,
-        # and the process's chosen backend is left alone.
-        return Figure(figsize=size, layout="constrained", dpi=dpi)
-    import matplotlib.pyplot as plt
-    return plt.figure(figsize=size, layout="constrained", dpi=dpi, FigureClass=Figure)
-
-
-def _style(fontsize):
-    """A context in which text is drawn at ``fontsize`` points (None: matplotlib's default)."""
-    import contextlib
-    if fontsize is None:
-        return contextlib.nullcontext()
-    if isinstance(fontsize, (bool, np.bool_)) or not isinstance(fontsize, numbers.Real) \
-            or not 1 <= fontsize <= 200:
-        raise ValueError(f"fontsize must be a size in points between 1 and 200; got {fontsize!r}")
-    import matplotlib
-    return matplotlib.rc_context({"font.size": float(fontsize)})
-
-
-def _check_dpi(dpi):
-    if isinstance(dpi, (bool, np.bool_)) or not isinstance(dpi, numbers.Real) \
-            or not 10 <= dpi <= 2000:
-        raise ValueError(f"dpi must be a resolution in dots per inch between 10 and 2000; "
-                         f"got {dpi!r}")
-    return float(dpi)
-
-
-def _figure_of(ax) -> Figure:
-    # The figure at the root (Axes may sit in a SubFigure): it is what is saved.
-    fig = ax.figure
-    return cast("Figure", getattr(fig, "figure", None) or fig)
-
-
-def _save(fig, path, dpi=120):
-    """Write ``fig`` to ``path`` atomically, as model files are written (regular files only)."""
-    if path is None:
-        return
-    ext = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
-    _files.write_atomic(path, lambda f: fig.savefig(f, format=ext, dpi=dpi), "a figure")
-
-
-def _check_net(net, what="net"):
-    from .model import Network
-    if not isinstance(net, Network):
-        raise TypeError(f"{what} must be a cbp.Network; got {type(net).__name__}")
-
-
-def _side(n_pixels, what):
-    side = math.isqrt(n_pixels)
-    if side * side != n_pixels:
-        raise ValueError(f"{what} has {n_pixels} inputs, not a square number of pixels: "
-                         "it cannot be shown as an image")
-    return side
-
-
-def _count(value, name, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}; got {value}")
-    return int(value)
 
 
 # -- history ------------------------------------------------------------------
@@ -308,26 +172,26 @@ def plot_history(history: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]],
     >>> fig = plot_history([h1, h2], labels=["eta 3", "eta 0.5"])  # doctest: +SKIP
     """
     names, runs = _histories(history, labels)
-    path = _check_path(path)
-    dpi = _check_dpi(dpi)
-    _matplotlib()
-    with _style(fontsize):
+    path = _figures.check_path(path)
+    dpi = _figures.check_dpi(dpi)
+    _figures.matplotlib_figure()
+    with _figures.style(fontsize):
         if names is None:
             epochs, costs, accuracies = runs[0]
             fig = _plot_one(epochs, costs, accuracies, path, ax, dpi)
         else:
             fig = _plot_many(names, runs, path, ax, dpi)
-    _save(fig, path, dpi)
+    _figures.save(fig, path, dpi)
     return fig
 
 
 def _axes_pair(ax, with_cost, with_accuracy, path, dpi=None):
     if ax is not None:
         if with_cost and with_accuracy:
-            return _figure_of(ax), ax, ax.twinx()
-        return _figure_of(ax), (ax if with_cost else None), (None if with_cost else ax)
+            return _figures.figure_of(ax), ax, ax.twinx()
+        return _figures.figure_of(ax), (ax if with_cost else None), (None if with_cost else ax)
     panels = int(with_cost) + int(with_accuracy)
-    fig = _new_figure((5.0 * panels + 0.5, 3.8), path, dpi)
+    fig = _figures.new_figure((5.0 * panels + 0.5, 3.8), path, dpi)
     axes = list(fig.subplots(1, panels, squeeze=False)[0])
     return fig, (axes.pop(0) if with_cost else None), (axes.pop(0) if with_accuracy else None)
 
@@ -475,7 +339,7 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
     largest absolute weight of the layer), so a white pixel is a zero weight
     and images can be compared with each other.
     """
-    _check_net(net)
+    _figures.check_net(net)
     if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, numbers.Integral):
         raise TypeError(f"layer must be an integer; got {type(layer).__name__}")
     n_matrices = net.num_layers - 1
@@ -483,11 +347,11 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
         raise ValueError(f"layer must be in [0, {n_matrices - 1}] for a network with "
                          f"{n_matrices} weight matrices; got {layer}")
     W = np.asarray(net.weights[int(layer)], dtype=np.float64)
-    side = _side(W.shape[1], f"layer {layer}")
+    side = _figures.side(W.shape[1], f"layer {layer}")
     if not isinstance(cmap, str):
         raise TypeError(f"cmap must be the name of a matplotlib colormap; got {type(cmap).__name__}")
-    path = _check_path(path)
-    _matplotlib()
+    path = _figures.check_path(path)
+    _figures.matplotlib_figure()
     import matplotlib
     if cmap not in matplotlib.colormaps:
         raise ValueError(f"cmap {cmap!r} is not a matplotlib colormap")
@@ -497,9 +361,9 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
     if ax is None:
         rows = -(-n_units // cols)
         width = min(10.0, 1.0 + 0.9 * cols)
-        fig = _new_figure((width + 0.8, max(2.0, width * rows / cols)), path)
+        fig = _figures.new_figure((width + 0.8, max(2.0, width * rows / cols)), path)
         ax = fig.add_subplot()
-    fig = _figure_of(ax)
+    fig = _figures.figure_of(ax)
     colours = matplotlib.colormaps[cmap].with_extremes(bad="white")
     image = ax.imshow(_mosaic(W, side, cols), cmap=colours, vmin=-m, vmax=m,
                       interpolation="nearest")
@@ -509,7 +373,7 @@ def plot_weights(net: Network, layer: int = 0, path: Optional[PathLike] = None,
                  f"{n_units} units of layer {layer + 2} ({side}×{side} each)",
                  fontsize="medium")
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
-    _save(fig, path)
+    _figures.save(fig, path)
     return fig
 
 
@@ -603,15 +467,15 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
     measure = measure if measure is not True else "norm"
     if measure not in ("norm", "mean_abs"):
         raise ValueError(f"measure must be 'norm' or 'mean_abs'; got {measure!r}")
-    path = _check_path(path)
-    dpi = _check_dpi(dpi)
-    _matplotlib()
+    path = _figures.check_path(path)
+    dpi = _figures.check_dpi(dpi)
+    _figures.matplotlib_figure()
     from matplotlib.ticker import MaxNLocator
-    with _style(fontsize):
+    with _figures.style(fontsize):
         if ax is None:
-            fig = _new_figure((6.5, 3.8), path, dpi)
+            fig = _figures.new_figure((6.5, 3.8), path, dpi)
             ax = fig.add_subplot()
-        fig = _figure_of(ax)
+        fig = _figures.figure_of(ax)
         marker = "o" if len(epochs) <= 30 else None
         for l in range(shown):
             name = "output layer" if l == speeds.shape[1] - 1 else f"hidden layer {l + 1}"
@@ -628,7 +492,7 @@ def plot_learning_speed(history: Mapping[str, Any], path: Optional[PathLike] = N
         handles, names = ax.get_legend_handles_labels()
         ax.legend(handles[::-1], names[::-1], fontsize="small", loc="upper left",
                   bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    _save(fig, path, dpi)
+    _figures.save(fig, path, dpi)
     return fig
 
 
@@ -667,17 +531,17 @@ def plot_misclassified(net: Network, X: Any, y: Optional[npt.ArrayLike] = None, 
         If the input is not a square number of pixels, no example is
         misclassified, or the directory of ``path`` does not exist.
     """
-    _check_net(net)
+    _figures.check_net(net)
     n_in, n_out = net.sizes[0], net.sizes[-1]
-    side = _side(n_in, "the network's input")
-    n = _count(n, "n")
-    cols = _count(cols, "cols")
+    side = _figures.side(n_in, "the network's input")
+    n = _figures.count(n, "n")
+    cols = _figures.count(cols, "cols")
     data = X if y is None else (X, y)
     images, labels = _data.test_arrays(data, n_in, n_out, net.dtype, name="data")
     if images.shape[0] == 0:
         raise ValueError("X holds no examples: nothing to plot")
-    path = _check_path(path)
-    _matplotlib()
+    path = _figures.check_path(path)
+    _figures.matplotlib_figure()
     out = np.asarray(net.feedforward(images), dtype=np.float64)
     predicted = np.argmax(out, axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -688,7 +552,7 @@ def plot_misclassified(net: Network, X: Any, y: Optional[npt.ArrayLike] = None, 
     worst = wrong[np.argsort(true_score, kind="stable")][:n]
     cols = min(cols, worst.size)
     rows = -(-worst.size // cols)
-    fig = _new_figure((1.5 * cols + 0.2, 1.7 * rows + 0.4), path)
+    fig = _figures.new_figure((1.5 * cols + 0.2, 1.7 * rows + 0.4), path)
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
@@ -698,5 +562,5 @@ def plot_misclassified(net: Network, X: Any, y: Optional[npt.ArrayLike] = None, 
                      f"a[{labels[k]}] = {out[k, labels[k]]:.2g}", fontsize="small")
     fig.suptitle(f"{worst.size} worst-classified of {wrong.size} misclassified "
                  f"({images.shape[0]} examples)", fontsize="large")
-    _save(fig, path)
+    _figures.save(fig, path)
     return fig
