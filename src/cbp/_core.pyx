@@ -792,6 +792,14 @@ def team_min_flops(value=None):
     return old
 
 
+cdef int _last_team = 0
+
+
+def last_team_size():
+    """Threads OpenMP started for the last team train_epoch formed (0: none yet).  For tests."""
+    return _last_team
+
+
 cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
         const Layout* lay, floating* P, floating* V, const floating[:, ::1] X,
         const floating[:, ::1] Y, const Py_ssize_t[::1] order, Py_ssize_t mini_batch_size,
@@ -803,6 +811,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
     # counts, and the shares are cut for, the team that actually runs, and a
     # lone thread runs the one-thread driver.  Each step decays by
     # λ/n + α/M (α = rule.l2), as _rule_batch does on one thread.
+    global _last_team
     cdef Py_ssize_t n = order.shape[0], I = lay.sizes[0], O = lay.sizes[lay.L]
     cdef const floating** rows0 = <const floating**>(work + scratch)
     cdef floating* Yb = work + scratch + 2 * mini_batch_size
@@ -810,7 +819,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
     cdef Py_ssize_t counts[2]
     cdef double total[1]
     cdef int stop[1]
-    cdef int opened[1]
+    cdef int opened[2]        # the team is open; its size
     cdef cbp_team_barrier bar
     cdef cbp_team_barrier* barp = &bar
     cdef int tid, team
@@ -823,7 +832,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
     counts[0] = counts[1] = 0
     total[0] = 0
     stop[0] = 0
-    opened[0] = 0
+    opened[0] = opened[1] = 0
     bar.count = bar.generation = 0
     bar.n = nt
     # (Cython makes these firstprivate: give them values to copy.)
@@ -837,6 +846,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
         team = openmp.omp_get_num_threads()
         if tid == 0:
             barp.n = team
+            opened[1] = team
             cbp_team_open(&opened[0])
         else:
             cbp_team_await_open(&opened[0])
@@ -875,6 +885,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
                     cbp_team_wait(barp)
                     if stop[0]:
                         break
+    _last_team = opened[1]
     if stop[0]:
         _reraise()
     return counts[0], counts[1], total[0]
@@ -968,6 +979,10 @@ cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexc
     return total + total % 2
 
 
+cdef bint _misaligned(const floating[:, ::1] A) noexcept:
+    return A.shape[0] > 0 and A.shape[1] > 0 and (<size_t>&A[0, 0]) % sizeof(floating) != 0
+
+
 def train_epoch(floating[::1] P, floating[::1] V,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff, const Py_ssize_t[::1] boff,
                 int hidden, int output, int cost,
@@ -991,6 +1006,11 @@ def train_epoch(floating[::1] P, floating[::1] V,
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
     cdef Py_ssize_t n = order.shape[0], I = sizes[0], O = sizes[lay.L]
     cdef Py_ssize_t scratch = _scratch_size(sizes, mini_batch_size)
+    if _misaligned(X) or _misaligned(Y):
+        # Rows not on an element boundary (np.frombuffer at an odd offset, a
+        # block Dask deserialised): the kernels' loads get an aligned copy.
+        X = np.array(X)
+        Y = np.array(Y)
     cdef Rule step_rule
     if work.shape[0] < _workspace_size(sizes, mini_batch_size):
         raise ValueError("workspace too small")
@@ -1046,6 +1066,8 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
     cdef floating* w
     cdef const floating** rows0
     cdef int nt = _usable(num_threads)
+    if _misaligned(X):
+        X = np.array(X)     # (see train_epoch)
     if work.shape[0] < per_thread * nt:
         raise ValueError("workspace too small")
     if n == 0:
