@@ -38,9 +38,10 @@ __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_r
 
 #: Most memory ``load`` may take by default (bytes); see :func:`load`.
 MAX_FILE_BYTES = 1 << 30
-# Memory json.loads may build per byte of text ("[{},{},...": a 64-byte dict
-# and an 8-byte list slot per 3 bytes, ~24x; measured in tests/test_file_budgets.py).
-_JSON_EXPANSION = 32
+# Memory json.loads may build per byte of text: ~26 for "[{},{},...]" (a
+# 64-byte dict and an 8-byte slot per 3 bytes), ~30 for nested empty lists,
+# plus the text and its decoded copy (measured in tests/test_file_budgets.py).
+_JSON_EXPANSION = 64
 
 
 class QuadraticCost:
@@ -544,9 +545,9 @@ def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """A :class:`Network` from a JSON file written by ``save`` or by network2.py.
 
     The file is untrusted input: parsing JSON builds a Python object per
-    number or bracket, up to ~30 bytes per byte of text, so a file larger
-    than ``max_bytes / 32`` is refused before it is parsed (the default
-    reads files up to 32 MiB: a network2 file of 1.5 million weights).  It
+    number or bracket, over 30 bytes per byte of text, so a file larger
+    than ``max_bytes / 64`` is refused before it is parsed (the default
+    reads files up to 16 MiB: a network2 file of some 800,000 weights).  It
     must be JSON with "sizes", "weights", "biases" of matching shapes, finite
     numbers, and a "cost" naming ``QuadraticCost`` or ``CrossEntropyCost``
     (nothing is looked up by name).  Otherwise ``ValueError``.  As in the
@@ -558,7 +559,7 @@ def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     filename : str or os.PathLike
         The JSON file.
     max_bytes : int
-        The most memory loading may take: files larger than ``max_bytes // 32``
+        The most memory loading may take: files larger than ``max_bytes // 64``
         are refused unread.
 
     Returns
