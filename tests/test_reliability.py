@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import cbp
+import cbp.network2
 from cbp import _core
 
 TIMEOUT = 60    # seconds; each child needs a second or two on a quiet machine
@@ -286,3 +287,62 @@ def test_the_core_copies_misaligned_rows_it_is_handed():
     with pytest.warns(Warning):
         b = MLPClassifier(**kw).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
+
+
+# -- cached conversions see edited targets --------------------------------------
+
+
+def test_network2_cached_test_data_sees_targets_edited_in_place():
+    # network2's accuracy(convert=True) and total_cost reuse the conversion of
+    # a list evaluated again; editing every target in place must be seen.
+    net = cbp.network2.Network([4, 3, 2])
+    rng = np.random.default_rng(0)
+    data = [(rng.random((4, 1)), np.eye(2)[[int(k % 3 == 0)]].reshape(2, 1))
+            for k in range(40)]
+    before = (net.accuracy(data, convert=True), net.total_cost(data, 0.0))
+    for _, y in data:
+        y[...] = y[::-1].copy()              # swap the one-hot targets in place
+    fresh = [(x, y.copy()) for x, y in data]
+    after = (net.accuracy(data, convert=True), net.total_cost(data, 0.0))
+    assert after == (net.accuracy(fresh, convert=True), net.total_cost(fresh, 0.0))
+    assert after != before
+
+
+def test_cached_labels_see_one_hot_labels_edited_in_place():
+    net = cbp.Network([4, 3, 2], seed=0)
+    rng = np.random.default_rng(1)
+    data = [(rng.random((4, 1)), np.eye(2)[[int(k % 3 == 0)]].reshape(2, 1))
+            for k in range(40)]
+    first = net.evaluate(data)
+    for _, y in data:
+        y[...] = y[::-1].copy()
+    assert net.evaluate(data) == net.evaluate([(x, y.copy()) for x, y in data])
+    assert net.evaluate(data) == 40 - first
+
+
+# -- what users are told about pickles -------------------------------------------
+
+
+DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs")
+
+
+@pytest.mark.parametrize("page", ["model_files.rst", "sklearn_dask.rst"])
+def test_pages_that_offer_pickling_warn_that_unpickling_runs_code(page):
+    path = os.path.join(DOCS, page)
+    if not os.path.exists(path):
+        pytest.skip("docs/ not shipped with this copy")
+    text = " ".join(open(path, encoding="utf-8").read().split())
+    assert ".. warning::" in text and "Unpickling runs whatever code the pickle names" in text
+
+
+def test_docstrings_that_offer_pickling_warn_that_unpickling_runs_code():
+    import cbp.sgd
+    docs = [cbp.Network.__getstate__.__doc__, cbp.sgd.SGD.__getstate__.__doc__]
+    try:
+        import cbp.sklearn
+    except ImportError:
+        pass
+    else:
+        docs += [cbp.sklearn.MLPClassifier.__doc__, cbp.sklearn.MLPRegressor.__doc__]
+    for doc in docs:
+        assert "unpickling runs code" in " ".join(doc.split()).lower(), doc[:200]

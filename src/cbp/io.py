@@ -37,15 +37,22 @@ error mid-way leaves any previous model file as it was.  Only regular files
 are written or read: a directory, FIFO, device or socket at the path is
 refused, never replaced or opened for reading.  Saving onto a symbolic link
 replaces the file the link points to (atomically, beside that file) and
-keeps the link.  The new file keeps the permission bits of the file it
-replaces, without setuid, setgid or sticky bits.
+keeps the link, unless another user owns the link in a sticky
+world-writable directory such as /tmp (refused, as the kernel's
+``fs.protected_symlinks`` refuses to follow it).  The new file keeps the
+permission bits of the file it replaces, without setuid, setgid or sticky bits.
 
 Loading reads every member in bounded chunks and checks, before allocating
 anything, that each ``.npy`` header's shape and dtype give exactly the size
 the zip directory declares, that the total stays under ``max_bytes``
 (default :data:`cbp.datasets.DEFAULT_MAX_BYTES`, 1 GiB) and that only plain
 numeric or short string arrays are present; inflating more or fewer bytes
-than declared, or a bad checksum, is an error.
+than declared, or a bad checksum, is an error.  Only stored and deflated
+members are read (zipfile inflates a bzip2 or LZMA chunk whole, whatever
+the directory declares), and a member over 1 MiB inflating more than 100:1,
+which no trained network's weights do, is refused unless ``max_bytes`` is
+raised above the default.  The weights are read straight into the new
+network's parameter vector: the file's numbers are held once.
 """
 import ast
 import io
@@ -122,7 +129,8 @@ def save(net: "Network", path: PathLike) -> None:
     file in the same directory, renamed over the old file once complete.
     An existing file at ``path`` keeps its permission bits (never setuid,
     setgid or sticky).  If ``path`` is a symbolic link, the file it points
-    to is replaced and the link is kept.
+    to is replaced and the link is kept (unless another user owns the link
+    in a sticky world-writable directory: PermissionError).
 
     Parameters
     ----------
@@ -443,8 +451,9 @@ def load(path: PathLike, max_bytes: Optional[int] = None) -> "Network":
     max_bytes : int, optional
         Most bytes of array data the file may declare, checked before
         reading (default :data:`cbp.datasets.DEFAULT_MAX_BYTES`, 1 GiB).
-        The network made from it holds a copy, so loading takes up to
-        about twice this.
+        The weights are read into the network itself, so loading takes
+        about this once.  Above the default, it also lifts the refusal of
+        members inflating more than 100:1.
 
     Returns
     -------

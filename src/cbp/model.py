@@ -874,6 +874,8 @@ class Network:
 
         For ``pickle`` and :mod:`copy` (to ship a network to another process,
         e.g. with joblib or Dask); model files are :meth:`save`'s ``.npz``.
+        Unpickling runs code the pickle names: unpickle only networks from a
+        trusted source; loading a model file runs nothing.
         """
         with self._lock:
             params = self._params.copy()
