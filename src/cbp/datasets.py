@@ -436,8 +436,10 @@ def read_mnist_pickle(path: PathLike,
         The book's ``mnist.pkl.gz``, or the same pickle re-saved by Python 3
         (protocols 2 to 5), gzipped or not (recognised from the content).
     max_bytes : int, optional
-        Most bytes the file may decompress to; a length it declares beyond
-        that is refused before being read. Default :data:`DEFAULT_MAX_BYTES`
+        Most bytes the file may decompress to, counting what the parser
+        makes of them (a text decoded or encoded, a copy, the float32
+        images of another dtype); a length it declares beyond that is
+        refused before being read. Default :data:`DEFAULT_MAX_BYTES`
         (1 GiB); the book's file decompresses to about 220 MB.
 
     Returns
