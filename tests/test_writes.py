@@ -89,7 +89,7 @@ def train_fails_fast(capsys, *args):
 def test_save_to_a_fifo_is_refused_before_training(tmp_path, capsys):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    assert "is not a regular file" in train_fails_fast(capsys, "--save", fifo)
+    assert "is a FIFO (named pipe), not a regular file" in train_fails_fast(capsys, "--save", fifo)
 
 
 def test_save_into_a_directory_that_cannot_be_written_is_refused_before_training(capsys):

@@ -287,8 +287,9 @@ def _check_output_path(path, flag):
     if os.path.isdir(full):
         raise UsageError(f"{flag} {path}: is a directory")
     if os.path.exists(full) and not stat.S_ISREG(os.stat(full).st_mode):
-        raise UsageError(f"{flag} {path}: is not a regular file (a FIFO, device or socket); "
-                         "cbp writes regular files only")
+        from ._files import kind_of
+        raise UsageError(f"{flag} {path}: is {kind_of(os.stat(full).st_mode)}, not a regular "
+                         "file; cbp writes regular files only")
     try:
         tempfile.TemporaryFile(dir=directory).close()
     except OSError as exc:
