@@ -69,6 +69,11 @@ def array(value, name, dtype, finite=True):
     with np.errstate(over="ignore", invalid="ignore"):
         # An overflowing cast (1e300 into float32) becomes inf, refused below.
         out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.aligned:
+        # C-contiguous but not on an element boundary (np.frombuffer at an
+        # odd offset, a block Dask deserialised): the kernels' loads need
+        # aligned elements, so they get an aligned copy.
+        out = out.copy()
     if finite and out.size and not np.isfinite(out).all():
         raise ValueError(f"{name} must be finite; it holds NaN or infinite values"
                          + (" (after conversion to " + np.dtype(dtype).name + ")"

@@ -31,6 +31,9 @@ from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 cimport openmp
 
+import numbers
+import os
+
 import numpy as np
 
 cdef extern from "_kernels.h" nogil:
@@ -700,6 +703,61 @@ cdef int _reraise() except -1:
     return -1
 
 
+cdef extern from *:
+    """
+    #include <sched.h>
+    /* The start of a team's run: thread 0 sets the barrier's count to the
+       team OpenMP actually started, then opens; the others wait for that
+       before their first barrier, so none can count against a stale size. */
+    static inline void cbp_team_open(int *flag) {
+        __atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+    }
+    static inline void cbp_team_await_open(int *flag) {
+        for (int spin = 0; !__atomic_load_n(flag, __ATOMIC_ACQUIRE); spin++)
+            if (spin >= 4000) sched_yield();
+    }
+    """
+    void cbp_team_open(int* flag) nogil
+    void cbp_team_await_open(int* flag) nogil
+
+
+cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floating* X,
+                      const floating* Y, const Py_ssize_t* order, Py_ssize_t n,
+                      Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
+                      double eta, double decay, double mu, floating* work, Py_ssize_t scratch,
+                      Rule* rule, Py_ssize_t* counts, double* total) noexcept nogil:
+    # The one-thread driver: mini-batches first .. last-1 of train_epoch,
+    # adding batches and examples done to counts and Σ C_x to total.
+    # Returns 1 when Ctrl-C (or another signal handler's exception) stopped
+    # it, with the exception set; the network is then as a mini-batch left it.
+    cdef Py_ssize_t I = lay.sizes[0], O = lay.sizes[lay.L]
+    cdef const floating** rows0 = <const floating**>(work + scratch)
+    cdef floating* Yb = work + scratch + 2 * mini_batch_size
+    cdef Py_ssize_t k, start, M, r
+    cdef int failed
+    for k in range(first, last):
+        start = k * mini_batch_size
+        M = mini_batch_size if start + mini_batch_size <= n else n - start
+        # The inputs are read where they lie (one pointer per example);
+        # the targets, a few numbers each, are gathered.
+        for r in range(M):
+            rows0[r] = X + order[start + r] * I
+            memcpy(Yb + r * O, Y + order[start + r] * O, O * sizeof(floating))
+        for r in range(start + M, min(start + M + mini_batch_size, n)):
+            cbp_prefetch(X + order[r] * I, I * sizeof(floating))
+        total[0] += _rule_batch(lay, P, V, rows0, work, M, Yb, eta, decay, mu, rule)
+        counts[0] += 1
+        counts[1] += M
+        if (k - first + 1) % 16 == 0:
+            # Ctrl-C lands here, between mini-batches, so the network
+            # it leaves behind is consistent.
+            with gil:
+                failed = _check_signals()
+            if failed != 0:
+                return 1
+    return 0
+
+
 cdef Py_ssize_t _team_area(Py_ssize_t M) noexcept nogil:
     # A thread's own scratch: M row pointers and the kernels' packing buffer.
     return 2 * M + PACK
@@ -734,14 +792,26 @@ def team_min_flops(value=None):
     return old
 
 
+cdef int _last_team = 0
+
+
+def last_team_size():
+    """Threads OpenMP started for the last team train_epoch formed (0: none yet).  For tests."""
+    return _last_team
+
+
 cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
         const Layout* lay, floating* P, floating* V, const floating[:, ::1] X,
         const floating[:, ::1] Y, const Py_ssize_t[::1] order, Py_ssize_t mini_batch_size,
         Py_ssize_t first, Py_ssize_t last, floating eta, double decay, floating mu,
-        floating* work, Py_ssize_t scratch, floating* extra, int nt, double l2) except *:
-    # The mini-batch loop of train_epoch, run by a team of nt threads that
-    # lives for the whole run.  Each step decays by λ/n + α/M (l2 = α), as
-    # _rule_batch does on one thread.
+        floating* work, Py_ssize_t scratch, floating* extra, int nt, Rule* rule) except *:
+    # The mini-batch loop of train_epoch, run by a team of at most nt threads
+    # that lives for the whole run.  OpenMP may start fewer (OMP_THREAD_LIMIT,
+    # OMP_DYNAMIC, a call from inside another parallel region): the barrier
+    # counts, and the shares are cut for, the team that actually runs, and a
+    # lone thread runs the one-thread driver.  Each step decays by
+    # λ/n + α/M (α = rule.l2), as _rule_batch does on one thread.
+    global _last_team
     cdef Py_ssize_t n = order.shape[0], I = lay.sizes[0], O = lay.sizes[lay.L]
     cdef const floating** rows0 = <const floating**>(work + scratch)
     cdef floating* Yb = work + scratch + 2 * mini_batch_size
@@ -749,79 +819,144 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
     cdef Py_ssize_t counts[2]
     cdef double total[1]
     cdef int stop[1]
+    cdef int opened[2]        # the team is open; its size
     cdef cbp_team_barrier bar
-    cdef int tid
-    cdef double c
+    cdef cbp_team_barrier* barp = &bar
+    cdef int tid, team
+    cdef double c, l2 = rule.l2
     cdef const floating** rows
     cdef floating* pack
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const floating* Yp = &Y[0, 0] if Y.shape[0] > 0 else NULL
+    cdef const Py_ssize_t* orderp = &order[0] if n > 0 else NULL
     counts[0] = counts[1] = 0
     total[0] = 0
     stop[0] = 0
+    opened[0] = opened[1] = 0
     bar.count = bar.generation = 0
     bar.n = nt
     # (Cython makes these firstprivate: give them values to copy.)
-    tid = 0
-    start = M = r = 0
+    tid = team = 0
+    k = start = M = r = 0
     c = 0
     rows = NULL
     pack = NULL
     with nogil, parallel(num_threads=nt):
         tid = threadid()
+        team = openmp.omp_get_num_threads()
         if tid == 0:
-            rows = <const floating**>work
-            pack = work + scratch - PACK
+            barp.n = team
+            opened[1] = team
+            cbp_team_open(&opened[0])
         else:
-            rows = <const floating**>(extra + (tid - 1) * area)
-            pack = extra + (tid - 1) * area + 2 * mini_batch_size
-        for k in range(first, last):
-            start = k * mini_batch_size
-            M = mini_batch_size if start + mini_batch_size <= n else n - start
+            cbp_team_await_open(&opened[0])
+        if team == 1:
+            stop[0] = _epoch_alone(lay, P, V, Xp, Yp, orderp, n, mini_batch_size, first, last,
+                                   eta, decay, mu, work, scratch, rule, counts, total)
+        else:
             if tid == 0:
-                for r in range(M):
-                    rows0[r] = &X[order[start + r], 0]
-                    memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
-                for r in range(start + M, min(start + M + mini_batch_size, n)):
-                    cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
-            cbp_team_wait(&bar)
-            c = _train_team(lay, P, V, rows0, work, M, Yb, eta, <floating>(decay + l2 / M), mu,
-                            tid, nt, rows, pack, &bar)
-            if tid == 0:
-                total[0] += c
-                counts[0] += 1
-                counts[1] += M
-            if (k - first + 1) % 16 == 0:
-                # Ctrl-C lands here, between mini-batches, for the whole team.
+                rows = <const floating**>work
+                pack = work + scratch - PACK
+            else:
+                rows = <const floating**>(extra + (tid - 1) * area)
+                pack = extra + (tid - 1) * area + 2 * mini_batch_size
+            for k in range(first, last):
+                start = k * mini_batch_size
+                M = mini_batch_size if start + mini_batch_size <= n else n - start
                 if tid == 0:
-                    with gil:
-                        if _check_signals() != 0:
-                            stop[0] = 1
-                cbp_team_wait(&bar)
-                if stop[0]:
-                    break
+                    for r in range(M):
+                        rows0[r] = &X[order[start + r], 0]
+                        memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
+                    for r in range(start + M, min(start + M + mini_batch_size, n)):
+                        cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
+                cbp_team_wait(barp)
+                c = _train_team(lay, P, V, rows0, work, M, Yb, eta, <floating>(decay + l2 / M),
+                                mu, tid, team, rows, pack, barp)
+                if tid == 0:
+                    total[0] += c
+                    counts[0] += 1
+                    counts[1] += M
+                if (k - first + 1) % 16 == 0:
+                    # Ctrl-C lands here, between mini-batches, for the whole team.
+                    if tid == 0:
+                        with gil:
+                            if _check_signals() != 0:
+                                stop[0] = 1
+                    cbp_team_wait(barp)
+                    if stop[0]:
+                        break
+    _last_team = opened[1]
     if stop[0]:
         _reraise()
     return counts[0], counts[1], total[0]
 
 
+# -- how many threads: OpenMP's count, cut to what can run --------------------
+#
+# GNU OpenMP's thread pool does not survive fork(): a child forked after the
+# parent ran a parallel region (multiprocessing's default start method on
+# Linux) hangs in its first team.  A forked child therefore runs everything
+# on one thread, never entering a parallel region: the weights are the same.
+
+cdef bint _forked_child = False
+
+
+def _after_fork_in_child():
+    global _forked_child
+    _forked_child = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def default_threads():
-    """OpenMP's thread count for a new parallel region (OMP_NUM_THREADS, threadpoolctl)."""
-    return openmp.omp_get_max_threads()
+    """OpenMP's thread count for a new parallel region (OMP_NUM_THREADS, threadpoolctl).
+
+    1 in a process forked from one that imported cbp (see :func:`usable_threads`).
+    """
+    return 1 if _forked_child else openmp.omp_get_max_threads()
+
+
+cdef int _usable(object requested) except -1:
+    # The most threads a request may get: at most OMP_THREAD_LIMIT and four
+    # per core (or OMP_NUM_THREADS, if more), one in a forked child.  A team
+    # of a million threads cannot start and its workspace would not fit.
+    if isinstance(requested, (bool, np.bool_)) or not isinstance(requested, numbers.Integral):
+        raise TypeError(f"num_threads must be an integer; got {type(requested).__name__}")
+    if not 1 <= requested <= 2147483647:
+        raise ValueError(f"num_threads must be an integer from 1 to 2**31 - 1; got {requested}")
+    if _forked_child:
+        return 1
+    cdef int cap = max(4 * openmp.omp_get_num_procs(), openmp.omp_get_max_threads())
+    cap = min(cap, openmp.omp_get_thread_limit())
+    return max(1, min(requested, cap))
+
+
+def usable_threads(requested):
+    """The most threads a call asking for ``requested`` (an int >= 1) runs on.
+
+    ``requested`` cut to ``OMP_THREAD_LIMIT`` and to four threads per core
+    (or ``OMP_NUM_THREADS`` when larger); 1 in a child forked from a process
+    that imported cbp, whose OpenMP thread pool does not survive the fork.
+    """
+    return _usable(requested)
 
 
 MAX_LAYERS = 63
 
 
-def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, int num_threads=1):
+def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, num_threads=1):
     """Elements of scratch memory the drivers need for mini-batches of M rows.
 
-    ``num_threads`` > 1: room for a team of that many threads in train_epoch.
+    ``num_threads`` > 1: room for the team train_epoch may form when that
+    many are asked for (at most :func:`usable_threads`).
     """
-    return _workspace_size(sizes, M) + (max(num_threads, 1) - 1) * _team_area(M)
+    return _workspace_size(sizes, M) + (_usable(num_threads) - 1) * _team_area(M)
 
 
-def team_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, int requested):
+def team_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, requested):
     """Threads train_epoch uses for mini-batches of M rows when ``requested`` are allowed."""
-    return _team_size(sizes, M, requested)
+    return _team_size(sizes, M, _usable(requested))
 
 
 cdef Py_ssize_t _scratch_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
@@ -844,13 +979,17 @@ cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexc
     return total + total % 2
 
 
+cdef bint _misaligned(const floating[:, ::1] A) noexcept:
+    return A.shape[0] > 0 and A.shape[1] > 0 and (<size_t>&A[0, 0]) % sizeof(floating) != 0
+
+
 def train_epoch(floating[::1] P, floating[::1] V,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff, const Py_ssize_t[::1] boff,
                 int hidden, int output, int cost,
                 const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
                 Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
                 double eta, double decay, double mu, floating[::1] work,
-                int rule=RULE_SGD, const double[::1] rule_args=None, int num_threads=1):
+                int rule=RULE_SGD, const double[::1] rule_args=None, num_threads=1):
     """Run mini-batches ``first .. last-1`` of one epoch, without the GIL.
 
     Mini-batch k holds the examples ``order[k*m : (k+1)*m]`` (the last one may
@@ -866,12 +1005,12 @@ def train_epoch(floating[::1] P, floating[::1] V,
     """
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
     cdef Py_ssize_t n = order.shape[0], I = sizes[0], O = sizes[lay.L]
-    cdef Py_ssize_t k, start, M, r
-    cdef Py_ssize_t done = 0, examples = 0
-    cdef double cost_sum = 0
     cdef Py_ssize_t scratch = _scratch_size(sizes, mini_batch_size)
-    cdef const floating** rows0 = <const floating**>(&work[0] + scratch)
-    cdef floating* Yb = &work[0] + scratch + 2 * mini_batch_size
+    if _misaligned(X) or _misaligned(Y):
+        # Rows not on an element boundary (np.frombuffer at an odd offset, a
+        # block Dask deserialised): the kernels' loads get an aligned copy.
+        X = np.array(X)
+        Y = np.array(Y)
     cdef Rule step_rule
     if work.shape[0] < _workspace_size(sizes, mini_batch_size):
         raise ValueError("workspace too small")
@@ -885,41 +1024,34 @@ def train_epoch(floating[::1] P, floating[::1] V,
         raise ValueError("step-rule state too small")
     # -- end step rule --
     # The other rules run on one thread.
-    cdef int nt = _team_size(sizes, mini_batch_size, num_threads) if rule == RULE_SGD else 1
+    cdef int nt = _team_size(sizes, mini_batch_size, _usable(num_threads)) if rule == RULE_SGD else 1
     if nt > 1:
         if work.shape[0] < _workspace_size(sizes, mini_batch_size) + (nt - 1) * _team_area(
                 mini_batch_size):
             raise ValueError("workspace too small for the threads")
         return _epoch_team(&lay, &P[0], &V[0], X, Y, order, mini_batch_size, first, last,
                            <floating>eta, decay, <floating>mu, &work[0], scratch,
-                           &work[0] + _workspace_size(sizes, mini_batch_size), nt, step_rule.l2)
+                           &work[0] + _workspace_size(sizes, mini_batch_size), nt, &step_rule)
+    cdef Py_ssize_t counts[2]
+    cdef double total[1]
+    cdef int stopped
+    cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
+    cdef const floating* Yp = &Y[0, 0] if Y.shape[0] > 0 else NULL
+    counts[0] = counts[1] = 0
+    total[0] = 0
     with nogil:
-        for k in range(first, last):
-            start = k * mini_batch_size
-            M = mini_batch_size if start + mini_batch_size <= n else n - start
-            # The inputs are read where they lie (one pointer per example);
-            # the targets, a few numbers each, are gathered.
-            for r in range(M):
-                rows0[r] = &X[order[start + r], 0]
-                memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
-            for r in range(start + M, min(start + M + mini_batch_size, n)):
-                cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
-            cost_sum += _rule_batch(&lay, &P[0], &V[0], rows0, &work[0], M, Yb,
-                                    eta, decay, mu, &step_rule)
-            done += 1
-            examples += M
-            if done % 16 == 0:
-                # Ctrl-C lands here, between mini-batches, so the network
-                # it leaves behind is consistent.
-                with gil:
-                    PyErr_CheckSignals()
-    return done, examples, cost_sum
+        stopped = _epoch_alone(&lay, &P[0], &V[0], Xp, Yp, &order[0] if n > 0 else NULL, n,
+                               mini_batch_size, first, last, eta, decay, mu, &work[0], scratch,
+                               &step_rule, counts, total)
+    if stopped:
+        _reraise()
+    return counts[0], counts[1], total[0]
 
 
 def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff,
                 const Py_ssize_t[::1] boff, int hidden, int output,
                 const floating[:, ::1] X, floating[:, ::1] out, floating[:, ::1] z_out,
-                floating[::1] work, int num_threads=1):
+                floating[::1] work, num_threads=1):
     """a^L for every row of X, in chunks of 64 rows, parallel over chunks.
 
     ``work`` holds ``num_threads`` areas of ``workspace_size(sizes, 64)``.
@@ -933,11 +1065,25 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
     cdef Py_ssize_t c, start, M
     cdef floating* w
     cdef const floating** rows0
-    if work.shape[0] < per_thread * num_threads:
+    cdef int nt = _usable(num_threads)
+    if _misaligned(X):
+        X = np.array(X)     # (see train_epoch)
+    if work.shape[0] < per_thread * nt:
         raise ValueError("workspace too small")
     if n == 0:
         return
-    for c in prange(n_chunks, nogil=True, num_threads=num_threads, schedule="static"):
+    if nt == 1:
+        # No parallel region at all (a forked child must not start one).
+        with nogil:
+            for c in range(n_chunks):
+                start = c * CHUNK
+                M = CHUNK if start + CHUNK <= n else n - start
+                rows0 = <const floating**>(&work[0] + scratch)
+                _row_pointers(&X[start, 0], M, I, rows0)
+                _forward_all(&lay, &P[0], rows0, &work[0] + 2 * CHUNK, M, &z_out[start, 0],
+                             &out[start, 0], <const floating**>&work[0], &work[0] + scratch - PACK)
+        return
+    for c in prange(n_chunks, nogil=True, num_threads=nt, schedule="static"):
         w = &work[0] + threadid() * per_thread
         start = c * CHUNK
         M = CHUNK if start + CHUNK <= n else n - start

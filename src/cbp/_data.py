@@ -241,6 +241,7 @@ class _Entry(NamedTuple):
     items: list         # every x and y, held so that their ids stay unique
     ids: tuple          # id() of each of them, in order
     result: tuple
+    targets: tuple      # copies of the sampled examples' y, as converted
 
 
 def _items(data):
@@ -254,7 +255,8 @@ def cached(owner, kind, data, convert):
     ``data`` is the same list object holding the same x and y objects, in
     the same order (one pass of ``id`` over the list: replacing, adding,
     removing or reordering items is seen) and a sample of them still holds
-    the values converted (so an edit in place of every array is seen too).
+    the values converted, inputs and targets (so an edit in place of every
+    array is seen too).
     An edit in place of a few arrays may go unseen: replace the tuple or pass
     a new list.  ``kind`` separates conversions of one list (labels, targets).
     """
@@ -265,24 +267,37 @@ def cached(owner, kind, data, convert):
         entry = _CACHE.get(owner, {}).get(key)
     if (entry is not None and entry.data is data
             and tuple(map(id, itertools.chain.from_iterable(data))) == entry.ids
-            and _sample_holds(data, entry.result)):
+            and _sample_holds(data, entry.result)
+            and _targets_hold(data, entry.targets)):
         return entry.result
     result = convert()
     items = _items(data)
+    targets = tuple(np.array(data[k][1], copy=True) for k in _sample(data))
     with _CACHE_LOCK:
         entries = _CACHE.setdefault(owner, {})
         entries.pop(key, None)
-        entries[key] = _Entry(data, items, tuple(map(id, items)), result)
+        entries[key] = _Entry(data, items, tuple(map(id, items)), result, targets)
         while len(entries) > _CACHE_SIZE:
             del entries[next(iter(entries))]
     return result
+
+
+def _sample(data):
+    """Indices of the examples whose values a cache hit compares."""
+    return np.linspace(0, len(data) - 1, min(_SAMPLE, len(data))).astype(int) if data else ()
+
+
+def _targets_hold(data, targets):
+    """True when the sampled examples' y still equal the copies taken at conversion."""
+    return all(np.array_equal(np.asarray(data[k][1]), y) and np.shape(data[k][1]) == y.shape
+               for k, y in zip(_sample(data), targets))
 
 
 def _sample_holds(data, result):
     X = result[0]
     if X.shape[0] != len(data):
         return False
-    for k in np.linspace(0, len(data) - 1, min(_SAMPLE, len(data))).astype(int) if data else ():
+    for k in _sample(data):
         x = data[k][0]
         if not (isinstance(x, np.ndarray) and x.size == X.shape[1]
                 and np.array_equal(x.reshape(-1).astype(X.dtype), X[k])):

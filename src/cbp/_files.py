@@ -125,12 +125,45 @@ def _fsync_directory(directory):
         os.close(fd)
 
 
+def _check_links(path):
+    """Refuse to write through a link another user planted in a sticky world-writable directory.
+
+    The rule of Linux's ``fs.protected_symlinks``: in a directory such as
+    /tmp, a link is followed only by its owner or the directory's owner.
+    Otherwise anyone could point /tmp/model.npz at a victim's file and have
+    the victim's next save replace it (or create a dangling link's target).
+    Every link of a chain is checked.
+    """
+    me = os.geteuid() if hasattr(os, "geteuid") else None
+    for _ in range(40):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if not stat.S_ISLNK(st.st_mode) or me is None:
+            return
+        directory = os.path.dirname(os.path.abspath(path))
+        try:
+            dst = os.stat(directory)
+        except OSError:
+            return
+        if (dst.st_mode & stat.S_ISVTX and dst.st_mode & stat.S_IWOTH
+                and st.st_uid not in (me, dst.st_uid)):
+            raise PermissionError(
+                errno.EACCES, "is a symbolic link owned by another user in a sticky "
+                "world-writable directory; cbp does not write through it (as the kernel's "
+                "fs.protected_symlinks would not follow it)", os.fspath(path))
+        path = os.path.join(directory, os.readlink(path))
+
+
 def _save_target(path, what):
     """The file a save to ``path`` replaces, and its permission bits (None if new).
 
     A symbolic link at ``path`` leads to the file it points to (through any
-    chain of links), so the link itself survives.
+    chain of links), so the link itself survives, unless another user owns
+    it in a sticky world-writable directory (PermissionError).
     """
+    _check_links(path)
     target = os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
     shown = path if target == os.path.abspath(path) else f"{path} (a link to {target})"
     try:

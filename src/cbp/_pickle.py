@@ -26,8 +26,12 @@ the opcodes' names in those messages.
 Resources are bounded: every length the file declares is checked against
 the bytes left under ``max_bytes`` before anything is allocated, large
 strings are read in chunks into memory that is only touched as data
-arrives, and the number of opcodes is capped, so a file cannot make the
-reader hold much more than the bytes it actually supplied.
+arrives, and the number of opcodes is capped.  The budget is charged for
+what the reader allocates, not only for what it reads: a string decoded,
+encoded to bytes or copied into an array is charged again, and a long
+string or byte string fetched from the memo a second time is refused (one
+stored string handed to ``_codecs.encode`` again and again would multiply
+its bytes).  So everything the reader builds stays within ``max_bytes``.
 """
 
 import pickletools
@@ -171,6 +175,10 @@ class _Reader:
         self.left = max_bytes
         self.max_bytes = max_bytes
 
+    def charge(self, n, what):
+        """Count ``n`` bytes the reader allocates (a copy, a conversion) against the limit."""
+        self._claim(n, what)
+
     def _claim(self, n, what):
         if n > self.left:
             raise ValueError(
@@ -261,7 +269,7 @@ def _raw_bytes(value):
     return None
 
 
-def _array_from(raw, dtype, shape, fortran, pos, op):
+def _array_from(reader, raw, dtype, shape, fortran, pos, op):
     count = _check_shape(shape, pos, op)
     nbytes = count * dtype.itemsize
     if len(raw) != nbytes:
@@ -271,11 +279,12 @@ def _array_from(raw, dtype, shape, fortran, pos, op):
         return np.empty(shape, dtype=dtype)
     flat = np.frombuffer(raw, dtype=dtype, count=count)
     if not flat.flags.writeable:  # data held in a small bytes object
+        reader.charge(nbytes, "a copy of array data")
         flat = flat.copy()
     return flat.reshape(shape, order="F" if fortran else "C")
 
 
-def _build_array(pending, state, pos, op):
+def _build_array(reader, pending, state, pos, op):
     if pending.array is not None:
         _refuse(op, pos, "this array already has its state")
     if not (isinstance(state, tuple) and len(state) == 5 and _is_small_int(state[0], 1)):
@@ -290,10 +299,10 @@ def _build_array(pending, state, pos, op):
         # A list here is how object arrays are pickled.
         _refuse(op, pos, f"array data must be a byte string, got {_describe(data)} "
                 "(object arrays are never read)")
-    pending.array = _array_from(raw, spec.dtype, shape, bool(fortran), pos, op)
+    pending.array = _array_from(reader, raw, spec.dtype, shape, bool(fortran), pos, op)
 
 
-def _reduce(func, args, pos, op):
+def _reduce(reader, func, args, pos, op):
     """The value of ``func(*args)`` for the few calls NumPy's pickles make."""
     what = func.what if isinstance(func, _Global) else None
     if not isinstance(args, tuple):
@@ -315,10 +324,12 @@ def _reduce(func, args, pos, op):
         if not (len(args) == 4 and isinstance(args[1], _Dtype) and args[1].dtype is not None
                 and _text(args[3]) in ("C", "F") and _raw_bytes(args[0]) is not None):
             _refuse(op, pos, "_frombuffer is read only as _frombuffer(data, dtype, shape, 'C' or 'F')")
-        return _array_from(_raw_bytes(args[0]), args[1].dtype, args[2], _text(args[3]) == "F", pos, op)
+        return _array_from(reader, _raw_bytes(args[0]), args[1].dtype, args[2],
+                           _text(args[3]) == "F", pos, op)
     if what == _ENCODE:
         if not (len(args) == 2 and isinstance(args[0], str) and _text(args[1]) in ("latin1", "latin-1")):
             _refuse(op, pos, "_codecs.encode is read only as encode(text, 'latin1')")
+        reader.charge(len(args[0]), "the bytes _codecs.encode makes")
         try:
             data = bytearray(args[0], "latin-1")
         except UnicodeEncodeError:
@@ -328,6 +339,13 @@ def _reduce(func, args, pos, op):
         return _Raw(np.frombuffer(data, dtype=np.uint8) if len(data) > _SMALL else bytes(data),
                     text=False)
     _refuse(op, pos, f"refusing to call {_describe(func)}: only NumPy's array reconstruction is read")
+
+
+def _is_long(value):
+    """True for a string or byte string longer than _SMALL (array data)."""
+    if isinstance(value, str):
+        return len(value) > _SMALL
+    return isinstance(value, _Raw) and len(value.data) > _SMALL
 
 
 def _decode_utf8(reader, n, what):
@@ -340,6 +358,7 @@ def _decode_utf8(reader, n, what):
         # character.
         if n and raw.max() >= 0xC4:
             raise ValueError(f"offset {reader.offset}: long text with characters outside latin-1")
+        reader.charge(n, "the decoded text")
     try:
         return str(raw, "utf-8")
     except UnicodeDecodeError as exc:
@@ -373,6 +392,7 @@ def load(f, max_bytes):
     stack = []
     marks = []
     memo = {}
+    fetched = set()  # ids of the long strings fetched from the memo once
 
     def pop_mark(op, pos):
         if not marks:
@@ -397,9 +417,15 @@ def load(f, max_bytes):
 
     def memo_get(key, op, pos):
         try:
-            stack.append(memo[key])
+            value = memo[key]
         except KeyError:
             _refuse(op, pos, f"memo key {key} was never stored")
+        if _is_long(value):
+            if id(value) in fetched:
+                _refuse(op, pos, f"memo key {key}, a string of over {_SMALL} bytes, fetched again: "
+                        "an array pickle uses its data once, and each use would copy it")
+            fetched.add(id(value))
+        stack.append(value)
 
     head_pos = reader.offset
     head = reader.read(2, "the pickle header")
@@ -494,14 +520,14 @@ def load(f, max_bytes):
             stack.append(_Global(what))
         elif op == b"R":
             func, args = pop(op, pos, 2)
-            stack.append(_reduce(func, args, pos, op))
+            stack.append(_reduce(reader, func, args, pos, op))
         elif op == b"b":
             (state,) = pop(op, pos)
             target = stack[-1] if len(stack) > (marks[-1] if marks else 0) else None
             if isinstance(target, _Dtype):
                 _make_dtype(target, state, pos)
             elif isinstance(target, _Array):
-                _build_array(target, state, pos, op)
+                _build_array(reader, target, state, pos, op)
             else:
                 _refuse(op, pos, f"refusing to set the state of {_describe(target)}: only arrays and "
                         "dtypes this reader made itself get a state, once")

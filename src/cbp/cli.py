@@ -14,7 +14,9 @@ be saved, 130 after Ctrl-C.
 import argparse
 import math
 import os
+import stat
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import Optional
@@ -276,11 +278,52 @@ def _one_hot(y, n_out, dtype):
 
 
 def _check_output_path(path, flag):
-    directory = os.path.dirname(os.path.abspath(os.path.expanduser(path)))
+    # Found before training, not after every epoch ran: a missing or
+    # unwritable directory, and a directory, FIFO or device at the path.
+    full = os.path.expanduser(path)
+    directory = os.path.dirname(os.path.realpath(full))
     if not os.path.isdir(directory):
         raise UsageError(f"{flag} {path}: the directory {directory} does not exist")
-    if os.path.isdir(os.path.expanduser(path)):
+    if os.path.isdir(full):
         raise UsageError(f"{flag} {path}: is a directory")
+    if os.path.exists(full) and not stat.S_ISREG(os.stat(full).st_mode):
+        from ._files import kind_of
+        raise UsageError(f"{flag} {path}: is {kind_of(os.stat(full).st_mode)}, not a regular "
+                         "file; cbp writes regular files only")
+    try:
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write in {directory} "
+                         f"({exc.strerror or exc})") from None
+    return os.path.realpath(full)
+
+
+def _check_outputs(args):
+    """Every output of ``cbp train`` checked before training; two on one path refused."""
+    outputs = [(flag, path) for flag, path in (("--save", args.save), ("--plot", args.plot),
+                                               ("--plot-weights", args.plot_weights),
+                                               ("--plot-speed", args.plot_speed)) if path]
+    seen = {}
+    for flag, path in outputs:
+        real = _check_output_path(path, flag)
+        if real in seen:
+            raise UsageError(f"{seen[real]} and {flag} both write {path}: give each output "
+                             "its own file")
+        seen[real] = flag
+        formats = _plot_formats() if flag != "--save" else None
+        ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+        if formats and ext not in formats:
+            raise UsageError(f"{flag} {path}: matplotlib writes .{', .'.join(sorted(formats))}; "
+                             f"not .{ext}")
+
+
+def _plot_formats():
+    # What Figure.savefig writes (None without matplotlib, reported later).
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return None
+    return set(FigureCanvasBase.get_supported_filetypes())
 
 
 def _accuracy_text(correct, n):
@@ -333,13 +376,10 @@ def _train(args):
     opt = SGD(eta, mini_batch_size=args.mini_batch_size, lmbda=args.lmbda,
               momentum=args.momentum)
     epochs = _checks.integer(args.epochs, "epochs", minimum=0)
-    if args.save:
-        _check_output_path(args.save, "--save")
+    _check_outputs(args)
     plots = [(flag, path) for flag, path in (("--plot", args.plot),
                                              ("--plot-weights", args.plot_weights),
                                              ("--plot-speed", args.plot_speed)) if path]
-    for flag, path in plots:
-        _check_output_path(path, flag)
     if args.plot_weights and math.isqrt(net.sizes[0]) ** 2 != net.sizes[0]:
         raise UsageError(f"--plot-weights: the input has {net.sizes[0]} units, not a square "
                          "number of pixels")

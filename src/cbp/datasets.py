@@ -436,8 +436,10 @@ def read_mnist_pickle(path: PathLike,
         The book's ``mnist.pkl.gz``, or the same pickle re-saved by Python 3
         (protocols 2 to 5), gzipped or not (recognised from the content).
     max_bytes : int, optional
-        Most bytes the file may decompress to; a length it declares beyond
-        that is refused before being read. Default :data:`DEFAULT_MAX_BYTES`
+        Most bytes the file may decompress to, counting what the parser
+        makes of them (a text decoded or encoded, a copy, the float32
+        images of another dtype); a length it declares beyond that is
+        refused before being read. Default :data:`DEFAULT_MAX_BYTES`
         (1 GiB); the book's file decompresses to about 220 MB.
 
     Returns
@@ -482,6 +484,14 @@ def read_mnist_pickle(path: PathLike,
     max_bytes = _files.check_max_bytes(max_bytes)
     with _memory_guard(path, max_bytes):
         parts = _read_pickle_parts(path, max_bytes, "not network.py's mnist.pkl.gz")
+        # The float32 copies of images stored in another dtype count against
+        # the limit too (a small file of uint8 zeros would take 4x its bytes).
+        held = sum(a.nbytes for part in parts for a in part)
+        extra = sum(X.size * 4 for X, _ in parts if X.dtype != np.float32)
+        if held + extra > max_bytes:
+            raise ValueError(
+                f"{path}: the images would take {extra} bytes as float32, on top of the "
+                f"{held} bytes read, more than the limit of {max_bytes} bytes (max_bytes)")
         return tuple((X.astype(np.float32, copy=False), y) for X, y in parts)
 
 

@@ -37,15 +37,22 @@ error mid-way leaves any previous model file as it was.  Only regular files
 are written or read: a directory, FIFO, device or socket at the path is
 refused, never replaced or opened for reading.  Saving onto a symbolic link
 replaces the file the link points to (atomically, beside that file) and
-keeps the link.  The new file keeps the permission bits of the file it
-replaces, without setuid, setgid or sticky bits.
+keeps the link, unless another user owns the link in a sticky
+world-writable directory such as /tmp (refused, as the kernel's
+``fs.protected_symlinks`` refuses to follow it).  The new file keeps the
+permission bits of the file it replaces, without setuid, setgid or sticky bits.
 
 Loading reads every member in bounded chunks and checks, before allocating
 anything, that each ``.npy`` header's shape and dtype give exactly the size
 the zip directory declares, that the total stays under ``max_bytes``
 (default :data:`cbp.datasets.DEFAULT_MAX_BYTES`, 1 GiB) and that only plain
 numeric or short string arrays are present; inflating more or fewer bytes
-than declared, or a bad checksum, is an error.
+than declared, or a bad checksum, is an error.  Only stored and deflated
+members are read (zipfile inflates a bzip2 or LZMA chunk whole, whatever
+the directory declares), and a member over 1 MiB inflating more than 100:1,
+which no trained network's weights do, is refused unless ``max_bytes`` is
+raised above the default.  The weights are read straight into the new
+network's parameter vector: the file's numbers are held once.
 """
 import ast
 import io
@@ -58,7 +65,7 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from . import _checks, _files
+from . import _checks, _core, _files
 from ._typing import PathLike
 
 if TYPE_CHECKING:
@@ -81,6 +88,11 @@ _READ_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, OSError, ValueErro
 _MAX_MEMBERS = 4096
 _MAX_DIRECTORY = 1 << 20
 _MAX_NPY_HEADER = 10000
+# No trained network's weights deflate by more than a few per cent (measured
+# in tests/test_file_budgets.py); a large entry inflating over 100:1 is a bomb,
+# refused unless max_bytes is raised above the default.
+_MAX_RATIO = 100
+_RATIO_FROM = 1 << 20
 # Element types a model file holds: numbers, and the short strings of its
 # header entries.
 _STRING_ITEMSIZE = 1024
@@ -117,7 +129,8 @@ def save(net: "Network", path: PathLike) -> None:
     file in the same directory, renamed over the old file once complete.
     An existing file at ``path`` keeps its permission bits (never setuid,
     setgid or sticky).  If ``path`` is a symbolic link, the file it points
-    to is replaced and the link is kept.
+    to is replaced and the link is kept (unless another user owns the link
+    in a sticky world-writable directory: PermissionError).
 
     Parameters
     ----------
@@ -153,6 +166,10 @@ class _Bad(Exception):
     """A problem with the file's content; becomes ValueError naming the file."""
 
 
+class _Invalid(_Bad):
+    """A cbp model file whose entries disagree (shapes, dtypes, values)."""
+
+
 def _string(entries, key):
     a = entries[key]
     if a.dtype.kind not in "US" or a.ndim != 0:
@@ -171,24 +188,51 @@ def _int(entries, key):
 
 
 def _check_directory(f, size):
-    """Refuse a zip whose central directory is larger than any model's, before zipfile reads it."""
-    tail_size = min(size, 22 + 65535)
-    f.seek(size - tail_size)
-    tail = f.read(tail_size)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
+    """Refuse a zip whose central directory is larger than any model's, before zipfile reads it.
+
+    The end records are found where zipfile finds them: the end-of-directory
+    record in the last 22 bytes (no comment) or else the last one in the
+    final 64 KiB, and the zip64 record just before its locator (zipfile reads
+    it there, not at the offset the locator gives: both places are checked).
+    """
+    if size < 22:
         return  # zipfile reports the damage
-    entries, cd_size = struct.unpack("<HI", tail[at + 10:at + 16])
-    if (entries == 0xFFFF or cd_size == 0xFFFFFFFF) and at >= 20 and tail[at - 20:at - 16] == b"PK\x06\x07":
-        # Zip64: the real counts are in the record the locator points to.
-        (offset,) = struct.unpack("<Q", tail[at - 12:at - 4])
-        f.seek(offset)
-        record = f.read(56)
-        if len(record) == 56 and record[:4] == b"PK\x06\x06":
-            entries, cd_size = struct.unpack("<QQ", record[32:48])
-    if entries > _MAX_MEMBERS or cd_size > _MAX_DIRECTORY:
-        raise _Bad(f"its zip directory lists {entries} entries in {cd_size} bytes; a model file "
-                   f"has at most {_MAX_MEMBERS}")
+    f.seek(size - 22)
+    last = f.read(22)
+    if last[:4] == b"PK\x05\x06" and last[-2:] == b"\0\0":
+        at = size - 22
+    else:
+        tail_size = min(size, 22 + (1 << 16))
+        f.seek(size - tail_size)
+        tail = f.read(tail_size)
+        found = tail.rfind(b"PK\x05\x06")
+        if found < 0 or tail_size - found < 22:
+            return  # zipfile reports the damage
+        at = size - tail_size + found
+    f.seek(at)
+    record = f.read(22)
+    counts = []
+    plain = struct.unpack("<HI", record[10:16])
+    if at >= 20:
+        f.seek(at - 20)
+        locator = f.read(20)
+        if locator[:4] == b"PK\x06\x07":
+            (offset,) = struct.unpack("<Q", locator[8:16])
+            for where in (at - 20 - 56, offset):
+                if 0 <= where <= size - 56:
+                    f.seek(where)
+                    zip64 = f.read(56)
+                    if zip64[:4] == b"PK\x06\x06":
+                        this_disk, total, cd_size = struct.unpack("<QQQ", zip64[24:48])
+                        counts.append((where, max(this_disk, total), cd_size))
+    # zipfile takes the plain record's counts unless a zip64 record lies
+    # just before the locator.
+    counts = [(n, cd) for where, n, cd in counts] + (
+        [] if any(where == at - 76 for where, _, _ in counts) else [plain])
+    for entries, cd_size in counts:
+        if entries > _MAX_MEMBERS or cd_size > _MAX_DIRECTORY:
+            raise _Bad(f"its zip directory lists {entries} entries in {cd_size} bytes; a model "
+                       f"file has at most {_MAX_MEMBERS}")
 
 
 def _npy_header(member, info):
@@ -229,8 +273,13 @@ def _npy_header(member, info):
     return shape, fortran, dtype, start + hlen
 
 
-def _read_member(archive, info, budget):
-    """The array in one member, after checking its declared size; bytes used."""
+def _read_member(archive, info, budget, into=None):
+    """The array in one member, after checking its declared size; bytes used.
+
+    ``into`` (a C-contiguous parameter view of a network): the member must
+    have its shape (a bias may be 1-D) and dtype, and is read straight into
+    it, without a copy; the view is returned.
+    """
     with archive.open(info) as member:
         shape, fortran, dtype, header_size = _npy_header(member, info)
         if dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
@@ -250,16 +299,54 @@ def _read_member(archive, info, budget):
         if claimed > budget:
             raise _Bad(f"entry {info.filename!r} needs {claimed} bytes, past the limit "
                        "(max_bytes) on the array data of one file")
-        flat = np.empty(count, dtype=dtype)
+        key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        if into is not None:
+            _check_param(key, tuple(shape), dtype, into)
+        # A Fortran-ordered matrix (another writer's) goes through a copy.
+        direct = into is not None and not (fortran and len(shape) > 1 and min(shape) > 1)
+        flat = into.reshape(-1) if direct else np.empty(count, dtype=dtype)
         got = _files.read_into(member, flat.view(np.uint8))
         if got != claimed or member.read(1):
             raise _Bad(f"entry {info.filename!r} inflates to a size other than the "
                        f"{claimed} bytes declared")
-    return flat.reshape(shape, order="F" if fortran else "C"), claimed
+    if into is None:
+        return flat.reshape(shape, order="F" if fortran else "C"), claimed
+    if not direct:
+        into[...] = flat.reshape(shape, order="F")
+    if not _core.all_finite(into.reshape(-1)):
+        raise _Invalid(f"entry {key!r} holds NaN or infinite values")
+    return into, claimed
 
 
-def _read_entries(f, max_bytes):
-    """Every array of the archive open on ``f``, read in full within ``max_bytes``."""
+def _check_param(key, shape, dtype, into):
+    """Refuse a weight or bias entry whose shape or dtype is not the network's."""
+    want = into.shape
+    if shape != want and not (key[0] == "b" and shape == want[:1]):
+        raise _Invalid(f"entry {key!r} has shape {shape}, but the sizes need {want}")
+    if dtype != into.dtype:
+        raise _Invalid(f"entry {key!r} has dtype {dtype}, but the file declares "
+                       f"{into.dtype.name}")
+
+
+def _check_methods(infos, max_bytes):
+    """Stored or deflated entries only, and none inflating past any real network's ratio."""
+    for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Bad(f"entry {info.filename!r} is compressed with zip method "
+                       f"{info.compress_type}; a model file's entries are stored (np.savez) "
+                       "or deflated (np.savez_compressed) only")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if (info.file_size > _RATIO_FROM and ratio > _MAX_RATIO
+                and max_bytes <= _files.DEFAULT_MAX_BYTES):
+            raise _Bad(f"entry {info.filename!r} inflates {info.compress_size} bytes to "
+                       f"{info.file_size} ({ratio:.0f}:1); trained networks' weights compress "
+                       f"less than 2:1 and no model reaches {_MAX_RATIO}:1.  To load it anyway, "
+                       f"pass max_bytes above the default {_files.DEFAULT_MAX_BYTES}")
+
+
+def _read_model(f, max_bytes):
+    """The network in the archive open on ``f``, its arrays read within ``max_bytes``."""
+    from .model import Network
     head = f.read(6)
     if not head:
         raise _Bad("the file is empty")
@@ -279,19 +366,39 @@ def _read_entries(f, max_bytes):
         if declared > max_bytes:
             raise _Bad(f"its entries declare {declared} bytes, more than the limit of "
                        f"{max_bytes} bytes (max_bytes)")
-        entries = {}
+        _check_methods(infos, max_bytes)
+        entries, params = {}, {}
         budget = max_bytes
         for info in infos:
             key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            if key in entries:
+            if key in entries or key in params:
                 raise _Bad(f"entry {key!r} appears twice")
-            entries[key], used = _read_member(archive, info, budget)
-            budget -= used
-        return entries
+            if _PARAM_KEY.match(key):
+                params[key] = info
+            else:
+                entries[key], used = _read_member(archive, info, budget)
+                budget -= used
+        sizes, header = _check(entries, params)
+        try:
+            net = Network(sizes, activation=header["activation"],
+                          output_activation=header["output_activation"], cost=header["cost"],
+                          dtype=header["dtype"], seed=0)
+        except (TypeError, ValueError) as exc:
+            raise _Invalid(str(exc)) from None
+        except MemoryError:
+            raise _Invalid(f"not enough memory for a network of sizes {sizes}") from None
+        # The weights go straight into the network's parameter vector: the
+        # file's numbers are held once.
+        ws, bs = net._views(net._params)
+        for k in range(len(sizes) - 1):
+            for key, view in ((f"W{k}", ws[k]), (f"b{k}", bs[k])):
+                _, used = _read_member(archive, params[key], budget, into=view)
+                budget -= used
+        return net
 
 
-def _check(entries):
-    """(header dict, weights, biases) from the entries, or _Bad."""
+def _check(entries, params):
+    """(sizes, header dict) from the entries, after checking that ``params`` has each layer's."""
     missing = [k for k in _HEADER_KEYS if k not in entries]
     if "format" in missing or (len(missing) == len(_HEADER_KEYS)):
         raise _Bad("it is not a cbp model file (no 'format' entry)")
@@ -299,49 +406,36 @@ def _check(entries):
     if fmt != FORMAT:
         raise _Bad(f"it is not a cbp model file (format {fmt!r}, expected {FORMAT!r})")
     if "version" in missing:
-        raise _Bad("it has no 'version' entry")
+        raise _Invalid("it has no 'version' entry")
     version = _int(entries, "version")
     if version != VERSION:
-        raise _Bad(f"unsupported version {version} (this cbp reads version {VERSION}); "
-                   "a newer cbp may read it")
+        raise _Invalid(f"unsupported version {version} (this cbp reads version {VERSION}); "
+                       "a newer cbp may read it")
     if missing:
-        raise _Bad(f"it lacks the entries {missing}")
+        raise _Invalid(f"it lacks the entries {missing}")
     sizes = entries["sizes"]
     if sizes.dtype.kind not in "iu" or sizes.ndim != 1 or sizes.shape[0] < 2:
-        raise _Bad(f"entry 'sizes' must be a 1-D integer array of at least two layer widths; "
-                   f"got dtype {sizes.dtype}, shape {sizes.shape}")
+        raise _Invalid(f"entry 'sizes' must be a 1-D integer array of at least two layer "
+                       f"widths; got dtype {sizes.dtype}, shape {sizes.shape}")
     if (sizes < 1).any():
-        raise _Bad(f"entry 'sizes' must hold positive layer widths; got {sizes.tolist()}")
+        raise _Invalid(f"entry 'sizes' must hold positive layer widths; got {sizes.tolist()}")
     sizes = [int(s) for s in sizes]
     header = {k: _string(entries, k) for k in ("activation", "output_activation", "cost",
                                                 "dtype")}
     try:
-        dtype = np.dtype(_checks.dtype(header["dtype"]))
+        _checks.dtype(header["dtype"])
     except (TypeError, ValueError) as exc:
-        raise _Bad(f"entry 'dtype': {exc}") from None
+        raise _Invalid(f"entry 'dtype': {exc}") from None
     L = len(sizes) - 1
-    extra = sorted(k for k in entries if _PARAM_KEY.match(k) and int(k[1:]) >= L)
+    extra = sorted(k for k in params if int(k[1:]) >= L)
     if extra:
-        raise _Bad(f"sizes {sizes} give {L} weight layers, but the file also holds {extra}")
-    weights, biases = [], []
+        raise _Invalid(f"sizes {sizes} give {L} weight layers, but the file also holds {extra}")
     for k in range(L):
-        for key, shape, out in ((f"W{k}", (sizes[k + 1], sizes[k]), weights),
-                                (f"b{k}", (sizes[k + 1], 1), biases)):
-            if key not in entries:
-                raise _Bad(f"it lacks the entry {key!r} (sizes {sizes} need W0..W{L - 1} "
-                           f"and b0..b{L - 1})")
-            a = entries[key]
-            if key[0] == "b" and a.shape == shape[:1]:
-                a = a.reshape(shape)
-            if a.shape != shape:
-                raise _Bad(f"entry {key!r} has shape {a.shape}, but sizes {sizes} need {shape}")
-            if a.dtype != dtype:
-                raise _Bad(f"entry {key!r} has dtype {a.dtype}, but the file declares "
-                           f"{dtype.name}")
-            if not np.isfinite(a).all():
-                raise _Bad(f"entry {key!r} holds NaN or infinite values")
-            out.append(a)
-    return sizes, header, weights, biases
+        for key in (f"W{k}", f"b{k}"):
+            if key not in params:
+                raise _Invalid(f"it lacks the entry {key!r} (sizes {sizes} need W0..W{L - 1} "
+                               f"and b0..b{L - 1})")
+    return sizes, header
 
 
 def load(path: PathLike, max_bytes: Optional[int] = None) -> "Network":
@@ -357,8 +451,9 @@ def load(path: PathLike, max_bytes: Optional[int] = None) -> "Network":
     max_bytes : int, optional
         Most bytes of array data the file may declare, checked before
         reading (default :data:`cbp.datasets.DEFAULT_MAX_BYTES`, 1 GiB).
-        The network made from it holds a copy, so loading takes up to
-        about twice this.
+        The weights are read into the network itself, so loading takes
+        about this once.  Above the default, it also lifts the refusal of
+        members inflating more than 100:1.
 
     Returns
     -------
@@ -381,12 +476,13 @@ def load(path: PathLike, max_bytes: Optional[int] = None) -> "Network":
         names the file and says what is wrong.  Also a FIFO, device or
         socket at ``path``, which is not read (nor waited on).
     """
-    from .model import Network
     path = _as_path(path)
     max_bytes = _files.check_max_bytes(max_bytes)
     with _files.open_regular(path) as f:
         try:
-            entries = _read_entries(f, max_bytes)
+            return _read_model(f, max_bytes)
+        except _Invalid as exc:
+            raise ValueError(f"{path}: invalid cbp model file: {exc}") from None
         except _Bad as exc:
             raise ValueError(f"{path}: not a cbp model file: {exc}") from None
         except MemoryError:
@@ -399,18 +495,3 @@ def load(path: PathLike, max_bytes: Optional[int] = None) -> "Network":
             else:
                 detail = f"a damaged or truncated .npz archive ({detail})"
             raise ValueError(f"{path}: not a readable cbp model file: {detail}") from None
-    try:
-        sizes, header, weights, biases = _check(entries)
-        try:
-            net = Network(sizes, activation=header["activation"],
-                          output_activation=header["output_activation"], cost=header["cost"],
-                          dtype=header["dtype"])
-            net.weights = weights
-            net.biases = biases
-        except (TypeError, ValueError) as exc:
-            raise _Bad(str(exc)) from None
-        except MemoryError:
-            raise _Bad(f"not enough memory for a network of sizes {sizes}") from None
-    except _Bad as exc:
-        raise ValueError(f"{path}: invalid cbp model file: {exc}") from None
-    return net

@@ -7,6 +7,7 @@
 Notation (note 001): layer l has weights W^l (n_l, n_{l-1}) and biases
 b^l (n_l, 1); z^l = W^l a^{l-1} + b^l and a^l = f(z^l).
 """
+import os
 import random
 import threading
 import time
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from .explain import Trace
 
 MAX_LAYERS = _core.MAX_LAYERS
+# Widest layer: a width past 2**31 - 1 cannot be a real layer (and its
+# product with another would overflow the core's indices).
+_MAX_WIDTH = 2**31 - 1
 _INIT = ("gaussian", "scaled")
 
 
@@ -264,6 +268,7 @@ class Network:
         if not isinstance(init, str) or init not in _INIT:
             raise ValueError(f"init must be one of {list(_INIT)}; got {init!r}")
         self.dtype = _checks.dtype(dtype)
+        self._check_memory(sizes, self.dtype)
         if seed is not None and not isinstance(seed, np.random.SeedSequence):
             seed = _checks.integer(seed, "seed", minimum=0)
         self.activation = activation.lower()
@@ -312,9 +317,25 @@ class Network:
         if len(sizes) > MAX_LAYERS + 1:
             raise ValueError(f"sizes may list at most {MAX_LAYERS + 1} layers; got {len(sizes)}")
         for k, s in enumerate(sizes):
-            if s < 1:
-                raise ValueError(f"sizes[{k}] must be a positive layer width; got {s}")
+            if not 1 <= s <= _MAX_WIDTH:
+                raise ValueError(f"sizes[{k}] must be a layer width from 1 to {_MAX_WIDTH}; "
+                                 f"got {s}")
         return sizes
+
+    @staticmethod
+    def _check_memory(sizes, dtype):
+        # A network larger than the machine's memory is refused by name
+        # rather than by a MemoryError from deep inside NumPy.
+        n = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
+        need = n * np.dtype(dtype).itemsize
+        try:
+            have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            have = 1 << 62
+        if need > have:
+            raise ValueError(f"sizes {sizes} give {n} parameters ({need / 2**30:.3g} GiB in "
+                             f"{np.dtype(dtype).name}), more than this machine's memory "
+                             f"({have / 2**30:.3g} GiB)")
 
     def _layout(self, sizes):
         # One flat parameter vector: all weights first (L2 decay applies to
@@ -476,7 +497,7 @@ class Network:
         # No more threads than 64-row blocks; by default OpenMP's count, which
         # OMP_NUM_THREADS and threadpoolctl limit as they limit NumPy's BLAS.
         blocks = max(1, -(-X.shape[0] // 64))
-        num_threads = min(blocks, num_threads or _core.default_threads())
+        num_threads = min(blocks, _core.usable_threads(num_threads or _core.default_threads()))
         out = np.empty((X.shape[0], n_out), dtype=self.dtype)
         z = np.empty_like(out)
         work = np.empty(_core.workspace_size(self._sizes, 64) * num_threads, dtype=self.dtype)
@@ -903,6 +924,8 @@ class Network:
 
         For ``pickle`` and :mod:`copy` (to ship a network to another process,
         e.g. with joblib or Dask); model files are :meth:`save`'s ``.npz``.
+        Unpickling runs code the pickle names: unpickle only networks from a
+        trusted source; loading a model file runs nothing.
         """
         with self._lock:
             params = self._params.copy()

@@ -42,8 +42,12 @@ from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
            "sigmoid", "sigmoid_prime"]
 
-#: Largest model file ``load`` reads by default (bytes).
+#: Most memory ``load`` may take by default (bytes); see :func:`load`.
 MAX_FILE_BYTES = 1 << 30
+# Memory json.loads may build per byte of text: ~26 for "[{},{},...]" (a
+# 64-byte dict and an 8-byte slot per 3 bytes), ~30 for nested empty lists,
+# plus the text and its decoded copy (measured in tests/test_file_budgets.py).
+_JSON_EXPANSION = 64
 
 
 class QuadraticCost:
@@ -613,8 +617,11 @@ def _refuse_constant(name):
 def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """A :class:`Network` from a JSON file written by ``save`` or by network2.py.
 
-    The file is untrusted input: at most ``max_bytes`` are read; it must be
-    JSON with "sizes", "weights", "biases" of matching shapes, finite
+    The file is untrusted input: parsing JSON builds a Python object per
+    number or bracket, over 30 bytes per byte of text, so a file larger
+    than ``max_bytes / 64`` is refused before it is parsed (the default
+    reads files up to 16 MiB: a network2 file of some 800,000 weights).  It
+    must be JSON with "sizes", "weights", "biases" of matching shapes, finite
     numbers, and a "cost" naming ``QuadraticCost`` or ``CrossEntropyCost``
     (nothing is looked up by name).  Otherwise ``ValueError``.  As in the
     original, the network is first built (its initial draw uses NumPy's
@@ -625,7 +632,8 @@ def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     filename : str or os.PathLike
         The JSON file.
     max_bytes : int
-        Refuse files larger than this.
+        The most memory loading may take: files larger than ``max_bytes // 64``
+        are refused unread.
 
     Returns
     -------
@@ -638,10 +646,14 @@ def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     except TypeError:
         raise TypeError(f"filename must be a path; got {type(filename).__name__}") from None
     # A regular file only: a FIFO or device would block or never end.
+    limit = max_bytes // _JSON_EXPANSION
     with _files.open_regular(path) as f:
-        raw = f.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ValueError(f"{path}: larger than max_bytes={max_bytes}; pass a larger "
+        size = os.fstat(f.fileno()).st_size
+        raw = f.read(limit + 1) if size <= limit else b""
+    if size > limit or len(raw) > limit:
+        raise ValueError(f"{path}: {max(size, len(raw))} bytes, larger than max_bytes/"
+                         f"{_JSON_EXPANSION} = {limit} (parsing JSON takes up to "
+                         f"{_JSON_EXPANSION} bytes of memory per byte of text); pass a larger "
                          "max_bytes to load it")
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)

@@ -367,6 +367,7 @@ class _Optimizer:
     # -- pickling: hyper-parameters and the state of each network still alive --
 
     def __getstate__(self):
+        """For pickle (unpickling runs code: unpickle only optimizers from a trusted source)."""
         d = {k: v for k, v in self.__dict__.items() if k not in ("_state", "_pace")}
         d["_state"] = [(net, buf, steps) for net, (buf, steps) in self._state.items()]
         return d

@@ -352,7 +352,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Softmax outputs with the log-likelihood cost for more than two classes;
     one logistic output with cross-entropy for two classes, one per label for
-    multilabel targets.
+    multilabel targets.  It pickles, for joblib and Dask; unpickling runs
+    code, so unpickle only estimators from a trusted source (``network_.save``
+    writes a model file, which loading never executes).
 
     Parameters
     ----------
@@ -532,7 +534,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor on cbp's core, scikit-learn's ``MLPRegressor``.
 
     Identity outputs with the squared error ``loss='squared_error'`` (cbp's
-    quadratic cost).  Other parameters and attributes as :class:`MLPClassifier`.
+    quadratic cost).  Other parameters and attributes as :class:`MLPClassifier`;
+    as there, unpickle only estimators from a trusted source (unpickling runs code).
 
     Parameters
     ----------
