@@ -212,10 +212,10 @@ class Rule(NamedTuple):
 
 #: The step rules of the core, as activations and costs are tables.
 RULES = {
-    "sgd": Rule(0, "θ ← θ − η g", 0),
-    "momentum": Rule(0, "v ← μ v − η g,  θ ← θ + v", 1),
-    "nesterov": Rule(1, "v ← μ v − η g,  θ ← θ + μ v − η g", 2),
-    "adam": Rule(2, "m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,  "
+    "sgd": Rule(_core.RULE_CODES["sgd"], "θ ← θ − η g", 0),
+    "momentum": Rule(_core.RULE_CODES["sgd"], "v ← μ v − η g,  θ ← θ + v", 1),
+    "nesterov": Rule(_core.RULE_CODES["nesterov"], "v ← μ v − η g,  θ ← θ + μ v − η g", 2),
+    "adam": Rule(_core.RULE_CODES["adam"], "m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,  "
                     "θ ← θ − η √(1 − β2^t) / (1 − β1^t) · m / (√v + ε)", 3),
 }
 
