@@ -48,6 +48,7 @@ def test_train_quiet_prints_accuracy():
     assert r.stderr == ""
 
 
+@pytest.mark.slow
 def test_train_save_plot_then_evaluate(tmp_path):
     model, png = tmp_path / "m.npz", tmp_path / "c.png"
     r = run("train", "--epochs", "2", "--save", model, "--plot", png, cwd=tmp_path)

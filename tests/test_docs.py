@@ -16,8 +16,9 @@ API = ROOT / "docs" / "api"
 CONF = ROOT / "docs" / "conf.py"
 
 # The modules whose every public name the API reference must cover.
-PUBLIC_MODULES = ["cbp.sgd", "cbp.plot", "cbp.datasets", "cbp.io", "cbp.explain", "cbp.cli",
-                  "cbp.network", "cbp.network2", "cbp.mnist_loader", "cbp.sklearn", "cbp.gradcheck"]
+PUBLIC_MODULES = ["cbp.sgd", "cbp.errors", "cbp.plot", "cbp.datasets", "cbp.io", "cbp.explain",
+                  "cbp.cli", "cbp.network", "cbp.network2", "cbp.mnist_loader", "cbp.sklearn",
+                  "cbp.gradcheck"]
 
 
 def _stub_functions():

@@ -5,16 +5,13 @@ live in ../shared/nielsen/ and are imported from there as the oracle.
 """
 import contextlib
 import gzip
-import importlib.util
 import io
 import json
 import os
 import pickle
 import random
 import struct
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,25 +21,11 @@ import cbp.mnist_loader
 import cbp.network
 import cbp.network2
 from cbp import _data, datasets
+from conftest import load_original
 
-NIELSEN = Path(__file__).parents[2] / "shared" / "nielsen"
-if not (NIELSEN / "network2.py").is_file():
-    pytest.skip(f"the book's original code is not in {NIELSEN}", allow_module_level=True)
-
-
-def _original(name):
-    spec = importlib.util.spec_from_file_location(f"nielsen_{name}", NIELSEN / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module     # network2.load looks its cost up there
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)     # its docstrings' escapes
-        spec.loader.exec_module(module)
-    return module
-
-
-orig1 = _original("network")
-orig2 = _original("network2")
-orig_loader = _original("mnist_loader")
+orig1 = load_original("network")
+orig2 = load_original("network2")
+orig_loader = load_original("mnist_loader")
 
 (_X, _y), (_Xt, _yt) = datasets.load_sample()
 

@@ -33,6 +33,9 @@ from hypothesis.extra import numpy as hnp
 
 import cbp
 
+# Each property runs hundreds of examples: seconds apiece.
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=int(os.environ.get("CBP_FUZZ_EXAMPLES", "200")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture])

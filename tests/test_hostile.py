@@ -786,6 +786,7 @@ def run_child(script, *args, timeout=TIMEOUT):
                           timeout=timeout, env=env)
 
 
+@pytest.mark.slow
 def test_rss_stays_bounded_on_bombs(tmp_path):
     jobs = []
 
@@ -921,6 +922,7 @@ def cli(*args, timeout=TIMEOUT):
                           timeout=timeout, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
+@pytest.mark.slow
 def test_cli_on_fifo_and_device_does_not_block(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

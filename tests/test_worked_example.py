@@ -22,7 +22,7 @@ B3 = np.array([[0.33], [0.65]])
 X = np.array([[1.0], [1.0]])
 Y = np.array([[1.0], [1.0]])
 
-SIGMOID, QUADRATIC = 0, 0   # the core's codes (activations.py, costs.py)
+SIGMOID, QUADRATIC = _core.ACTIVATION_CODES["sigmoid"], _core.COST_CODES["quadratic"]
 
 # As printed on the slides.
 Z2_PRINTED = [-0.88, -0.73, 0.21]

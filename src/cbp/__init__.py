@@ -5,7 +5,8 @@
 >>> history = net.SGD((X, Y), epochs=10, mini_batch_size=10, eta=3.0, test_data=(X_test, y_test))
 """
 from .model import Network, sigmoid, sigmoid_prime
-from .sgd import SGD, Adam, DivergenceError, TrainingInterrupted, TrainingWarning
+from .errors import DivergenceError, TrainingInterrupted, TrainingWarning
+from .sgd import SGD, Adam
 from .io import load
 from .plot import plot_history
 from .gradcheck import gradcheck

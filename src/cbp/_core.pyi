@@ -11,6 +11,9 @@ _Floats = npt.NDArray[np.floating]
 _Index = npt.NDArray[np.intp]
 
 MAX_LAYERS: int
+ACTIVATION_CODES: dict[str, int]
+COST_CODES: dict[str, int]
+RULE_CODES: dict[str, int]
 
 def workspace_size(sizes: _Index, M: int, num_threads: int = ...) -> int: ...
 def train_epoch(P: _Floats, V: _Floats, sizes: _Index, woff: _Index, boff: _Index,

@@ -84,6 +84,13 @@ cdef enum:
     CROSS_ENTROPY = 2
     LOG_LIKELIHOOD = 3
 
+# The codes above by name: activations.py and costs.py build their tables
+# from these, so the numbers are written once, here.
+ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "linear": LINEAR,
+                    "softmax": SOFTMAX}
+COST_CODES = {"quadratic": QUADRATIC, "sse": SSE, "cross_entropy": CROSS_ENTROPY,
+              "log_likelihood": LOG_LIKELIHOOD}
+
 # Rows of a feedforward chunk: small enough that one chunk's activations stay
 # in L1/L2, large enough to amortise each pass over a weight matrix.
 cdef enum:
@@ -328,6 +335,9 @@ cdef enum:
     RULE_SGD = 0          # S: velocity (momentum only)
     RULE_NESTEROV = 1     # S: velocity, G
     RULE_ADAM = 2         # S: first moment, second moment, G
+
+# The step rules by name, for sgd.RULES (classical momentum is rule 0 with μ > 0).
+RULE_CODES = {"sgd": RULE_SGD, "nesterov": RULE_NESTEROV, "adam": RULE_ADAM}
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:

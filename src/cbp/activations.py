@@ -5,20 +5,22 @@ from a = f(z), so the forward pass keeps only the activations.
 """
 from typing import NamedTuple
 
+from ._core import ACTIVATION_CODES as _CODES
+
 
 class Activation(NamedTuple):
-    code: int          #: the number ``_core.pyx`` knows it by
+    code: int          #: the number ``_core.pyx`` knows it by (its ACTIVATION_CODES)
     formula: str       #: f(z)
     derivative: str    #: f'(z), written in terms of a = f(z)
     hidden: bool       #: allowed in hidden layers
 
 
 ACTIVATIONS = {
-    "sigmoid": Activation(0, "σ(z) = 1 / (1 + e^(−z))", "σ'(z) = a (1 − a)", True),
-    "tanh": Activation(1, "tanh(z)", "1 − a²", True),
-    "relu": Activation(2, "max(z, 0)", "1 if z > 0 else 0", True),
-    "linear": Activation(3, "z", "1", True),
-    "softmax": Activation(4, "e^(z_j) / Σ_k e^(z_k)", "Jacobian a_j (δ_jk − a_k)", False),
+    "sigmoid": Activation(_CODES["sigmoid"], "σ(z) = 1 / (1 + e^(−z))", "σ'(z) = a (1 − a)", True),
+    "tanh": Activation(_CODES["tanh"], "tanh(z)", "1 − a²", True),
+    "relu": Activation(_CODES["relu"], "max(z, 0)", "1 if z > 0 else 0", True),
+    "linear": Activation(_CODES["linear"], "z", "1", True),
+    "softmax": Activation(_CODES["softmax"], "e^(z_j) / Σ_k e^(z_k)", "Jacobian a_j (δ_jk − a_k)", False),
 }
 
 

@@ -7,22 +7,24 @@ softmax + log_likelihood.
 """
 from typing import NamedTuple
 
+from ._core import COST_CODES as _CODES
+
 ANY = ("sigmoid", "tanh", "relu", "linear", "softmax")
 
 
 class Cost(NamedTuple):
-    code: int          #: the number ``_core.pyx`` knows it by
+    code: int          #: the number ``_core.pyx`` knows it by (its COST_CODES)
     formula: str       #: C_x
     gradient: str      #: ∇_a C_x
     outputs: tuple     #: output activations it may follow
 
 
 COSTS = {
-    "quadratic": Cost(0, "½ ‖a − y‖²", "a − y", ANY),
-    "sse": Cost(1, "Σ (y − a)²", "2 (a − y)", ANY),
-    "cross_entropy": Cost(2, "−Σ [y ln a + (1 − y) ln(1 − a)]",
+    "quadratic": Cost(_CODES["quadratic"], "½ ‖a − y‖²", "a − y", ANY),
+    "sse": Cost(_CODES["sse"], "Σ (y − a)²", "2 (a − y)", ANY),
+    "cross_entropy": Cost(_CODES["cross_entropy"], "−Σ [y ln a + (1 − y) ln(1 − a)]",
                           "(a − y) / (a (1 − a))", ("sigmoid",)),
-    "log_likelihood": Cost(3, "−Σ y ln a", "−y / a", ("softmax", "sigmoid")),
+    "log_likelihood": Cost(_CODES["log_likelihood"], "−Σ y ln a", "−y / a", ("softmax", "sigmoid")),
 }
 
 

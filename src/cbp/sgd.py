@@ -25,54 +25,11 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple
 import numpy as np
 
 from . import _checks, _core, _data
+from .errors import DivergenceError, TrainingInterrupted, TrainingWarning
 from ._typing import Array, ArrayLike, Data, History, Progress
 
 if TYPE_CHECKING:
     from .model import Network
-
-
-class DivergenceError(ValueError, FloatingPointError):
-    """Training produced NaN or ±Inf; the network was left at its last finite state.
-
-    Parameters
-    ----------
-    message : str
-        What diverged, and where.
-    epoch, mini_batch : int
-        Where it diverged, both counted from 0 (also attributes).
-    history : dict or None
-        The history of the epochs completed before (also an attribute).
-    """
-
-    def __init__(self, message, epoch, mini_batch, history):
-        super().__init__(message)
-        self.epoch = epoch
-        self.mini_batch = mini_batch
-        self.history = history
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training: raised at a mini-batch boundary with ``history``.
-
-    Parameters
-    ----------
-    history : dict
-        The history of the completed epochs (also an attribute).
-    """
-
-    def __init__(self, history):
-        super().__init__("training interrupted")
-        self.history = history
-
-
-class TrainingWarning(UserWarning):
-    """Training that can be seen to be hopeless from the start.
-
-    Issued at most once per kind and per call of ``SGD``/``run``: inputs far
-    outside the usual scale, or a training cost that grows, or is no better
-    than always answering the mean target, after the first epoch.  Silence it
-    with ``warnings.filterwarnings("ignore", category=cbp.TrainingWarning)``.
-    """
 
 
 # max |x| beyond which inputs are "far outside the usual scale" (pixels 0..255).
@@ -279,10 +236,10 @@ class Rule(NamedTuple):
 
 #: The step rules of the core, as activations and costs are tables.
 RULES = {
-    "sgd": Rule(0, "θ ← θ − η g", 0),
-    "momentum": Rule(0, "v ← μ v − η g,  θ ← θ + v", 1),
-    "nesterov": Rule(1, "v ← μ v − η g,  θ ← θ + μ v − η g", 2),
-    "adam": Rule(2, "m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,  "
+    "sgd": Rule(_core.RULE_CODES["sgd"], "θ ← θ − η g", 0),
+    "momentum": Rule(_core.RULE_CODES["sgd"], "v ← μ v − η g,  θ ← θ + v", 1),
+    "nesterov": Rule(_core.RULE_CODES["nesterov"], "v ← μ v − η g,  θ ← θ + μ v − η g", 2),
+    "adam": Rule(_core.RULE_CODES["adam"], "m ← β1 m + (1 − β1) g,  v ← β2 v + (1 − β2) g²,  "
                     "θ ← θ − η √(1 − β2^t) / (1 − β1^t) · m / (√v + ε)", 3),
 }
 

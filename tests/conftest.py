@@ -1,0 +1,45 @@
+"""Shared fixtures and markers for cbp's tests (see tests/README.md for where a test goes)."""
+import importlib.util
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+#: ``../shared`` beside the checkout: the book's originals and the MNIST files.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+NIELSEN = SHARED / "nielsen"
+DATA = SHARED / "data"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: takes more than a few seconds (deselect with -m 'not slow')")
+
+
+def require_shared(path):
+    """Skip when ``path`` (under ../shared) is missing; fail instead under CBP_REQUIRE_SHARED=1.
+
+    CI sets ``CBP_REQUIRE_SHARED=1``: there ../shared is beside the clone, and a
+    test that skipped for want of it would hide a broken drop-in.
+    """
+    if Path(path).exists():
+        return
+    message = f"{path} is not there (../shared beside the checkout holds it)"
+    if os.environ.get("CBP_REQUIRE_SHARED", "") not in ("", "0"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+def load_original(name):
+    """Import the book's ``name``.py from ../shared/nielsen (the oracle for the drop-ins)."""
+    path = NIELSEN / f"{name}.py"
+    require_shared(path)
+    spec = importlib.util.spec_from_file_location(f"nielsen_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module     # network2.load looks its cost up there
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)     # its docstrings' escapes
+        spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,64 @@
+"""The name tables (activations, costs, step rules) against the compiled core's codes.
+
+The numbers are written once, in ``_core.pyx``; the tables read them from the
+extension.  These tests pin what each name *does* in the core, so a renumbered
+enum or a table entry pointing at the wrong code fails here.
+"""
+import numpy as np
+import pytest
+
+from cbp import _core, sgd
+from cbp.activations import ACTIVATIONS
+from cbp.costs import COSTS
+
+Z = np.array([[-2.0, -0.5, 0.0, 0.7, 3.0]])
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+EXPECTED_ACTIVATION = {
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "linear": lambda z: z,
+    "softmax": _softmax,
+}
+
+
+def test_every_table_names_exactly_the_cores_codes():
+    assert {k: v.code for k, v in ACTIVATIONS.items()} == _core.ACTIVATION_CODES
+    assert {k: v.code for k, v in COSTS.items()} == _core.COST_CODES
+    assert {sgd.RULES[k].code for k in sgd.RULES} == set(_core.RULE_CODES.values())
+    assert sgd.RULES["momentum"].code == _core.RULE_CODES["sgd"]
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_code_computes_its_function(name):
+    out = np.empty_like(Z)
+    _core.py_activate(Z, out, ACTIVATIONS[name].code)
+    np.testing.assert_allclose(out, EXPECTED_ACTIVATION[name](Z), rtol=1e-14, atol=1e-300)
+
+
+def _cost_case(name):
+    # An output activation the cost accepts, and targets in its range.
+    output = "softmax" if name == "log_likelihood" else "sigmoid"
+    a = EXPECTED_ACTIVATION[output](Z)
+    y = np.array([[0.0, 0.0, 1.0, 0.0, 0.0]])
+    expected = {
+        "quadratic": 0.5 * np.sum((a - y) ** 2),
+        "sse": np.sum((y - a) ** 2),
+        "cross_entropy": -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)),
+        "log_likelihood": -np.sum(y * np.log(a)),
+    }[name]
+    return output, a, y, expected
+
+
+@pytest.mark.parametrize("name", sorted(COSTS))
+def test_cost_code_computes_its_cost(name):
+    output, a, y, expected = _cost_case(name)
+    out = np.empty(1)
+    _core.costs(Z, a, y, ACTIVATIONS[output].code, COSTS[name].code, out)
+    np.testing.assert_allclose(out[0], expected, rtol=1e-13)
