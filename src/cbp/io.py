@@ -389,11 +389,11 @@ def _read_model(f, max_bytes):
             raise _Invalid(f"not enough memory for a network of sizes {sizes}") from None
         # The weights go straight into the network's parameter vector: the
         # file's numbers are held once.
-        ws, bs = net._views(net._params)
-        for k in range(len(sizes) - 1):
-            for key, view in ((f"W{k}", ws[k]), (f"b{k}", bs[k])):
-                _, used = _read_member(archive, params[key], budget, into=view)
-                budget -= used
+        with net.parameters() as (_, ws, bs):
+            for k in range(len(sizes) - 1):
+                for key, view in ((f"W{k}", ws[k]), (f"b{k}", bs[k])):
+                    _, used = _read_member(archive, params[key], budget, into=view)
+                    budget -= used
         return net
 
 

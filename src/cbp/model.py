@@ -7,6 +7,7 @@
 Notation (note 001): layer l has weights W^l (n_l, n_{l-1}) and biases
 b^l (n_l, 1); z^l = W^l a^{l-1} + b^l and a^l = f(z^l).
 """
+import contextlib
 import os
 import random
 import threading
@@ -355,6 +356,20 @@ class Network:
               for l, w in enumerate(self._woff)]
         bs = [flat[b:b + s[l + 1]].reshape(s[l + 1], 1) for l, b in enumerate(self._boff)]
         return ws, bs
+
+    @contextlib.contextmanager
+    def parameters(self):
+        """Write access to the parameters in place, for readers and optimizers.
+
+        Yields ``(flat, weights, biases)``: the network's one parameter
+        vector (all of W, then all of b, layer by layer) and writable views
+        of it shaped as :attr:`weights` and :attr:`biases`.  The network is
+        locked meanwhile, so no other thread trains or reads it half-written.
+        Values written must be finite; nothing checks them here.
+        """
+        with self._lock:
+            ws, bs = self._views(self._params)
+            yield self._params, ws, bs
 
     @property
     def sizes(self) -> List[int]:
