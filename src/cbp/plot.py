@@ -1,4 +1,4 @@
-"""The book's pictures in one call each (needs matplotlib: ``pip install "cbp[plot]"``).
+"""The book's pictures in one call each (needs matplotlib: ``pip install "cbp-backprop[plot]"``).
 
 >>> history = net.SGD(training_data, 10, 10, 3.0, test_data=test_data,
 ...                   monitor_learning_speed=True)
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_history", "plot_weights", "plot_learning_speed", "plot_misclassified"]
 
-_NEEDS = ('plotting needs matplotlib: pip install "cbp[plot]" (from a package index) or '
+_NEEDS = ('plotting needs matplotlib: pip install "cbp-backprop[plot]" (from a package index) or '
           'pip install ".[plot]" (from a source checkout), or pip install matplotlib')
 
 PathLike = Union[str, "os.PathLike[str]"]
