@@ -328,18 +328,20 @@ class BaseMLP(BaseEstimator):
 
         Without L2 the whole epoch is one call to the core.  With it, the
         L2 part of scikit-learn's loss needs ‖W‖² before every mini-batch:
-        the rows are put in the epoch's order once, and the core takes one
-        mini-batch per call (contiguous slices, no copies).
+        the core runs one mini-batch per call, with the epoch's buffers
+        allocated once.  (``net`` is this fit's own copy: no other thread
+        sees it.)
         """
         if not self.alpha:
             return opt._epoch(net, X, Y, order, self.n_iter_), 0.0
-        X, Y = X[order], Y[order]
+        n = X.shape[0]
+        buffers = opt._buffers(net, batch_size)
         cost_sum = w2_sum = 0.0
-        for start in range(0, X.shape[0], batch_size):
-            stop = min(start + batch_size, X.shape[0])
+        for k in range(-(-n // batch_size)):
             w2_sum += state.sum_w2(net)
-            cost_sum += opt._epoch(net, X[start:stop], Y[start:stop],
-                                   np.arange(stop - start, dtype=np.intp), self.n_iter_)
+            _, cost = opt._run_batches(net, X, Y, order, batch_size, k, k + 1, n, buffers,
+                                       self.n_iter_, None)
+            cost_sum += cost
         return cost_sum, w2_sum
 
     def _trigger_stopping(self, opt, msg):
