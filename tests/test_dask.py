@@ -5,7 +5,11 @@
   array) and ParallelPostFit (prediction over a dask array);
 * a worker killed in the middle of a dask-ml search: the search recomputes the
   lost tasks and finishes with the local result (the fault-tolerant path; the
-  README says so).
+  README says so);
+* dask-ml's adaptive searches (HyperbandSearchCV, IncrementalSearchCV), which
+  train by partial_fit on the workers: they run (the dask extra is bounded to
+  the distributed releases where they do), find a model that learns, and
+  finish with the same result when a worker is killed in the middle.
 """
 import os
 import signal
@@ -123,33 +127,94 @@ def test_parallel_post_fit_equals_local_prediction(client, data):
     np.testing.assert_array_equal(labels.compute(), est.estimator.predict(X))
 
 
-def test_dask_ml_search_survives_a_killed_worker(client, data, local_search):
-    # Kill (SIGKILL) a worker process as soon as it is running a task of the
-    # search: dask-ml recomputes what was lost and the result is the local one.
-    pids = client.run(os.getpid)
-    killed = {}
-    stop = threading.Event()
+class KillOneBusyWorker:
+    """Kill (SIGKILL) a worker process as soon as it runs a task, in a thread."""
 
-    def kill_when_busy():
-        while not stop.is_set():
-            busy = sorted(w for w, tasks in client.processing().items() if tasks)
+    def __init__(self, client):
+        self.client = client
+        self.pids = client.run(os.getpid)
+        self.killed = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        while not self.stop.is_set():
+            busy = sorted(w for w, tasks in self.client.processing().items() if tasks)
             if busy:
-                os.kill(pids[busy[0]], signal.SIGKILL)
-                killed.update(pid=pids[busy[0]], at=time.perf_counter())
+                os.kill(self.pids[busy[0]], signal.SIGKILL)
+                self.killed.update(pid=self.pids[busy[0]], at=time.perf_counter())
                 return
             time.sleep(0.005)
 
-    killer = threading.Thread(target=kill_when_busy)
-    killer.start()
-    try:
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.done = time.perf_counter()
+
+    def check(self):
+        assert self.killed and self.killed["at"] < self.done   # the kill landed during the search
+        self.client.wait_for_workers(2, timeout=60)            # the nanny started a new worker
+        assert self.killed["pid"] not in self.client.run(os.getpid).values()
+
+
+def test_dask_ml_search_survives_a_killed_worker(client, data, local_search):
+    # dask-ml recomputes what was lost and the result is the local one.
+    with KillOneBusyWorker(client) as killer:
         remote = quiet_fit(dask_ml_ms.GridSearchCV(model(), GRID, cv=3), *data)
-        done = time.perf_counter()
-    finally:
-        stop.set()
-        killer.join()
-    assert killed and killed["at"] < done              # the kill landed during the search
+    killer.check()
     assert_same_splits(remote, local_search)
     np.testing.assert_array_equal(remote.best_estimator_.predict_proba(data[0]),
                                   local_search.best_estimator_.predict_proba(data[0]))
-    client.wait_for_workers(2, timeout=60)             # the nanny started a new worker
-    assert killed["pid"] not in client.run(os.getpid).values()
+
+
+# -- dask-ml's adaptive searches (partial_fit on the workers) ----------------------
+
+def digits_blocks(n=900, block=150):
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:n] / 16.0, y[:n]
+    return da.from_array(X, chunks=(block, X.shape[1])), da.from_array(y, chunks=block), X, y
+
+
+ADAPTIVE = {"alpha": [1e-4, 1e-2], "learning_rate_init": [3e-3, 1e-2, 3e-2, 1e-1]}
+
+
+def hyperband():
+    return dask_ml_ms.HyperbandSearchCV(
+        MLPClassifier(hidden_layer_sizes=(20,), random_state=0), ADAPTIVE, max_iter=27,
+        random_state=0, test_size=0.2)
+
+
+def test_hyperband_search_runs_and_finds_a_model_that_learns(client):
+    dX, dy, X, y = digits_blocks()
+    search = hyperband().fit(dX, dy, classes=np.arange(10))
+    assert isinstance(search.best_estimator_, MLPClassifier)
+    assert search.best_score_ > 0.85, search.best_score_
+    assert search.best_estimator_.score(X, y) > 0.85
+    assert len(search.cv_results_["params"]) > 1          # it tried several models
+
+
+def test_incremental_search_runs_and_finds_a_model_that_learns(client):
+    dX, dy, X, y = digits_blocks()
+    search = dask_ml_ms.IncrementalSearchCV(
+        MLPClassifier(hidden_layer_sizes=(20,), random_state=0), ADAPTIVE, n_initial_parameters=4,
+        max_iter=20, random_state=0, test_size=0.2).fit(dX, dy, classes=np.arange(10))
+    assert search.best_score_ > 0.85, search.best_score_
+    assert search.best_estimator_.n_iter_ >= 1
+
+
+def test_hyperband_search_survives_a_killed_worker(client):
+    # The same search with a worker killed in the middle: the lost
+    # partial_fit calls are recomputed and the result is the same.
+    dX, dy, X, y = digits_blocks()
+    calm = hyperband().fit(dX, dy, classes=np.arange(10))
+    with KillOneBusyWorker(client) as killer:
+        hit = hyperband().fit(dX, dy, classes=np.arange(10))
+    killer.check()
+    assert hit.best_params_ == calm.best_params_
+    assert hit.best_score_ == calm.best_score_
+    np.testing.assert_array_equal(hit.best_estimator_.predict_proba(X),
+                                  calm.best_estimator_.predict_proba(X))

@@ -470,7 +470,7 @@ def test_missing_matplotlib_names_both_installs(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, _, err = _run_cli(capsys, "train", "--epochs", "1", "--plot", tmp_path / "c.png")
     assert code == 2
-    assert 'pip install "cbp[plot]"' in err and 'pip install ".[plot]"' in err
+    assert 'pip install "cbp-backprop[plot]"' in err and 'pip install ".[plot]"' in err
 
 
 # -- item 4: writing into net.weights[l] in place says what to do instead -----------------

@@ -20,6 +20,9 @@ import cbp
 from cbp import _core
 
 ROOT = Path(__file__).resolve().parents[1]
+# The distribution's name on the package index ("cbp" there is another project);
+# the import name and the command stay cbp.
+DIST = "cbp-backprop"
 VERSION_RE = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?(\+[0-9a-z.]+)?$")
 
 
@@ -32,7 +35,7 @@ def _run(*args):
 # ---------------------------------------------------------------- version
 
 def test_version_matches_installed_metadata():
-    assert cbp.__version__ == md.version("cbp")
+    assert cbp.__version__ == md.version(DIST)
     assert VERSION_RE.match(cbp.__version__), cbp.__version__
     assert cbp.__version__ != "0+unknown"        # the fallback is only for uninstalled code
 
@@ -50,7 +53,7 @@ def test_version_matches_pyproject():
 def test_python_m_cbp_version():
     out = _run(sys.executable, "-m", "cbp", "--version")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == f"cbp {md.version('cbp')}"
+    assert out.stdout.strip() == f"cbp {md.version(DIST)}"
 
 
 def test_console_script_version():
@@ -63,12 +66,12 @@ def test_console_script_version():
 
 
 def test_version_fallback_without_metadata():
-    # Simulate code put on sys.path without being installed: no metadata for "cbp".
+    # Simulate code put on sys.path without being installed: no metadata for "cbp-backprop".
     code = (
         "import importlib.metadata as md\n"
         "real = md.version\n"
         "def version(name):\n"
-        "    if name == 'cbp':\n"
+        "    if name == 'cbp-backprop':\n"
         "        raise md.PackageNotFoundError(name)\n"
         "    return real(name)\n"
         "md.version = version\n"
@@ -84,8 +87,8 @@ def test_version_fallback_without_metadata():
 
 def _license_file(name):
     """The installed copy of a licence file, found through the distribution's file list."""
-    hits = [f for f in (md.files("cbp") or []) if f.name == name and "dist-info" in str(f)]
-    assert len(hits) == 1, f"{name} is not in the installed metadata: {md.files('cbp')}"
+    hits = [f for f in (md.files(DIST) or []) if f.name == name and "dist-info" in str(f)]
+    assert len(hits) == 1, f"{name} is not in the installed metadata: {md.files(DIST)}"
     path = Path(hits[0].locate())
     assert path.is_file(), path
     return path.read_text(encoding="utf-8")
@@ -94,7 +97,7 @@ def _license_file(name):
 def test_license_expression_is_spdx():
     # The code is MIT; the wheel also carries the CC BY-SA 3.0 MNIST sample,
     # and an SPDX expression covers every file distributed (PEP 639).
-    meta = md.metadata("cbp")
+    meta = md.metadata(DIST)
     assert meta["License-Expression"] == "MIT AND CC-BY-SA-3.0"
     # The deprecated free-text field must not contradict the expression.
     assert meta.get("License") is None
@@ -102,7 +105,7 @@ def test_license_expression_is_spdx():
 
 
 def test_license_files_listed_in_metadata():
-    listed = md.metadata("cbp").get_all("License-File") or []
+    listed = md.metadata(DIST).get_all("License-File") or []
     assert set(listed) >= {"LICENSE", "LICENSE-DATA"}, listed
 
 
@@ -154,3 +157,29 @@ def test_extension_debug_information_matches_build():
     else:
         # A release build is -g0: Python's own -g must not leak into it.
         assert debug == [], f"{_core.__file__} carries debug sections {debug}"
+
+
+# ---------------------------------------------------------------- names
+
+def test_distribution_name_is_not_the_import_name():
+    # "cbp" on PyPI is an unrelated project (a clone-URL tool with its own
+    # cbp command): every install line must name cbp-backprop.
+    assert md.metadata(DIST)["Name"] == DIST
+    # ... and that distribution is the one that provides the package cbp.
+    assert DIST in md.packages_distributions().get("cbp", [])
+
+
+@pytest.mark.parametrize("relative", ["README.md", "docs", "src/cbp"])
+def test_install_advice_names_the_distribution(relative):
+    # No 'pip install "cbp[...]"' (someone else's project) anywhere users read.
+    where = ROOT / relative
+    if not where.exists():
+        pytest.skip(f"{relative} is not beside the tests (tests run outside a checkout)")
+    files = [where] if where.is_file() else [p for p in where.rglob("*")
+                                               if p.suffix in (".py", ".rst", ".md", ".pyx")
+                                               and "_build" not in p.parts]
+    bad = re.compile(r"""pip install ['"]?cbp(\[|['"\s]|$)""")
+    offenders = [f"{p}:{i}" for p in files
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if bad.search(line)]
+    assert not offenders, offenders

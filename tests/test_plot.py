@@ -57,7 +57,7 @@ def test_without_matplotlib(monkeypatch, tmp_path, history):
         plot_history(history, tmp_path / "x.png")
     # Both ways of installing the extra: from an index and from a checkout.
     assert str(info.value).startswith("plotting needs matplotlib: ")
-    assert 'pip install "cbp[plot]"' in str(info.value)
+    assert 'pip install "cbp-backprop[plot]"' in str(info.value)
     assert 'pip install ".[plot]"' in str(info.value)
     assert not (tmp_path / "x.png").exists()
 

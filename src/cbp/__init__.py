@@ -14,10 +14,11 @@ from .gradcheck import gradcheck
 
 def _version():
     # The version is written once, in pyproject.toml; the installed metadata
+    # of the distribution (cbp-backprop: the name "cbp" on PyPI is another project)
     # carries it.  A checkout put on sys.path without being installed has none.
     from importlib.metadata import PackageNotFoundError, version
     try:
-        return version("cbp")
+        return version("cbp-backprop")   # the distribution's name (pyproject.toml)
     except PackageNotFoundError:
         return "0+unknown"
 

@@ -14,7 +14,7 @@ from . import _files
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-NEEDS = ('plotting needs matplotlib: pip install "cbp[plot]" (from a package index) or '
+NEEDS = ('plotting needs matplotlib: pip install "cbp-backprop[plot]" (from a package index) or '
           'pip install ".[plot]" (from a source checkout), or pip install matplotlib')
 
 

@@ -330,8 +330,8 @@ def _accuracy_text(correct, n):
     return f"accuracy {100.0 * correct / n:.2f}% ({correct}/{n})" if n else "accuracy n/a"
 
 
-_PLOT_INSTALL = ('pip install "cbp[plot]" (from a package index) or pip install ".[plot]" '
-                 "(from a source checkout)")
+_PLOT_INSTALL = ('pip install "cbp-backprop[plot]" (from a package index) or '
+                 'pip install ".[plot]" (from a source checkout)')
 
 
 def _default_init(activation):

@@ -1,4 +1,4 @@
-"""The book's pictures in one call each (needs matplotlib: ``pip install "cbp[plot]"``).
+"""The book's pictures in one call each (needs matplotlib: ``pip install "cbp-backprop[plot]"``).
 
 >>> history = net.SGD(training_data, 10, 10, 3.0, test_data=test_data,
 ...                   monitor_learning_speed=True)

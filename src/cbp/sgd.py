@@ -1,13 +1,23 @@
-"""Mini-batch stochastic gradient descent, as an optimizer object.
+r"""Mini-batch stochastic gradient descent, as an optimizer object.
 
 The update for each mini-batch of m examples, out of n in the training set
 (note 001, with network2.py's L2 term and optional momentum μ):
 
-    W ← (1 − ηλ/n) W − (η/m) Σ_x δ_x (a_x)ᵀ        b ← b − (η/m) Σ_x δ_x
+.. math::
 
-or, with μ > 0, v ← μv − η((1/m) Σ_x ∇C_x + (λ/n) W), θ ← θ + v.
+   W^l &\leftarrow \Bigl(1 - \frac{\eta\lambda}{n}\Bigr) W^l
+        - \frac{\eta}{m} \sum_x \delta^l_x \, (a^{l-1}_x)^T \\
+   b^l &\leftarrow b^l - \frac{\eta}{m} \sum_x \delta^l_x
 
-Other step rules share the same driver (:class:`_Optimizer`): each optimizer
+or, with momentum μ > 0, for every parameter θ:
+
+.. math::
+
+   v &\leftarrow \mu v - \eta \Bigl(\frac{1}{m} \sum_x \nabla C_x
+        + \frac{\lambda}{n} W\Bigr) \\
+   \theta &\leftarrow \theta + v
+
+Other step rules share the same driver (a private base class): each optimizer
 class names its rule in the core (:data:`RULES`), its hyper-parameters and the
 size of its per-network state; the core's ``train_epoch`` applies it.
 
@@ -310,12 +320,30 @@ class _Optimizer:
         return entry
 
     def state(self, net: "Network") -> Optional[Tuple[Array, int]]:
-        """A copy of this optimizer's state for ``net``: ``(buffer, steps)``, or ``None``."""
+        """A copy of this optimizer's state for ``net``: ``(buffer, steps)``, or ``None``.
+
+        Parameters
+        ----------
+        net : Network
+            The network whose state (velocity, moments) is wanted.
+
+        Returns
+        -------
+        tuple of (ndarray, int) or None
+            The state buffer and the number of steps taken, or ``None``
+            before this optimizer has trained ``net``.
+        """
         entry = self._state.get(net)
         return None if entry is None else (entry[0].copy(), entry[1])
 
     def reset(self, net: Optional["Network"] = None) -> None:
-        """Forget the state (velocity, moments, step count) for ``net``, or for every network."""
+        """Forget the state (velocity, moments, step count) for ``net``, or for every network.
+
+        Parameters
+        ----------
+        net : Network, optional
+            The network whose state to forget; ``None`` forgets all.
+        """
         if net is None:
             self._state.clear()
         else:
@@ -342,8 +370,21 @@ class _Optimizer:
     def step(self, net: "Network", X: ArrayLike, Y: ArrayLike, n: Optional[int] = None) -> float:
         """One update of ``net`` on one mini-batch (all rows of X, Y).
 
-        ``n`` is the training-set size for the L2 term (default: len(X)).
-        Returns the mini-batch's mean cost before the step.
+        Parameters
+        ----------
+        net : Network
+            The network updated in place.
+        X : array_like of shape (m, n_in)
+            The mini-batch's inputs, one per row.
+        Y : array_like of shape (m, n_out) or (m,)
+            Its targets, or integer labels.
+        n : int, optional
+            The training-set size for the L2 term (default: ``len(X)``).
+
+        Returns
+        -------
+        float
+            The mini-batch's mean cost before the step.
         """
         _check_net(net)
         X, Y = _data.training_arrays((X, Y), net.sizes[0], net.sizes[-1], net.dtype, name="data")
@@ -443,16 +484,36 @@ class _Optimizer:
             on_epoch: Optional[Callable[..., object]] = None) -> History:
         """Train ``net`` for ``epochs`` epochs; see :meth:`cbp.Network.SGD`.
 
-        ``on_epoch(j, X, Y)``, if given, is called after each epoch's record
-        with the training rows as arrays (for the drop-ins' monitoring);
-        a true return value ends training there.
+        Parameters
+        ----------
+        net : Network
+            The network trained in place.
+        training_data : pair (X, Y)
+            Inputs one per row, and target rows or integer labels.
+        epochs : int
+            Passes over the training data.
+        test_data : pair (X, Y), optional
+            Evaluated after each epoch (accuracy and cost in the history).
+        verbose : bool, default=False
+            Print one line per epoch.
+        progress : callable, optional
+            Called with the number of examples done so far in each epoch
+            (a progress bar's update).
+        monitor_learning_speed : bool or {'norm', 'mean_abs'}, default=False
+            Also record ``learning_speed``: for each epoch, measured before it
+            (row 0 is the untrained network), per layer l = 2..L,
+            ‖(1/n) Σ_x ∂C_x/∂b^l‖ (the book's chapter-5 measure, ``True`` or
+            ``'norm'``) or the mean of its absolute entries (``'mean_abs'``),
+            over a fixed subset of the training data.
+        on_epoch : callable, optional
+            ``on_epoch(j, X, Y)`` is called after each epoch's record with the
+            training rows as arrays (for the drop-ins' monitoring); a true
+            return value ends training there.
 
-        Returns the per-epoch history (a dict of lists).  With
-        ``monitor_learning_speed`` it also holds ``learning_speed``: for each
-        epoch, measured before it (row 0 is the untrained network), per layer
-        l = 2..L, ‖(1/n) Σ_x ∂C_x/∂b^l‖ (the book's chapter-5 measure,
-        ``True`` or ``'norm'``) or the mean of its absolute entries
-        (``'mean_abs'``), over a fixed subset of the training data.
+        Returns
+        -------
+        dict of lists
+            The per-epoch history.
         """
         _check_net(net)
         if isinstance(training_data, np.ndarray) and np.ndim(epochs) > 0:
