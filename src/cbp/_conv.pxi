@@ -1,0 +1,368 @@
+# Chapter 6's kernels (cbp.network3): "valid" convolution, max-pooling,
+# softmax + log-likelihood and dropout masks, for mini-batches of examples.
+#
+# Included at the end of _core.pyx: it uses the core's scalar helpers
+# (_derivative, activate), the product kernels of _kernels.h and
+# gradient_step.  Layouts (thinc-style axis names after a double underscore):
+#
+# ``X__mn``   a layer's input, one row per example, in Theano's order
+#             (n = c, h, w flattened: channel, row, column)
+# ``P__rk``   the input's patches (im2col): row r = (m, y, x), one per output
+#             position, column k = (c, i, j) = X[m, c, y+i, x+j]
+# ``Wf__fk``  the filters, flipped: Wf[f, (c, i, j)] = w[f, c, K-1-i, K-1-j],
+#             so that Z = P Wfᵀ is Theano's conv2d (a true convolution)
+# ``Z__rf``   the convolution, channels last (row r = (m, y, x), column f)
+# ``A__mq``   the pooled, biased, activated output in Theano's order
+#             (q = f, py, px flattened), with ``arg__mq`` the row of Z each
+#             pooled value came from (within its example)
+#
+# The products are the core's register-blocked kernels (cbp_forward,
+# cbp_backward, cbp_step): the book's shapes (25 or 500 taps, 20 or 40
+# filters, 24x24 or 8x8 positions) are small GEMMs once the patches are laid
+# out as rows, and those kernels have AVX2/AVX-512 builds chosen at load time.
+#
+# Threads: every kernel splits its work into shares that no two threads
+# write (examples for the forward pass, BP2 and the routing; filters or
+# weight rows for the steps), and a share is summed in the same order as the
+# whole, so results are bit-identical for every thread count.
+
+from libc.stdint cimport int32_t, uint64_t
+
+
+cdef inline void _c3_share(Py_ssize_t n, Py_ssize_t unit, int tid, int nt,
+                           Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
+    # Thread tid's part [lo, hi) of 0..n, cut at multiples of unit.
+    cdef Py_ssize_t units = (n + unit - 1) // unit
+    lo[0] = min(n, (units * tid // nt) * unit)
+    hi[0] = min(n, (units * (tid + 1) // nt) * unit)
+
+
+cdef inline void _gemm_forward(const floating** A_rows, const floating* W__oi, const floating* b__o,
+                               floating* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
+                               Py_ssize_t ldz, floating* pack) noexcept nogil:
+    if floating is double:
+        cbp_forward_d(A_rows, W__oi, b__o, Z__mo, M, O, I, ldz, pack)
+    else:
+        cbp_forward_f(A_rows, W__oi, b__o, Z__mo, M, O, I, ldz, pack)
+
+
+cdef inline void _gemm_backward(const floating* D__mo, const floating* W__oi, floating* E__mi,
+                                Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
+                                floating* pack) noexcept nogil:
+    if floating is double:
+        cbp_backward_d(D__mo, W__oi, E__mi, M, O, I, 0, I, pack)
+    else:
+        cbp_backward_f(D__mo, W__oi, E__mi, M, O, I, 0, I, pack)
+
+
+# ---------------------------------------------------------------------------
+# Convolution: z = w ⋆ x ("valid"), then max-pooling, then a = f(pool(z) + b)
+# ---------------------------------------------------------------------------
+
+cdef void im2col(const floating* X__n, floating* P__rk, Py_ssize_t C, Py_ssize_t H,
+                 Py_ssize_t Wd, Py_ssize_t K) noexcept nogil:
+    """One example's patches: P[(y, x), (c, i, j)] = X[c, y+i, x+j]."""
+    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, CKK = C * K * K
+    cdef Py_ssize_t y, x, c, i
+    cdef floating* p
+    for y in range(Oy):
+        for x in range(Ox):
+            p = P__rk + (y * Ox + x) * CKK
+            for c in range(C):
+                for i in range(K):
+                    memcpy(p + (c * K + i) * K, X__n + (c * H + y + i) * Wd + x,
+                           K * sizeof(floating))
+
+
+cdef void col2im_add(const floating* E__rk, floating* D__n, Py_ssize_t C, Py_ssize_t H,
+                     Py_ssize_t Wd, Py_ssize_t K) noexcept nogil:
+    """BP2 through the convolution, one example: δx[c, y+i, x+j] = Σ_(y,x) E[(y, x), (c, i, j)].
+
+    The sum over output positions runs in (y, x) order, fixed by the shapes.
+    """
+    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, CKK = C * K * K
+    cdef Py_ssize_t y, x, c, i, j
+    cdef const floating* e
+    cdef floating* d
+    memset(D__n, 0, C * H * Wd * sizeof(floating))
+    for y in range(Oy):
+        for x in range(Ox):
+            e = E__rk + (y * Ox + x) * CKK
+            for c in range(C):
+                for i in range(K):
+                    d = D__n + (c * H + y + i) * Wd + x
+                    for j in range(K):
+                        d[j] += e[(c * K + i) * K + j]
+
+
+cdef void max_pool(const floating* Z__rf, const floating* b__f, floating* A__q, int32_t* arg__q,
+                   Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t ph, Py_ssize_t pw,
+                   int act) noexcept nogil:
+    """One example: a[f, py, px] = f(max over the window of z + b[f]) (ignore_border).
+
+    ``arg`` keeps the row (y·Ox + x) of the first maximum, for the backward pass.
+    """
+    cdef Py_ssize_t Py = Oy // ph, Px = Ox // pw, f, py, px, a, c, r, best_r, q
+    cdef floating best, v
+    for f in range(F):
+        for py in range(Py):
+            for px in range(Px):
+                best_r = (py * ph) * Ox + px * pw
+                best = Z__rf[best_r * F + f]
+                for a in range(ph):
+                    for c in range(pw):
+                        r = (py * ph + a) * Ox + px * pw + c
+                        v = Z__rf[r * F + f]
+                        if v > best:
+                            best = v
+                            best_r = r
+                q = (f * Py + py) * Px + px
+                A__q[q] = best + b__f[f]
+                arg__q[q] = <int32_t>best_r
+    activate(A__q, A__q, 1, F * Py * Px, act)
+
+
+cdef void unpool(const floating* D__q, const int32_t* arg__q, floating* D__rf, Py_ssize_t F,
+                 Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
+    """One example: δz is δ of the pooled value at its maximum, 0 elsewhere."""
+    cdef Py_ssize_t Pq = (Oy // ph) * (Ox // pw), f, k
+    memset(D__rf, 0, Oy * Ox * F * sizeof(floating))
+    for f in range(F):
+        for k in range(Pq):
+            D__rf[arg__q[f * Pq + k] * F + f] = D__q[f * Pq + k]
+
+
+def conv_pool_forward(const floating[:, ::1] X__mn, const floating[:, ::1] Wf__fk,
+                      const floating[::1] b__f, floating[:, ::1] P__rk, floating[:, ::1] Z__rf,
+                      floating[:, ::1] A__mq, int32_t[:, ::1] arg__mq, Py_ssize_t[::1] rows,
+                      floating[::1] zeros__f, floating[:, ::1] packs,
+                      Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd, Py_ssize_t K,
+                      Py_ssize_t ph, Py_ssize_t pw, int act, int num_threads=1):
+    """A ConvPoolLayer's forward pass over a mini-batch: patches, z = P Wfᵀ, pool, + b, f.
+
+    Each thread takes a share of the examples.  ``rows`` holds M·Oy·Ox
+    pointers, ``packs`` one row of PACK scratch per thread, ``zeros__f`` F
+    zeros (the bias is added after the pooling, as in the original).
+    """
+    cdef Py_ssize_t M = X__mn.shape[0], F = Wf__fk.shape[0], CKK = Wf__fk.shape[1]
+    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, R = Oy * Ox
+    cdef Py_ssize_t Q = A__mq.shape[1]
+    cdef int nt = max(1, min(num_threads, <int>M, <int>packs.shape[0]))
+    cdef int tid
+    cdef Py_ssize_t lo, hi, m, r
+    assert CKK == C * K * K and X__mn.shape[1] == C * H * Wd and P__rk.shape[0] == M * R
+    assert Z__rf.shape[0] == M * R and Z__rf.shape[1] == F and Q == F * (Oy // ph) * (Ox // pw)
+    assert rows.shape[0] >= M * R and packs.shape[1] >= PACK and b__f.shape[0] == F
+    cdef const floating** rp = <const floating**>&rows[0]
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        _c3_share(M, 1, tid, nt, &lo, &hi)
+        for m in range(lo, hi):
+            im2col(&X__mn[m, 0], &P__rk[m * R, 0], C, H, Wd, K)
+            for r in range(m * R, (m + 1) * R):
+                rp[r] = &P__rk[r, 0]
+        if hi > lo:
+            _gemm_forward(rp + lo * R, &Wf__fk[0, 0], &zeros__f[0], &Z__rf[lo * R, 0],
+                          (hi - lo) * R, F, CKK, F, &packs[tid, 0])
+        for m in range(lo, hi):
+            max_pool(&Z__rf[m * R, 0], &b__f[0], &A__mq[m, 0], &arg__mq[m, 0], F, Oy, Ox,
+                     ph, pw, act)
+
+
+def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__mq,
+                       floating[:, ::1] Wf__fk, floating[::1] b__f, floating[:, ::1] Dz__rf,
+                       floating[:, ::1] E__rk, floating[:, ::1] Dt__fr, const Py_ssize_t[::1] rows,
+                       floating[:, ::1] Dx__mn, const floating[:, ::1] Ax__mn, int act_below,
+                       bint need_input, double alpha, double beta, floating[:, ::1] packs,
+                       Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd, Py_ssize_t K,
+                       Py_ssize_t ph, Py_ssize_t pw, int num_threads=1):
+    """A ConvPoolLayer's backward pass and SGD step.
+
+    ``D__mq`` is δ of the pooled pre-activations (∂C/∂(pool(z) + b)).  It is
+    routed to the maxima (δz), then, with the old filters,
+
+    * BP2 (if ``need_input``): δx = col2im(δz Wf) ⊙ f'(a below), with
+      ``Ax__mn`` the layer below's output and ``act_below`` its activation;
+    * BP3/BP4 and the step: Wf <- β Wf + α Σ_r δz[r] P[r], b <- b + α Σ_r δz[r]
+      (``rows`` the patch rows of the forward pass).
+    """
+    cdef Py_ssize_t M = D__mq.shape[0], F = Wf__fk.shape[0], CKK = Wf__fk.shape[1]
+    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, R = Oy * Ox, N = C * H * Wd
+    cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
+    cdef int tid
+    cdef Py_ssize_t lo, hi, m, p
+    assert CKK == C * K * K and Dz__rf.shape[0] == M * R and Dz__rf.shape[1] == F
+    assert Dt__fr.shape[0] == F and Dt__fr.shape[1] == M * R and rows.shape[0] >= M * R
+    assert not need_input or (E__rk.shape[0] == M * R and E__rk.shape[1] == CKK
+                              and Dx__mn.shape[0] == M and Dx__mn.shape[1] == N
+                              and Ax__mn.shape[0] == M and Ax__mn.shape[1] == N)
+    cdef const floating** rp = <const floating**>&rows[0]
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        _c3_share(M, 1, tid, nt, &lo, &hi)
+        for m in range(lo, hi):
+            unpool(&D__mq[m, 0], &arg__mq[m, 0], &Dz__rf[m * R, 0], F, Oy, Ox, ph, pw)
+        if need_input and hi > lo:
+            _gemm_backward(&Dz__rf[lo * R, 0], &Wf__fk[0, 0], &E__rk[lo * R, 0], (hi - lo) * R,
+                           F, CKK, &packs[tid, 0])
+            for m in range(lo, hi):
+                col2im_add(&E__rk[m * R, 0], &Dx__mn[m, 0], C, H, Wd, K)
+                if act_below != LINEAR:
+                    for p in range(N):
+                        Dx__mn[m, p] = Dx__mn[m, p] * _derivative(act_below, Ax__mn[m, p])
+    # every thread's BP2 read the old filters: now the step, by shares of filters
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        _c3_share(F, 4, tid, nt, &lo, &hi)
+        if hi > lo:
+            gradient_step(&Dz__rf[0, lo], rp, &Wf__fk[lo, 0], &b__f[lo], M * R, hi - lo, CKK,
+                          <floating>alpha, <floating>beta, 1, &Dt__fr[lo, 0], &packs[tid, 0], F)
+
+
+# ---------------------------------------------------------------------------
+# Fully connected and softmax layers: z = (1 - p) a W + b (W__oi = wᵀ)
+# ---------------------------------------------------------------------------
+
+def dense_forward(const floating[:, ::1] A__mi, const floating[:, ::1] W__oi,
+                  const floating[::1] b__o, floating[:, ::1] Z__mo, floating[:, ::1] out__mo,
+                  Py_ssize_t[::1] rows, floating[::1] zeros__o, floating[:, ::1] packs,
+                  double keep, int act, int num_threads=1):
+    """z = keep · (a Wᵀ) + b, then out = f(z) (softmax: row by row).
+
+    ``keep`` is 1 − p_dropout at inference (the original scales the product,
+    not the weights) and 1 in training, where a holds the masked input.
+    Each thread takes a share of the examples; out may alias Z.
+    """
+    cdef Py_ssize_t M = A__mi.shape[0], I = A__mi.shape[1], O = W__oi.shape[0]
+    cdef int nt = max(1, min(num_threads, <int>packs.shape[0], <int>((M + 3) // 4)))
+    cdef int tid
+    cdef Py_ssize_t lo, hi, m, o
+    cdef floating k = <floating>keep
+    assert W__oi.shape[1] == I and Z__mo.shape[0] == M and Z__mo.shape[1] == O
+    assert out__mo.shape[0] == M and out__mo.shape[1] == O and b__o.shape[0] == O
+    assert rows.shape[0] >= M and packs.shape[1] >= PACK
+    cdef const floating** rp = <const floating**>&rows[0]
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        _c3_share(M, 4, tid, nt, &lo, &hi)
+        if hi > lo:
+            _row_pointers(&A__mi[lo, 0], hi - lo, I, rp + lo)
+            if keep == 1:
+                _gemm_forward(rp + lo, &W__oi[0, 0], &b__o[0], &Z__mo[lo, 0], hi - lo, O, I, O,
+                              &packs[tid, 0])
+            else:
+                _gemm_forward(rp + lo, &W__oi[0, 0], &zeros__o[0], &Z__mo[lo, 0], hi - lo, O, I,
+                              O, &packs[tid, 0])
+                for m in range(lo, hi):
+                    for o in range(O):
+                        Z__mo[m, o] = k * Z__mo[m, o] + b__o[o]
+            activate(&Z__mo[lo, 0], &out__mo[lo, 0], hi - lo, O, act)
+
+
+def dense_backward(const floating[:, ::1] D__mo, const floating[:, ::1] W__oi,
+                   floating[:, ::1] E__mi, const floating[:, ::1] A__mi, int act_below,
+                   floating[:, ::1] mask__mi, bint masked, floating[:, ::1] packs,
+                   int num_threads=1):
+    """BP2: δ below = (δ W) ⊙ mask ⊙ f'(a below), each thread a share of the columns.
+
+    ``A__mi`` is the layer below's output (unmasked); ``mask__mi`` the
+    layer's dropout mask when ``masked``.
+    """
+    cdef Py_ssize_t M = D__mo.shape[0], O = D__mo.shape[1], I = W__oi.shape[1]
+    cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
+    cdef int tid
+    cdef Py_ssize_t lo, hi, m, i
+    assert W__oi.shape[0] == O and E__mi.shape[0] == M and E__mi.shape[1] == I
+    assert A__mi.shape[0] == M and A__mi.shape[1] == I
+    assert not masked or (mask__mi.shape[0] == M and mask__mi.shape[1] == I)
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        _c3_share(I, UNIT_COLS, tid, nt, &lo, &hi)
+        if hi > lo:
+            if floating is double:
+                cbp_backward_d(&D__mo[0, 0], &W__oi[0, 0], &E__mi[0, 0], M, O, I, lo, hi,
+                               &packs[tid, 0])
+            else:
+                cbp_backward_f(&D__mo[0, 0], &W__oi[0, 0], &E__mi[0, 0], M, O, I, lo, hi,
+                               &packs[tid, 0])
+            for m in range(M):
+                if masked:
+                    for i in range(lo, hi):
+                        E__mi[m, i] = E__mi[m, i] * mask__mi[m, i]
+                if act_below != LINEAR:
+                    for i in range(lo, hi):
+                        E__mi[m, i] = E__mi[m, i] * _derivative(act_below, A__mi[m, i])
+
+
+def dense_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi, floating[:, ::1] W__oi,
+               floating[::1] b__o, floating[:, ::1] Dt__om, Py_ssize_t[::1] rows,
+               double alpha, double beta, floating[:, ::1] packs, int num_threads=1):
+    """BP3/BP4 and the step: W <- β W + α Σ_m δ_m a_mᵀ, b <- b + α Σ_m δ_m.
+
+    ``A__mi`` is the input the forward pass used (masked in training); each
+    thread updates a share of the weight rows.
+    """
+    cdef Py_ssize_t M = D__mo.shape[0], O = D__mo.shape[1], I = A__mi.shape[1]
+    cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
+    cdef int tid
+    cdef Py_ssize_t lo, hi
+    assert A__mi.shape[0] == M and W__oi.shape[0] == O and W__oi.shape[1] == I
+    assert b__o.shape[0] == O and Dt__om.shape[0] == O and Dt__om.shape[1] == M
+    assert rows.shape[0] >= M
+    cdef const floating** rp = <const floating**>&rows[0]
+    with nogil:
+        _row_pointers(&A__mi[0, 0], M, I, rp)
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        _c3_share(O, UNIT_ROWS, tid, nt, &lo, &hi)
+        if hi > lo:
+            gradient_step(&D__mo[0, lo], rp, &W__oi[lo, 0], &b__o[lo], M, hi - lo, I,
+                          <floating>alpha, <floating>beta, 1, &Dt__om[lo, 0], &packs[tid, 0], O)
+
+
+def softmax_log_likelihood_error(const floating[:, ::1] A__mo, const int32_t[::1] y__m,
+                                 floating[:, ::1] D__mo):
+    """BP1 for softmax + log-likelihood: δ = a − e_y; returns Σ_m −ln a_m[y_m].
+
+    The mean over the mini-batch (the original's cost) is the caller's α = −η/M.
+    """
+    cdef Py_ssize_t M = A__mo.shape[0], O = A__mo.shape[1], m, o
+    cdef double total = 0
+    assert y__m.shape[0] == M and D__mo.shape[0] == M and D__mo.shape[1] == O
+    with nogil:
+        for m in range(M):
+            for o in range(O):
+                D__mo[m, o] = A__mo[m, o]
+            D__mo[m, y__m[m]] = D__mo[m, y__m[m]] - 1
+            total -= log(<double>A__mo[m, y__m[m]])
+    return total
+
+
+# ---------------------------------------------------------------------------
+# Dropout masks: a counter-based generator (SplitMix64's finaliser)
+# ---------------------------------------------------------------------------
+
+cdef inline uint64_t _splitmix64(uint64_t z) noexcept nogil:
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+def dropout_mask(floating[::1] mask, uint64_t seed, uint64_t counter, double p_dropout):
+    """mask[k] = 1 with probability 1 − p_dropout, else 0, from the k-th draw after ``counter``.
+
+    Draw n is SplitMix64's output for the state seed + (n + 1)·γ: any
+    element can be computed alone, so the masks depend on (seed, counter)
+    only, never on threads or on how the calls are cut.
+    """
+    cdef Py_ssize_t k, n = mask.shape[0]
+    cdef double keep = 1.0 - p_dropout
+    cdef uint64_t gamma = <uint64_t>0x9E3779B97F4A7C15ULL
+    with nogil:
+        for k in range(n):
+            mask[k] = 1 if (_splitmix64(seed + (counter + <uint64_t>k + 1) * gamma) >> 11) \
+                * (1.0 / 9007199254740992.0) < keep else 0
+
+
+#: Elements of packing scratch each thread needs for the kernels above.
+PACK_ELEMENTS = PACK
