@@ -29,12 +29,13 @@
 from libc.stdint cimport int32_t, uint64_t
 
 
-cdef inline void _c3_share(Py_ssize_t n, Py_ssize_t unit, int tid, int nt,
-                           Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    # Thread tid's part [lo, hi) of 0..n, cut at multiples of unit.
+cdef inline Py_ssize_t _c3_cut(Py_ssize_t n, Py_ssize_t unit, int tid, int nt) noexcept nogil:
+    # Where thread tid's part of 0..n starts (tid = nt: n), cut at multiples of
+    # unit.  Thread tid owns [cut(tid), cut(tid + 1)).  (Returned, not written
+    # through a pointer: Cython makes a variable private to each thread of a
+    # parallel block only if the block assigns it.)
     cdef Py_ssize_t units = (n + unit - 1) // unit
-    lo[0] = min(n, (units * tid // nt) * unit)
-    hi[0] = min(n, (units * (tid + 1) // nt) * unit)
+    return min(n, (units * tid // nt) * unit)
 
 
 cdef inline void _gemm_forward(const floating** A_rows, const floating* W__oi, const floating* b__o,
@@ -156,7 +157,8 @@ def conv_pool_forward(const floating[:, ::1] X__mn, const floating[:, ::1] Wf__f
     cdef const floating** rp = <const floating**>&rows[0]
     with nogil, parallel(num_threads=nt):
         tid = threadid()
-        _c3_share(M, 1, tid, nt, &lo, &hi)
+        lo = _c3_cut(M, 1, tid, nt)
+        hi = _c3_cut(M, 1, tid + 1, nt)
         for m in range(lo, hi):
             im2col(&X__mn[m, 0], &P__rk[m * R, 0], C, H, Wd, K)
             for r in range(m * R, (m + 1) * R):
@@ -199,7 +201,8 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__
     cdef const floating** rp = <const floating**>&rows[0]
     with nogil, parallel(num_threads=nt):
         tid = threadid()
-        _c3_share(M, 1, tid, nt, &lo, &hi)
+        lo = _c3_cut(M, 1, tid, nt)
+        hi = _c3_cut(M, 1, tid + 1, nt)
         for m in range(lo, hi):
             unpool(&D__mq[m, 0], &arg__mq[m, 0], &Dz__rf[m * R, 0], F, Oy, Ox, ph, pw)
         if need_input and hi > lo:
@@ -213,7 +216,8 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__
     # every thread's BP2 read the old filters: now the step, by shares of filters
     with nogil, parallel(num_threads=nt):
         tid = threadid()
-        _c3_share(F, 4, tid, nt, &lo, &hi)
+        lo = _c3_cut(F, 4, tid, nt)
+        hi = _c3_cut(F, 4, tid + 1, nt)
         if hi > lo:
             gradient_step(&Dz__rf[0, lo], rp, &Wf__fk[lo, 0], &b__f[lo], M * R, hi - lo, CKK,
                           <floating>alpha, <floating>beta, 1, &Dt__fr[lo, 0], &packs[tid, 0], F)
@@ -244,7 +248,8 @@ def dense_forward(const floating[:, ::1] A__mi, const floating[:, ::1] W__oi,
     cdef const floating** rp = <const floating**>&rows[0]
     with nogil, parallel(num_threads=nt):
         tid = threadid()
-        _c3_share(M, 4, tid, nt, &lo, &hi)
+        lo = _c3_cut(M, 4, tid, nt)
+        hi = _c3_cut(M, 4, tid + 1, nt)
         if hi > lo:
             _row_pointers(&A__mi[lo, 0], hi - lo, I, rp + lo)
             if keep == 1:
@@ -277,7 +282,8 @@ def dense_backward(const floating[:, ::1] D__mo, const floating[:, ::1] W__oi,
     assert not masked or (mask__mi.shape[0] == M and mask__mi.shape[1] == I)
     with nogil, parallel(num_threads=nt):
         tid = threadid()
-        _c3_share(I, UNIT_COLS, tid, nt, &lo, &hi)
+        lo = _c3_cut(I, UNIT_COLS, tid, nt)
+        hi = _c3_cut(I, UNIT_COLS, tid + 1, nt)
         if hi > lo:
             if floating is double:
                 cbp_backward_d(&D__mo[0, 0], &W__oi[0, 0], &E__mi[0, 0], M, O, I, lo, hi,
@@ -314,7 +320,8 @@ def dense_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi, float
         _row_pointers(&A__mi[0, 0], M, I, rp)
     with nogil, parallel(num_threads=nt):
         tid = threadid()
-        _c3_share(O, UNIT_ROWS, tid, nt, &lo, &hi)
+        lo = _c3_cut(O, UNIT_ROWS, tid, nt)
+        hi = _c3_cut(O, UNIT_ROWS, tid + 1, nt)
         if hi > lo:
             gradient_step(&D__mo[0, lo], rp, &W__oi[lo, 0], &b__o[lo], M, hi - lo, I,
                           <floating>alpha, <floating>beta, 1, &Dt__om[lo, 0], &packs[tid, 0], O)
