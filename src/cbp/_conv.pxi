@@ -47,15 +47,6 @@ cdef inline void _gemm_forward(const floating** A_rows, const floating* W__oi, c
         cbp_forward_f(A_rows, W__oi, b__o, Z__mo, M, O, I, ldz, pack)
 
 
-cdef inline void _gemm_backward(const floating* D__mo, const floating* W__oi, floating* E__mi,
-                                Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
-                                floating* pack) noexcept nogil:
-    if floating is double:
-        cbp_backward_d(D__mo, W__oi, E__mi, M, O, I, 0, I, pack)
-    else:
-        cbp_backward_f(D__mo, W__oi, E__mi, M, O, I, 0, I, pack)
-
-
 # ---------------------------------------------------------------------------
 # Convolution: z = w ⋆ x ("valid"), then max-pooling, then a = f(pool(z) + b)
 # ---------------------------------------------------------------------------
@@ -75,45 +66,28 @@ cdef void im2col(const floating* X__n, floating* P__rk, Py_ssize_t C, Py_ssize_t
                            K * sizeof(floating))
 
 
-cdef void col2im_add(const floating* E__rk, floating* D__n, Py_ssize_t C, Py_ssize_t H,
-                     Py_ssize_t Wd, Py_ssize_t K) noexcept nogil:
-    """BP2 through the convolution, one example: δx[c, y+i, x+j] = Σ_(y,x) E[(y, x), (c, i, j)].
-
-    The sum over output positions runs in (y, x) order, fixed by the shapes.
-    """
-    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, CKK = C * K * K
-    cdef Py_ssize_t y, x, c, i, j
-    cdef const floating* e
-    cdef floating* d
-    memset(D__n, 0, C * H * Wd * sizeof(floating))
-    for y in range(Oy):
-        for x in range(Ox):
-            e = E__rk + (y * Ox + x) * CKK
-            for c in range(C):
-                for i in range(K):
-                    d = D__n + (c * H + y + i) * Wd + x
-                    for j in range(K):
-                        d[j] += e[(c * K + i) * K + j]
-
-
-cdef void max_pool(const floating* Z__rf, const floating* b__f, floating* A__q, int32_t* arg__q,
-                   Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t ph, Py_ssize_t pw,
-                   int act) noexcept nogil:
+cdef void max_pool(const floating* Z__fp, const floating* b__f, floating* A__q, int32_t* arg__q,
+                   Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph,
+                   Py_ssize_t pw, int act) noexcept nogil:
     """One example: a[f, py, px] = f(max over the window of z + b[f]) (ignore_border).
 
-    ``arg`` keeps the row (y·Ox + x) of the first maximum, for the backward pass.
+    z is held full width (row y of map f at f·Oy·Wd + y·Wd; columns x >= Ox
+    are not outputs).  ``arg`` keeps the position y·Wd + x of the first
+    maximum, for the backward pass.
     """
     cdef Py_ssize_t Py = Oy // ph, Px = Ox // pw, f, py, px, a, c, r, best_r, q
     cdef floating best, v
+    cdef const floating* z
     for f in range(F):
+        z = Z__fp + f * Oy * Wd
         for py in range(Py):
             for px in range(Px):
-                best_r = (py * ph) * Ox + px * pw
-                best = Z__rf[best_r * F + f]
+                best_r = (py * ph) * Wd + px * pw
+                best = z[best_r]
                 for a in range(ph):
                     for c in range(pw):
-                        r = (py * ph + a) * Ox + px * pw + c
-                        v = Z__rf[r * F + f]
+                        r = (py * ph + a) * Wd + px * pw + c
+                        v = z[r]
                         if v > best:
                             best = v
                             best_r = r
@@ -123,104 +97,178 @@ cdef void max_pool(const floating* Z__rf, const floating* b__f, floating* A__q, 
     activate(A__q, A__q, 1, F * Py * Px, act)
 
 
-cdef void unpool(const floating* D__q, const int32_t* arg__q, floating* D__rf, Py_ssize_t F,
-                 Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
-    """One example: δz is δ of the pooled value at its maximum, 0 elsewhere."""
+cdef void unpool(const floating* D__q, const int32_t* arg__q, floating* D__fp, Py_ssize_t F,
+                 Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph,
+                 Py_ssize_t pw) noexcept nogil:
+    """One example: δz is δ of the pooled value at its maximum, 0 elsewhere (full width)."""
     cdef Py_ssize_t Pq = (Oy // ph) * (Ox // pw), f, k
-    memset(D__rf, 0, Oy * Ox * F * sizeof(floating))
+    memset(D__fp, 0, F * Oy * Wd * sizeof(floating))
     for f in range(F):
         for k in range(Pq):
-            D__rf[arg__q[f * Pq + k] * F + f] = D__q[f * Pq + k]
+            D__fp[f * Oy * Wd + arg__q[f * Pq + k]] = D__q[f * Pq + k]
+
+
+cdef inline void _shifted_rows(const floating* X__n, const floating** rows, Py_ssize_t C,
+                               Py_ssize_t H, Py_ssize_t Wd, Py_ssize_t K) noexcept nogil:
+    # rows[(c, i, j)] = &x[c, i, j]: read Oy·Wd long, row (c, i, j) holds
+    # x[c, y+i, x+j] at y·Wd + x, so z = Wf · rows is the convolution at every
+    # (y, x) of the full width (x >= Ox: not an output) without copying
+    # patches.  The last rows run K − 1 past the channel: X__n is padded.
+    cdef Py_ssize_t c, i, j
+    for c in range(C):
+        for i in range(K):
+            for j in range(K):
+                rows[(c * K + i) * K + j] = X__n + (c * H + i) * Wd + j
+
+
+cdef inline void _step_product(const floating* Dt__om, const floating** A_rows, floating* W__oi,
+                               Py_ssize_t M, Py_ssize_t O, Py_ssize_t I,
+                               floating* pack) noexcept nogil:
+    # W = Dt A (W zeroed first: the step kernel computes β W + Dt A with β = 0).
+    memset(W__oi, 0, O * I * sizeof(floating))
+    if floating is double:
+        cbp_step_d(Dt__om, A_rows, W__oi, 0, M, O, I, pack)
+    else:
+        cbp_step_f(Dt__om, A_rows, W__oi, 0, M, O, I, pack)
 
 
 def conv_pool_forward(const floating[:, ::1] X__mn, const floating[:, ::1] Wf__fk,
-                      const floating[::1] b__f, floating[:, ::1] P__rk, floating[:, ::1] Z__rf,
-                      floating[:, ::1] A__mq, int32_t[:, ::1] arg__mq, Py_ssize_t[::1] rows,
-                      floating[::1] zeros__f, floating[:, ::1] packs,
-                      Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd, Py_ssize_t K,
-                      Py_ssize_t ph, Py_ssize_t pw, int act, int num_threads=1):
-    """A ConvPoolLayer's forward pass over a mini-batch: patches, z = P Wfᵀ, pool, + b, f.
+                      const floating[::1] b__f, floating[:, ::1] Z__mp, floating[:, ::1] A__mq,
+                      int32_t[:, ::1] arg__mq, floating[:, ::1] xpad, Py_ssize_t[:, ::1] rows,
+                      floating[:, ::1] packs, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
+                      Py_ssize_t K, Py_ssize_t ph, Py_ssize_t pw, int act, int num_threads=1):
+    """A ConvPoolLayer's forward pass over a mini-batch: z = Wf ⋆ x, pool, + b, f.
 
-    Each thread takes a share of the examples.  ``rows`` holds M·Oy·Ox
-    pointers, ``packs`` one row of PACK scratch per thread, ``zeros__f`` F
-    zeros (the bias is added after the pooling, as in the original).
+    Per example, z (F, Oy·Wd, full width) = Wf (F, C·K·K) times the C·K·K
+    shifted rows of x (the step kernel's product, vectorised along the
+    positions).  Each thread takes a share of the examples; ``xpad``,
+    ``rows`` and ``packs`` have one row per thread (C·H·Wd + K elements,
+    C·K·K pointers, PACK elements).
     """
     cdef Py_ssize_t M = X__mn.shape[0], F = Wf__fk.shape[0], CKK = Wf__fk.shape[1]
-    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, R = Oy * Ox
+    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, N = C * H * Wd
     cdef Py_ssize_t Q = A__mq.shape[1]
     cdef int nt = max(1, min(num_threads, <int>M, <int>packs.shape[0]))
     cdef int tid
-    cdef Py_ssize_t lo, hi, m, r
-    assert CKK == C * K * K and X__mn.shape[1] == C * H * Wd and P__rk.shape[0] == M * R
-    assert Z__rf.shape[0] == M * R and Z__rf.shape[1] == F and Q == F * (Oy // ph) * (Ox // pw)
-    assert rows.shape[0] >= M * R and packs.shape[1] >= PACK and b__f.shape[0] == F
-    cdef const floating** rp = <const floating**>&rows[0]
+    cdef Py_ssize_t lo, hi, m
+    cdef const floating** rp
+    assert CKK == C * K * K and X__mn.shape[1] == N and Z__mp.shape[0] == M
+    assert Z__mp.shape[1] == F * Oy * Wd and Q == F * (Oy // ph) * (Ox // pw)
+    assert xpad.shape[0] >= nt and xpad.shape[1] >= N + K and rows.shape[0] >= nt
+    assert rows.shape[1] >= CKK and packs.shape[1] >= PACK and b__f.shape[0] == F
     with nogil, parallel(num_threads=nt):
         tid = threadid()
         lo = _c3_cut(M, 1, tid, nt)
         hi = _c3_cut(M, 1, tid + 1, nt)
+        rp = <const floating**>&rows[tid, 0]
+        memset(&xpad[tid, N], 0, K * sizeof(floating))
+        _shifted_rows(&xpad[tid, 0], rp, C, H, Wd, K)
         for m in range(lo, hi):
-            im2col(&X__mn[m, 0], &P__rk[m * R, 0], C, H, Wd, K)
-            for r in range(m * R, (m + 1) * R):
-                rp[r] = &P__rk[r, 0]
-        if hi > lo:
-            _gemm_forward(rp + lo * R, &Wf__fk[0, 0], &zeros__f[0], &Z__rf[lo * R, 0],
-                          (hi - lo) * R, F, CKK, F, &packs[tid, 0])
-        for m in range(lo, hi):
-            max_pool(&Z__rf[m * R, 0], &b__f[0], &A__mq[m, 0], &arg__mq[m, 0], F, Oy, Ox,
+            memcpy(&xpad[tid, 0], &X__mn[m, 0], N * sizeof(floating))
+            _step_product(&Wf__fk[0, 0], rp, &Z__mp[m, 0], CKK, F, Oy * Wd, &packs[tid, 0])
+            max_pool(&Z__mp[m, 0], &b__f[0], &A__mq[m, 0], &arg__mq[m, 0], F, Oy, Ox, Wd,
                      ph, pw, act)
 
 
 def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__mq,
-                       floating[:, ::1] Wf__fk, floating[::1] b__f, floating[:, ::1] Dz__rf,
-                       floating[:, ::1] E__rk, floating[:, ::1] Dt__fr, const Py_ssize_t[::1] rows,
-                       floating[:, ::1] Dx__mn, const floating[:, ::1] Ax__mn, int act_below,
-                       bint need_input, double alpha, double beta, floating[:, ::1] packs,
+                       const floating[:, ::1] X__mn, floating[:, ::1] Wf__fk, floating[::1] b__f,
+                       floating[:, ::1] WfT__kf, floating[:, ::1] Dz__mp, floating[:, ::1] P__rk,
+                       floating[:, ::1] Dt__fr, floating[:, ::1] E__tkp, floating[:, ::1] dxpad,
+                       Py_ssize_t[:, ::1] rows, floating[:, ::1] Dx__mn,
+                       const floating[:, ::1] Ax__mn, int act_below, bint need_input,
+                       double alpha, double beta, floating[:, ::1] packs,
                        Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd, Py_ssize_t K,
                        Py_ssize_t ph, Py_ssize_t pw, int num_threads=1):
     """A ConvPoolLayer's backward pass and SGD step.
 
-    ``D__mq`` is δ of the pooled pre-activations (∂C/∂(pool(z) + b)).  It is
-    routed to the maxima (δz), then, with the old filters,
+    ``D__mq`` is δ of the pooled pre-activations (∂C/∂(pool(z) + b)); it is
+    routed to the maxima (δz, full width).  Then, with the old filters:
 
-    * BP2 (if ``need_input``): δx = col2im(δz Wf) ⊙ f'(a below), with
-      ``Ax__mn`` the layer below's output and ``act_below`` its activation;
-    * BP3/BP4 and the step: Wf <- β Wf + α Σ_r δz[r] P[r], b <- b + α Σ_r δz[r]
-      (``rows`` the patch rows of the forward pass).
+    * BP2 (if ``need_input``): per example E = Wfᵀ δz (C·K·K, Oy·Wd), and
+      δx[c, y+i, x+j] = Σ E[(c, i, j), (y, x)] (shifted rows added in (i, j)
+      order), times f'(a below) (``Ax__mn``, activation ``act_below``);
+    * BP3/BP4 and the step, each thread a share of the filters:
+      Wf <- β Wf + α Σ_(m,y,x) δz P, b <- b + α Σ δz, with P the patches
+      (im2col of ``X__mn``, the layer's input).
+
+    Scratch: ``WfT__kf`` (C·K·K, F); ``P__rk`` (M·Oy·Ox, C·K·K); ``Dt__fr``
+    (F, M·Oy·Ox); per thread ``E__tkp`` (C·K·K·Oy·Wd), ``dxpad`` (C·H·Wd + K),
+    ``rows`` (max(F, M·Oy·Ox) pointers: thread 0's row holds the patches').
     """
     cdef Py_ssize_t M = D__mq.shape[0], F = Wf__fk.shape[0], CKK = Wf__fk.shape[1]
     cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, R = Oy * Ox, N = C * H * Wd
+    cdef Py_ssize_t Pf = Oy * Wd
     cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
     cdef int tid
-    cdef Py_ssize_t lo, hi, m, p
-    assert CKK == C * K * K and Dz__rf.shape[0] == M * R and Dz__rf.shape[1] == F
-    assert Dt__fr.shape[0] == F and Dt__fr.shape[1] == M * R and rows.shape[0] >= M * R
-    assert not need_input or (E__rk.shape[0] == M * R and E__rk.shape[1] == CKK
+    cdef Py_ssize_t lo, hi, m, p, f, k, y, x, c, i, j, r
+    cdef floating a = <floating>alpha
+    cdef floating sb
+    cdef floating* dx
+    cdef const floating* e
+    cdef const floating** rp
+    cdef const floating** prow = <const floating**>&rows[0, 0]
+    assert CKK == C * K * K and Dz__mp.shape[0] == M and Dz__mp.shape[1] == F * Pf
+    assert P__rk.shape[0] == M * R and P__rk.shape[1] == CKK and X__mn.shape[1] == N
+    assert Dt__fr.shape[0] == F and Dt__fr.shape[1] == M * R and rows.shape[1] >= M * R
+    assert rows.shape[0] >= nt and rows.shape[1] >= F and WfT__kf.shape[0] == CKK
+    assert not need_input or (E__tkp.shape[0] >= nt and E__tkp.shape[1] >= CKK * Pf
+                              and dxpad.shape[0] >= nt and dxpad.shape[1] >= N + K
                               and Dx__mn.shape[0] == M and Dx__mn.shape[1] == N
                               and Ax__mn.shape[0] == M and Ax__mn.shape[1] == N)
-    cdef const floating** rp = <const floating**>&rows[0]
+    with nogil:
+        for f in range(F):
+            for k in range(CKK):
+                WfT__kf[k, f] = Wf__fk[f, k]
     with nogil, parallel(num_threads=nt):
         tid = threadid()
         lo = _c3_cut(M, 1, tid, nt)
         hi = _c3_cut(M, 1, tid + 1, nt)
+        rp = <const floating**>&rows[tid, 0]
         for m in range(lo, hi):
-            unpool(&D__mq[m, 0], &arg__mq[m, 0], &Dz__rf[m * R, 0], F, Oy, Ox, ph, pw)
-        if need_input and hi > lo:
-            _gemm_backward(&Dz__rf[lo * R, 0], &Wf__fk[0, 0], &E__rk[lo * R, 0], (hi - lo) * R,
-                           F, CKK, &packs[tid, 0])
-            for m in range(lo, hi):
-                col2im_add(&E__rk[m * R, 0], &Dx__mn[m, 0], C, H, Wd, K)
-                if act_below != LINEAR:
+            unpool(&D__mq[m, 0], &arg__mq[m, 0], &Dz__mp[m, 0], F, Oy, Ox, Wd, ph, pw)
+            # α δz at the outputs, filter-major, for the step
+            for f in range(F):
+                for y in range(Oy):
+                    for x in range(Ox):
+                        Dt__fr[f, m * R + y * Ox + x] = a * Dz__mp[m, f * Pf + y * Wd + x]
+            im2col(&X__mn[m, 0], &P__rk[m * R, 0], C, H, Wd, K)
+            if need_input:
+                for f in range(F):
+                    rp[f] = &Dz__mp[m, f * Pf]
+                _step_product(&WfT__kf[0, 0], rp, &E__tkp[tid, 0], F, CKK, Pf, &packs[tid, 0])
+                dx = &dxpad[tid, 0]
+                memset(dx, 0, (N + K) * sizeof(floating))
+                for c in range(C):
+                    for i in range(K):
+                        for j in range(K):
+                            e = &E__tkp[tid, ((c * K + i) * K + j) * Pf]
+                            for p in range(Pf):
+                                dx[(c * H + i) * Wd + j + p] += e[p]
+                if act_below == LINEAR:
+                    memcpy(&Dx__mn[m, 0], dx, N * sizeof(floating))
+                else:
                     for p in range(N):
-                        Dx__mn[m, p] = Dx__mn[m, p] * _derivative(act_below, Ax__mn[m, p])
+                        Dx__mn[m, p] = dx[p] * _derivative(act_below, Ax__mn[m, p])
+    with nogil:
+        for r in range(M * R):
+            prow[r] = &P__rk[r, 0]
     # every thread's BP2 read the old filters: now the step, by shares of filters
     with nogil, parallel(num_threads=nt):
         tid = threadid()
         lo = _c3_cut(F, 4, tid, nt)
         hi = _c3_cut(F, 4, tid + 1, nt)
+        for f in range(lo, hi):
+            sb = 0
+            for r in range(M * R):
+                sb = sb + Dt__fr[f, r]
+            b__f[f] = b__f[f] + sb
         if hi > lo:
-            gradient_step(&Dz__rf[0, lo], rp, &Wf__fk[lo, 0], &b__f[lo], M * R, hi - lo, CKK,
-                          <floating>alpha, <floating>beta, 1, &Dt__fr[lo, 0], &packs[tid, 0], F)
+            if floating is double:
+                cbp_step_d(&Dt__fr[lo, 0], prow, &Wf__fk[lo, 0], <double>beta, M * R, hi - lo, CKK,
+                           &packs[tid, 0])
+            else:
+                cbp_step_f(&Dt__fr[lo, 0], prow, &Wf__fk[lo, 0], <float>beta, M * R, hi - lo, CKK,
+                           &packs[tid, 0])
 
 
 # ---------------------------------------------------------------------------

@@ -262,23 +262,35 @@ class ConvPoolLayer:
         if ws is None:
             F, C, K, _ = self.filter_shape
             _, _, H, W = self.image_shape
-            R = (H - K + 1) * (W - K + 1)
+            Oy, Ox = H - K + 1, W - K + 1
             dt = self.dtype
             ws = self._ws[key] = _Buffers(
-                P=np.empty((M * R, C * K * K), dt), Z=np.empty((M * R, F), dt),
-                A=np.empty((M, self.n_out), dt), arg=np.empty((M, self.n_out), np.int32),
-                rows=np.empty(M * R, np.intp), zeros=np.zeros(F, dt), packs=_packs(nt, dt),
-                Dz=np.empty((M * R, F), dt), Dt=np.empty((F, M * R), dt), E=None, Dx=None)
+                Z=np.empty((M, F * Oy * W), dt), A=np.empty((M, self.n_out), dt),
+                arg=np.empty((M, self.n_out), np.int32), xpad=np.empty((nt, C * H * W + K), dt),
+                rows=np.empty((nt, max(C * K * K, F, M * Oy * Ox)), np.intp),
+                packs=_packs(nt, dt), backward=None)
         return ws
+
+    def _backward_buffers(self, ws, M, nt):
+        if ws["backward"] is None:
+            F, C, K, _ = self.filter_shape
+            _, _, H, W = self.image_shape
+            Oy, Ox = H - K + 1, W - K + 1
+            dt = self.dtype
+            ws["backward"] = _Buffers(
+                WfT=np.empty((C * K * K, F), dt), Dz=np.empty((M, F * Oy * W), dt),
+                P=np.empty((M * Oy * Ox, C * K * K), dt), Dt=np.empty((F, M * Oy * Ox), dt),
+                E=np.empty((nt, C * K * K * Oy * W), dt), dxpad=np.empty((nt, C * H * W + K), dt),
+                Dx=np.empty((M, C * H * W), dt))
+        return ws["backward"]
 
     def _forward(self, X, nt, training, net):
         M = X.shape[0]
         ws = self._buffers(M, nt)
         _, C, H, W = self.image_shape
-        _core.conv_pool_forward(X, self._Wf, self._b, ws["P"], ws["Z"], ws["A"], ws["arg"],
-                                ws["rows"], ws["zeros"], ws["packs"], C, H, W,
-                                self.filter_shape[2], self.poolsize[0], self.poolsize[1],
-                                self._act, nt)
+        _core.conv_pool_forward(X, self._Wf, self._b, ws["Z"], ws["A"], ws["arg"], ws["xpad"],
+                                ws["rows"], ws["packs"], C, H, W, self.filter_shape[2],
+                                self.poolsize[0], self.poolsize[1], self._act, nt)
         if training:
             ws["X"] = X
         return ws["A"]
@@ -286,18 +298,15 @@ class ConvPoolLayer:
     def _backward(self, D, nt, act_below, need_input, alpha, beta):
         M = D.shape[0]
         ws = self._buffers(M, nt)
-        F, C, K, _ = self.filter_shape
-        _, _, H, W = self.image_shape
-        if need_input and ws["E"] is None:
-            ws["E"] = np.empty((ws["P"].shape[0], C * K * K), self.dtype)
-            ws["Dx"] = np.empty((M, C * H * W), self.dtype)
-        E = ws["E"] if need_input else ws["Dz"]
-        Dx = ws["Dx"] if need_input else ws["A"]
-        _core.conv_pool_backward(D, ws["arg"], self._Wf, self._b, ws["Dz"], E, ws["Dt"],
-                                 ws["rows"], Dx, ws["X"] if need_input else ws["A"],
+        bw = self._backward_buffers(ws, M, nt)
+        _, C, H, W = self.image_shape
+        K = self.filter_shape[2]
+        X = ws["X"]
+        _core.conv_pool_backward(D, ws["arg"], X, self._Wf, self._b, bw["WfT"], bw["Dz"], bw["P"],
+                                 bw["Dt"], bw["E"], bw["dxpad"], ws["rows"], bw["Dx"], X,
                                  act_below, need_input, alpha, beta, ws["packs"], C, H, W, K,
                                  self.poolsize[0], self.poolsize[1], nt)
-        return ws["Dx"] if need_input else None
+        return bw["Dx"] if need_input else None
 
 
 class _DenseLayer:
