@@ -7,14 +7,16 @@
 #
 # ``X__mn``   a layer's input, one row per example, in Theano's order
 #             (n = c, h, w flattened: channel, row, column)
-# ``P__rk``   the input's patches (im2col): row r = (m, y, x), one per output
-#             position, column k = (c, i, j) = X[m, c, y+i, x+j]
 # ``Wf__fk``  the filters, flipped: Wf[f, (c, i, j)] = w[f, c, K-1-i, K-1-j],
-#             so that Z = P Wfᵀ is Theano's conv2d (a true convolution)
-# ``Z__rf``   the convolution, channels last (row r = (m, y, x), column f)
+#             so that the products below are Theano's conv2d (a true convolution)
+# ``Z__mp``   the convolution, per example (f, y, x) with rows Wd long (the
+#             input's width: columns x >= Ox are computed and ignored), so
+#             that z = Wf · (the input's rows shifted by (c, i, j)) needs no
+#             copied patches
 # ``A__mq``   the pooled, biased, activated output in Theano's order
-#             (q = f, py, px flattened), with ``arg__mq`` the row of Z each
-#             pooled value came from (within its example)
+#             (q = f, py, px flattened)
+# ``P__rk``   the input's patches (im2col), row r = (m, y, x), for the
+#             filters' gradient only
 #
 # The products are the core's register-blocked kernels (cbp_forward,
 # cbp_backward, cbp_step): the book's shapes (25 or 500 taps, 20 or 40
@@ -66,46 +68,61 @@ cdef void im2col(const floating* X__n, floating* P__rk, Py_ssize_t C, Py_ssize_t
                            K * sizeof(floating))
 
 
-cdef void max_pool(const floating* Z__fp, const floating* b__f, floating* A__q, int32_t* arg__q,
-                   Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph,
-                   Py_ssize_t pw, int act) noexcept nogil:
+cdef void max_pool(const floating* Z__fp, const floating* b__f, floating* A__q, Py_ssize_t F,
+                   Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph, Py_ssize_t pw,
+                   int act) noexcept nogil:
     """One example: a[f, py, px] = f(max over the window of z + b[f]) (ignore_border).
 
-    z is held full width (row y of map f at f·Oy·Wd + y·Wd; columns x >= Ox
-    are not outputs).  ``arg`` keeps the position y·Wd + x of the first
-    maximum, for the backward pass.
+    z is held full width: row y of map f at f·Oy·Wd + y·Wd; columns x >= Ox
+    are not outputs.
     """
-    cdef Py_ssize_t Py = Oy // ph, Px = Ox // pw, f, py, px, a, c, r, best_r, q
+    cdef Py_ssize_t Py = Oy // ph, Px = Ox // pw, f, py, px, a, c
     cdef floating best, v
     cdef const floating* z
     for f in range(F):
-        z = Z__fp + f * Oy * Wd
         for py in range(Py):
             for px in range(Px):
-                best_r = (py * ph) * Wd + px * pw
-                best = z[best_r]
+                z = Z__fp + f * Oy * Wd + (py * ph) * Wd + px * pw
+                best = z[0]
                 for a in range(ph):
                     for c in range(pw):
-                        r = (py * ph + a) * Wd + px * pw + c
-                        v = z[r]
+                        v = z[a * Wd + c]
                         if v > best:
                             best = v
-                            best_r = r
-                q = (f * Py + py) * Px + px
-                A__q[q] = best + b__f[f]
-                arg__q[q] = <int32_t>best_r
+                A__q[(f * Py + py) * Px + px] = best + b__f[f]
     activate(A__q, A__q, 1, F * Py * Px, act)
 
 
-cdef void unpool(const floating* D__q, const int32_t* arg__q, floating* D__fp, Py_ssize_t F,
+cdef void unpool(const floating* D__q, const floating* Z__fp, floating* D__fp, Py_ssize_t F,
                  Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph,
                  Py_ssize_t pw) noexcept nogil:
-    """One example: δz is δ of the pooled value at its maximum, 0 elsewhere (full width)."""
-    cdef Py_ssize_t Pq = (Oy // ph) * (Ox // pw), f, k
+    """One example: δz = δ of the pooled value wherever z equals its window's maximum, else 0.
+
+    Every element equal to the maximum gets it, as Theano's max-pooling
+    gradient (DownsampleFactorMaxGrad) gives it: on MNIST, windows of equal
+    values (blank or saturated patches) are common.  Full width, as z.
+    """
+    cdef Py_ssize_t Py = Oy // ph, Px = Ox // pw, f, py, px, a, c
+    cdef floating best, v, d
+    cdef const floating* z
+    cdef floating* dz
     memset(D__fp, 0, F * Oy * Wd * sizeof(floating))
     for f in range(F):
-        for k in range(Pq):
-            D__fp[f * Oy * Wd + arg__q[f * Pq + k]] = D__q[f * Pq + k]
+        for py in range(Py):
+            for px in range(Px):
+                z = Z__fp + f * Oy * Wd + (py * ph) * Wd + px * pw
+                dz = D__fp + f * Oy * Wd + (py * ph) * Wd + px * pw
+                best = z[0]
+                for a in range(ph):
+                    for c in range(pw):
+                        v = z[a * Wd + c]
+                        if v > best:
+                            best = v
+                d = D__q[(f * Py + py) * Px + px]
+                for a in range(ph):
+                    for c in range(pw):
+                        if z[a * Wd + c] == best:
+                            dz[a * Wd + c] = d
 
 
 cdef inline void _shifted_rows(const floating* X__n, const floating** rows, Py_ssize_t C,
@@ -134,7 +151,7 @@ cdef inline void _step_product(const floating* Dt__om, const floating** A_rows, 
 
 def conv_pool_forward(const floating[:, ::1] X__mn, const floating[:, ::1] Wf__fk,
                       const floating[::1] b__f, floating[:, ::1] Z__mp, floating[:, ::1] A__mq,
-                      int32_t[:, ::1] arg__mq, floating[:, ::1] xpad, Py_ssize_t[:, ::1] rows,
+                      floating[:, ::1] xpad, Py_ssize_t[:, ::1] rows,
                       floating[:, ::1] packs, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
                       Py_ssize_t K, Py_ssize_t ph, Py_ssize_t pw, int act, int num_threads=1):
     """A ConvPoolLayer's forward pass over a mini-batch: z = Wf ⋆ x, pool, + b, f.
@@ -166,11 +183,10 @@ def conv_pool_forward(const floating[:, ::1] X__mn, const floating[:, ::1] Wf__f
         for m in range(lo, hi):
             memcpy(&xpad[tid, 0], &X__mn[m, 0], N * sizeof(floating))
             _step_product(&Wf__fk[0, 0], rp, &Z__mp[m, 0], CKK, F, Oy * Wd, &packs[tid, 0])
-            max_pool(&Z__mp[m, 0], &b__f[0], &A__mq[m, 0], &arg__mq[m, 0], F, Oy, Ox, Wd,
-                     ph, pw, act)
+            max_pool(&Z__mp[m, 0], &b__f[0], &A__mq[m, 0], F, Oy, Ox, Wd, ph, pw, act)
 
 
-def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__mq,
+def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__mp,
                        const floating[:, ::1] X__mn, floating[:, ::1] Wf__fk, floating[::1] b__f,
                        floating[:, ::1] WfT__kf, floating[:, ::1] Dz__mp, floating[:, ::1] P__rk,
                        floating[:, ::1] Dt__fr, floating[:, ::1] E__tkp, floating[:, ::1] dxpad,
@@ -182,13 +198,14 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__
     """A ConvPoolLayer's backward pass and SGD step.
 
     ``D__mq`` is δ of the pooled pre-activations (∂C/∂(pool(z) + b)); it is
-    routed to the maxima (δz, full width).  Then, with the old filters:
+    routed to the maxima (δz, full width; ``Z__mp`` is the forward pass's z).
+    Then, with the old filters:
 
     * BP2 (if ``need_input``): per example E = Wfᵀ δz (C·K·K, Oy·Wd), and
       δx[c, y+i, x+j] = Σ E[(c, i, j), (y, x)] (shifted rows added in (i, j)
       order), times f'(a below) (``Ax__mn``, activation ``act_below``);
     * BP3/BP4 and the step, each thread a share of the filters:
-      Wf <- β Wf + α Σ_(m,y,x) δz P, b <- b + α Σ δz, with P the patches
+      Wf <- β Wf + α Σ_(m,y,x) δz P, b <- b + α Σ δ (pooled), with P the patches
       (im2col of ``X__mn``, the layer's input).
 
     Scratch: ``WfT__kf`` (C·K·K, F); ``P__rk`` (M·Oy·Ox, C·K·K); ``Dt__fr``
@@ -197,7 +214,7 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__
     """
     cdef Py_ssize_t M = D__mq.shape[0], F = Wf__fk.shape[0], CKK = Wf__fk.shape[1]
     cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, R = Oy * Ox, N = C * H * Wd
-    cdef Py_ssize_t Pf = Oy * Wd
+    cdef Py_ssize_t Pf = Oy * Wd, Pq = (Oy // ph) * (Ox // pw), q
     cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
     cdef int tid
     cdef Py_ssize_t lo, hi, m, p, f, k, y, x, c, i, j, r
@@ -225,7 +242,7 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__
         hi = _c3_cut(M, 1, tid + 1, nt)
         rp = <const floating**>&rows[tid, 0]
         for m in range(lo, hi):
-            unpool(&D__mq[m, 0], &arg__mq[m, 0], &Dz__mp[m, 0], F, Oy, Ox, Wd, ph, pw)
+            unpool(&D__mq[m, 0], &Z__mp[m, 0], &Dz__mp[m, 0], F, Oy, Ox, Wd, ph, pw)
             # α δz at the outputs, filter-major, for the step
             for f in range(F):
                 for y in range(Oy):
@@ -258,10 +275,13 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const int32_t[:, ::1] arg__
         lo = _c3_cut(F, 4, tid, nt)
         hi = _c3_cut(F, 4, tid + 1, nt)
         for f in range(lo, hi):
+            # ∂C/∂b: the pooled δ (b is added after the pooling, so a tied
+            # window's δ counts once here, however many maxima it reached)
             sb = 0
-            for r in range(M * R):
-                sb = sb + Dt__fr[f, r]
-            b__f[f] = b__f[f] + sb
+            for m in range(M):
+                for q in range(f * Pq, (f + 1) * Pq):
+                    sb = sb + D__mq[m, q]
+            b__f[f] = b__f[f] + a * sb
         if hi > lo:
             if floating is double:
                 cbp_step_d(&Dt__fr[lo, 0], prow, &Wf__fk[lo, 0], <double>beta, M * R, hi - lo, CKK,

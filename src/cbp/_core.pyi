@@ -46,10 +46,10 @@ def python_shuffle(mt: npt.NDArray[np.uint32], index: int, x: _Index) -> int: ..
 # Chapter 6's kernels (_conv.pxi), for cbp.network3.
 PACK_ELEMENTS: int
 def conv_pool_forward(X__mn: _Floats, Wf__fk: _Floats, b__f: _Floats, Z__mp: _Floats,
-                      A__mq: _Floats, arg__mq: npt.NDArray[np.int32], xpad: _Floats,
+                      A__mq: _Floats, xpad: _Floats,
                       rows: _Index, packs: _Floats, C: int, H: int, Wd: int, K: int, ph: int,
                       pw: int, act: int, num_threads: int = ...) -> None: ...
-def conv_pool_backward(D__mq: _Floats, arg__mq: npt.NDArray[np.int32], X__mn: _Floats,
+def conv_pool_backward(D__mq: _Floats, Z__mp: _Floats, X__mn: _Floats,
                        Wf__fk: _Floats, b__f: _Floats, WfT__kf: _Floats, Dz__mp: _Floats,
                        P__rk: _Floats, Dt__fr: _Floats, E__tkp: _Floats, dxpad: _Floats,
                        rows: _Index, Dx__mn: _Floats, Ax__mn: _Floats, act_below: int,

@@ -266,7 +266,7 @@ class ConvPoolLayer:
             dt = self.dtype
             ws = self._ws[key] = _Buffers(
                 Z=np.empty((M, F * Oy * W), dt), A=np.empty((M, self.n_out), dt),
-                arg=np.empty((M, self.n_out), np.int32), xpad=np.empty((nt, C * H * W + K), dt),
+                xpad=np.empty((nt, C * H * W + K), dt),
                 rows=np.empty((nt, max(C * K * K, F, M * Oy * Ox)), np.intp),
                 packs=_packs(nt, dt), backward=None)
         return ws
@@ -288,7 +288,7 @@ class ConvPoolLayer:
         M = X.shape[0]
         ws = self._buffers(M, nt)
         _, C, H, W = self.image_shape
-        _core.conv_pool_forward(X, self._Wf, self._b, ws["Z"], ws["A"], ws["arg"], ws["xpad"],
+        _core.conv_pool_forward(X, self._Wf, self._b, ws["Z"], ws["A"], ws["xpad"],
                                 ws["rows"], ws["packs"], C, H, W, self.filter_shape[2],
                                 self.poolsize[0], self.poolsize[1], self._act, nt)
         if training:
@@ -302,7 +302,7 @@ class ConvPoolLayer:
         _, C, H, W = self.image_shape
         K = self.filter_shape[2]
         X = ws["X"]
-        _core.conv_pool_backward(D, ws["arg"], X, self._Wf, self._b, bw["WfT"], bw["Dz"], bw["P"],
+        _core.conv_pool_backward(D, ws["Z"], X, self._Wf, self._b, bw["WfT"], bw["Dz"], bw["P"],
                                  bw["Dt"], bw["E"], bw["dxpad"], ws["rows"], bw["Dx"], X,
                                  act_below, need_input, alpha, beta, ws["packs"], C, H, W, K,
                                  self.poolsize[0], self.poolsize[1], nt)
