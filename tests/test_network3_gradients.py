@@ -154,6 +154,22 @@ def test_conv_odd_sizes_and_poolsize():
     check(net, *data(M, 2 * 9 * 8))
 
 
+def test_conv_many_taps():
+    # From PATCH_TAPS taps on (C·K·K), the filters' gradient is taken another
+    # way in the core (from patches): both ways are checked.
+    from cbp import _core
+    assert 5 * 4 * 4 >= _core.PATCH_TAPS > 25
+    np.random.seed(9)
+    M = 3
+    net = Network([
+        ConvPoolLayer(image_shape=(M, 1, 12, 12), filter_shape=(5, 1, 3, 3), poolsize=(1, 1),
+                      activation_fn=network3.tanh),
+        ConvPoolLayer(image_shape=(M, 5, 10, 10), filter_shape=(3, 5, 4, 4), poolsize=(2, 2)),
+        SoftmaxLayer(3 * 3 * 3, 10)], M)
+    randomize_softmax(net)
+    check(net, *data(M, 144))
+
+
 def test_l2_term():
     np.random.seed(6)
     M = 2
@@ -197,7 +213,8 @@ def test_gradients_do_not_depend_on_threads():
         ConvPoolLayer(image_shape=(M, 1, 14, 14), filter_shape=(6, 1, 5, 5), poolsize=(2, 2)),
         ConvPoolLayer(image_shape=(M, 6, 5, 5), filter_shape=(16, 6, 2, 2), poolsize=(2, 2),
                       activation_fn=network3.ReLU),
-        FullyConnectedLayer(16 * 2 * 2, 50, p_dropout=0.5), SoftmaxLayer(50, 10)], M)
+        ConvPoolLayer(image_shape=(M, 16, 2, 2), filter_shape=(12, 16, 2, 2), poolsize=(1, 1)),
+        FullyConnectedLayer(12, 50, p_dropout=0.5), SoftmaxLayer(50, 10)], M)
     randomize_softmax(net)
     X, y = data(M, 196)
     results = []

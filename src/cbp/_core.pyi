@@ -45,14 +45,15 @@ def python_shuffle(mt: npt.NDArray[np.uint32], index: int, x: _Index) -> int: ..
 
 # Chapter 6's kernels (_conv.pxi), for cbp.network3.
 PACK_ELEMENTS: int
+PATCH_TAPS: int
 def conv_pool_forward(X__mn: _Floats, Wf__fk: _Floats, b__f: _Floats, Z__mp: _Floats,
                       A__mq: _Floats, xpad: _Floats,
                       rows: _Index, packs: _Floats, C: int, H: int, Wd: int, K: int, ph: int,
                       pw: int, act: int, num_threads: int = ...) -> None: ...
-def conv_pool_backward(D__mq: _Floats, Z__mp: _Floats, X__mn: _Floats,
-                       Wf__fk: _Floats, b__f: _Floats, WfT__kf: _Floats, Dz__mp: _Floats,
-                       P__rk: _Floats, Dt__fr: _Floats, E__tkp: _Floats, dxpad: _Floats,
-                       rows: _Index, Dx__mn: _Floats, Ax__mn: _Floats, act_below: int,
+def conv_pool_backward(D__mq: _Floats, Z__mp: _Floats, X__mn: _Floats, Wf__fk: _Floats,
+                       b__f: _Floats, WfT__kf: _Floats, Dz__mp: _Floats, G__mkf: _Floats,
+                       P__rk: _Floats, Dt__fr: _Floats, prows: _Index, E__tkp: _Floats, xpad: _Floats, dxpad: _Floats, rows: _Index,
+                       zeros__f: _Floats, Dx__mn: _Floats, Ax__mn: _Floats, act_below: int,
                        need_input: bool, alpha: float, beta: float, packs: _Floats, C: int,
                        H: int, Wd: int, K: int, ph: int, pw: int,
                        num_threads: int = ...) -> None: ...

@@ -267,7 +267,7 @@ class ConvPoolLayer:
             ws = self._ws[key] = _Buffers(
                 Z=np.empty((M, F * Oy * W), dt), A=np.empty((M, self.n_out), dt),
                 xpad=np.empty((nt, C * H * W + K), dt),
-                rows=np.empty((nt, max(C * K * K, F, M * Oy * Ox)), np.intp),
+                rows=np.empty((nt, C * K * K), np.intp),
                 packs=_packs(nt, dt), backward=None)
         return ws
 
@@ -275,13 +275,19 @@ class ConvPoolLayer:
         if ws["backward"] is None:
             F, C, K, _ = self.filter_shape
             _, _, H, W = self.image_shape
-            Oy, Ox = H - K + 1, W - K + 1
+            Oy = H - K + 1
             dt = self.dtype
+            R = Oy * (W - K + 1)
+            patches = C * K * K >= _core.PATCH_TAPS     # the core's choice (see _conv.pxi)
             ws["backward"] = _Buffers(
                 WfT=np.empty((C * K * K, F), dt), Dz=np.empty((M, F * Oy * W), dt),
-                P=np.empty((M * Oy * Ox, C * K * K), dt), Dt=np.empty((F, M * Oy * Ox), dt),
-                E=np.empty((nt, C * K * K * Oy * W), dt), dxpad=np.empty((nt, C * H * W + K), dt),
-                Dx=np.empty((M, C * H * W), dt))
+                G=np.empty((M, 0 if patches else C * K * K * F), dt),
+                P=np.empty((M * R if patches else 0, C * K * K), dt),
+                Dt=np.empty((F, M * R if patches else 0), dt),
+                prows=np.empty(M * R if patches else 0, np.intp),
+                E=np.empty((nt, C * K * K * Oy * W), dt),
+                dxpad=np.empty((nt, C * H * W + K), dt), Dx=np.empty((M, C * H * W), dt),
+                rows=np.empty((nt, C * K * K + F), np.intp), zeros=np.zeros(F, dt))
         return ws["backward"]
 
     def _forward(self, X, nt, training, net):
@@ -302,10 +308,10 @@ class ConvPoolLayer:
         _, C, H, W = self.image_shape
         K = self.filter_shape[2]
         X = ws["X"]
-        _core.conv_pool_backward(D, ws["Z"], X, self._Wf, self._b, bw["WfT"], bw["Dz"], bw["P"],
-                                 bw["Dt"], bw["E"], bw["dxpad"], ws["rows"], bw["Dx"], X,
-                                 act_below, need_input, alpha, beta, ws["packs"], C, H, W, K,
-                                 self.poolsize[0], self.poolsize[1], nt)
+        _core.conv_pool_backward(D, ws["Z"], X, self._Wf, self._b, bw["WfT"], bw["Dz"], bw["G"],
+                                 bw["P"], bw["Dt"], bw["prows"], bw["E"], ws["xpad"], bw["dxpad"], bw["rows"], bw["zeros"],
+                                 bw["Dx"], X, act_below, need_input, alpha, beta, ws["packs"],
+                                 C, H, W, K, self.poolsize[0], self.poolsize[1], nt)
         return bw["Dx"] if need_input else None
 
 
