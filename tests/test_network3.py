@@ -274,7 +274,10 @@ def test_training_learns_and_repeats_with_the_seed():
     assert accuracy > 0.3     # chance is 0.1
 
 
-def test_results_do_not_depend_on_the_thread_count(floatX):
+def test_results_do_not_depend_on_the_thread_count(floatX, request):
+    from cbp import _core
+    old = _core.conv_min_flops(0)       # threads even for these small layers
+    request.addfinalizer(lambda: _core.conv_min_flops(old))
     parts = tiny_parts(n_train=50)
     finals = []
     for nt in (1, 2, 3):

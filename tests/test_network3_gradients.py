@@ -206,7 +206,7 @@ def test_dropout_layers():
         assert grads[k].reshape(-1)[idx] == pytest.approx(fd, rel=1e-5, abs=1e-8)
 
 
-def test_gradients_do_not_depend_on_threads():
+def test_gradients_do_not_depend_on_threads(request):
     np.random.seed(8)
     M = 10
     net = Network([
@@ -218,6 +218,9 @@ def test_gradients_do_not_depend_on_threads():
     randomize_softmax(net)
     X, y = data(M, 196)
     results = []
+    from cbp import _core
+    old = _core.conv_min_flops(0)       # threads even for these small layers
+    request.addfinalizer(lambda: _core.conv_min_flops(old))
     for nt in (1, 2, 3, 4):
         net._counter = 0
         results.append(step_gradients(net, X, y, num_threads=nt))

@@ -29,6 +29,37 @@
 from libc.stdint cimport int32_t, uint64_t
 
 
+cdef enum:
+    # Least work (flops) per thread for a kernel to use threads: below it, the
+    # wake-up and the barrier at the end of a parallel region cost more than
+    # the share saves (the core's TEAM_MIN_FLOPS, for the same reason).
+    CONV_MIN_FLOPS = 1000000
+
+
+cdef Py_ssize_t _c3_min_flops = CONV_MIN_FLOPS
+
+
+def conv_min_flops(value=None):
+    """The least work per thread for network3's kernels to use threads; set it with ``value``.
+
+    Returns the value in force before the call.  For tests: 0 makes every
+    kernel use the threads it is given.
+    """
+    global _c3_min_flops
+    old = _c3_min_flops
+    if value is not None:
+        _c3_min_flops = max(0, int(value))
+    return old
+
+
+cdef inline int _c3_threads(int requested, Py_ssize_t flops, Py_ssize_t most) noexcept:
+    # Threads for a kernel of ``flops``, at most ``most`` (shares, scratch rows).
+    cdef int nt = max(1, min(requested, <int>most))
+    while nt > 1 and flops // nt < _c3_min_flops:
+        nt -= 1
+    return nt
+
+
 cdef inline Py_ssize_t _c3_cut(Py_ssize_t n, Py_ssize_t unit, int tid, int nt) noexcept nogil:
     # Where thread tid's part of 0..n starts (tid = nt: n), cut at multiples of
     # unit.  Thread tid owns [cut(tid), cut(tid + 1)).  (Returned, not written
@@ -177,7 +208,7 @@ def conv_pool_forward(const floating[:, ::1] X__mn, const floating[:, ::1] Wf__f
     cdef Py_ssize_t M = X__mn.shape[0], F = Wf__fk.shape[0], CKK = Wf__fk.shape[1]
     cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, N = C * H * Wd
     cdef Py_ssize_t Q = A__mq.shape[1]
-    cdef int nt = max(1, min(num_threads, <int>M, <int>packs.shape[0]))
+    cdef int nt = _c3_threads(num_threads, 2 * M * F * CKK * Oy * Wd, min(M, packs.shape[0]))
     cdef int tid
     cdef Py_ssize_t lo, hi, m
     cdef const floating** rp
@@ -237,7 +268,7 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__m
     cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, N = C * H * Wd
     cdef Py_ssize_t Pf = Oy * Wd, Pq = (Oy // ph) * (Ox // pw), q, R = Oy * Ox, y, x
     cdef bint patches = CKK >= PATCHES_FROM
-    cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
+    cdef int nt = _c3_threads(num_threads, 4 * M * F * CKK * Oy * Wd, packs.shape[0])
     cdef int tid
     cdef Py_ssize_t lo, hi, m, p, f, k, c, i, j
     cdef floating a = <floating>alpha, bt = <floating>beta
@@ -351,7 +382,7 @@ def dense_forward(const floating[:, ::1] A__mi, const floating[:, ::1] W__oi,
     Each thread takes a share of the examples; out may alias Z.
     """
     cdef Py_ssize_t M = A__mi.shape[0], I = A__mi.shape[1], O = W__oi.shape[0]
-    cdef int nt = max(1, min(num_threads, <int>packs.shape[0], <int>((M + 3) // 4)))
+    cdef int nt = _c3_threads(num_threads, 2 * M * O * I, min(packs.shape[0], (M + 3) // 4))
     cdef int tid
     cdef Py_ssize_t lo, hi, m, o
     cdef floating k = <floating>keep
@@ -387,7 +418,7 @@ def dense_backward(const floating[:, ::1] D__mo, const floating[:, ::1] W__oi,
     layer's dropout mask when ``masked``.
     """
     cdef Py_ssize_t M = D__mo.shape[0], O = D__mo.shape[1], I = W__oi.shape[1]
-    cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
+    cdef int nt = _c3_threads(num_threads, 2 * M * O * I, packs.shape[0])
     cdef int tid
     cdef Py_ssize_t lo, hi, m, i
     assert W__oi.shape[0] == O and E__mi.shape[0] == M and E__mi.shape[1] == I
@@ -422,7 +453,7 @@ def dense_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi, float
     thread updates a share of the weight rows.
     """
     cdef Py_ssize_t M = D__mo.shape[0], O = D__mo.shape[1], I = A__mi.shape[1]
-    cdef int nt = max(1, min(num_threads, <int>packs.shape[0]))
+    cdef int nt = _c3_threads(num_threads, 2 * M * O * I, packs.shape[0])
     cdef int tid
     cdef Py_ssize_t lo, hi
     assert A__mi.shape[0] == M and W__oi.shape[0] == O and W__oi.shape[1] == I
