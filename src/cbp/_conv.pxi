@@ -17,9 +17,13 @@
 #             (q = f, py, px flattened)
 #
 # The products are the core's register-blocked kernels (cbp_forward,
-# cbp_backward, cbp_step): the book's shapes (25 or 500 taps, 20 or 40
-# filters, 24x24 or 8x8 positions) are small GEMMs once the patches are laid
-# out as rows, and those kernels have AVX2/AVX-512 builds chosen at load time.
+# cbp_backward, cbp_step), which have AVX2/AVX-512 builds chosen at load time:
+# the convolution and BP2 through it are the step kernel's product over the
+# input's shifted rows (vectorised along the positions, no copied patches);
+# the filters' gradient is the forward kernel's product of shifted rows with
+# δz (few taps: the first layer) or the step kernel over patches (many taps).
+# Max-pooling's gradient reaches every element equal to its window's maximum,
+# as Theano's does (MNIST's blank and saturated patches make ties common).
 #
 # Threads: every kernel splits its work into shares that no two threads
 # write (examples for the forward pass, BP2 and the routing; filters or
