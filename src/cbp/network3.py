@@ -17,7 +17,10 @@ scaling at inference.  The kernels are cbp's Cython core (``_conv.pxi``).
 What differs:
 
 * No GPU and no Theano: it runs on the CPU, on all the threads OpenMP
-  allows (``config.num_threads``); results do not depend on the count.
+  allows (``config.num_threads``); results do not depend on the count.  On
+  a machine busy with other work, ``OMP_WAIT_POLICY=passive`` (set before
+  Python starts) keeps each mini-batch's parallel regions from waiting on
+  a core the scheduler gave away; ``config.num_threads = 1`` avoids them.
 * ``config.floatX`` is ``"float32"`` as the book sets it; set
   ``network3.config.floatX = "float64"`` before building layers (and
   loading data) for double precision.
