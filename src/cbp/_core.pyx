@@ -1288,3 +1288,4 @@ def python_shuffle(uint32_t[::1] mt, Py_ssize_t index, Py_ssize_t[::1] x):
             x[i] = x[j]
             x[j] = t
     return index
+include "_conv.pxi"

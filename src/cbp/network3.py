@@ -1,0 +1,364 @@
+"""Drop-in for the book's ``network3.py`` (chapter 6), without Theano.
+
+``import cbp.network3 as network3`` replaces ``import network3``:
+``load_data_shared``, ``Network``, ``ConvPoolLayer``, ``FullyConnectedLayer``,
+``SoftmaxLayer``, the activation functions ``linear``, ``ReLU``,
+``sigmoid``, ``tanh``, ``size`` and ``dropout_layer`` take the original's
+arguments, and ``Network.SGD`` prints the original's lines and keeps its
+best-validation bookkeeping.  The arithmetic is the original's: "valid"
+true convolution (flipped filters, as Theano's ``conv2d``), max-pooling
+(ignore_border) before ``f(· + b)``, no shuffling between epochs, the cost
+mean log-likelihood of the mini-batch + 0.5·λ·Σ‖w‖²/num_training_batches,
+plain SGD on every parameter, weights drawn by the same calls on NumPy's
+global generator in the same order (so ``np.random.seed`` gives the
+original's initial weights), dropout masks in training and the (1 − p)
+scaling at inference.  The kernels are cbp's Cython core (``_conv.pxi``).
+
+What differs:
+
+* No GPU and no Theano: it runs on the CPU, on all the threads OpenMP
+  allows (``config.num_threads``); results do not depend on the count.  On
+  a machine busy with other work, ``OMP_WAIT_POLICY=passive`` (set before
+  Python starts) keeps each mini-batch's parallel regions from waiting on
+  a core the scheduler gave away; ``config.num_threads = 1`` avoids them.
+* ``config.floatX`` is ``"float32"`` as the book sets it; set
+  ``network3.config.floatX = "float64"`` before building layers (and
+  loading data) for double precision.
+* Dropout masks come from a counter-based generator (SplitMix64) seeded from
+  NumPy's global state when the ``Network`` is built, so ``np.random.seed``
+  repeats a run; they are not Theano's masks.
+* Activation functions must be this module's four; filters must be square;
+  the last layer must be the ``SoftmaxLayer`` (the original's ``cost``).
+* ``layer.w`` and ``layer.b`` are :class:`SharedVariable` objects
+  (``get_value``, ``set_value``, ``eval``), not symbolic: Theano
+  expressions (``theano.function``, ``T.lscalar``) are not available, but
+  ``net.test_mb_predictions(i)`` is, as ``SGD`` defines it.
+"""
+import hashlib
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from . import _core, datasets, mnist_loader
+from ._layers3 import (Config, ConvPoolLayer, FullyConnectedLayer, SharedVariable, SoftmaxLayer,
+                       ReLU, config, linear, sigmoid, tanh)
+
+__all__ = ["load_data_shared", "Network", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLayer",
+           "linear", "ReLU", "sigmoid", "tanh", "size", "dropout_layer", "config", "Config",
+           "SharedVariable"]
+
+#: What the original calls ``GPU``: there is none here.
+GPU = False
+
+print(f"Running with cbp's Cython core on the CPU ({config.threads()} threads, "
+      f"{config.floatX}); no GPU.  Set network3.config.floatX and config.num_threads to change.")
+
+_DEFAULT_FILE = "../data/mnist.pkl.gz"
+
+
+#### Load the MNIST data
+def load_data_shared(filename=_DEFAULT_FILE):
+    """``[(training_x, training_y), (validation_x, validation_y), (test_x, test_y)]``.
+
+    Each ``x`` is a :class:`SharedVariable` of ``config.floatX`` images
+    (n, 784), each ``y`` one of int32 labels, as the original's shared
+    variables and ``T.cast(shared_y, "int32")`` are used by scripts
+    (``size(data)``, ``x.get_value(borrow=True)``, ``y.eval()``).
+
+    ``filename`` is parsed by :func:`cbp.datasets.read_mnist_pickle`, never
+    unpickled.  With the default name and no such file, the data is found as
+    :func:`cbp.mnist_loader.load_data` finds it (``./mnist.pkl.gz``, cbp's
+    data directory, or the embedded 5,000-image sample, with a warning).
+    """
+    if not isinstance(filename, (str, Path)):
+        raise TypeError(f"filename must be a str or a path; got {type(filename).__name__}")
+    if Path(filename).is_file():
+        parts = datasets.read_mnist_pickle(filename)
+    elif str(filename) == _DEFAULT_FILE:
+        parts = mnist_loader.load_data()
+    else:
+        raise FileNotFoundError(f"load_data_shared: no file at {filename!r}")
+    dtype = np.dtype(config.floatX)
+
+    def shared(data):
+        x = np.ascontiguousarray(data[0], dtype=dtype)
+        y = np.asarray(data[1], dtype=np.int32)
+        return SharedVariable(x, "x"), SharedVariable(y, "y")
+
+    return [shared(part) for part in parts]
+
+
+#### Main class used to construct and train networks
+class Network:
+    """``Network(layers, mini_batch_size)``: the layers, checked to fit one another.
+
+    Refused with a ``ValueError`` naming the layer and the shapes: an
+    ``image_shape`` that is not the previous layer's output, an ``n_in``
+    that is not the previous layer's output size, a ``ConvPoolLayer`` whose
+    ``image_shape`` has another mini-batch size, layers of mixed dtypes, and
+    a last layer that is not a ``SoftmaxLayer``.
+    """
+
+    def __init__(self, layers, mini_batch_size):
+        if not isinstance(layers, (list, tuple)) or not layers:
+            raise TypeError("layers must be a non-empty list of network3 layers")
+        for j, layer in enumerate(layers):
+            if not isinstance(layer, (ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer)):
+                raise TypeError(f"layers[{j}] must be a ConvPoolLayer, FullyConnectedLayer or "
+                                f"SoftmaxLayer; got {type(layer).__name__}")
+        if isinstance(mini_batch_size, bool) or not isinstance(mini_batch_size, numbers.Integral):
+            raise TypeError(f"mini_batch_size must be an int; got {type(mini_batch_size).__name__}")
+        if mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be positive; got {mini_batch_size}")
+        mini_batch_size = int(mini_batch_size)
+        _check_chain(layers, mini_batch_size)
+        self.layers = list(layers)
+        self.mini_batch_size = mini_batch_size
+        self.params = [param for layer in self.layers for param in layer.params]
+        self.dtype = self.layers[0].dtype
+        # The dropout masks' stream: a hash of NumPy's global state (read, not
+        # advanced, so the next layers' weights are the original's).
+        self._seed = _seed_from_numpy()
+        self._counter = 0
+        self._errors = {}
+
+    # -- the passes ------------------------------------------------------------
+    def _threads(self):
+        return config.threads()
+
+    def _feedforward(self, X, nt):
+        # Inference: no masks, products scaled by 1 − p.
+        for layer in self.layers:
+            X = layer._forward(X, nt, False, self)
+        return X
+
+    def _train_mb(self, X, y, eta, beta, nt):
+        """One SGD step on the mini-batch (X, y); returns the mean log-likelihood.
+
+        w <- β w − η ∂C/∂w with β = 1 − η λ / num_training_batches (the L2 term's
+        gradient folded into the step), b <- b − η ∂C/∂b; every gradient is
+        taken with the weights before the step, as Theano's updates are.
+        """
+        M = X.shape[0]
+        A = X
+        for layer in self.layers:
+            A = layer._forward(A, nt, True, self)
+        D = self._errors.get(A.shape)
+        if D is None:
+            D = self._errors[A.shape] = np.empty_like(A)
+        total = _core.softmax_log_likelihood_error(A, y, D)
+        alpha = -eta / M
+        for j in range(len(self.layers) - 1, -1, -1):
+            below = self.layers[j - 1] if j > 0 else None
+            D = self.layers[j]._backward(D, nt, below._act if below is not None else 3,
+                                         j > 0, alpha, beta)
+        return total / M
+
+    def _predict(self, X, nt):
+        # argmax of the output for each row of X, in chunks of whole mini-batches.
+        chunk = self.mini_batch_size * max(1, 100 // self.mini_batch_size)
+        out = np.empty(X.shape[0], dtype=np.int64)
+        for start in range(0, X.shape[0], chunk):
+            A = self._feedforward(X[start:start + chunk], nt)
+            out[start:start + chunk] = np.argmax(A, axis=1)
+        return out
+
+    def _accuracy(self, x, y, num_batches, nt):
+        # The mean over mini-batches of each mini-batch's accuracy, as the original.
+        n = num_batches * self.mini_batch_size
+        right = (self._predict(x[:n], nt) == y[:n]).reshape(num_batches, self.mini_batch_size)
+        return np.mean(right.mean(axis=1))
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta, validation_data, test_data,
+            lmbda=0.0):
+        """Train the network using mini-batch stochastic gradient descent.
+
+        Mini-batches are taken in order (no shuffling), as the original takes
+        them.  After each epoch the validation accuracy is printed; when it
+        is the best to date (ties included), the test accuracy too.  Sets
+        ``self.test_mb_predictions(i)``, the predicted digits of test
+        mini-batch ``i``.
+        """
+        training_x, training_y = _arrays(training_data, "training_data", self)
+        validation_x, validation_y = _arrays(validation_data, "validation_data", self)
+        test_x, test_y = (_arrays(test_data, "test_data", self) if test_data
+                          else (None, None))
+        epochs = _count(epochs, "epochs", minimum=0)
+        mini_batch_size = _count(mini_batch_size, "mini_batch_size", minimum=1)
+        if mini_batch_size != self.mini_batch_size:
+            raise ValueError(f"mini_batch_size={mini_batch_size} differs from the network's "
+                             f"{self.mini_batch_size} (Network(layers, mini_batch_size))")
+        eta = _real(eta, "eta")
+        lmbda = _real(lmbda, "lmbda")
+        n_out = self.layers[-1].n_out
+        for y, name in ((training_y, "training_data"), (validation_y, "validation_data"),
+                        (test_y, "test_data")):
+            if y is not None and y.size and (y.min() < 0 or y.max() >= n_out):
+                raise ValueError(f"{name}: labels must be in 0..{n_out - 1}; got "
+                                 f"{y.min()}..{y.max()}")
+
+        # compute number of minibatches for training, validation and testing
+        num_training_batches = training_x.shape[0] // mini_batch_size
+        num_validation_batches = validation_x.shape[0] // mini_batch_size
+        num_test_batches = test_x.shape[0] // mini_batch_size if test_x is not None else 0
+        for n, name in ((num_training_batches, "training_data"),
+                        (num_validation_batches, "validation_data")):
+            if n == 0:
+                raise ValueError(f"{name} has fewer than mini_batch_size={mini_batch_size} "
+                                 "examples")
+        if test_x is not None and num_test_batches == 0:
+            raise ValueError(f"test_data has fewer than mini_batch_size={mini_batch_size} "
+                             "examples")
+        beta = 1.0 - eta * lmbda / num_training_batches
+        nt = self._threads()
+        mbs = self.mini_batch_size
+
+        def test_mb_predictions(i):
+            return self._predict(test_x[i * mbs:(i + 1) * mbs], nt)
+
+        self.test_mb_predictions = test_mb_predictions
+
+        # Do the actual training
+        best_validation_accuracy = 0.0
+        best_iteration = None
+        test_accuracy = None
+        for epoch in range(epochs):
+            for minibatch_index in range(num_training_batches):
+                iteration = num_training_batches * epoch + minibatch_index
+                if iteration % 1000 == 0:
+                    print("Training mini-batch number {0}".format(iteration))
+                lo = minibatch_index * mbs
+                self._train_mb(training_x[lo:lo + mbs], training_y[lo:lo + mbs], eta, beta, nt)
+                if (iteration + 1) % num_training_batches == 0:
+                    validation_accuracy = self._accuracy(validation_x, validation_y,
+                                                         num_validation_batches, nt)
+                    print("Epoch {0}: validation accuracy {1:.2%}".format(
+                        epoch, validation_accuracy))
+                    if validation_accuracy >= best_validation_accuracy:
+                        print("This is the best validation accuracy to date.")
+                        best_validation_accuracy = validation_accuracy
+                        best_iteration = iteration
+                        if test_x is not None:
+                            test_accuracy = self._accuracy(test_x, test_y, num_test_batches, nt)
+                            print('The corresponding test accuracy is {0:.2%}'.format(
+                                test_accuracy))
+        print("Finished training network.")
+        print("Best validation accuracy of {0:.2%} obtained at iteration {1}".format(
+            best_validation_accuracy, best_iteration))
+        if test_accuracy is not None:
+            print("Corresponding test accuracy of {0:.2%}".format(test_accuracy))
+
+
+def _check_chain(layers, mini_batch_size):
+    # Each layer must read what the previous one gives, as the original's
+    # reshapes would demand at the first mini-batch.
+    dtypes = {layer.dtype for layer in layers}
+    if len(dtypes) > 1:
+        raise ValueError(f"the layers have different dtypes {sorted(map(str, dtypes))}: build "
+                         "them all with the same network3.config.floatX")
+    for j, layer in enumerate(layers):
+        name = f"layers[{j}] ({type(layer).__name__})"
+        if isinstance(layer, ConvPoolLayer) and layer.image_shape[0] != mini_batch_size:
+            raise ValueError(f"{name}: image_shape {layer.image_shape} is for mini-batches of "
+                             f"{layer.image_shape[0]}, the network's are {mini_batch_size}")
+        if isinstance(layer, SoftmaxLayer) and j != len(layers) - 1:
+            raise ValueError(f"{name}: a SoftmaxLayer can only be the last layer")
+        if j == 0:
+            continue
+        prev = layers[j - 1]
+        prev_name = f"layers[{j - 1}] ({type(prev).__name__})"
+        if isinstance(layer, ConvPoolLayer):
+            if not isinstance(prev, ConvPoolLayer):
+                if layer.n_in != prev.n_out:
+                    raise ValueError(f"{name}: image_shape {layer.image_shape} takes "
+                                     f"{layer.n_in} inputs but {prev_name} gives {prev.n_out}")
+            elif tuple(layer.image_shape) != tuple(prev.output_shape):
+                raise ValueError(f"{name}: image_shape {layer.image_shape} does not match the "
+                                 f"output of {prev_name}, {prev.output_shape}")
+        elif layer.n_in != prev.n_out:
+            shape = (f" {prev.output_shape} = {prev.n_out}" if isinstance(prev, ConvPoolLayer)
+                     else f" {prev.n_out}")
+            raise ValueError(f"{name}: n_in={layer.n_in} but {prev_name} gives{shape} outputs")
+    if not isinstance(layers[-1], SoftmaxLayer):
+        raise ValueError(f"the last layer must be a SoftmaxLayer (its log-likelihood is the "
+                         f"cost); got {type(layers[-1]).__name__}")
+
+
+def _count(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def _real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0; got {value}")
+    return value
+
+
+def _arrays(data, name, net):
+    """(images, labels) of a ``load_data_shared`` part, as the network's dtype and int32."""
+    if not isinstance(data, (list, tuple)) or len(data) != 2:
+        raise TypeError(f"{name} must be a pair (x, y) as load_data_shared returns")
+    x, y = (v.get_value(borrow=True) if isinstance(v, SharedVariable) else v for v in data)
+    try:
+        x = np.asarray(x)
+        y = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: arrays are needed ({exc})") from None
+    n_in = net.layers[0].n_in
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"{name}: images of shape (n, {n_in}) expected; got {x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: real images expected; got dtype {x.dtype}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"{name}: {x.shape[0]} labels expected; got shape {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name}: integer labels expected; got dtype {y.dtype}")
+    x = np.ascontiguousarray(x, dtype=net.dtype)
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: the images must be finite")
+    return x, np.ascontiguousarray(y, dtype=np.int32)
+
+
+def _seed_from_numpy():
+    # A 64-bit hash of NumPy's global generator state, which it leaves as it is.
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    digest = hashlib.blake2b(np.asarray(keys, dtype=np.uint32).tobytes()
+                             + np.array([pos, has_gauss], dtype=np.int64).tobytes()
+                             + np.float64(cached).tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+#### Miscellanea
+def size(data):
+    "Return the size of the dataset `data`."
+    return data[0].get_value(borrow=True).shape[0]
+
+
+def dropout_layer(layer, p_dropout):
+    """``layer`` with each entry zeroed with probability ``p_dropout`` (a new array).
+
+    The mask is drawn by the generator the networks use, seeded from
+    NumPy's global state (which it does not advance).
+    """
+    try:
+        layer = np.asarray(layer)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"layer must be an array ({exc})") from None
+    if layer.dtype.kind != "f":
+        raise TypeError(f"layer must be a float array; got dtype {layer.dtype}")
+    if isinstance(p_dropout, bool) or not isinstance(p_dropout, numbers.Real):
+        raise TypeError(f"p_dropout must be a float; got {type(p_dropout).__name__}")
+    if not 0.0 <= p_dropout < 1.0:
+        raise ValueError(f"p_dropout must be in [0, 1); got {p_dropout}")
+    dtype = layer.dtype if layer.dtype in (np.float32, np.float64) else np.float64
+    mask = np.empty(layer.size, dtype=dtype)
+    _core.dropout_mask(mask, _seed_from_numpy(), 0, float(p_dropout))
+    return layer * mask.reshape(layer.shape)
