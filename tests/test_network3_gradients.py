@@ -190,18 +190,18 @@ def test_dropout_layers():
                   M)
     randomize_softmax(net)
     X, y = data(M, 12)
-    counter = net._counter
+    counter = net.dropout_counter
     masks = []
     from cbp import _core
     c = counter
     for layer in net.layers:
         m = np.empty(M * layer.n_in)
-        _core.dropout_mask(m, net._seed, c, layer.p_dropout)
+        _core.dropout_mask(m, net.dropout_seed, c, layer.p_dropout)
         c += m.size
         masks.append(m.reshape(M, layer.n_in))
     assert 0 < sum(m.sum() for m in masks) < sum(m.size for m in masks)
     grads = step_gradients(net, X, y)
-    assert net._counter == c
+    assert net.dropout_counter == c
     for k, idx, fd in fd_gradients(net, X, y, masks=masks):
         assert grads[k].reshape(-1)[idx] == pytest.approx(fd, rel=1e-5, abs=1e-8)
 
@@ -222,7 +222,7 @@ def test_gradients_do_not_depend_on_threads(request):
     old = _core.conv_min_flops(0)       # threads even for these small layers
     request.addfinalizer(lambda: _core.conv_min_flops(old))
     for nt in (1, 2, 3, 4):
-        net._counter = 0
+        net.dropout_counter = 0
         results.append(step_gradients(net, X, y, num_threads=nt))
     for other in results[1:]:
         for a, b in zip(results[0], other):

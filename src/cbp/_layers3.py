@@ -200,7 +200,7 @@ class ConvPoolLayer:
         self.image_shape = _shape(image_shape, 4, "image_shape")
         self.poolsize = _shape(poolsize, 2, "poolsize")
         self.activation_fn = activation_fn
-        self._act = activation_code(activation_fn, "activation_fn")
+        self.act_code = activation_code(activation_fn, "activation_fn")
         F, C, K, K2 = self.filter_shape
         _, C_in, H, W = self.image_shape
         if K != K2:
@@ -290,18 +290,20 @@ class ConvPoolLayer:
                 rows=np.empty((nt, C * K * K + F), np.intp), zeros=np.zeros(F, dt))
         return ws["backward"]
 
-    def _forward(self, X, nt, training, net):
+    def forward_batch(self, X, nt, training, net):
+        """This layer's output for the mini-batch ``X`` (rows), on ``nt`` threads (for network3.Network)."""
         M = X.shape[0]
         ws = self._buffers(M, nt)
         _, C, H, W = self.image_shape
         _core.conv_pool_forward(X, self._Wf, self._b, ws["Z"], ws["A"], ws["xpad"],
                                 ws["rows"], ws["packs"], C, H, W, self.filter_shape[2],
-                                self.poolsize[0], self.poolsize[1], self._act, nt)
+                                self.poolsize[0], self.poolsize[1], self.act_code, nt)
         if training:
             ws["X"] = X
         return ws["A"]
 
-    def _backward(self, D, nt, act_below, need_input, alpha, beta):
+    def backward_batch(self, D, nt, act_below, need_input, alpha, beta):
+        """Apply this layer's SGD step from its output error ``D``; the error below if ``need_input`` (for network3.Network)."""
         M = D.shape[0]
         ws = self._buffers(M, nt)
         bw = self._backward_buffers(ws, M, nt)
@@ -317,7 +319,7 @@ class ConvPoolLayer:
 
 class _DenseLayer:
     # What FullyConnectedLayer and SoftmaxLayer share: z = (1 − p) a w + b.
-    _act = 0
+    act_code = 0
 
     def _init(self, n_in, n_out, p_dropout, w, b):
         self._W = np.ascontiguousarray(w.T)
@@ -344,25 +346,27 @@ class _DenseLayer:
                 mask=np.empty((M, self.n_in), dt), Xm=np.empty((M, self.n_in), dt))
         return ws
 
-    def _forward(self, X, nt, training, net):
+    def forward_batch(self, X, nt, training, net):
+        """This layer's output for the mini-batch ``X`` (rows), on ``nt`` threads (for network3.Network)."""
         M = X.shape[0]
         ws = self._buffers(M, nt)
         keep = 1.0
         if training:
             ws["X"] = X
             if self.p_dropout > 0:
-                _core.dropout_mask(ws["mask"].reshape(-1), net._seed, net._counter,
+                _core.dropout_mask(ws["mask"].reshape(-1), net.dropout_seed, net.dropout_counter,
                                    self.p_dropout)
-                net._counter += ws["mask"].size
+                net.dropout_counter += ws["mask"].size
                 np.multiply(X, ws["mask"], out=ws["Xm"])
                 X = ws["Xm"]
         else:
             keep = 1.0 - self.p_dropout
         _core.dense_forward(X, self._W, self._b, ws["Z"], ws["Z"], ws["rows"], ws["zeros"],
-                            ws["packs"], keep, self._act, nt)
+                            ws["packs"], keep, self.act_code, nt)
         return ws["Z"]
 
-    def _backward(self, D, nt, act_below, need_input, alpha, beta):
+    def backward_batch(self, D, nt, act_below, need_input, alpha, beta):
+        """Apply this layer's SGD step from its output error ``D``; the error below if ``need_input`` (for network3.Network)."""
         M = D.shape[0]
         ws = self._buffers(M, nt)
         X = ws["X"]
@@ -387,7 +391,7 @@ class FullyConnectedLayer(_DenseLayer):
         self.n_in = _positive_int(n_in, "n_in")
         self.n_out = _positive_int(n_out, "n_out")
         self.activation_fn = activation_fn
-        self._act = activation_code(activation_fn, "activation_fn")
+        self.act_code = activation_code(activation_fn, "activation_fn")
         self.p_dropout = _dropout(p_dropout)
         dtype = _dtype()
         w = np.asarray(np.random.normal(loc=0.0, scale=np.sqrt(1.0 / n_out), size=(n_in, n_out)),
@@ -402,7 +406,7 @@ class SoftmaxLayer(_DenseLayer):
     As the original, w and b start at zero (no draws from NumPy's generator).
     """
 
-    _act = SOFTMAX
+    act_code = SOFTMAX
 
     def __init__(self, n_in, n_out, p_dropout=0.0):
         self.n_in = _positive_int(n_in, "n_in")

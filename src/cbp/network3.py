@@ -119,8 +119,8 @@ class Network:
         self.dtype = self.layers[0].dtype
         # The dropout masks' stream: a hash of NumPy's global state (read, not
         # advanced, so the next layers' weights are the original's).
-        self._seed = _seed_from_numpy()
-        self._counter = 0
+        self.dropout_seed = _seed_from_numpy()
+        self.dropout_counter = 0
         self._errors = {}
 
     # -- the passes ------------------------------------------------------------
@@ -130,7 +130,7 @@ class Network:
     def _feedforward(self, X, nt):
         # Inference: no masks, products scaled by 1 − p.
         for layer in self.layers:
-            X = layer._forward(X, nt, False, self)
+            X = layer.forward_batch(X, nt, False, self)
         return X
 
     def _train_mb(self, X, y, eta, beta, nt):
@@ -143,7 +143,7 @@ class Network:
         M = X.shape[0]
         A = X
         for layer in self.layers:
-            A = layer._forward(A, nt, True, self)
+            A = layer.forward_batch(A, nt, True, self)
         D = self._errors.get(A.shape)
         if D is None:
             D = self._errors[A.shape] = np.empty_like(A)
@@ -151,7 +151,7 @@ class Network:
         alpha = -eta / M
         for j in range(len(self.layers) - 1, -1, -1):
             below = self.layers[j - 1] if j > 0 else None
-            D = self.layers[j]._backward(D, nt, below._act if below is not None else 3,
+            D = self.layers[j].backward_batch(D, nt, below.act_code if below is not None else 3,
                                          j > 0, alpha, beta)
         return total / M
 
