@@ -437,6 +437,11 @@ def _setup(spec, tmpdir):
 
 
 def worker_main():
+    # Replies go to the original stdout; anything a library prints (cbp.network3
+    # prints a line on import) goes to stderr instead.
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     run = None
     with tempfile.TemporaryDirectory() as tmpdir:
         for line in sys.stdin:
@@ -456,8 +461,8 @@ def worker_main():
                     gc.enable()
             except Exception:
                 reply = {"error": traceback.format_exc()}
-            sys.stdout.write(json.dumps(reply) + "\n")
-            sys.stdout.flush()
+            replies.write(json.dumps(reply) + "\n")
+            replies.flush()
 
 
 # ---------------------------------------------------------------------------
@@ -472,8 +477,8 @@ class Worker:
         if one_core:
             env.update(ONE_CORE_ENV)
         self.proc = subprocess.Popen([sys.executable, __file__, "--worker", str(cpu) if one_core else "all"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
-                                     bufsize=1)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, env=env, bufsize=1)
 
     def ask(self, **msg):
         self.proc.stdin.write(json.dumps(msg) + "\n")
@@ -596,11 +601,13 @@ def main():
     p.add_argument("--eval", type=int, default=500, help="validation and test images each")
     p.add_argument("--cpu", type=int, default=0, help="the CPU one-core workers pin to")
     p.add_argument("--quick", action="store_true",
-                   help="seconds: shallow and basic_conv, 100 images, 1 round, no torch.compile")
+                   help="seconds: shallow and basic_conv, 100 images, 1 round, one core, no torch.compile")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     if args.quick:
         args.nets, args.rounds, args.train, args.eval = "shallow,basic_conv", 1, 100, 20
+        if args.modes == "one_core,default":
+            args.modes = "one_core"
         if args.contenders == ",".join(CONTENDERS):
             args.contenders = "cbp,torch,jax"
     nets = [n for n in args.nets.split(",") if n]
