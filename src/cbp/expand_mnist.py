@@ -73,10 +73,23 @@ _MAX_STRING = 2**31 - 1
 
 
 def shift_rows(images, kinds):
-    """Row ``i`` of ``images`` (n, 784) shifted as ``SHIFTS[kinds[i]]`` says.
+    """Each image shifted by one pixel as ``SHIFTS[kinds[i]]`` says.
 
     The row or column that enters is zero, the one that leaves is dropped:
     what ``np.roll`` by one pixel followed by zeroing the wrapped line gives.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        Shape (n, 784): 28x28 images, one per row.
+    kinds : numpy.ndarray
+        Shape (n,): for each image an index into :data:`SHIFTS` (0 keeps
+        it, 1 down, 2 up, 3 right, 4 left).
+
+    Returns
+    -------
+    numpy.ndarray
+        The shifted images, shape (n, 784), dtype of `images`.
     """
     src = images.reshape(-1, _SIDE, _SIDE)
     out = np.zeros_like(src)
@@ -320,7 +333,20 @@ def expand_mnist(input_path: PathLike = DEFAULT_INPUT, output_path: PathLike = D
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m cbp.expand_mnist``: the original script, with options."""
+    """``python -m cbp.expand_mnist``: the original script, with options.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The command-line arguments (default: ``sys.argv[1:]``); ``--help``
+        lists them.
+
+    Returns
+    -------
+    int
+        The exit status: 0 when the file was written or already exists, 1
+        on an error (printed to stderr).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m cbp.expand_mnist",
         description="Write the book's expanded MNIST training set: each training image of "
