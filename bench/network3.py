@@ -3,7 +3,7 @@
     python bench/network3.py                  # 3 rounds, 2,000 training images per epoch (~15 min)
     python bench/network3.py --quick          # a smoke test in seconds: NOT comparable
     python bench/network3.py --nets basic_conv,dropout --rounds 5 --train 4000
-    python bench/network3.py --json bench/results/network3.json   # the default path
+    python bench/network3.py --json out.json   # default: bench/results/network3.json (quick: quick-network3.json)
 
 The networks are the book's (``conv.py``), at mini-batch 10, float32 (the
 original's ``floatX``):
@@ -640,12 +640,14 @@ def main():
         machine = B.machine_info()
     except Exception as exc:   # an old cbp without it
         machine = {"error": repr(exc)}
+    import cbp
+    machine["cbp_file"] = cbp.__file__
     result = {"host": host, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
               "command": " ".join([Path(sys.executable).name] + sys.argv), "python": platform.python_version(),
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "machine": machine, "rows": rows, "extrapolation": extra,
               "train_flops_per_image": {n: train_flops(NETS[n]["layers"]) for n in NETS}}
-    path = args.json or HERE / "results" / f"network3{'-quick' if args.quick else ''}.json"
+    path = args.json or HERE / "results" / ("quick-network3.json" if args.quick else "network3.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(f"\nsaved {path}")
