@@ -34,9 +34,10 @@ def _sample(dither):
     The book's pixels are multiples of 1/256, so two positions of a pooling
     block can hold exactly the same nonzero value (a uniform stroke shifted
     by a pixel): about 0.1% of the blocks of a 5x5 conv layer on MNIST.
-    Theano sends such a block's gradient to every tied position (see
-    ``test_tied_maxima_on_mnist_as_theano``); ``dither`` adds noise below
-    1/4096 so that no nonzero ties occur, for the tests of everything else.
+    Theano sends such a block's gradient to every tied position
+    (``test_tied_maxima_on_mnist_as_theano`` checks cbp does too); ``dither``
+    adds noise below 1/4096 so that no nonzero ties occur, for the tests of
+    everything else.
     """
     (X, y), (Xh, yh) = datasets.load_sample()
     X = np.rint(X * 255) / 256
@@ -192,12 +193,17 @@ def test_float32_by_default_and_close_to_the_reference(book_file):
         np.testing.assert_allclose(layer.b.get_value(), r.b, rtol=0, atol=2e-5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cbp.network3 routes a pooling block's gradient to one maximum; Theano 0.6/0.7's "
-    "DownsampleFactorMaxGrad gives it to every element equal to the maximum, and the book's "
-    "pixels (multiples of 1/256) tie at nonzero values in ~0.1% of the blocks"))
 def test_tied_maxima_on_mnist_as_theano(tmp_path):
-    path, parts = _book_file(tmp_path, _sample(dither=False))
+    # The book's own pixels (no dither): nonzero ties occur, and Theano gives a
+    # tied block's gradient to every maximum; so must cbp, to 1e-12.
+    parts = _sample(dither=False)
     specs, eta, lmbda = NETS["basic_conv"]
+    np.random.seed(11)
+    first = ref.ConvPool(specs[0][1], (M,) + specs[0][2], specs[0][3], ref.sigmoid)
+    first.forward(parts[0][0][:M].astype(np.float64))
+    _, z, pooled, _, _ = first._cache
+    tied = ((first._blocks(z) == pooled[:, :, :, None, :, None]).sum(axis=(3, 5)) > 1) & (pooled != 0)
+    assert tied.any()   # the data does exercise the rule
+    path, parts = _book_file(tmp_path, parts)
     net, twin, _, _ = _train_both(specs, eta, lmbda, path, parts, epochs=1, seed=11)
     _assert_same(net, twin)
