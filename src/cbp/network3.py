@@ -70,6 +70,16 @@ def load_data_shared(filename=_DEFAULT_FILE):
     unpickled.  With the default name and no such file, the data is found as
     :func:`cbp.mnist_loader.load_data` finds it (``./mnist.pkl.gz``, cbp's
     data directory, or the embedded 5,000-image sample, with a warning).
+
+    Parameters
+    ----------
+    filename : str or path, default="../data/mnist.pkl.gz"
+        The book's ``mnist.pkl.gz`` (the original's default path).
+
+    Returns
+    -------
+    list of three pairs
+        Training, validation and test data as shared variables.
     """
     if not isinstance(filename, (str, Path)):
         raise TypeError(f"filename must be a str or a path; got {type(filename).__name__}")
@@ -98,6 +108,15 @@ class Network:
     that is not the previous layer's output size, a ``ConvPoolLayer`` whose
     ``image_shape`` has another mini-batch size, layers of mixed dtypes, and
     a last layer that is not a ``SoftmaxLayer``.
+
+    Parameters
+    ----------
+    layers : list
+        ``ConvPoolLayer``, ``FullyConnectedLayer`` and ``SoftmaxLayer``
+        objects, input side first; the last is a ``SoftmaxLayer``.
+    mini_batch_size : int
+        Examples per mini-batch, the same as each ``ConvPoolLayer``'s
+        ``image_shape[0]``.
     """
 
     def __init__(self, layers, mini_batch_size):
@@ -179,6 +198,22 @@ class Network:
         is the best to date (ties included), the test accuracy too.  Sets
         ``self.test_mb_predictions(i)``, the predicted digits of test
         mini-batch ``i``.
+
+        Parameters
+        ----------
+        training_data : pair of shared variables
+            ``(x, y)`` as :func:`load_data_shared` returns them.
+        epochs : int
+            Passes over the training data.
+        mini_batch_size : int
+            Examples per mini-batch (the network's).
+        eta : float
+            The learning rate η.
+        validation_data, test_data : pair of shared variables
+            Evaluated after each epoch, as ``training_data``.
+        lmbda : float, default=0.0
+            The L2 regularisation parameter λ (the cost gains
+            0.5·λ·Σ‖w‖² / number of training mini-batches).
         """
         training_x, training_y = _arrays(training_data, "training_data", self)
         validation_x, validation_y = _arrays(validation_data, "validation_data", self)
@@ -338,7 +373,18 @@ def _seed_from_numpy():
 
 #### Miscellanea
 def size(data):
-    "Return the size of the dataset `data`."
+    """Return the size of the dataset ``data``.
+
+    Parameters
+    ----------
+    data : pair of shared variables
+        ``(x, y)`` as :func:`load_data_shared` returns them.
+
+    Returns
+    -------
+    int
+        The number of examples.
+    """
     return data[0].get_value(borrow=True).shape[0]
 
 
@@ -347,6 +393,18 @@ def dropout_layer(layer, p_dropout):
 
     The mask is drawn by the generator the networks use, seeded from
     NumPy's global state (which it does not advance).
+
+    Parameters
+    ----------
+    layer : array of floats
+        The activations to drop out.
+    p_dropout : float
+        The probability, in [0, 1), that an entry is zeroed.
+
+    Returns
+    -------
+    ndarray
+        ``layer`` times a mask of 0s and 1s.
     """
     try:
         layer = np.asarray(layer)
