@@ -98,7 +98,11 @@ numpydoc_validation_exclude = {r"\._[a-z]", r"\.__[a-z]+__$",
                                # a NamedTuple's fields: documented by the class
                                r"^cbp\.sgd\.Rule\.(code|formula|state)$",
                                # an ndarray view: its constructor is NumPy's
-                               r"^cbp\.model\.Snapshot$"}
+                               r"^cbp\.model\.Snapshot$",
+                               # NumPy's in-place methods, refused on a snapshot
+                               r"^cbp\.model\.Snapshot\.(fill|sort|put|partition)$",
+                               # the layers' protocol with network3.Network (one line each)
+                               r"^cbp\.network3\.\w+\.(forward_batch|backward_batch)$"}
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),

@@ -26,22 +26,66 @@ __all__ = ["SharedVariable", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLay
 # Activation functions.  Scripts pass these objects as ``activation_fn``;
 # they also work on NumPy arrays.  The codes are the core's (cbp.activations).
 def linear(z):
-    """f(z) = z."""
+    """f(z) = z.
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The activations.
+    """
     return z
 
 
 def ReLU(z):
-    """f(z) = max(0, z)."""
+    """f(z) = max(0, z).
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The activations.
+    """
     return np.maximum(0.0, z)
 
 
 def sigmoid(z):
-    """f(z) = 1 / (1 + e^(−z))."""
+    """f(z) = 1 / (1 + e^(−z)).
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The activations.
+    """
     return 1.0 / (1.0 + np.exp(-z))
 
 
 def tanh(z):
-    """f(z) = tanh(z)."""
+    """f(z) = tanh(z).
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The activations.
+    """
     return np.tanh(z)
 
 
@@ -67,6 +111,13 @@ class SharedVariable:
     array itself, or a view of it that writes through), ``set_value(value)``
     copies ``value`` in (same shape; cast to the variable's dtype; finite),
     ``eval()`` is ``get_value()``.
+
+    Parameters
+    ----------
+    view : ndarray
+        The array held (the layer's weights or biases, or a data set).
+    name : str, optional
+        A name, as Theano's.
     """
 
     def __init__(self, view, name=None):
@@ -79,11 +130,30 @@ class SharedVariable:
         return self._view.dtype
 
     def get_value(self, borrow=False):
-        """The values: a copy, or with ``borrow=True`` the held array (a view)."""
+        """The values: a copy, or with ``borrow=True`` the held array (a view).
+
+        Parameters
+        ----------
+        borrow : bool, default=False
+            Return the held array itself (writes go through).
+
+        Returns
+        -------
+        ndarray
+            The values.
+        """
         return self._view if borrow else np.array(self._view, order="C")
 
     def set_value(self, value, borrow=False):
-        """Copy ``value`` into the held array (``borrow`` is accepted and ignored)."""
+        """Copy ``value`` into the held array.
+
+        Parameters
+        ----------
+        value : array_like
+            Finite values of the held array's shape (cast to its dtype).
+        borrow : bool, default=False
+            Accepted, as Theano's, and ignored.
+        """
         try:
             value = np.asarray(value)
         except (TypeError, ValueError) as exc:
@@ -193,6 +263,17 @@ class ConvPoolLayer:
     the original draws them, from NumPy's global generator:
     w ~ N(0, 1/n_out) with n_out = filters·height·width / pool area, then
     b ~ N(0, 1).  Filters must be square.
+
+    Parameters
+    ----------
+    filter_shape : tuple of 4 ints
+        Filters, input feature maps, filter height, filter width.
+    image_shape : tuple of 4 ints
+        Mini-batch size, input feature maps, image height, image width.
+    poolsize : tuple of 2 ints, default=(2, 2)
+        Rows and columns of a max-pooling window.
+    activation_fn : function, default=sigmoid
+        One of this module's ``linear``, ``ReLU``, ``sigmoid``, ``tanh``.
     """
 
     def __init__(self, filter_shape, image_shape, poolsize=(2, 2), activation_fn=sigmoid):
@@ -385,6 +466,15 @@ class FullyConnectedLayer(_DenseLayer):
     As the original: w (n_in, n_out) ~ N(0, 1/n_out), then b ~ N(0, 1), from
     NumPy's global generator; ``p_dropout`` is the chance that each input is
     zeroed while training; at inference the product is scaled by 1 − p.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Inputs and outputs of the layer.
+    activation_fn : function, default=sigmoid
+        One of this module's ``linear``, ``ReLU``, ``sigmoid``, ``tanh``.
+    p_dropout : float, default=0.0
+        The chance that each input is zeroed in training.
     """
 
     def __init__(self, n_in, n_out, activation_fn=sigmoid, p_dropout=0.0):
@@ -404,6 +494,13 @@ class SoftmaxLayer(_DenseLayer):
     """The output layer: softmax((1 − p) a_in w + b), trained on the log-likelihood.
 
     As the original, w and b start at zero (no draws from NumPy's generator).
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        Inputs and outputs (classes) of the layer.
+    p_dropout : float, default=0.0
+        The chance that each input is zeroed in training.
     """
 
     act_code = SOFTMAX

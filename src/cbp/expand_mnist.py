@@ -29,7 +29,7 @@ What differs from the original, and why:
   an int64 label array, as in the book's ``mnist.pkl.gz`` (the original
   pickled Python lists of per-image arrays, which the book's
   ``load_data_shared`` turned into the same arrays).
-- The shuffle is Python's :func:`random.shuffle` as in the original, on
+- The shuffle is Python's ``random.shuffle`` as in the original, on
   the indices of the original's list of pairs. Under Python 3 this is the
   permutation the original, run by Python 3, gives after the same
   ``random.seed(s)``; Python 2's ``random.shuffle`` drew differently, so the
@@ -237,7 +237,7 @@ def expand_mnist(input_path: PathLike = DEFAULT_INPUT, output_path: PathLike = D
         Where to write; default ``../data/mnist_expanded.pkl.gz``.
     seed : int, optional
         Seed of the shuffle. None (default) shuffles with Python's global
-        :mod:`random` generator, as the original: ``random.seed(s)`` before
+        ``random`` generator, as the original: ``random.seed(s)`` before
         the call fixes the order. An int uses ``random.Random(seed)`` and
         leaves the global generator alone.
     overwrite : bool

@@ -99,7 +99,8 @@ def _in_place(name):
             raise ValueError(_IN_PLACE)
         return method(self, *args, **kwargs)
     checked.__name__ = name
-    checked.__doc__ = method.__doc__
+    checked.__doc__ = (f"NumPy's ``ndarray.{name}``, refused with a ``ValueError`` that says "
+                       "what to do instead on a read-only snapshot.")
     return checked
 
 
