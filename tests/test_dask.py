@@ -157,7 +157,9 @@ class KillOneBusyWorker:
 
     def check(self):
         assert self.killed and self.killed["at"] < self.done   # the kill landed during the search
-        self.client.wait_for_workers(2, timeout=60)            # the nanny started a new worker
+        # the nanny starts a new worker (a fresh interpreter importing NumPy,
+        # scikit-learn and cbp: slow on a loaded machine, hence the long wait)
+        self.client.wait_for_workers(2, timeout=240)
         assert self.killed["pid"] not in self.client.run(os.getpid).values()
 
 
