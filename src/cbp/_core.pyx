@@ -65,6 +65,9 @@ cdef extern from "_kernels.h" nogil:
     double cbp_fma_peak_d64(long long n, double x)
     float cbp_fma_peak_f64(long long n, float x)
     const char* cbp_kernel_variant()
+    # Input checks: finite?, min, max in one pass.
+    int cbp_scan_d(const double* x, Py_ssize_t n, double* lo, double* hi)
+    int cbp_scan_f(const float* x, Py_ssize_t n, float* lo, float* hi)
 
 # Activation and cost codes; the tables in activations.py and costs.py map
 # names to these numbers.
@@ -984,6 +987,23 @@ def all_finite(const floating[::1] x):
         for p in range(x.shape[0]):
             acc += x[p] * 0
     return acc == 0
+
+
+def scan(const floating[::1] x):
+    """(all finite, smallest, largest) of x in one pass; the range only means something when finite."""
+    cdef double lo_d = 0, hi_d = 0
+    cdef float lo_f = 0, hi_f = 0
+    cdef int ok
+    if x.shape[0] == 0:
+        return True, 0.0, 0.0
+    with nogil:
+        if floating is double:
+            ok = cbp_scan_d(&x[0], x.shape[0], &lo_d, &hi_d)
+        else:
+            ok = cbp_scan_f(&x[0], x.shape[0], &lo_f, &hi_f)
+            lo_d = lo_f
+            hi_d = hi_f
+    return bool(ok), lo_d, hi_d
 
 
 # ---------------------------------------------------------------------------

@@ -597,6 +597,55 @@ CBP_DEFINE_PEAK(double, cbp_vd64, d64)
 CBP_DEFINE_PEAK(float, cbp_vf64, f64)
 
 /*
+ * One pass over x for the input checks: whether every element is finite,
+ * and the smallest and largest (meaningful only when all are finite).  NumPy
+ * needs three passes for this (isfinite, min, max), and at 60 MB of MNIST
+ * they cost 15% of a one-epoch SGD call.  x*0 is 0 for a finite x and NaN
+ * otherwise; the sum of them is tested once at the end.  Min and max blend
+ * through compare masks (any x86-64; no fmin/fmax semantics needed, since
+ * the range is only used when all elements are finite).
+ */
+#define CBP_DEFINE_SCAN(T, V, VI, SUF)                                                        \
+CBP_CLONES                                                                                    \
+static int cbp_scan_##SUF(const T *x, ptrdiff_t n, T *lo_out, T *hi_out) {                     \
+    enum { W = (int)(sizeof(V) / sizeof(T)) };                                                \
+    T lo = n ? x[0] : 0, hi = lo, bad = 0;                                                    \
+    ptrdiff_t p = 0;                                                                          \
+    if (n >= 2 * W) {                                                                         \
+        V l0, l1, h0, h1, z0 = {0}, z1 = {0};                                                 \
+        __builtin_memcpy(&l0, x, sizeof(V));                                                  \
+        l1 = l0; h0 = l0; h1 = l0;                                                            \
+        for (; p + 2 * W <= n; p += 2 * W) {                                                  \
+            V a, b;                                                                           \
+            __builtin_memcpy(&a, x + p, sizeof(V));                                           \
+            __builtin_memcpy(&b, x + p + W, sizeof(V));                                       \
+            z0 += a * 0; z1 += b * 0;                                                         \
+            VI ma = a < l0, mb = b < l1;                                                      \
+            l0 = (V)(((VI)a & ma) | ((VI)l0 & ~ma));                                          \
+            l1 = (V)(((VI)b & mb) | ((VI)l1 & ~mb));                                          \
+            ma = a > h0; mb = b > h1;                                                         \
+            h0 = (V)(((VI)a & ma) | ((VI)h0 & ~ma));                                          \
+            h1 = (V)(((VI)b & mb) | ((VI)h1 & ~mb));                                          \
+        }                                                                                     \
+        for (int q = 0; q < W; q++) {                                                         \
+            bad += z0[q] + z1[q];                                                             \
+            lo = l0[q] < lo ? l0[q] : lo; lo = l1[q] < lo ? l1[q] : lo;                       \
+            hi = h0[q] > hi ? h0[q] : hi; hi = h1[q] > hi ? h1[q] : hi;                       \
+        }                                                                                     \
+    }                                                                                         \
+    for (; p < n; p++) {                                                                      \
+        bad += x[p] * 0;                                                                      \
+        lo = x[p] < lo ? x[p] : lo;                                                           \
+        hi = x[p] > hi ? x[p] : hi;                                                           \
+    }                                                                                         \
+    *lo_out = lo; *hi_out = hi;                                                               \
+    return bad == 0;                                                                          \
+}
+
+CBP_DEFINE_SCAN(double, cbp_vd, cbp_vld, d)
+CBP_DEFINE_SCAN(float, cbp_vf, cbp_vif, f)
+
+/*
  * The barrier at which a team of training threads meets between the phases
  * of a mini-batch.  Not OpenMP's: on a machine shared with other work a
  * thread of the team is often descheduled, and threads spinning at a barrier

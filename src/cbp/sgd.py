@@ -126,8 +126,9 @@ class _Watch:
 
     def __init__(self, net, X, Y, n_batches):
         self.judged = n_batches >= JUDGED_BATCHES
-        # Two reductions, not np.abs(X): no temporary copy of a large X.
-        self.largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
+        # The range from the pass that checked X was finite (no second pass).
+        lo, hi = _checks.value_range(X)
+        self.largest = max(hi, -lo)
         self.chance = _chance_cost(net, Y) if Y.size else None
         self.costs = []
 
