@@ -115,6 +115,14 @@ def _chance_cost(net, Y):
     return chance if np.isfinite(chance) and chance > 0 else None
 
 
+# Seconds per example of a team and of one thread, per shape (sizes, m,
+# dtype, team size), kept across calls and optimizers: net.SGD builds a new
+# optimizer on every call, and re-measuring both each time ran a quarter of
+# every one-epoch call on the slower side.  Bounded: oldest shape dropped.
+_PACE = {}
+PACE_SHAPES = 64
+
+
 class _Watch:
     """The checks for hopeless training of one run; each warns at most once.
 
@@ -310,7 +318,12 @@ class _Optimizer:
         if team == 1:
             return 1, None
         key = (tuple(net.sizes), m, np.dtype(net.dtype).str, team)
-        pace = self.__dict__.setdefault("_pace", {}).setdefault(key, {"runs": 0})
+        pace = _PACE.get(key)
+        if pace is None:
+            if len(_PACE) >= PACE_SHAPES:
+                del _PACE[next(iter(_PACE))]    # the oldest shape
+            pace = _PACE[key] = {"runs": 0}
+        self.__dict__.setdefault("_pace", {})[key] = pace   # the shapes this one trained
         pace["runs"] += 1
         for nt in (team, 1):
             if nt not in pace:
