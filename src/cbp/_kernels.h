@@ -528,13 +528,17 @@ static int cbp_wide(void) {
 #if CBP_WIDE
 #define CBP_PICK(name, SUF, args) \
     do { if (cbp_wide()) name##_##SUF##512 args; else name##_##SUF##256 args; } while (0)
-/* The packed forward for layers of at least one full panel (3 vectors of
- * outputs); narrower ones waste most of a panel, and their packing costs
- * more than it saves.  Decided by the layer's width (ldz), never by M or by
- * a thread's share, so a result does not depend on either. */
+/* The packed forward for layers of at least two full panels (2 x 3 vectors
+ * of outputs: 48 in float64, 96 in float32).  Narrower layers waste much of
+ * a panel, and re-packing W for every small mini-batch costs about as much
+ * as the products: on a Zen 4 core, [784, 30, 10] at m = 10 spent ~41% of
+ * the packed forward's time packing, and an epoch took 47.8 ms with it,
+ * 37.3 ms with the 32-byte tiles (issue 20's review).
+ * Decided by the layer's width (ldz), never by M or by a thread's share, so
+ * a result does not depend on either. */
 #define CBP_PICK_FORWARD(SUF, wide_args, args)                                                \
     do {                                                                                      \
-        if (cbp_wide() && ldz >= 3 * (ptrdiff_t)(64 / sizeof(*b__o)))                         \
+        if (cbp_wide() && ldz >= 6 * (ptrdiff_t)(64 / sizeof(*b__o)))                         \
             cbp_forward_packed_##SUF wide_args;                                               \
         else                                                                                  \
             cbp_forward_##SUF##256 args;                                                      \
