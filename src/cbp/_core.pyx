@@ -1069,7 +1069,10 @@ def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
 
 
 def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
-    """Run n steps of 16 independent vector FMA chains; return (flops, checksum).
+    """Run n steps of independent vector FMA chains; return (flops, checksum).
+
+    12 chains of 32-byte vectors (they fit AVX2's 16 registers) or 16 of
+    64-byte ones.
 
     ``single`` picks float32; ``vector_bytes`` 32 (the kernels' vectors) or
     64 (one AVX-512 register).  Time the call to get the FMA peak of a core.
@@ -1080,7 +1083,7 @@ def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
             r = cbp_fma_peak_f64(n, 1e-7) if single else cbp_fma_peak_d64(n, 1e-12)
         else:
             r = cbp_fma_peak_f(n, 1e-7) if single else cbp_fma_peak_d(n, 1e-12)
-    return 2 * 16 * n * (vector_bytes // (4 if single else 8)), r
+    return 2 * (16 if vector_bytes == 64 else 12) * n * (vector_bytes // (4 if single else 8)), r
 
 
 def kernel_variant():

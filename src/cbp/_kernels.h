@@ -572,25 +572,29 @@ CBP_DEFINE_DISPATCH(double, d)
 CBP_DEFINE_DISPATCH(float, f)
 
 /*
- * The machine's limit for the benchmarks' "% of FMA peak": 16 independent
- * chains of vector FMAs (more than latency x issue width on current cores),
- * n steps each; nothing else in the loop.  Built with the same clones as the
- * product kernels, once with their 32-byte vectors and once with 64-byte
- * ones (one AVX-512 register; emulated, and slow, on older CPUs), since on
- * some cores the wider FMAs double the peak.  Returns a sum of the chains so
- * the work cannot be dropped.
+ * The machine's limit for the benchmarks' "% of FMA peak": K independent
+ * chains of vector FMAs (more than latency x FMA units on current cores),
+ * n steps each; nothing else in the loop.  K = 12 for 32-byte vectors, so
+ * that the chains, the multiplier and the addend fit AVX2's 16 registers (16
+ * chains spilled two of them to the stack every step, and the probe then
+ * measured the store-to-load latency, not the FMAs); K = 16 for 64-byte ones
+ * (AVX-512: 32 registers; emulated, and slow, on older CPUs).  Built with the
+ * same clones as the product kernels.  Returns a sum of the chains so the
+ * work cannot be dropped.
  */
+#define CBP_PEAK_CHAINS(V) (sizeof(V) == 32 ? 12 : 16)
 #define CBP_DEFINE_PEAK(T, V, SUF)                                                            \
 CBP_CLONES                                                                                    \
 static T cbp_fma_peak_##SUF(long long n, T x) {                                               \
-    V acc[16], mul = {0}, add = {0};                                                          \
+    enum { K = CBP_PEAK_CHAINS(V) };                                                          \
+    V acc[K], mul = {0}, add = {0};                                                           \
     mul += (T)1 - x;                                                                          \
     add += x;                                                                                 \
-    for (int j = 0; j < 16; j++) { acc[j] = (V){0}; acc[j] += (T)j; }                         \
+    for (int j = 0; j < K; j++) { acc[j] = (V){0}; acc[j] += (T)j; }                          \
     for (long long k = 0; k < n; k++)                                                         \
-        for (int j = 0; j < 16; j++) acc[j] = acc[j] * mul + add;                             \
+        for (int j = 0; j < K; j++) acc[j] = acc[j] * mul + add;                              \
     T s = 0;                                                                                  \
-    for (int j = 0; j < 16; j++)                                                              \
+    for (int j = 0; j < K; j++)                                                               \
         for (int q = 0; q < (int)(sizeof(V) / sizeof(T)); q++) s += acc[j][q];                \
     return s;                                                                                 \
 }
