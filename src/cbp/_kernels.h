@@ -58,6 +58,8 @@
 #define CBP_PACK_BYTES (128 * 1024)
 /* Bytes of a packed forward panel swept from L1 (64-byte build). */
 #define CBP_PANEL_L1 (24 * 1024)
+/* Bytes of packed A the step sweeps from L1 for every 4 weight rows. */
+#define CBP_STEP_L1 (16 * 1024)
 /* Largest slice of a mini-batch's errors δ that BP2 keeps in L2 at once. */
 #define CBP_PANEL_BYTES (1024 * 1024)
 
@@ -267,9 +269,10 @@ ATTR                                                                            
 static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T beta,         \
                            ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {                  \
     /* A block of A's columns, copied strip by strip into contiguous memory, */               \
-    /* stays in cache while every weight row passes by.                      */               \
+    /* stays in L1 while every weight row passes by (a block sized for L2    */               \
+    /* was re-read from L2 once per 4 weight rows: at M = 10, 62 KB).        */               \
     const ptrdiff_t S = 3 * W_;                                                               \
-    ptrdiff_t ib = CBP_PACK_BYTES / (ptrdiff_t)(M * sizeof(T));                               \
+    ptrdiff_t ib = CBP_STEP_L1 / (ptrdiff_t)(M * sizeof(T));                                  \
     ib = ib < S ? S : ib - ib % S;                                                            \
     V vb = {0};                                                                               \
     vb += beta;                                                                               \
@@ -295,12 +298,24 @@ static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T 
             }                                                                                 \
         }                                                                                     \
     }                                                                                         \
+    /* The last columns, one vector wide: 4 weight rows at a time, so that  */                \
+    /* 4 independent sums hide the FMA latency (one row was one chain).     */                \
+    ptrdiff_t vend = full + (I - full) / W_ * W_;                                             \
+    for (ptrdiff_t o = 0; o < O; o += 4) {                                                    \
+        ptrdiff_t R = CBP_MIN(4, O - o);                                                      \
+        const T *dt = Dt__om + o * M;                                                         \
+        T *w = W__oi + o * I;                                                                 \
+        for (ptrdiff_t i = full; i < vend; i += W_) {                                         \
+            if (R == 4) cbp_step_tile_##SUF(4, 1, dt, NULL, A_rows, i, w + i, vb, M, I);      \
+            else if (R == 3) cbp_step_tile_##SUF(3, 1, dt, NULL, A_rows, i, w + i, vb, M, I); \
+            else if (R == 2) cbp_step_tile_##SUF(2, 1, dt, NULL, A_rows, i, w + i, vb, M, I); \
+            else cbp_step_tile_##SUF(1, 1, dt, NULL, A_rows, i, w + i, vb, M, I);             \
+        }                                                                                     \
+    }                                                                                         \
     for (ptrdiff_t o = 0; o < O; o++) {                                                       \
         const T *dt = Dt__om + o * M;                                                         \
         T *w = W__oi + o * I;                                                                 \
-        ptrdiff_t i = full;                                                                   \
-        for (; i + W_ <= I; i += W_)                                                          \
-            cbp_step_tile_##SUF(1, 1, dt, NULL, A_rows, i, w + i, vb, M, I);                  \
+        ptrdiff_t i = vend;                                                                   \
         for (; i < I; i++) {                                                                  \
             T s = 0;                                                                          \
             for (ptrdiff_t m = 0; m < M; m++) s += dt[m] * A_rows[m][i];                      \
