@@ -70,13 +70,13 @@ def render(results):
         f"{mach.get('scikit-learn')}.")
     if not meta.get("comparable", True):
         out.append("")
-        out.append("**Quick mode: one round on small samples; not comparable.**")
+        out.append(f"**Not a full run ({meta['mode']}): not comparable with one.**")
     out.append("")
     out.append(
         f"One epoch of {results['epochs'][0]['n_scaled_to']:,} examples "
         f"({results['epochs'][0]['info'].get('cbp', {}).get('data', meta['data'])}), "
         "sigmoid layers, quadratic cost, plain SGD. Each figure is the median over "
-        f"{'/'.join(str(r) for r in rounds)} interleaved rounds (more rounds on the small nets); "
+        f"{'/'.join(str(r) for r in rounds)} interleaved rounds; "
         "small print: min–max over the rounds. Speed-up = the reference's time / cbp's time, "
         "paired by round; every contender is timed by the wall clock around the call a user "
         "makes (for cbp `net.SGD(...)`, input checks and conversion included).")
