@@ -246,14 +246,13 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     assert f"Interrupted in epoch {done + 1}/100000" in final[0] and "as saved" in final[0]
 
 
-def test_bench_quick():
-    try:
-        import cbp.benchmark  # noqa: F401
-    except ModuleNotFoundError:
-        pytest.skip("cbp.benchmark is not there yet (written separately)")
-    r = run("bench", "--quick")
+def test_bench_runs_the_suite(tmp_path):
+    # cbp bench runs bench/run.py of the source tree (the suite is not shipped).
+    out = tmp_path / "quick.json"
+    r = run("bench", "--quick", "--sections", "checks", "--json", str(out))
     assert r.returncode == 0, r.stderr
-    assert "cbp" in r.stdout and "s/epoch" in r.stdout
+    assert "Self-check" in r.stdout and "host:" in r.stdout
+    assert out.exists()
 
 
 def test_entry_point_module():
@@ -261,3 +260,10 @@ def test_entry_point_module():
     assert r.returncode == 0
     for command in ("train", "evaluate", "explain", "bench"):
         assert command in r.stdout
+
+
+def test_bench_outside_a_source_tree(capsys, monkeypatch):
+    from cbp import cli
+    monkeypatch.setattr(cli, "_bench_script", lambda: None)
+    code, out, err = call(capsys, "bench", "--quick")
+    assert code == 1 and "bench/run.py" in err and "source tree" in err

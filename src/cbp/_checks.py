@@ -7,8 +7,11 @@ the argument and says what was expected.
 """
 import math
 import numbers
+import weakref
 
 import numpy as np
+
+from cbp import _core
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -74,11 +77,44 @@ def array(value, name, dtype, finite=True):
         # odd offset, a block Dask deserialised): the kernels' loads need
         # aligned elements, so they get an aligned copy.
         out = out.copy()
-    if finite and out.size and not np.isfinite(out).all():
+    if finite and out.size and not _finite(out):
         raise ValueError(f"{name} must be finite; it holds NaN or infinite values"
                          + (" (after conversion to " + np.dtype(dtype).name + ")"
                             if np.isfinite(arr).all() else ""))
     return out
+
+
+# The ranges of the last few float arrays array() checked, by weak reference:
+# SGD's input-scale warning reads X's range from the same pass that checked
+# it was finite (one pass over X, not three).
+_RANGES = []
+_KEEP = 4
+
+
+def _finite(arr):
+    if arr.dtype not in (np.float64, np.float32):
+        return bool(np.isfinite(arr).all())
+    ok, lo, hi = _core.scan(arr.reshape(-1))
+    if ok:
+        _RANGES[:] = [(weakref.ref(arr), lo, hi)] + [
+            r for r in _RANGES[:_KEEP - 1] if r[0]() is not None and r[0]() is not arr]
+    return ok
+
+
+def value_range(arr):
+    """(smallest, largest) of a finite array; 0, 0 when empty.
+
+    Reuses :func:`array`'s pass when ``arr`` is an array it returned; one C
+    pass otherwise.
+    """
+    if not arr.size:
+        return 0.0, 0.0
+    for ref, lo, hi in _RANGES:
+        if ref() is arr:
+            return lo, hi
+    if arr.dtype in (np.float64, np.float32) and arr.flags.c_contiguous:
+        return _core.scan(arr.reshape(-1))[1:]
+    return float(arr.min()), float(arr.max())
 
 
 def rows(value, name, width, dtype):

@@ -68,6 +68,9 @@ cdef extern from "_kernels.h" nogil:
     double cbp_fma_peak_d64(long long n, double x)
     float cbp_fma_peak_f64(long long n, float x)
     const char* cbp_kernel_variant()
+    # Input checks: finite?, min, max in one pass.
+    int cbp_scan_d(const double* x, Py_ssize_t n, double* lo, double* hi)
+    int cbp_scan_f(const float* x, Py_ssize_t n, float* lo, float* hi)
 
 # Activation and cost codes; the tables in activations.py and costs.py map
 # names to these numbers.
@@ -1142,6 +1145,23 @@ def all_finite(const floating[::1] x):
     return acc == 0
 
 
+def scan(const floating[::1] x):
+    """(all finite, smallest, largest) of x in one pass; the range only means something when finite."""
+    cdef double lo_d = 0, hi_d = 0
+    cdef float lo_f = 0, hi_f = 0
+    cdef int ok
+    if x.shape[0] == 0:
+        return True, 0.0, 0.0
+    with nogil:
+        if floating is double:
+            ok = cbp_scan_d(&x[0], x.shape[0], &lo_d, &hi_d)
+        else:
+            ok = cbp_scan_f(&x[0], x.shape[0], &lo_f, &hi_f)
+            lo_d = lo_f
+            hi_d = hi_f
+    return bool(ok), lo_d, hi_d
+
+
 # ---------------------------------------------------------------------------
 # py_ wrappers: each kernel callable from Python on small arrays, for tests,
 # the teaching trace and the microbenchmarks.  No checks beyond shapes.
@@ -1205,7 +1225,10 @@ def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
 
 
 def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
-    """Run n steps of 16 independent vector FMA chains; return (flops, checksum).
+    """Run n steps of independent vector FMA chains; return (flops, checksum).
+
+    12 chains of 32-byte vectors (they fit AVX2's 16 registers) or 16 of
+    64-byte ones.
 
     ``single`` picks float32; ``vector_bytes`` 32 (the kernels' vectors) or
     64 (one AVX-512 register).  Time the call to get the FMA peak of a core.
@@ -1216,7 +1239,7 @@ def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
             r = cbp_fma_peak_f64(n, 1e-7) if single else cbp_fma_peak_d64(n, 1e-12)
         else:
             r = cbp_fma_peak_f(n, 1e-7) if single else cbp_fma_peak_d(n, 1e-12)
-    return 2 * 16 * n * (vector_bytes // (4 if single else 8)), r
+    return 2 * (16 if vector_bytes == 64 else 12) * n * (vector_bytes // (4 if single else 8)), r
 
 
 def kernel_variant():

@@ -267,7 +267,9 @@ ATTR                                                                            
 static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T beta,         \
                            ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {                  \
     /* A block of A's columns, copied strip by strip into contiguous memory, */               \
-    /* stays in cache while every weight row passes by.                      */               \
+    /* stays in cache while every weight row passes by.  (A 16 KB block, to  */               \
+    /* stay in L1, measured no faster at M = 10 and 7% slower on             */               \
+    /* [784, 1024, 1024, 10] f64 at M = 128: 12-column blocks of W.)         */               \
     const ptrdiff_t S = 3 * W_;                                                               \
     ptrdiff_t ib = CBP_PACK_BYTES / (ptrdiff_t)(M * sizeof(T));                               \
     ib = ib < S ? S : ib - ib % S;                                                            \
@@ -295,12 +297,24 @@ static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T 
             }                                                                                 \
         }                                                                                     \
     }                                                                                         \
+    /* The last columns, one vector wide: 4 weight rows at a time, so that  */                \
+    /* 4 independent sums hide the FMA latency (one row was one chain).     */                \
+    ptrdiff_t vend = full + (I - full) / W_ * W_;                                             \
+    for (ptrdiff_t o = 0; o < O; o += 4) {                                                    \
+        ptrdiff_t R = CBP_MIN(4, O - o);                                                      \
+        const T *dt = Dt__om + o * M;                                                         \
+        T *w = W__oi + o * I;                                                                 \
+        for (ptrdiff_t i = full; i < vend; i += W_) {                                         \
+            if (R == 4) cbp_step_tile_##SUF(4, 1, dt, NULL, A_rows, i, w + i, vb, M, I);      \
+            else if (R == 3) cbp_step_tile_##SUF(3, 1, dt, NULL, A_rows, i, w + i, vb, M, I); \
+            else if (R == 2) cbp_step_tile_##SUF(2, 1, dt, NULL, A_rows, i, w + i, vb, M, I); \
+            else cbp_step_tile_##SUF(1, 1, dt, NULL, A_rows, i, w + i, vb, M, I);             \
+        }                                                                                     \
+    }                                                                                         \
     for (ptrdiff_t o = 0; o < O; o++) {                                                       \
         const T *dt = Dt__om + o * M;                                                         \
         T *w = W__oi + o * I;                                                                 \
-        ptrdiff_t i = full;                                                                   \
-        for (; i + W_ <= I; i += W_)                                                          \
-            cbp_step_tile_##SUF(1, 1, dt, NULL, A_rows, i, w + i, vb, M, I);                  \
+        ptrdiff_t i = vend;                                                                   \
         for (; i < I; i++) {                                                                  \
             T s = 0;                                                                          \
             for (ptrdiff_t m = 0; m < M; m++) s += dt[m] * A_rows[m][i];                      \
@@ -528,13 +542,17 @@ static int cbp_wide(void) {
 #if CBP_WIDE
 #define CBP_PICK(name, SUF, args) \
     do { if (cbp_wide()) name##_##SUF##512 args; else name##_##SUF##256 args; } while (0)
-/* The packed forward for layers of at least one full panel (3 vectors of
- * outputs); narrower ones waste most of a panel, and their packing costs
- * more than it saves.  Decided by the layer's width (ldz), never by M or by
- * a thread's share, so a result does not depend on either. */
+/* The packed forward for layers of at least two full panels (2 x 3 vectors
+ * of outputs: 48 in float64, 96 in float32).  Narrower layers waste much of
+ * a panel, and re-packing W for every small mini-batch costs about as much
+ * as the products: on a Zen 4 core, [784, 30, 10] at m = 10 spent ~41% of
+ * the packed forward's time packing, and an epoch took 47.8 ms with it,
+ * 37.3 ms with the 32-byte tiles (issue 20's review).
+ * Decided by the layer's width (ldz), never by M or by a thread's share, so
+ * a result does not depend on either. */
 #define CBP_PICK_FORWARD(SUF, wide_args, args)                                                \
     do {                                                                                      \
-        if (cbp_wide() && ldz >= 3 * (ptrdiff_t)(64 / sizeof(*b__o)))                         \
+        if (cbp_wide() && ldz >= 6 * (ptrdiff_t)(64 / sizeof(*b__o)))                         \
             cbp_forward_packed_##SUF wide_args;                                               \
         else                                                                                  \
             cbp_forward_##SUF##256 args;                                                      \
@@ -568,25 +586,29 @@ CBP_DEFINE_DISPATCH(double, d)
 CBP_DEFINE_DISPATCH(float, f)
 
 /*
- * The machine's limit for the benchmarks' "% of FMA peak": 16 independent
- * chains of vector FMAs (more than latency x issue width on current cores),
- * n steps each; nothing else in the loop.  Built with the same clones as the
- * product kernels, once with their 32-byte vectors and once with 64-byte
- * ones (one AVX-512 register; emulated, and slow, on older CPUs), since on
- * some cores the wider FMAs double the peak.  Returns a sum of the chains so
- * the work cannot be dropped.
+ * The machine's limit for the benchmarks' "% of FMA peak": K independent
+ * chains of vector FMAs (more than latency x FMA units on current cores),
+ * n steps each; nothing else in the loop.  K = 12 for 32-byte vectors, so
+ * that the chains, the multiplier and the addend fit AVX2's 16 registers (16
+ * chains spilled two of them to the stack every step, and the probe then
+ * measured the store-to-load latency, not the FMAs); K = 16 for 64-byte ones
+ * (AVX-512: 32 registers; emulated, and slow, on older CPUs).  Built with the
+ * same clones as the product kernels.  Returns a sum of the chains so the
+ * work cannot be dropped.
  */
+#define CBP_PEAK_CHAINS(V) (sizeof(V) == 32 ? 12 : 16)
 #define CBP_DEFINE_PEAK(T, V, SUF)                                                            \
 CBP_CLONES                                                                                    \
 static T cbp_fma_peak_##SUF(long long n, T x) {                                               \
-    V acc[16], mul = {0}, add = {0};                                                          \
+    enum { K = CBP_PEAK_CHAINS(V) };                                                          \
+    V acc[K], mul = {0}, add = {0};                                                           \
     mul += (T)1 - x;                                                                          \
     add += x;                                                                                 \
-    for (int j = 0; j < 16; j++) { acc[j] = (V){0}; acc[j] += (T)j; }                         \
+    for (int j = 0; j < K; j++) { acc[j] = (V){0}; acc[j] += (T)j; }                          \
     for (long long k = 0; k < n; k++)                                                         \
-        for (int j = 0; j < 16; j++) acc[j] = acc[j] * mul + add;                             \
+        for (int j = 0; j < K; j++) acc[j] = acc[j] * mul + add;                              \
     T s = 0;                                                                                  \
-    for (int j = 0; j < 16; j++)                                                              \
+    for (int j = 0; j < K; j++)                                                               \
         for (int q = 0; q < (int)(sizeof(V) / sizeof(T)); q++) s += acc[j][q];                \
     return s;                                                                                 \
 }
@@ -595,6 +617,55 @@ CBP_DEFINE_PEAK(double, cbp_vd, d)
 CBP_DEFINE_PEAK(float, cbp_vf, f)
 CBP_DEFINE_PEAK(double, cbp_vd64, d64)
 CBP_DEFINE_PEAK(float, cbp_vf64, f64)
+
+/*
+ * One pass over x for the input checks: whether every element is finite,
+ * and the smallest and largest (meaningful only when all are finite).  NumPy
+ * needs three passes for this (isfinite, min, max), and at 60 MB of MNIST
+ * they cost 15% of a one-epoch SGD call.  x*0 is 0 for a finite x and NaN
+ * otherwise; the sum of them is tested once at the end.  Min and max blend
+ * through compare masks (any x86-64; no fmin/fmax semantics needed, since
+ * the range is only used when all elements are finite).
+ */
+#define CBP_DEFINE_SCAN(T, V, VI, SUF)                                                        \
+CBP_CLONES                                                                                    \
+static int cbp_scan_##SUF(const T *x, ptrdiff_t n, T *lo_out, T *hi_out) {                     \
+    enum { W = (int)(sizeof(V) / sizeof(T)) };                                                \
+    T lo = n ? x[0] : 0, hi = lo, bad = 0;                                                    \
+    ptrdiff_t p = 0;                                                                          \
+    if (n >= 2 * W) {                                                                         \
+        V l0, l1, h0, h1, z0 = {0}, z1 = {0};                                                 \
+        __builtin_memcpy(&l0, x, sizeof(V));                                                  \
+        l1 = l0; h0 = l0; h1 = l0;                                                            \
+        for (; p + 2 * W <= n; p += 2 * W) {                                                  \
+            V a, b;                                                                           \
+            __builtin_memcpy(&a, x + p, sizeof(V));                                           \
+            __builtin_memcpy(&b, x + p + W, sizeof(V));                                       \
+            z0 += a * 0; z1 += b * 0;                                                         \
+            VI ma = a < l0, mb = b < l1;                                                      \
+            l0 = (V)(((VI)a & ma) | ((VI)l0 & ~ma));                                          \
+            l1 = (V)(((VI)b & mb) | ((VI)l1 & ~mb));                                          \
+            ma = a > h0; mb = b > h1;                                                         \
+            h0 = (V)(((VI)a & ma) | ((VI)h0 & ~ma));                                          \
+            h1 = (V)(((VI)b & mb) | ((VI)h1 & ~mb));                                          \
+        }                                                                                     \
+        for (int q = 0; q < W; q++) {                                                         \
+            bad += z0[q] + z1[q];                                                             \
+            lo = l0[q] < lo ? l0[q] : lo; lo = l1[q] < lo ? l1[q] : lo;                       \
+            hi = h0[q] > hi ? h0[q] : hi; hi = h1[q] > hi ? h1[q] : hi;                       \
+        }                                                                                     \
+    }                                                                                         \
+    for (; p < n; p++) {                                                                      \
+        bad += x[p] * 0;                                                                      \
+        lo = x[p] < lo ? x[p] : lo;                                                           \
+        hi = x[p] > hi ? x[p] : hi;                                                           \
+    }                                                                                         \
+    *lo_out = lo; *hi_out = hi;                                                               \
+    return bad == 0;                                                                          \
+}
+
+CBP_DEFINE_SCAN(double, cbp_vd, cbp_vld, d)
+CBP_DEFINE_SCAN(float, cbp_vf, cbp_vif, f)
 
 /*
  * The barrier at which a team of training threads meets between the phases

@@ -166,12 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="summarise vectors and matrices wider than this (default: 12)")
     x.set_defaults(run=_explain)
 
-    b = sub.add_parser("bench", help="time cbp against NumPy references",
-                       description="Time one training epoch of cbp against two NumPy "
-                       "implementations of the same algorithm (cbp.benchmark.quick). The full "
-                       "suite is bench/run.py in the source tree.")
+    b = sub.add_parser("bench", help="run the benchmark suite (bench/run.py of a source tree)",
+                       description="Run bench/run.py, cbp's benchmark suite (pinned workers, "
+                       "NumPy, PyTorch and JAX peers, %% of this CPU's FMA peak). It lives in "
+                       "cbp's source tree, not in the installed package: run this from a "
+                       "checkout, or from an editable install.")
     b.add_argument("--quick", action="store_true",
-                   help="a smaller, faster run (2,000 examples, one round)")
+                   help="one round on small samples: a smoke test, not comparable")
+    b.add_argument("--sections", default=None, help="passed to bench/run.py")
+    b.add_argument("--against", default=None, metavar="REV", help="passed to bench/run.py")
+    b.add_argument("--json", default=None, metavar="PATH", help="passed to bench/run.py")
     b.set_defaults(run=_bench)
     return parser
 
@@ -556,18 +560,28 @@ def _explain(args):
 # -- bench --------------------------------------------------------------------
 
 
+def _bench_script():
+    """bench/run.py of the source tree: in the working directory or beside this package's src/."""
+    from pathlib import Path
+    here = Path(__file__).resolve().parent
+    for root in (Path.cwd(), here.parent.parent):
+        script = root / "bench" / "run.py"
+        if script.is_file() and (root / "src" / "cbp").is_dir():
+            return script
+    return None
+
+
 def _bench(args):
-    try:
-        from . import benchmark
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.benchmark":
-            raise
-        return _fail("this installation of cbp has no benchmark module (cbp.benchmark)", 1)
-    if args.quick:
-        benchmark.quick(n=2000, rounds=1, per_example_n=200)
-    else:
-        benchmark.quick()
-    return 0
+    import subprocess
+    script = _bench_script()
+    if script is None:
+        return _fail("the benchmark suite (bench/run.py) is in cbp's source tree, not in the "
+                     "installed package: run `python bench/run.py --quick` in a checkout", 1)
+    cmd = [sys.executable, str(script)] + (["--quick"] if args.quick else [])
+    for flag in ("sections", "against", "json"):
+        if getattr(args, flag) is not None:
+            cmd += [f"--{flag}", getattr(args, flag)]
+    return subprocess.call(cmd)
 
 
 # -- entry point --------------------------------------------------------------

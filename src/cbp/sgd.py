@@ -82,6 +82,14 @@ def _chance_cost(net, Y):
     return chance if np.isfinite(chance) and chance > 0 else None
 
 
+# Seconds per example of a team and of one thread, per shape (sizes, m,
+# dtype, team size), kept across calls and optimizers: net.SGD builds a new
+# optimizer on every call, and re-measuring both each time ran a quarter of
+# every one-epoch call on the slower side.  Bounded: oldest shape dropped.
+_PACE = {}
+PACE_SHAPES = 64
+
+
 class _Watch:
     """The checks for hopeless training of one run; each warns at most once.
 
@@ -93,8 +101,9 @@ class _Watch:
 
     def __init__(self, net, X, Y, n_batches):
         self.judged = n_batches >= JUDGED_BATCHES
-        # Two reductions, not np.abs(X): no temporary copy of a large X.
-        self.largest = max(float(X.max()), -float(X.min())) if X.size else 0.0
+        # The range from the pass that checked X was finite (no second pass).
+        lo, hi = _checks.value_range(X)
+        self.largest = max(hi, -lo)
         self.chance = _chance_cost(net, Y) if Y.size else None
         self.costs = []
 
@@ -300,7 +309,12 @@ class _Optimizer:
         if team == 1:
             return 1, None
         key = (tuple(net.sizes), m, np.dtype(net.dtype).str, team)
-        pace = self.__dict__.setdefault("_pace", {}).setdefault(key, {"runs": 0})
+        pace = _PACE.get(key)
+        if pace is None:
+            if len(_PACE) >= PACE_SHAPES:
+                del _PACE[next(iter(_PACE))]    # the oldest shape
+            pace = _PACE[key] = {"runs": 0}
+        self.__dict__.setdefault("_pace", {})[key] = pace   # the shapes this one trained
         pace["runs"] += 1
         for nt in (team, 1):
             if nt not in pace:

@@ -61,6 +61,79 @@ def torch_trainer(weights, biases, X, Y, eta, mini_batch_size, seed=0, threads=1
     return epoch
 
 
+def torch_backprop_trainer(weights, biases, X, Y, eta, mini_batch_size, seed=0, threads=1):
+    """A callable running one PyTorch epoch with backprop written by hand, or None without torch.
+
+    The same model and step as :func:`torch_trainer`, without autograd or an
+    optimizer: per mini-batch, ``torch.addmm`` forward with in-place
+    ``sigmoid_``, δ_L = (a − y)·a(1 − a) (BP1), δ_l = (δ_{l+1} W_{l+1})·a(1 − a)
+    (BP2), and the steps W −= (η/m) δᵀ a, b −= (η/m) Σ δ (BP3, BP4) applied
+    in place with ``addmm_``.  Buffers are allocated once per mini-batch
+    size.  This is how a careful PyTorch user writes network.py's loop;
+    ``order=`` and ``.parameters()`` as in :func:`torch_trainer`.
+    """
+    try:
+        import torch
+    except ImportError:
+        return None
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dt = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}[X.dtype]
+    Ws = [torch.tensor(np.array(w, dtype=X.dtype), dtype=dt) for w in weights]
+    bs = [torch.tensor(np.array(b, dtype=X.dtype).reshape(-1), dtype=dt) for b in biases]
+    Xt = torch.from_numpy(np.ascontiguousarray(X))
+    Yt = torch.from_numpy(np.ascontiguousarray(Y))
+    gen = torch.Generator().manual_seed(seed)
+    n, m = Xt.shape[0], mini_batch_size
+    L = len(Ws)
+
+    def buffers(k):
+        acts = [torch.empty((k, w.shape[0]), dtype=dt) for w in Ws]
+        deltas = [torch.empty((k, w.shape[0]), dtype=dt) for w in Ws]
+        return acts, deltas, torch.empty((k, Xt.shape[1]), dtype=dt), torch.empty(
+            (k, Yt.shape[1]), dtype=dt)
+
+    cache = {}
+
+    def step(idx):
+        k = idx.shape[0]
+        if k not in cache:
+            cache[k] = buffers(k)
+        acts, deltas, xb, yb = cache[k]
+        torch.index_select(Xt, 0, idx, out=xb)
+        torch.index_select(Yt, 0, idx, out=yb)
+        a = xb
+        for l in range(L):
+            torch.addmm(bs[l], a, Ws[l].t(), out=acts[l]).sigmoid_()
+            a = acts[l]
+        d = deltas[-1]
+        torch.sub(a, yb, out=d)
+        d.mul_(a).mul_(1 - a)                      # BP1: (a − y) ⊙ σ'(z), σ' = a(1 − a)
+        for l in range(L - 1, 0, -1):
+            e = deltas[l - 1]
+            torch.mm(deltas[l], Ws[l], out=e)      # BP2: δ_{l+1} W_{l+1} ...
+            e.mul_(acts[l - 1]).mul_(1 - acts[l - 1])  # ... ⊙ σ'(z_l)
+        rate = eta / k
+        for l in range(L):
+            below = xb if l == 0 else acts[l - 1]
+            Ws[l].addmm_(deltas[l].t(), below, alpha=-rate)   # BP4 summed, the step
+            bs[l].sub_(deltas[l].sum(0), alpha=rate)          # BP3 summed, the step
+
+    def epoch(order=None):
+        perm = torch.randperm(n, generator=gen) if order is None else torch.as_tensor(
+            np.asarray(order, dtype=np.int64))
+        with torch.no_grad():
+            for start in range(0, n, m):
+                step(perm[start:start + m])
+
+    def parameters():
+        return ([w.numpy().copy() for w in Ws], [b.numpy().reshape(-1, 1).copy() for b in bs])
+
+    epoch.parameters = parameters
+    epoch.version = torch.__version__
+    return epoch
+
+
 def sklearn_trainer(sizes, X, labels, eta, mini_batch_size, seed=0):
     """A callable running one scikit-learn epoch, or None without scikit-learn.
 

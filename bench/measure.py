@@ -5,10 +5,10 @@ import warnings
 import numpy as np
 
 import cbp
-from cbp._bench_timing import autorange, interleave, median, paired_ratio, sampler
-from cbp._bench_refs import (numpy_feedforward, numpy_kernels, numpy_matmul_epoch,
+from timing import autorange, interleave, median, paired_ratio, sampler
+from refs import (numpy_feedforward, numpy_kernels, numpy_matmul_epoch,
                              numpy_per_example_epoch, network_py_epoch)
-from cbp._bench_peers import sklearn_trainer, torch_trainer
+from peers import sklearn_trainer, torch_trainer
 
 # ---------------------------------------------------------------------------
 # Measurements
@@ -85,7 +85,7 @@ def bench_epoch(sizes, mini_batch_size, eta, X, Y, labels, dtypes=(np.float64, n
     the reason in ``notes``).  Every contender is timed by the wall clock
     around its call (for cbp one ``SGD.run(..., epochs=1)``, input checks and
     conversion included).  In this process: no pinning; see
-    :mod:`cbp._bench_worker` for pinned, one-process-per-contender runs.
+    :mod:`worker` for pinned, one-process-per-contender runs.
     """
     sizes = list(sizes)
     n = X.shape[0]

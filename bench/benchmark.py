@@ -6,25 +6,25 @@ PyTorch, JAX, scikit-learn and threadpoolctl are imported inside the
 functions that need them, and their absence is reported, not fatal.  The
 parts live in modules named by what they do:
 
-``cbp._bench_timing``
+``timing``
     :func:`autorange`, :func:`sampler`, :func:`interleave`, :func:`timeit`,
     :func:`median`, :func:`paired_ratio`, :func:`spread`,
     :func:`single_thread`, :func:`others_load`.
-``cbp._bench_refs``
+``refs``
     The data (:func:`mnist_like`), FLOP counts and the NumPy references:
     :func:`network_py_epoch` ("network.py as written", allocating per
     example), :func:`numpy_per_example_epoch` ("tidy per-example NumPy"),
     :func:`numpy_matmul_epoch` ("tidy NumPy": one matrix product per layer per
     mini-batch), :func:`numpy_feedforward`, :func:`numpy_kernels`, and
     :func:`check_references`.
-``cbp._bench_peers``
+``peers``
     :func:`torch_trainer`, :func:`jax_trainer`, :func:`sklearn_trainer`.
-``cbp._bench_worker``
+``worker``
     :class:`Contender`: one contender per process, pinned from its start.
-``cbp._bench_measure``
+``measure``
     :func:`gemm_gflops`, :func:`bench_kernels`, :func:`bench_epoch`,
     :func:`bench_feedforward`, :func:`memory_probe`.
-``cbp._bench_report``
+``report``
     :func:`format_table`, :func:`machine_info`.
 
 Conventions: every time is the wall clock around the call a user makes,
@@ -38,14 +38,14 @@ import sys
 
 import numpy as np
 
-from cbp._bench_measure import (bench_epoch, bench_feedforward, bench_kernels, gemm_gflops,
+from measure import (bench_epoch, bench_feedforward, bench_kernels, gemm_gflops,
                                 memory_probe)
-from cbp._bench_peers import jax_trainer, sklearn_trainer, torch_trainer
-from cbp._bench_refs import (QUADRATIC, SIGMOID, check_references, forward_flops, mnist_like,
+from peers import jax_trainer, sklearn_trainer, torch_trainer
+from refs import (QUADRATIC, SIGMOID, check_references, forward_flops, mnist_like,
                              network_py_epoch, numpy_feedforward, numpy_kernels,
                              numpy_matmul_epoch, numpy_per_example_epoch, train_flops)
-from cbp._bench_report import format_table, machine_info
-from cbp._bench_timing import (autorange, interleave, median, others_load, paired_ratio,
+from report import format_table, host_info, machine_info
+from timing import (autorange, interleave, median, others_load, paired_ratio,
                                sampler, single_thread, spread, timeit)
 
 __all__ = [
@@ -54,7 +54,7 @@ __all__ = [
     "mnist_like", "numpy_per_example_epoch", "network_py_epoch", "numpy_matmul_epoch",
     "numpy_feedforward", "numpy_kernels", "torch_trainer", "jax_trainer", "sklearn_trainer",
     "check_references", "gemm_gflops", "bench_kernels", "bench_epoch", "bench_feedforward",
-    "memory_probe", "quick", "format_table", "machine_info",
+    "memory_probe", "quick", "format_table", "host_info", "machine_info",
 ]
 
 #: How every report names the references (README, bench/run.py, cbp bench).
@@ -63,7 +63,8 @@ LABELS = {
     "network_py": "network.py as written",
     "numpy_per_example": "tidy per-example NumPy",
     "numpy_matmul": "tidy NumPy (one matmul per layer)",
-    "torch": "PyTorch",
+    "torch": "PyTorch (autograd + optim.SGD)",
+    "torch_bp": "PyTorch, backprop by hand (addmm, in place, no autograd)",
     "jax": "JAX (jit, lax.scan epoch)",
     "sklearn": "scikit-learn MLPClassifier (softmax + log-loss, eta=0.1)",
 }

@@ -74,6 +74,33 @@ def _kernel_variant():
     return _core.kernel_variant() if hasattr(_core, "kernel_variant") else None
 
 
+def host_info():
+    """The CPU this runs on, as the tables name it: model, family/model and widest FMA vectors."""
+    fields = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for text in f:
+                key, _, value = text.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "flags") and key not in fields:
+                    fields[key] = value.strip()
+                if not text.strip() and fields:
+                    break
+    except OSError:
+        pass
+    flags = set(fields.get("flags", "").split())
+    widest = ("AVX-512F" if "avx512f" in flags else "AVX2+FMA, no AVX-512"
+              if {"avx2", "fma"} <= flags else "no AVX2/FMA")
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    where = (f"family {fields['cpu family']} model {fields['model']}"
+             if "cpu family" in fields and "model" in fields else None)
+    label = f"{model} ({where}; {widest})" if where else f"{model} ({widest})"
+    return {"label": label, "model_name": model, "cpu_family": fields.get("cpu family"),
+            "model": fields.get("model"), "avx512f": "avx512f" in flags,
+            "avx2": "avx2" in flags, "fma": "fma" in flags, "node": platform.node(),
+            "logical_cpus": os.cpu_count()}
+
+
 def machine_info():
     """CPU, Python, library versions and BLAS as a JSON-ready dict."""
     cpu = None
@@ -99,6 +126,7 @@ def machine_info():
         "threadpoolctl": _version("threadpoolctl"),
         "compiler": _compiler(),
         "kernel_variant": _kernel_variant(),
+        "host": host_info(),
         "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                 "MKL_NUM_THREADS")},
     }

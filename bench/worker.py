@@ -21,10 +21,20 @@ import subprocess
 import sys
 import time
 
-# Environment of a one-core worker: every pool sized to one thread.
+# Environment of a one-core worker: every pool sized to one thread.  XLA
+# takes only "--xla_..." flags: the older "intra_op_parallelism_threads=1"
+# here had no "--" and XLA ignored it, and with its "--" jaxlib 0.10 aborts
+# ("Unknown flag in XLA_FLAGS"): it is a TensorFlow session option, not an
+# XLA flag.  The pinning (sched_setaffinity) is what holds XLA to one core.
 ONE_CORE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+                "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
 THREAD_VARS = tuple(ONE_CORE_ENV)
+# Variables that override OpenBLAS's own choice of kernel and cache sizes:
+# never passed to a worker, so NumPy runs the kernel OpenBLAS picks for this
+# CPU (each worker reports it, through threadpoolctl).
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_VERBOSE",
+                  "GOTOBLAS_CORETYPE")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class WorkerError(RuntimeError):
@@ -41,20 +51,24 @@ class Contender:
         threads everywhere).
     """
 
-    def __init__(self, cpus=None):
+    def __init__(self, cpus=None, cbp_src=None):
         env = dict(os.environ)
-        for var in THREAD_VARS:
+        for var in THREAD_VARS + BLAS_OVERRIDES:
             env.pop(var, None)
         if cpus is not None:
             env.update(ONE_CORE_ENV if len(cpus) == 1 else {})
         self.cpus = None if cpus is None else sorted(cpus)
+        self.cbp_src = cbp_src
         # The child pins itself before it imports anything (no library has
         # started a thread yet); a preexec_fn would fork this process, which
-        # may hold JAX's or PyTorch's threads.
-        pin = "" if cpus is None else f"import os; os.sched_setaffinity(0, {set(cpus)!r}); "
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", pin + "from cbp._bench_worker import main; main()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, bufsize=1)
+        # may hold JAX's or PyTorch's threads.  Its path starts with the
+        # cbp to time (another commit's build for --against), then bench/.
+        path = ([cbp_src] if cbp_src else []) + [HERE]
+        pin = "" if cpus is None else f"os.sched_setaffinity(0, {set(cpus)!r}); "
+        code = (f"import os, sys; {pin}sys.path[:0] = {path!r}; "
+                "from worker import main; main()")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env, bufsize=1)
 
     def _ask(self, message):
         self.proc.stdin.write(json.dumps(message) + "\n")
@@ -90,20 +104,32 @@ class Contender:
 # Worker side
 # ---------------------------------------------------------------------------
 
+def _blas_kernels():
+    """The BLAS libraries loaded here and the kernel each chose (threadpoolctl), or None."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return [{k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for pool in threadpool_info() if pool.get("user_api") == "blas"]
+
+
 def _setup(spec):
     # Returns (run, info): run() -> seconds of one sample (already scaled).
     import numpy as np
 
     import cbp
-    from cbp import _bench_peers as peers
-    from cbp import _bench_refs as refs
+    import peers
+    import refs
     from cbp import _core
 
     impl = spec["impl"]
     dt = np.dtype(spec.get("dtype", "float64"))
     clock = time.perf_counter
     info = {"threads_seen": os.cpu_count() if not hasattr(os, "sched_getaffinity")
-            else len(os.sched_getaffinity(0))}
+            else len(os.sched_getaffinity(0)),
+            "cbp_file": cbp.__file__, "blas": _blas_kernels(),
+            "blas_overrides": {v: os.environ[v] for v in BLAS_OVERRIDES if v in os.environ}}
 
     if impl in ("gemm", "peak32", "peak64"):
         if impl == "gemm":
@@ -174,12 +200,13 @@ def _setup(spec):
 
         def epoch():
             refs.numpy_matmul_epoch(w, b, X, Y, eta, m, rng=rng)
-    elif impl == "torch":
+    elif impl in ("torch", "torch_bp"):
         threads = 1 if spec.get("one_core") else None
-        epoch = peers.torch_trainer(w0, b0, X, Y, eta, m, seed=seed, threads=threads)
+        make = peers.torch_trainer if impl == "torch" else peers.torch_backprop_trainer
+        epoch = make(w0, b0, X, Y, eta, m, seed=seed, threads=threads)
         if epoch is None:
             return None, {"skipped": "torch is not installed"}
-        peers.torch_trainer(w0, b0, X[:few], Y[:few], eta, m, threads=threads)()
+        make(w0, b0, X[:few], Y[:few], eta, m, threads=threads)()
         import torch
         info["version"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()

@@ -438,8 +438,9 @@ def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.
         fn(w1, b1, X, Y, eta, m)
         out[name] = _max_diff(ws, bs, w1, b1)
     if with_torch:
-        from cbp._bench_peers import jax_trainer, torch_trainer
-        for peer, make in (("torch", torch_trainer), ("jax", jax_trainer)):
+        from peers import jax_trainer, torch_backprop_trainer, torch_trainer
+        for peer, make in (("torch", torch_trainer), ("torch_bp", torch_backprop_trainer),
+                           ("jax", jax_trainer)):
             epoch = make(w0, b0, X, Y, eta, m)
             if epoch is not None:
                 epoch(order=np.arange(m))

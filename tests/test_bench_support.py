@@ -1,0 +1,65 @@
+"""What the benchmark-driven changes rely on: the one-pass input scan and the pace kept per shape."""
+import numpy as np
+import pytest
+
+import cbp
+from cbp import _checks, _core, sgd
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [0, 1, 7, 16, 17, 1001])
+def test_scan_matches_numpy(dtype, n):
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 100).astype(dtype)
+    ok, lo, hi = _core.scan(x)
+    assert ok
+    if n:
+        assert lo == float(x.min()) and hi == float(x.max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 5, 16, 40, 99])
+def test_scan_finds_every_non_finite_value(dtype, bad, where):
+    x = np.linspace(-1, 1, 100).astype(dtype)
+    x[where] = bad
+    assert _core.scan(x)[0] is False
+
+
+def test_checked_array_range_is_reused_and_correct():
+    X = np.random.default_rng(0).random((50, 9)) * 7 - 3
+    out = _checks.array(X, "X", np.float64)
+    assert _checks.value_range(out) == (X.min(), X.max())
+    other = X[::2]      # never checked: scanned (or reduced) on its own
+    assert _checks.value_range(other) == (other.min(), other.max())
+    with pytest.raises(ValueError, match="finite"):
+        _checks.array(np.array([1.0, np.nan]), "X", np.float64)
+
+
+def test_sgd_still_warns_on_huge_inputs():
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((40, 4)) * 255, rng.random((40, 2))
+    net = cbp.Network([4, 3, 2], seed=0)
+    with pytest.warns(UserWarning, match=r"\|x\| = 25"):
+        net.SGD((X, Y), 1, 10, 0.1)
+
+
+def test_pace_is_kept_across_optimizers():
+    # net.SGD builds a new optimizer per call: the second call reuses the
+    # pace measured by the first instead of probing both sides again.
+    _core_bar = _core.team_min_flops()
+    _core.team_min_flops(0)
+    try:
+        sgd._PACE.clear()
+        rng = np.random.default_rng(0)
+        X, Y = rng.random((200, 30)), rng.random((200, 5))
+        net = cbp.Network([30, 40, 5], seed=1)
+        a = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
+        a.run(net, (X, Y), 1)
+        (pace,) = a._pace.values()
+        b = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
+        runs = pace["runs"]
+        b.run(net, (X, Y), 1)
+        assert list(b._pace.values()) == [pace] and pace["runs"] > runs
+    finally:
+        _core.team_min_flops(_core_bar)
