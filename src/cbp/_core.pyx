@@ -1027,6 +1027,14 @@ def train_epoch(floating[::1] P, floating[::1] V,
     cdef Rule step_rule
     if work.shape[0] < _workspace_size(sizes, mini_batch_size):
         raise ValueError("workspace too small")
+    # Every example index must name a row of X and Y: the drivers take rows by
+    # pointer, so no bounds check (not even the debug build's) would see one
+    # out of range.  The Python layer never hands one over; this costs n
+    # integer comparisons a call.
+    cdef Py_ssize_t k, rows = min(X.shape[0], Y.shape[0])
+    for k in range(n):
+        if order[k] < 0 or order[k] >= rows:
+            raise IndexError(f"order[{k}] = {order[k]} is not a row of X and Y ({rows} rows)")
     # -- step rule (issue 13) --
     step_rule.code = rule
     step_rule.l2 = step_rule.beta1 = step_rule.beta2 = step_rule.epsilon = step_rule.t = 0
