@@ -1029,10 +1029,12 @@ def train_epoch(floating[::1] P, floating[::1] V,
         raise ValueError("workspace too small")
     # Every example index must name a row of X and Y: the drivers take rows by
     # pointer, so no bounds check (not even the debug build's) would see one
-    # out of range.  The Python layer never hands one over; this costs n
-    # integer comparisons a call.
+    # out of range.  The Python layer never hands one over; only the indices
+    # of this call's mini-batches are compared (one pass per epoch in all).
     cdef Py_ssize_t k, rows = min(X.shape[0], Y.shape[0])
-    for k in range(n):
+    cdef Py_ssize_t nb = (n + mini_batch_size - 1) // mini_batch_size if mini_batch_size > 0 else 0
+    for k in range(min(max(first, 0), nb) * mini_batch_size,
+                   min(min(last, nb) * mini_batch_size, n)):
         if order[k] < 0 or order[k] >= rows:
             raise IndexError(f"order[{k}] = {order[k]} is not a row of X and Y ({rows} rows)")
     # -- step rule (issue 13) --
