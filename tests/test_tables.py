@@ -62,3 +62,16 @@ def test_cost_code_computes_its_cost(name):
     out = np.empty(1)
     _core.costs(Z, a, y, ACTIVATIONS[output].code, COSTS[name].code, out)
     np.testing.assert_allclose(out[0], expected, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name", sorted(COSTS))
+def test_float32_cost_near_the_range_end_is_not_inf(name):
+    # The products y·softplus(∓z) are taken in double: in float32 a target of
+    # 3.4e38 times a softplus above 1 overflowed to +Inf (a fuzz draw found it).
+    output = "softmax" if name == "log_likelihood" else "sigmoid"
+    z = np.array([[-1.0, -2.0]], dtype=np.float32)
+    a = EXPECTED_ACTIVATION[output](z.astype(np.float64)).astype(np.float32)
+    y = np.full((1, 2), np.finfo(np.float32).max, dtype=np.float32)
+    out = np.empty(1)
+    _core.costs(z, a, y, ACTIVATIONS[output].code, COSTS[name].code, out)
+    assert np.isfinite(out[0]), out[0]

@@ -396,7 +396,7 @@ cdef double example_cost(const floating* z, const floating* a, const floating* y
     cdef double c = 0, zmax, lse, diff
     if cost == QUADRATIC or cost == SSE:
         for o in range(O):
-            diff = a[o] - y[o]
+            diff = <double>a[o] - <double>y[o]
             c += diff * diff
         return 0.5 * c if cost == QUADRATIC else c
     if act == SOFTMAX:
@@ -408,14 +408,16 @@ cdef double example_cost(const floating* z, const floating* a, const floating* y
         lse = log(lse) + zmax
         for o in range(O):
             if y[o] != 0:
-                c -= y[o] * (z[o] - lse)
+                c -= <double>y[o] * (z[o] - lse)
         return c
-    # Sigmoid: −ln a = softplus(−z),  −ln(1 − a) = softplus(z).
+    # Sigmoid: −ln a = softplus(−z),  −ln(1 − a) = softplus(z).  The products
+    # are taken in double: a float32 target near its range's end times a
+    # softplus above 1 would overflow to +Inf in float32.
     for o in range(O):
         if y[o] != 0:
-            c += y[o] * _softplus(-z[o])
+            c += <double>y[o] * <double>_softplus(-z[o])
         if cost == CROSS_ENTROPY and y[o] != 1:
-            c += (1 - y[o]) * _softplus(z[o])
+            c += (1 - <double>y[o]) * <double>_softplus(z[o])
     return c
 
 
