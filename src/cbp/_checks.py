@@ -87,7 +87,7 @@ def array(value, name, dtype, finite=True):
 # The ranges of the last few float arrays array() checked, by weak reference:
 # SGD's input-scale warning reads X's range from the same pass that checked
 # it was finite (one pass over X, not three).
-_RANGES = []
+_RANGES: list = []
 _KEEP = 4
 
 

@@ -86,7 +86,7 @@ def _chance_cost(net, Y):
 # dtype, team size), kept across calls and optimizers: net.SGD builds a new
 # optimizer on every call, and re-measuring both each time ran a quarter of
 # every one-epoch call on the slower side.  Bounded: oldest shape dropped.
-_PACE = {}
+_PACE: dict = {}
 PACE_SHAPES = 64
 
 
