@@ -1,6 +1,7 @@
 """Shared fixtures and markers for cbp's tests (see tests/README.md for where a test goes)."""
 import importlib.util
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -30,6 +31,18 @@ def require_shared(path):
     if os.environ.get("CBP_REQUIRE_SHARED", "") not in ("", "0"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message, allow_module_level=True)
+
+
+def default_sigint():
+    """``preexec_fn`` for a child that a test interrupts with SIGINT.
+
+    A background job of a non-interactive shell (``cmd &``, how CI runners and
+    ``nohup`` often start the suite) inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler: the child would never see the
+    signal.  The child gets the default disposition back, as a terminal's
+    foreground process has it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def load_original(name):

@@ -13,6 +13,7 @@ import pytest
 import cbp
 from cbp import datasets
 from cbp.cli import main
+from conftest import default_sigint
 
 ACCURACY = re.compile(r"accuracy (\d+\.\d\d)% \((\d+)/(\d+)\)")
 
@@ -219,7 +220,8 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     model = tmp_path / "m.npz"
     p = subprocess.Popen([sys.executable, "-m", "cbp", "train", "--epochs", "100000",
                           "--save", str(model)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 import cbp
+from conftest import default_sigint
 
 PAIRS = [("sigmoid", "quadratic"), ("sigmoid", "sse"), ("sigmoid", "cross_entropy"),
          ("sigmoid", "log_likelihood"), ("softmax", "log_likelihood"), ("softmax", "quadratic"),
@@ -435,7 +436,8 @@ INTERRUPT_SCRIPT = textwrap.dedent("""
 
 def test_sigint_during_sgd_raises_training_interrupted_with_history():
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_SCRIPT], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     try:
         assert proc.stdout.readline().strip() == "started"
         time.sleep(1.0)          # imports are done; let it get into training

@@ -18,6 +18,7 @@ import pytest
 import cbp
 import cbp.network2
 from cbp import _core
+from conftest import default_sigint
 
 TIMEOUT = 60    # seconds; each child needs a second or two on a quiet machine
 
@@ -140,7 +141,8 @@ CTRL_C_CHILD = textwrap.dedent("""
 def test_ctrl_c_stops_training_with_any_team(env):
     full_env = dict(os.environ, **env)
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=full_env)
+                            stderr=subprocess.PIPE, text=True, env=full_env,
+                            preexec_fn=default_sigint)
     try:
         assert proc.stdout.readline().strip() == "training"
         time.sleep(1.0)
