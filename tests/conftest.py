@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+#: The checkout (or the unpacked sdist) these tests belong to.
+ROOT = Path(__file__).resolve().parents[1]
 #: ``../shared`` beside the checkout: the book's originals and the MNIST files.
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = ROOT.parent / "shared"
 NIELSEN = SHARED / "nielsen"
 DATA = SHARED / "data"
 

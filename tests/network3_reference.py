@@ -2,7 +2,7 @@
 
 Written from the equations the original's Theano graph computes, one
 mini-batch at a time, in float64 by default; the backward passes are
-written by hand (tests/test_network3_reference.py checks them against
+written by hand (tests/numerics/test_network3_reference.py checks them against
 finite differences).  It shares no code with cbp.
 
 What it computes, layer by layer (m images per mini-batch):

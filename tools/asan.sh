@@ -3,7 +3,7 @@
 # and run a subset of the tests against it.
 #
 #   tools/asan.sh                        # the default subset (a few minutes)
-#   tools/asan.sh tests/test_threads.py  # any pytest arguments instead
+#   tools/asan.sh tests/numerics/test_threads.py  # any pytest arguments instead
 #
 # The interpreter is not built with ASan, so the runtime is preloaded
 # (LD_PRELOAD=libasan.so, from the compiler that builds the core).  Leak
@@ -35,8 +35,8 @@ if [ "$#" -eq 0 ]; then
     # The kernels and the drivers (threads, odd shapes, every activation/cost
     # pair), the public entry points (fuzz), gradients and the hardening tests
     # that do not measure time or memory.
-    set -- tests/test_threads.py tests/test_equivalence.py tests/test_gradients.py \
-           tests/test_fuzz.py tests/test_hardening.py \
+    set -- tests/numerics/test_threads.py tests/numerics/test_equivalence.py tests/numerics/test_gradients.py \
+           tests/robustness/test_fuzz.py tests/robustness/test_hardening.py \
            -k "not sigint and not memory_stays_flat and not two_threads"
 fi
 

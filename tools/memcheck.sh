@@ -3,7 +3,7 @@
 # the memory errors and definite leaks that involve cbp's compiled core.
 #
 #   tools/memcheck.sh                       # the default subset (a few minutes)
-#   tools/memcheck.sh tests/test_api.py     # any pytest arguments instead
+#   tools/memcheck.sh tests/api/test_model.py     # any pytest arguments instead
 #
 # It uses the `python` on PATH, which must have cbp (and pytest, hypothesis)
 # installed: the release build tests the code as shipped; a debug build
@@ -28,8 +28,8 @@ if [ "$#" -eq 0 ]; then
     # replay, interrupts from Python, the gradients and the API tests.  Left
     # out: the timing-based thread test, the subprocess SIGINT test and the
     # RSS/tracemalloc test (valgrind's own allocator makes them meaningless).
-    set -- "$repo/tests/test_fuzz.py" "$repo/tests/test_gradients.py" \
-           "$repo/tests/test_api.py" "$repo/tests/test_hardening.py" \
+    set -- "$repo/tests/robustness/test_fuzz.py" "$repo/tests/numerics/test_gradients.py" \
+           "$repo/tests/api/test_model.py" "$repo/tests/robustness/test_hardening.py" \
            -k "not two_threads and not sigint and not memory_stays_flat"
 fi
 

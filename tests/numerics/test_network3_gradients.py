@@ -11,6 +11,7 @@ import pytest
 
 import cbp.network3 as network3
 from cbp.network3 import ConvPoolLayer, FullyConnectedLayer, Network, SoftmaxLayer
+from network3_loops import ACT, conv_valid, max_pool
 
 
 @pytest.fixture(autouse=True)
@@ -19,29 +20,6 @@ def float64():
     network3.config.floatX = "float64"
     yield
     network3.config.floatX = old
-
-
-ACT = {network3.sigmoid: lambda z: 1 / (1 + np.exp(-z)), network3.tanh: np.tanh,
-       network3.ReLU: lambda z: np.maximum(z, 0), network3.linear: lambda z: z}
-
-
-def conv_valid(X, w):
-    """Theano's conv2d, 'valid': a true convolution (the filters flipped), by loops."""
-    M, C, H, W = X.shape
-    F, _, K, _ = w.shape
-    out = np.zeros((M, F, H - K + 1, W - K + 1))
-    wf = w[:, :, ::-1, ::-1]
-    for i in range(K):
-        for j in range(K):
-            patch = X[:, :, i:i + H - K + 1, j:j + W - K + 1]
-            out += np.einsum("mcyx,fc->mfyx", patch, wf[:, :, i, j])
-    return out
-
-
-def max_pool(Z, ph, pw):
-    M, F, H, W = Z.shape
-    Z = Z[:, :, :H // ph * ph, :W // pw * pw]
-    return Z.reshape(M, F, H // ph, ph, W // pw, pw).max(axis=(3, 5))
 
 
 def reference_cost(net, X, y, lmbda=0.0, ntb=1, masks=None):

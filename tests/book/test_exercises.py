@@ -11,7 +11,6 @@ import io
 import random
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ import cbp
 import cbp.network
 import cbp.network2
 from cbp import datasets
+from conftest import NIELSEN
 
-NIELSEN = Path(__file__).parents[2] / "shared" / "nielsen"
 needs_original = pytest.mark.skipif(not (NIELSEN / "network2.py").is_file(),
                                     reason=f"the book's code is not in {NIELSEN}")
 

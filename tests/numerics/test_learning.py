@@ -1,14 +1,13 @@
 """Does it learn? XOR, MNIST, and network.py's drop-in usage."""
 import gzip
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cbp
+from conftest import DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAIN = DATA / "mnist_5k_train.npz"
 TEST_IMAGES = DATA / "t10k-images-idx3-ubyte.gz"
 TEST_LABELS = DATA / "t10k-labels-idx1-ubyte.gz"

@@ -15,11 +15,11 @@ entry that no longer occurs (delete it, so that it cannot come back unseen).
 """
 import ast
 import collections
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "cbp"
+PACKAGE = ROOT / "src" / "cbp"
 if not PACKAGE.is_dir():
     pytest.skip(f"the sources are not at {PACKAGE} (tests run outside a checkout)",
                 allow_module_level=True)

@@ -13,7 +13,6 @@ set's.  The original file is read from ../shared/nielsen, never edited.
 import gzip
 import pickle
 import re
-import sys
 import types
 from collections import Counter
 from pathlib import Path
@@ -22,8 +21,9 @@ import numpy as np
 import pytest
 
 import cbp.network3
+from conftest import NIELSEN
 
-CONV = Path(__file__).resolve().parents[2] / "shared" / "nielsen" / "conv.py"
+CONV = NIELSEN / "conv.py"
 if not CONV.is_file():
     pytest.skip(f"the book's conv.py is not in {CONV.parent}", allow_module_level=True)
 

@@ -18,8 +18,8 @@ import pytest
 
 import cbp
 from cbp import _core
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # The distribution's name on the package index ("cbp" there is another project);
 # the import name and the command stay cbp.
 DIST = "cbp-backprop"

@@ -3,14 +3,13 @@ import ast
 import importlib
 import inspect
 import re
-from pathlib import Path
 
 import pytest
 
 import cbp
 import cbp._core
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 STUB = ROOT / "src" / "cbp" / "_core.pyi"
 API = ROOT / "docs" / "api"
 CONF = ROOT / "docs" / "conf.py"

@@ -18,7 +18,7 @@ import pytest
 import cbp
 import cbp.network2
 from cbp import _core
-from conftest import default_sigint
+from conftest import ROOT, default_sigint
 
 TIMEOUT = 60    # seconds; each child needs a second or two on a quiet machine
 
@@ -326,7 +326,7 @@ def test_cached_labels_see_one_hot_labels_edited_in_place():
 # -- what users are told about pickles -------------------------------------------
 
 
-DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs")
+DOCS = str(ROOT / "docs")
 
 
 @pytest.mark.parametrize("page", ["model_files.rst", "sklearn_dask.rst"])

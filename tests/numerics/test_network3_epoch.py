@@ -11,10 +11,8 @@ tests/network3_reference.py, checked on its own against finite differences.
 import contextlib
 import gzip
 import io
-import os
 import pickle
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -22,8 +20,7 @@ import pytest
 from cbp import datasets
 import cbp.network3 as network3
 
-sys.path.insert(0, os.path.dirname(__file__))
-import network3_reference as ref  # noqa: E402
+import network3_reference as ref  # tests/: shared by the network3 tests
 
 M = 10
 

@@ -20,8 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cbp import datasets
+from conftest import DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = DATA
 T10K_IMAGES = SHARED / "t10k-images-idx3-ubyte.gz"
 T10K_LABELS = SHARED / "t10k-labels-idx1-ubyte.gz"
 T10K_FIRST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]

@@ -7,14 +7,11 @@ activation, L2, dropout masks), its initialisation against the original's
 calls in order.
 """
 import itertools
-import os
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-import network3_reference as ref  # noqa: E402
+import network3_reference as ref  # tests/: shared by the network3 tests
 
 
 def _conv_by_definition(x, w):

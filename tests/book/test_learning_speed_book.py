@@ -13,15 +13,14 @@ import importlib.util
 import random
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cbp
 from cbp import datasets
+from conftest import NIELSEN
 
-NIELSEN = Path(__file__).parents[2] / "shared" / "nielsen"
 pytestmark = pytest.mark.skipif(not (NIELSEN / "network2.py").is_file(),
                                 reason=f"the book's code is not in {NIELSEN}")
 

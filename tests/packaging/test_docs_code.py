@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 
 # Warnings a page's own text explains (page -> message patterns): the book's

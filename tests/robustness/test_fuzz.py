@@ -16,7 +16,7 @@ of the interpreter.
 The number of examples per test comes from ``CBP_FUZZ_EXAMPLES`` (default
 200, a few thousand cases in all); the long run is::
 
-    CBP_FUZZ_EXAMPLES=5000 pytest tests/test_fuzz.py --hypothesis-show-statistics
+    CBP_FUZZ_EXAMPLES=5000 pytest tests/robustness/test_fuzz.py --hypothesis-show-statistics
 """
 import copy
 import gzip

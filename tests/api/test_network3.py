@@ -15,7 +15,7 @@ from cbp import datasets
 from cbp.network3 import (ConvPoolLayer, FullyConnectedLayer, Network, ReLU, SoftmaxLayer,
                           sigmoid, size, tanh)
 
-from test_network3_gradients import ACT, conv_valid, max_pool  # (same directory)
+from network3_loops import ACT, conv_valid, max_pool
 
 
 @pytest.fixture
