@@ -122,13 +122,10 @@ def _summary(name, lines, started):
     if name == "ch1_30":
         best = max((e["test"] for e in epochs), default=None)
     else:
-        # The book's figure: the test accuracy at the best validation epoch
-        # (the last such epoch, as its script prints it on ties).
-        best_epoch = None
-        for e in epochs:
-            if best_epoch is None or e["validation"] >= best_epoch["validation"]:
-                best_epoch = e
-        best = best_epoch.get("test") if best_epoch else None
+        # The book's figure: the test accuracy printed last, at the best
+        # validation epoch (its script prints one on every tie with the best,
+        # so the last printed is the one its final line repeats).
+        best = next((e["test"] for e in reversed(epochs) if "test" in e), None)
     return epochs, best
 
 
