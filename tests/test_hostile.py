@@ -45,7 +45,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cbp
-from cbp import _pickle, datasets
+from cbp import datasets
+from cbp.datasets import _download, _pickle
 
 TIMEOUT = 60  # seconds for a child process; a hang fails the test instead of CI
 
@@ -1065,7 +1066,7 @@ def test_download_stops_past_the_known_size(tmp_path, declare):
         server.shutdown()
         server.server_close()
         thread.join(5)
-    limit = datasets._download_limit("t10k-images-idx3-ubyte.gz")
+    limit = _download._download_limit("t10k-images-idx3-ubyte.gz")
     assert limit < 3_000_000
     # What the server pushed before the client hung up: the limit plus
     # socket buffers, far from the 300 MiB on offer.

@@ -35,7 +35,6 @@ KNOWN_PRIVATE = {
     ("explain", "net._codes"),
     ("explain", "net._lock"),
     ("io", "net._cost_key"),
-    ("mnist_loader", "datasets._default_cache_dir"),
     ("model", "SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda, "
               "num_threads=num_threads)._step_checked"),
     ("network", "model._elementwise"),
