@@ -393,6 +393,22 @@ def test_setitem_and_other_opcodes_are_refused():
             parse(proto(4) + arr + tail + STOP)
 
 
+def test_the_handler_table_is_the_grammar():
+    # Every opcode pickle writes for the book's structure has a handler...
+    used = set()
+    for protocol in (2, 3, 4, 5):
+        for parts in (fake_parts(), [list(p) for p in fake_parts()]):
+            blob = pickle.dumps(parts, protocol=protocol)
+            used |= {op.code.encode("latin-1") for op, _, _ in pickletools.genops(blob)}
+    assert used <= set(_pickle._HANDLERS)
+    # ...and every other opcode is refused where it stands, by name.
+    for op in pickletools.opcodes:
+        code = op.code.encode("latin-1")
+        if code not in _pickle._HANDLERS:
+            with pytest.raises(ValueError, match=rf"^offset 2: {op.name}: not part of"):
+                parse(proto(4) + code + bytes(16) + STOP)
+
+
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_object_arrays_are_refused(tmp_path, protocol):
     marker = tmp_path / "pwned"
