@@ -373,7 +373,17 @@ def _resolve_alias(app, env, node, contnode):
     return None
 
 
+def _code_module(app, modname, fullname):
+    """viewcode: the module whose file holds a function's code.  cbp.datasets
+    gives its functions its own name as ``__module__`` (users call them by it)
+    while their code is in private modules; a function's globals are those of
+    the module that defines it."""
+    namespace = getattr(_object(f"{modname}.{fullname}"), "__globals__", None)
+    return namespace.get("__name__") if namespace else None
+
+
 def setup(app):
+    app.connect("viewcode-follow-imported", _code_module)
     app.connect("autodoc-skip-member", _skip_member)
     app.connect("autodoc-process-bases", _public_bases)
     app.connect("missing-reference", _resolve_alias)

@@ -10,7 +10,8 @@ Where the data comes from, first found first:
 
 1. ``../data/mnist.pkl.gz`` (the book's scripts run from its ``src/``);
 2. ``./mnist.pkl.gz`` (as the Python 3 ports expect it);
-3. cbp's data directory (``$CBP_DATA``, else ``~/.cache/cbp/mnist``) with
+3. cbp's data directory (:func:`cbp.datasets.default_cache_dir`:
+   ``$CBP_DATA``, else ``~/.cache/cbp/mnist``) with
    the official IDX files that :func:`cbp.datasets.download_mnist` fetches:
    the first 50,000 training images for training and the last 10,000 for
    validation, as the book's file splits them, and t10k for test; pixels
@@ -95,7 +96,7 @@ def load_data() -> Tuple[Tuple[Array, Array], ...]:
     for path in PICKLE_PATHS:
         if path.is_file():
             return datasets.read_mnist_pickle(path)
-    cache = datasets._default_cache_dir()
+    cache = datasets.default_cache_dir()
     parts = _from_idx(cache)
     if parts is not None:
         return parts

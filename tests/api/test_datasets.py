@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cbp import datasets
+from cbp.datasets import _idx
 from conftest import DATA
 
 SHARED = DATA
@@ -156,7 +157,7 @@ def test_empty_idx_files(tmp_path):
 def test_read_idx_round_trip_any_shape(dims, gz, seed, tmp_path_factory):
     data = np.random.default_rng(seed).integers(0, 256, size=dims, dtype=np.uint8)
     path = write_idx(tmp_path_factory.mktemp("idx") / "f", 0x800 + len(dims), dims, data.tobytes(), gz)
-    got = datasets._read_idx(path, 0x800 + len(dims))
+    got = _idx._read_idx(path, 0x800 + len(dims))
     assert got.dtype == np.uint8 and got.shape == tuple(dims)
     np.testing.assert_array_equal(got, data)
 
@@ -774,6 +775,16 @@ def test_download_default_cache_dir(tmp_path, mirror, monkeypatch):
         expected = tmp_path / "home" / ".cache" / "cbp" / "mnist"
         assert datasets.download_mnist(base_url=url, kinds=("t10k",)) == expected
     assert sorted(p.name for p in expected.iterdir()) == T10K_NAMES
+
+
+def test_default_cache_dir_reads_the_environment_at_each_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CBP_DATA", "~/mine")
+    assert datasets.default_cache_dir() == tmp_path / "home" / "mine"
+    # Empty counts as unset (a shell's CBP_DATA= must not mean the current directory).
+    monkeypatch.setenv("CBP_DATA", "")
+    assert datasets.default_cache_dir() == tmp_path / "home" / ".cache" / "cbp" / "mnist"
+    assert not (tmp_path / "home").exists()   # named, not created
 
 
 @pytest.mark.parametrize(

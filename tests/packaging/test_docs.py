@@ -79,6 +79,20 @@ def test_every_name_of_the_namespace_is_documented():
         assert name in documented or home in modules, (name, home)
 
 
+def test_every_documented_constant_has_its_value():
+    """A ``.. data::`` written by hand (a constant defined in a private module, which autodoc
+    does not document) shows the value the module has, not an old one."""
+    checked = 0
+    for page in API.glob("*.rst"):
+        text = page.read_text(encoding="utf-8")
+        modules = re.findall(r"^\.\. automodule:: (\S+)", text, re.M)
+        for name, value in re.findall(r"^\.\. data:: (\w+)\n\s+:value: (.+)$", text, re.M):
+            assert value.strip() == repr(getattr(importlib.import_module(modules[0]), name)), \
+                (page.name, name)
+            checked += 1
+    assert checked >= 2      # DEFAULT_MAX_BYTES and DEFAULT_URL of cbp.datasets
+
+
 def _validation_config():
     """numpydoc's check set and exclusions, read from docs/conf.py (one source of truth)."""
     tree = ast.parse(CONF.read_text(encoding="utf-8"))

@@ -45,7 +45,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cbp
-from cbp import _pickle, datasets
+from cbp import datasets
+from cbp.datasets import _download, _pickle
 
 TIMEOUT = 60  # seconds for a child process; a hang fails the test instead of CI
 
@@ -390,6 +391,22 @@ def test_setitem_and_other_opcodes_are_refused():
     ]:
         with pytest.raises(ValueError, match=name):
             parse(proto(4) + arr + tail + STOP)
+
+
+def test_the_handler_table_is_the_grammar():
+    # Every opcode pickle writes for the book's structure has a handler...
+    used = set()
+    for protocol in (2, 3, 4, 5):
+        for parts in (fake_parts(), [list(p) for p in fake_parts()]):
+            blob = pickle.dumps(parts, protocol=protocol)
+            used |= {op.code.encode("latin-1") for op, _, _ in pickletools.genops(blob)}
+    assert used <= set(_pickle._HANDLERS)
+    # ...and every other opcode is refused where it stands, by name.
+    for op in pickletools.opcodes:
+        code = op.code.encode("latin-1")
+        if code not in _pickle._HANDLERS:
+            with pytest.raises(ValueError, match=rf"^offset 2: {op.name}: not part of"):
+                parse(proto(4) + code + bytes(16) + STOP)
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
@@ -1065,7 +1082,7 @@ def test_download_stops_past_the_known_size(tmp_path, declare):
         server.shutdown()
         server.server_close()
         thread.join(5)
-    limit = datasets._download_limit("t10k-images-idx3-ubyte.gz")
+    limit = _download._download_limit("t10k-images-idx3-ubyte.gz")
     assert limit < 3_000_000
     # What the server pushed before the client hung up: the limit plus
     # socket buffers, far from the 300 MiB on offer.
