@@ -415,17 +415,18 @@ class _Optimizer:
                                             epoch=0, history=None)
         return cost_sum / X.shape[0]
 
-    def _epoch(self, net, X, Y, order, epoch=0):
+    def _epoch(self, net, X, Y, order, epoch=0, extra=None):
         """One epoch over checked rows X, Y taken in ``order``, in one call to the core.
 
         For callers that own the epoch loop (the scikit-learn estimators);
-        returns Σ C_x, each cost taken before its mini-batch's step.
+        returns Σ C_x, each cost taken before its mini-batch's step.  ``extra``:
+        keyword arguments for the core's ``train_epoch`` (``sample_weight``, ``w2_sum``).
         """
         n = X.shape[0]
         m = min(self.mini_batch_size, n)
         with net._lock:
             _, cost_sum = self._run_batches(net, X, Y, order, m, 0, -(-n // m), n,
-                                            self._buffers(net, m), epoch, None)
+                                            self._buffers(net, m), epoch, None, extra)
         return cost_sum
 
     def _fork(self, source, target):
@@ -449,9 +450,12 @@ class _Optimizer:
         work = np.empty(_core.workspace_size(net._sizes, m, threads), dtype=net.dtype)
         return entry, work, np.empty_like(net._params), np.empty_like(entry[0]), threads
 
-    def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history):
+    def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history,
+                     extra=None):
         # Mini-batches first..last-1; on NaN/Inf, back to the last finite
-        # state (replaying from a snapshot) and raise.
+        # state (replaying from a snapshot) and raise.  extra: keyword
+        # arguments for train_epoch (sample weights, the ‖W‖² sum).
+        extra = extra or {}
         params = net._params
         entry, work, snapshot, v_snapshot, threads = buffers
         velocity, steps = entry
@@ -463,7 +467,7 @@ class _Optimizer:
         start = time.perf_counter()
         done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
                                                      *hyper, self._rule_args(steps),
-                                                     num_threads=threads)
+                                                     num_threads=threads, **extra)
         if pace is not None and examples:
             pace[threads] = (time.perf_counter() - start) / examples
         if np.isfinite(cost_sum) and _core.all_finite(params):
@@ -475,8 +479,9 @@ class _Optimizer:
         for k in range(first, last):
             snapshot[...] = params
             v_snapshot[...] = velocity
-            _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
-                                        self._rule_args(steps), num_threads=threads)
+            # (done: 0 for a mini-batch whose sample weights sum to 0)
+            done, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
+                                           self._rule_args(steps), num_threads=threads, **extra)
             if not (np.isfinite(c) and _core.all_finite(params)):
                 params[...] = snapshot
                 velocity[...] = v_snapshot
@@ -486,7 +491,7 @@ class _Optimizer:
                     f"weights became NaN or infinite (eta={self.eta} may be too large); the "
                     "network is left as it was after the previous mini-batch",
                     epoch, k, history)
-            steps += 1
+            steps += done
         entry[1] = steps
         raise DivergenceError(f"training diverged in epoch {epoch}", epoch, last - 1, history)
 
