@@ -365,10 +365,18 @@ class _Optimizer:
 
     # -- pickling: hyper-parameters and the state of each network still alive --
 
+    def _scratch_copies(self):
+        # Copies of the parameter vector at the end of the rule's state that
+        # are scratch, not state: the gradient G of Nesterov and Adam.
+        return 0 if RULES[self._rule_name()].code == _core.RULE_CODES["sgd"] else 1
+
     def __getstate__(self):
         """For pickle (unpickling runs code: unpickle only optimizers from a trusted source)."""
         d = {k: v for k, v in self.__dict__.items() if k not in ("_state", "_pace")}
-        d["_state"] = [(net, buf, steps) for net, (buf, steps) in self._state.items()]
+        # Without the gradient scratch: each step overwrites it before use.
+        cut = self._scratch_copies()
+        d["_state"] = [(net, buf[:buf.shape[0] - cut * net._n_params], steps)
+                       for net, (buf, steps) in self._state.items()]
         return d
 
     def __setstate__(self, d):
@@ -376,8 +384,13 @@ class _Optimizer:
         pairs = d.pop("_state", [])
         self.__dict__.update(d)
         self._state = weakref.WeakKeyDictionary()
+        size = RULES[self._rule_name()].state
         for net, buf, steps in pairs:
-            self._state[net] = [np.array(buf, dtype=net.dtype), int(steps)]
+            buf = np.array(buf, dtype=net.dtype)
+            scratch = self._scratch_copies() * net._n_params
+            if scratch and buf.shape[0] == size * net._n_params - scratch:
+                buf = np.concatenate([buf, np.zeros(scratch, dtype=net.dtype)])
+            self._state[net] = [buf, int(steps)]
 
     # -- one step -----------------------------------------------------------
 
