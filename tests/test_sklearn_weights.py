@@ -336,3 +336,15 @@ def test_poisson_refuses_negative_targets():
         MLPRegressor(loss="poisson", max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="loss"):
         MLPRegressor(loss="huber").fit(X, np.abs(y))
+
+
+def test_poisson_export_needs_a_scikit_learn_with_the_exp_output(monkeypatch):
+    # scikit-learn < 1.7 has no 'exp' output: to_sklearn says so instead of
+    # handing back an estimator whose predict fails.
+    from sklearn.neural_network import _base
+    X, y = counts()
+    est = fit(MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=2), X, y)
+    monkeypatch.setattr(_base, "ACTIVATIONS",
+                        {k: v for k, v in _base.ACTIVATIONS.items() if k != "exp"})
+    with pytest.raises(ValueError, match="scikit-learn >= 1.7"):
+        est.to_sklearn()

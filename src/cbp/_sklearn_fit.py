@@ -144,6 +144,10 @@ class BaseMLP(BaseEstimator):
 
         check_is_fitted(self)
         cls = getattr(sklearn.neural_network, type(self).__name__)
+        if self.out_activation_ == "exp" and "exp" not in _sk_activations():
+            raise ValueError("to_sklearn() of an MLPRegressor(loss='poisson') needs "
+                             f"scikit-learn >= 1.7 (its loss='poisson'); this is "
+                             f"{sklearn.__version__}")
         params = {k: v for k, v in self.get_params(deep=False).items()
                   if k not in ("dtype", "num_threads")}
         fitted = {k: v for k, v in self.__dict__.items()
@@ -424,6 +428,12 @@ class BaseMLP(BaseEstimator):
         if np.issubdtype(pred.dtype, np.floating) and not np.isfinite(pred).all():
             return np.nan
         return self._score_function(y, pred, sample_weight)
+
+
+def _sk_activations():
+    # The output activations scikit-learn's MLP knows ('exp' from 1.7 on).
+    from sklearn.neural_network import _base
+    return _base.ACTIVATIONS
 
 
 # Private fitted state that scikit-learn's own estimator reads too.
