@@ -245,7 +245,8 @@ class Rule(NamedTuple):
     formula : str
         The update, g being the mini-batch's mean gradient plus L2 terms.
     state : int
-        Per-network state, in copies of the parameter vector.
+        Per-network buffer, in copies of the parameter vector (for Nesterov
+        and Adam the last copy is the gradient's scratch, not state).
     """
 
     code: int
@@ -344,11 +345,15 @@ class _Optimizer:
         Returns
         -------
         tuple of (ndarray, int) or None
-            The state buffer and the number of steps taken, or ``None``
-            before this optimizer has trained ``net``.
+            The state buffer (the velocity, or Adam's moments m then v) and
+            the number of steps taken, or ``None`` before this optimizer has
+            trained ``net``.
         """
         entry = self._state.get(net)
-        return None if entry is None else (entry[0].copy(), entry[1])
+        if entry is None:
+            return None
+        buf = entry[0]
+        return buf[:buf.shape[0] - self._scratch_copies() * net._n_params].copy(), entry[1]
 
     def reset(self, net: Optional["Network"] = None) -> None:
         """Forget the state (velocity, moments, step count) for ``net``, or for every network.
