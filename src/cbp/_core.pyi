@@ -21,7 +21,8 @@ def train_epoch(P: _Floats, V: _Floats, sizes: _Index, woff: _Index, boff: _Inde
                 mini_batch_size: int, first: int, last: int, eta: float, decay: float,
                 mu: float, work: _Floats, rule: int = ...,
                 rule_args: Optional[npt.NDArray[np.float64]] = ...,
-                num_threads: int = ...) -> Tuple[int, int, float]: ...
+                num_threads: int = ..., sample_weight: Optional[_Floats] = ...,
+                w2_sum: Optional[npt.NDArray[np.float64]] = ...) -> Tuple[int, int, float]: ...
 def feedforward(P: _Floats, sizes: _Index, woff: _Index, boff: _Index, hidden: int,
                 output: int, X: _Floats, out: _Floats, z_out: _Floats, work: _Floats,
                 num_threads: int = ...) -> None: ...

@@ -80,19 +80,21 @@ cdef enum:
     RELU = 2
     LINEAR = 3
     SOFTMAX = 4
+    EXP = 5           # output only: a = e^z, the log link of the Poisson cost
 
 cdef enum:
     QUADRATIC = 0
     SSE = 1
     CROSS_ENTROPY = 2
     LOG_LIKELIHOOD = 3
+    POISSON = 4       # half Poisson deviance, after an EXP output
 
 # The codes above by name: activations.py and costs.py build their tables
 # from these, so the numbers are written once, here.
 ACTIVATION_CODES = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "linear": LINEAR,
-                    "softmax": SOFTMAX}
+                    "softmax": SOFTMAX, "exp": EXP}
 COST_CODES = {"quadratic": QUADRATIC, "sse": SSE, "cross_entropy": CROSS_ENTROPY,
-              "log_likelihood": LOG_LIKELIHOOD}
+              "log_likelihood": LOG_LIKELIHOOD, "poisson": POISSON}
 
 # Rows of a feedforward chunk: small enough that one chunk's activations stay
 # in L1/L2, large enough to amortise each pass over a weight matrix.
@@ -153,6 +155,8 @@ cdef inline floating _derivative(int act, floating a) noexcept nogil:
         return 1 - a * a
     if act == RELU:
         return 1 if a > 0 else 0
+    if act == EXP:
+        return a
     return 1
 
 
@@ -208,6 +212,9 @@ cdef void activate(const floating* Z__mo, floating* A__mo, Py_ssize_t M, Py_ssiz
             for o in range(O):
                 v = z[o]
                 a[o] = v if v > 0 else 0
+        elif act == EXP:
+            for o in range(O):
+                a[o] = _exp(z[o])
         elif act == SOFTMAX:
             # Shift by the row maximum: every exp argument is <= 0.
             zmax = _row_max(z, O)
@@ -229,6 +236,7 @@ cdef void output_error(const floating* A__mo, const floating* Y__mo, floating* D
     * sigmoid + cross-entropy:       δ = a − y
     * softmax + log-likelihood:      δ = a Σy − y   (= a − y for one-hot y)
     * sigmoid + log-likelihood:      δ = −y (1 − a)
+    * exp + poisson (the only pair): δ = a − y
     * quadratic (sse: twice it):     ∇_a C = a − y, times f'(z) for an elementwise
       f, or through softmax's Jacobian: δ_j = a_j (g_j − Σ_k a_k g_k).
     """
@@ -241,7 +249,7 @@ cdef void output_error(const floating* A__mo, const floating* Y__mo, floating* D
         a = A__mo + m * O
         y = Y__mo + m * O
         d = D__mo + m * O
-        if cost == CROSS_ENTROPY:
+        if cost == CROSS_ENTROPY or cost == POISSON:
             for o in range(O):
                 d[o] = a[o] - y[o]
         elif cost == LOG_LIKELIHOOD:
@@ -263,6 +271,31 @@ cdef void output_error(const floating* A__mo, const floating* Y__mo, floating* D
         else:
             for o in range(O):
                 d[o] = scale * (a[o] - y[o]) * _derivative(act, a[o])
+
+
+cdef void weigh_output_error(floating* D__mo, const floating* w__m, Py_ssize_t M,
+                             Py_ssize_t O) noexcept nogil:
+    """Weighted BP1 (scikit-learn's sample_weight): δ^L_x <- w_x δ^L_x for each example x.
+
+    The rest of the weighted step is the driver's: the mini-batch's 1/M
+    (gradient and L2 term) becomes 1/Σ_x w_x, and its cost Σ_x C_x becomes
+    (M / Σ_x w_x) Σ_x w_x C_x.  A mini-batch whose weights sum to 0 takes no step.
+    """
+    cdef Py_ssize_t m, o
+    cdef floating w
+    for m in range(M):
+        w = w__m[m]
+        for o in range(O):
+            D__mo[m * O + o] *= w
+
+
+cdef double sum_of_squares(const floating* P__p, Py_ssize_t n) noexcept nogil:
+    """Σ_p P_p², in double: ‖W‖² over the weights (the L2 term's part of scikit-learn's loss)."""
+    cdef Py_ssize_t p
+    cdef double s = 0
+    for p in range(n):
+        s += <double>P__p[p] * <double>P__p[p]
+    return s
 
 
 cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, const floating* A__mi,
@@ -394,6 +427,13 @@ cdef double example_cost(const floating* z, const floating* a, const floating* y
     """C_x for one example, from z^L (for the logs, stably) and a^L."""
     cdef Py_ssize_t o
     cdef double c = 0, zmax, lse, diff
+    if cost == POISSON:
+        # Half the Poisson deviance, Σ [y ln(y/a) − y + a], with ln a = z (exp output).
+        for o in range(O):
+            if y[o] != 0:
+                c += <double>y[o] * (log(<double>y[o]) - <double>z[o]) - <double>y[o]
+            c += <double>a[o]
+        return c
     if cost == QUADRATIC or cost == SSE:
         for o in range(O):
             diff = <double>a[o] - <double>y[o]
@@ -502,12 +542,14 @@ cdef inline floating* _carve(const Layout* lay, floating* work, Py_ssize_t M, fl
 
 cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const floating** rows0,
                             floating* work, Py_ssize_t M, const floating* Y__mo,
-                            floating alpha, floating beta, floating beta_b) noexcept nogil:
+                            floating alpha, floating beta, floating beta_b,
+                            const floating* w__m) noexcept nogil:
     # One mini-batch whose inputs are reached through rows0: forward, BP1,
     # then for each layer from the top BP2 (with the old W of P) and the step
     # into T: W_T <- β W_T + α Σ δ aᵀ, b_T <- β_b b_T + α Σ δ.  T is P itself
     # (SGD), the velocity (momentum) or a zeroed gradient.  work is laid out
-    # by _workspace_size.  Returns Σ C_x.
+    # by _workspace_size.  Returns Σ C_x, or Σ w_x C_x with per-example
+    # weights w__m (NULL: none), which also weigh δ^L.
     cdef Py_ssize_t l, m, L = lay.L
     cdef floating* A[64]
     cdef const floating** rows = <const floating**>work
@@ -523,9 +565,17 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
     pack = Dt + M * lay.max_width
 
     _forward_all(lay, P, rows0, A[1], M, Z, A[L], rows, pack)
-    for m in range(M):
-        cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output, lay.cost)
-    output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+    if w__m == NULL:
+        for m in range(M):
+            cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output,
+                                     lay.cost)
+        output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+    else:
+        for m in range(M):
+            cost_sum += w__m[m] * example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O,
+                                               lay.output, lay.cost)
+        output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+        weigh_output_error(D, w__m, M, O)
 
     for l in range(L - 1, -1, -1):
         if l > 0:
@@ -543,12 +593,17 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
 
 cdef double _train_batch(const Layout* lay, floating* P, floating* V, const floating** rows0,
                          floating* work, Py_ssize_t M, const floating* Y__mo, floating eta,
-                         floating decay, floating mu) noexcept nogil:
-    # One SGD step on the mini-batch whose inputs rows0 points at.
+                         floating decay, floating mu, double mass,
+                         const floating* w__m) noexcept nogil:
+    # One SGD step on the mini-batch whose inputs rows0 points at.  mass is
+    # the mean's divisor: M, or Σ w_x with the weights w__m (NULL: none).
+    # (−η/M in double, then rounded, is −η/M rounded: the same bits.)
     cdef double cost_sum
     if mu == 0:
-        return _backprop_batch(lay, P, P, rows0, work, M, Y__mo, -eta / M, 1 - eta * decay, 1)
-    cost_sum = _backprop_batch(lay, P, V, rows0, work, M, Y__mo, -eta / M, mu, mu)
+        return _backprop_batch(lay, P, P, rows0, work, M, Y__mo, <floating>(-eta / mass),
+                               1 - eta * decay, 1, w__m)
+    cost_sum = _backprop_batch(lay, P, V, rows0, work, M, Y__mo, <floating>(-eta / mass), mu, mu,
+                               w__m)
     momentum_step(P, V, lay.n_weights, lay.n_params, eta * decay)
     return cost_sum
 
@@ -564,17 +619,20 @@ cdef struct Rule:
 
 cdef double _rule_batch(const Layout* lay, floating* P, floating* S, const floating** rows0,
                         floating* work, Py_ssize_t M, const floating* Y__mo, double eta,
-                        double decay, double mu, Rule* rule) noexcept nogil:
-    # One step of the rule on one mini-batch; returns Σ C_x.
-    cdef double cost_sum, d = decay + rule.l2 / M, lr_t
+                        double decay, double mu, Rule* rule, double mass,
+                        const floating* w__m) noexcept nogil:
+    # One step of the rule on one mini-batch; returns Σ C_x (Σ w_x C_x with
+    # weights).  mass: M, or Σ w_x (see _train_batch).
+    cdef double cost_sum, d = decay + rule.l2 / mass, lr_t
     cdef Py_ssize_t n = lay.n_params
     cdef floating* G
     if rule.code == RULE_SGD:
         return _train_batch(lay, P, S, rows0, work, M, Y__mo, <floating>eta, <floating>d,
-                            <floating>mu)
+                            <floating>mu, mass, w__m)
     G = S + (n if rule.code == RULE_NESTEROV else 2 * n)
     memset(G, 0, n * sizeof(floating))
-    cost_sum = _backprop_batch(lay, P, G, rows0, work, M, Y__mo, <floating>(1.0 / M), 1, 1)
+    cost_sum = _backprop_batch(lay, P, G, rows0, work, M, Y__mo, <floating>(1.0 / mass), 1, 1,
+                               w__m)
     if rule.code == RULE_NESTEROV:
         nesterov_step(P, S, G, lay.n_weights, n, <floating>eta, <floating>d, <floating>mu)
     else:
@@ -613,7 +671,7 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
                            floating* work, Py_ssize_t M, const floating* Y__mo,
                            floating alpha, floating beta, floating beta_b, int tid, int nt,
                            const floating** rows, floating* pack,
-                           cbp_team_barrier* bar) noexcept nogil:
+                           cbp_team_barrier* bar, const floating* w__m) noexcept nogil:
     # _backprop_batch run by each thread of the team on its shares; work is
     # shared (laid out as there), rows (M pointers) and pack are the
     # thread's own.  Σ C_x is returned by thread 0 (0 by the others).
@@ -652,10 +710,17 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
         cbp_team_wait(bar)
     if tid == 0:
         activate(Z, A[L], M, O, lay.output)
-        for m in range(M):
-            cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output,
-                                     lay.cost)
-        output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+        if w__m == NULL:
+            for m in range(M):
+                cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output,
+                                         lay.cost)
+            output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+        else:
+            for m in range(M):
+                cost_sum += w__m[m] * example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O,
+                                                   lay.output, lay.cost)
+            output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
+            weigh_output_error(D, w__m, M, O)
     cbp_team_wait(bar)
 
     for l in range(L - 1, -1, -1):
@@ -691,15 +756,16 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
 cdef double _train_team(const Layout* lay, floating* P, floating* V, const floating** rows0,
                         floating* work, Py_ssize_t M, const floating* Y__mo, floating eta,
                         floating decay, floating mu, int tid, int nt, const floating** rows,
-                        floating* pack, cbp_team_barrier* bar) noexcept nogil:
+                        floating* pack, cbp_team_barrier* bar, double mass,
+                        const floating* w__m) noexcept nogil:
     # _train_batch by the team.
     cdef double cost_sum
     cdef Py_ssize_t lo, hi
     if mu == 0:
-        return _backprop_team(lay, P, P, rows0, work, M, Y__mo, -eta / M, 1 - eta * decay, 1,
-                              tid, nt, rows, pack, bar)
-    cost_sum = _backprop_team(lay, P, V, rows0, work, M, Y__mo, -eta / M, mu, mu, tid, nt,
-                              rows, pack, bar)
+        return _backprop_team(lay, P, P, rows0, work, M, Y__mo, <floating>(-eta / mass),
+                              1 - eta * decay, 1, tid, nt, rows, pack, bar, w__m)
+    cost_sum = _backprop_team(lay, P, V, rows0, work, M, Y__mo, <floating>(-eta / mass), mu, mu,
+                              tid, nt, rows, pack, bar, w__m)
     _share(lay.n_params, 64, tid, nt, &lo, &hi)
     if hi > lo:
         momentum_step(P + lo, V + lo, max(0, min(lay.n_weights, hi) - lo), hi - lo, eta * decay)
@@ -736,20 +802,39 @@ cdef extern from *:
     void cbp_team_await_open(int* flag) nogil
 
 
+cdef inline double _batch_mass(const floating* sw, const Py_ssize_t* rows, Py_ssize_t M,
+                               floating* wb) noexcept nogil:
+    # The divisor of a mini-batch's mean: M unweighted; with weights sw (one
+    # per row of X), Σ_x w_x, the batch's weights gathered into wb.
+    cdef Py_ssize_t r
+    cdef double s = 0
+    if sw == NULL:
+        return M
+    for r in range(M):
+        wb[r] = sw[rows[r]]
+        s += wb[r]
+    return s
+
+
 cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floating* X,
                       const floating* Y, const Py_ssize_t* order, Py_ssize_t n,
                       Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
                       double eta, double decay, double mu, floating* work, Py_ssize_t scratch,
-                      Rule* rule, Py_ssize_t* counts, double* total) noexcept nogil:
+                      Rule* rule, Py_ssize_t* counts, double* total, const floating* sw,
+                      double* w2) noexcept nogil:
     # The one-thread driver: mini-batches first .. last-1 of train_epoch,
-    # adding batches and examples done to counts and Σ C_x to total.
-    # Returns 1 when Ctrl-C (or another signal handler's exception) stopped
-    # it, with the exception set; the network is then as a mini-batch left it.
+    # adding steps taken and examples done to counts and Σ C_x to total.
+    # sw: a weight per row of X (NULL: none); w2: where Σ‖W‖² before each
+    # step goes (NULL: not wanted).  Returns 1 when Ctrl-C (or another signal
+    # handler's exception) stopped it, with the exception set; the network is
+    # then as a mini-batch left it.
     cdef Py_ssize_t I = lay.sizes[0], O = lay.sizes[lay.L]
     cdef const floating** rows0 = <const floating**>(work + scratch)
     cdef floating* Yb = work + scratch + 2 * mini_batch_size
+    cdef floating* wb = Yb + mini_batch_size * O
     cdef Py_ssize_t k, start, M, r
     cdef int failed
+    cdef double mass
     for k in range(first, last):
         start = k * mini_batch_size
         M = mini_batch_size if start + mini_batch_size <= n else n - start
@@ -760,8 +845,17 @@ cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floatin
             memcpy(Yb + r * O, Y + order[start + r] * O, O * sizeof(floating))
         for r in range(start + M, min(start + M + mini_batch_size, n)):
             cbp_prefetch(X + order[r] * I, I * sizeof(floating))
-        total[0] += _rule_batch(lay, P, V, rows0, work, M, Yb, eta, decay, mu, rule)
-        counts[0] += 1
+        mass = _batch_mass(sw, order + start, M, wb)
+        if mass != 0:
+            if w2 != NULL:
+                w2[0] += (M / mass) * sum_of_squares(P, lay.n_weights)
+            if sw == NULL:
+                total[0] += _rule_batch(lay, P, V, rows0, work, M, Yb, eta, decay, mu, rule,
+                                        mass, NULL)
+            else:
+                total[0] += (M / mass) * _rule_batch(lay, P, V, rows0, work, M, Yb, eta, decay,
+                                                     mu, rule, mass, wb)
+            counts[0] += 1
         counts[1] += M
         if (k - first + 1) % 16 == 0:
             # Ctrl-C lands here, between mini-batches, so the network
@@ -819,18 +913,23 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
         const Layout* lay, floating* P, floating* V, const floating[:, ::1] X,
         const floating[:, ::1] Y, const Py_ssize_t[::1] order, Py_ssize_t mini_batch_size,
         Py_ssize_t first, Py_ssize_t last, floating eta, double decay, floating mu,
-        floating* work, Py_ssize_t scratch, floating* extra, int nt, Rule* rule) except *:
+        floating* work, Py_ssize_t scratch, floating* extra, int nt, Rule* rule,
+        const floating* sw, double* w2) except *:
     # The mini-batch loop of train_epoch, run by a team of at most nt threads
     # that lives for the whole run.  OpenMP may start fewer (OMP_THREAD_LIMIT,
     # OMP_DYNAMIC, a call from inside another parallel region): the barrier
     # counts, and the shares are cut for, the team that actually runs, and a
     # lone thread runs the one-thread driver.  Each step decays by
-    # λ/n + α/M (α = rule.l2), as _rule_batch does on one thread.
+    # λ/n + α/M (α = rule.l2), as _rule_batch does on one thread; with the
+    # weights sw, M is Σ w_x there too, which thread 0 sums and shares.
     global _last_team
     cdef Py_ssize_t n = order.shape[0], I = lay.sizes[0], O = lay.sizes[lay.L]
     cdef const floating** rows0 = <const floating**>(work + scratch)
     cdef floating* Yb = work + scratch + 2 * mini_batch_size
+    cdef floating* wb = Yb + mini_batch_size * O
     cdef Py_ssize_t k, start, M, r, area = _team_area(mini_batch_size)
+    cdef double shared_mass[1]
+    cdef double mass
     cdef Py_ssize_t counts[2]
     cdef double total[1]
     cdef int stop[1]
@@ -854,6 +953,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
     tid = team = 0
     k = start = M = r = 0
     c = 0
+    mass = 0
     rows = NULL
     pack = NULL
     with nogil, parallel(num_threads=nt):
@@ -867,7 +967,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
             cbp_team_await_open(&opened[0])
         if team == 1:
             stop[0] = _epoch_alone(lay, P, V, Xp, Yp, orderp, n, mini_batch_size, first, last,
-                                   eta, decay, mu, work, scratch, rule, counts, total)
+                                   eta, decay, mu, work, scratch, rule, counts, total, sw, w2)
         else:
             if tid == 0:
                 rows = <const floating**>work
@@ -884,12 +984,24 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
                         memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
                     for r in range(start + M, min(start + M + mini_batch_size, n)):
                         cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
+                    shared_mass[0] = _batch_mass(sw, orderp + start, M, wb)
                 cbp_team_wait(barp)
-                c = _train_team(lay, P, V, rows0, work, M, Yb, eta, <floating>(decay + l2 / M),
-                                mu, tid, team, rows, pack, barp)
+                mass = shared_mass[0]
+                if mass == 0:
+                    # No step; every thread has read the mass before thread 0
+                    # gathers the next mini-batch.
+                    cbp_team_wait(barp)
+                else:
+                    if tid == 0 and w2 != NULL:
+                        # The others only read W until a barrier thread 0 is behind.
+                        w2[0] += (M / mass) * sum_of_squares(P, lay.n_weights)
+                    c = _train_team(lay, P, V, rows0, work, M, Yb, eta,
+                                    <floating>(decay + l2 / mass), mu, tid, team, rows, pack,
+                                    barp, mass, NULL if sw == NULL else wb)
+                    if tid == 0:
+                        total[0] += c if sw == NULL else (M / mass) * c
+                        counts[0] += 1
                 if tid == 0:
-                    total[0] += c
-                    counts[0] += 1
                     counts[1] += M
                 if (k - first + 1) % 16 == 0:
                     # Ctrl-C lands here, between mini-batches, for the whole team.
@@ -989,8 +1101,9 @@ cdef Py_ssize_t _scratch_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcep
 
 
 cdef Py_ssize_t _workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcept:
-    # The scratch, then M pointers to the inputs and the gathered targets.
-    cdef Py_ssize_t total = _scratch_size(sizes, M) + 2 * M + M * sizes[sizes.shape[0] - 1]
+    # The scratch, then M pointers to the inputs, the gathered targets and
+    # the gathered sample weights.
+    cdef Py_ssize_t total = _scratch_size(sizes, M) + 3 * M + M * sizes[sizes.shape[0] - 1]
     return total + total % 2
 
 
@@ -1004,7 +1117,8 @@ def train_epoch(floating[::1] P, floating[::1] V,
                 const floating[:, ::1] X, const floating[:, ::1] Y, const Py_ssize_t[::1] order,
                 Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
                 double eta, double decay, double mu, floating[::1] work,
-                int rule=RULE_SGD, const double[::1] rule_args=None, num_threads=1):
+                int rule=RULE_SGD, const double[::1] rule_args=None, num_threads=1,
+                const floating[::1] sample_weight=None, double[::1] w2_sum=None):
     """Run mini-batches ``first .. last-1`` of one epoch, without the GIL.
 
     Mini-batch k holds the examples ``order[k*m : (k+1)*m]`` (the last one may
@@ -1017,6 +1131,15 @@ def train_epoch(floating[::1] P, floating[::1] V,
     threads one plain-SGD/momentum step may use (``team_size`` says how many
     pay; ``work`` must be sized for ``num_threads``); the weights do not
     depend on it.
+
+    ``sample_weight`` (one per row of X, taken through ``order`` as Y is):
+    scikit-learn's weighted mean.  Each mini-batch's δ^L_x is scaled by w_x
+    and its 1/M (in the gradient and in α/M) becomes 1/Σ_x w_x; its cost
+    enters Σ C_x as (M/Σ w_x) Σ_x w_x C_x, so that the unweighted case is
+    unchanged; a mini-batch whose weights sum to 0 takes no step and adds
+    nothing (``batches_done`` counts the steps taken).  ``w2_sum`` (a length-1
+    array), when given, gets Σ over the steps of ‖W‖² before each, each
+    times M/Σ w_x as the cost: the L2 part of scikit-learn's ``loss_``.
     """
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
     cdef Py_ssize_t n = order.shape[0], I = sizes[0], O = sizes[lay.L]
@@ -1034,6 +1157,14 @@ def train_epoch(floating[::1] P, floating[::1] V,
     # out of range.  The Python layer never hands one over; only the indices
     # of this call's mini-batches are compared (one pass per epoch in all).
     cdef Py_ssize_t k, rows = min(X.shape[0], Y.shape[0])
+    if sample_weight is not None:
+        rows = min(rows, sample_weight.shape[0])
+    cdef const floating* swp = NULL
+    cdef double* w2p = NULL
+    if sample_weight is not None and sample_weight.shape[0] > 0:
+        swp = &sample_weight[0]
+    if w2_sum is not None:
+        w2p = &w2_sum[0]
     cdef Py_ssize_t nb = (n + mini_batch_size - 1) // mini_batch_size if mini_batch_size > 0 else 0
     for k in range(min(max(first, 0), nb) * mini_batch_size,
                    min(min(last, nb) * mini_batch_size, n)):
@@ -1056,7 +1187,8 @@ def train_epoch(floating[::1] P, floating[::1] V,
             raise ValueError("workspace too small for the threads")
         return _epoch_team(&lay, &P[0], &V[0], X, Y, order, mini_batch_size, first, last,
                            <floating>eta, decay, <floating>mu, &work[0], scratch,
-                           &work[0] + _workspace_size(sizes, mini_batch_size), nt, &step_rule)
+                           &work[0] + _workspace_size(sizes, mini_batch_size), nt, &step_rule,
+                           swp, w2p)
     cdef Py_ssize_t counts[2]
     cdef double total[1]
     cdef int stopped
@@ -1067,7 +1199,7 @@ def train_epoch(floating[::1] P, floating[::1] V,
     with nogil:
         stopped = _epoch_alone(&lay, &P[0], &V[0], Xp, Yp, &order[0] if n > 0 else NULL, n,
                                mini_batch_size, first, last, eta, decay, mu, &work[0], scratch,
-                               &step_rule, counts, total)
+                               &step_rule, counts, total, swp, w2p)
     if stopped:
         _reraise()
     return counts[0], counts[1], total[0]
@@ -1133,7 +1265,7 @@ def gradient(const floating[::1] P, floating[::1] G,
         memset(&G[0], 0, G.shape[0] * sizeof(floating))
         _row_pointers(&X[0, 0], M, sizes[0], rows0)
         cost_sum = _backprop_batch(&lay, <floating*>&P[0], &G[0], rows0, &work[0],
-                                   M, &Y[0, 0], 1, 1, 1)
+                                   M, &Y[0, 0], 1, 1, 1, NULL)
     return cost_sum
 
 

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, shuffle as _sk_shuffle
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _sklearn_state as state
 from .model import Network
@@ -23,7 +23,7 @@ from .sgd import SGD, Adam, DivergenceError
 _HIDDEN = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 # out_activation_ -> (cbp output activation, cbp cost).
 _OUTPUT = {"softmax": ("softmax", "log_likelihood"), "logistic": ("sigmoid", "cross_entropy"),
-           "identity": ("linear", "quadratic")}
+           "identity": ("linear", "quadratic"), "exp": ("exp", "poisson")}
 
 
 class BaseMLP(BaseEstimator):
@@ -144,6 +144,10 @@ class BaseMLP(BaseEstimator):
 
         check_is_fitted(self)
         cls = getattr(sklearn.neural_network, type(self).__name__)
+        if self.out_activation_ == "exp" and "exp" not in _sk_activations():
+            raise ValueError("to_sklearn() of an MLPRegressor(loss='poisson') needs "
+                             f"scikit-learn >= 1.7 (its loss='poisson'); this is "
+                             f"{sklearn.__version__}")
         params = {k: v for k, v in self.get_params(deep=False).items()
                   if k not in ("dtype", "num_threads")}
         fitted = {k: v for k, v in self.__dict__.items()
@@ -154,32 +158,56 @@ class BaseMLP(BaseEstimator):
     # -- fit ----------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to X and y (scikit-learn's ``fit``).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, not all zero: scikit-learn's weighted loss
+            (see :mod:`cbp.sklearn` on mini-batches whose weights sum to 0).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         # Everything is computed aside and the previous fitted state comes
         # back on any failure: a failed fit leaves a fitted estimator usable.
         saved = dict(self.__dict__)
         try:
-            return self._fit_unguarded(X, y, incremental)
+            return self._fit_unguarded(X, y, incremental, sample_weight)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
 
-    def _fit_unguarded(self, X, y, incremental):
+    def _sample_weight(self, sample_weight, X):
+        """``sample_weight`` checked (1-D, one per row, finite, >= 0, not all 0) in X's dtype."""
+        if sample_weight is None:
+            return None
+        try:
+            sw = _check_sample_weight(sample_weight, X, dtype=X.dtype, allow_all_zero_weights=True)
+        except ValueError as exc:
+            message = str(exc)
+            if "sample_weight" not in message:
+                message = f"sample_weight: {message}"
+            raise ValueError(message) from None
+        if np.any(sw < 0):
+            raise ValueError("sample_weight must be non-negative; got a weight of "
+                             f"{float(sw.min())}")
+        if not np.any(sw):
+            raise ValueError("sample_weight must contain at least one non-zero weight; all "
+                             "weights are zero")
+        if sw is sample_weight:
+            sw = sw.copy()          # the caller's array is never written
+        return sw
+
+    def _fit_unguarded(self, X, y, incremental, sample_weight=None):
         hidden = self.hidden_layer_sizes
         if not hasattr(hidden, "__iter__"):
             hidden = [hidden]
@@ -193,6 +221,7 @@ class BaseMLP(BaseEstimator):
         dtype = np.dtype(self.dtype)
         X = np.ascontiguousarray(X, dtype=dtype)
         Y = np.ascontiguousarray(Y.reshape(Y.shape[0], -1), dtype=dtype)
+        sample_weight = self._sample_weight(sample_weight, X)
         n_outputs = Y.shape[1]
         sizes = [X.shape[1]] + hidden + [n_outputs]
         rs = check_random_state(self.random_state)
@@ -209,7 +238,7 @@ class BaseMLP(BaseEstimator):
             opt = self._make_optimizer()
         opt.num_threads = self.num_threads
         self.network_, self._optimizer = net, opt
-        self._fit_stochastic(net, opt, X, Y, rs, incremental)
+        self._fit_stochastic(net, opt, X, Y, rs, incremental, sample_weight)
         return self
 
     def _initialize(self, sizes, n_outputs, rs):
@@ -255,18 +284,25 @@ class BaseMLP(BaseEstimator):
                        shuffle=False, batch_l2=self.alpha)
         return opt
 
-    def _fit_stochastic(self, net, opt, X, Y, rs, incremental):
+    def _fit_stochastic(self, net, opt, X, Y, rs, incremental, sample_weight=None):
+        sw_train = sw_val = None
         if self.early_stopping:
             stratify = Y if self._stratify() else None
-            X_train, X_val, Y_train, Y_val = train_test_split(
-                X, Y, random_state=rs, test_size=self.validation_fraction, stratify=stratify)
+            # As scikit-learn: the weights split with the rows (the split
+            # itself ignores them) and weigh the validation score.
+            arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
+            parts = train_test_split(*arrays, random_state=rs,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X_train, X_val, Y_train, Y_val = parts[:4]
+            if sample_weight is not None:
+                sw_train, sw_val = np.ascontiguousarray(parts[4]), parts[5]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             X_train, Y_train = np.ascontiguousarray(X_train), np.ascontiguousarray(Y_train)
             y_val = self._val_targets(Y_val)
         else:
-            X_train, Y_train, X_val, y_val = X, Y, None, None
+            X_train, Y_train, X_val, y_val, sw_train = X, Y, None, None, sample_weight
         n = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n)
@@ -284,7 +320,7 @@ class BaseMLP(BaseEstimator):
                     sample_idx = _sk_shuffle(sample_idx, random_state=rs)
                 try:
                     cost_sum, w2_sum = self._epoch(net, opt, X_train, Y_train, sample_idx,
-                                                   batch_size)
+                                                   sw_train)
                 except DivergenceError as exc:
                     raise ValueError("Solver produced non-finite parameter weights. The input "
                                      "data may contain large values and need to be "
@@ -292,14 +328,14 @@ class BaseMLP(BaseEstimator):
                 if self.out_activation_ == "identity":
                     cost_sum /= self.n_outputs_     # scikit-learn's squared loss: mean over outputs
                 self.n_iter_ += 1
-                # scikit-learn's loss_: each mini-batch's mean cost plus
-                # ½α‖W‖²/m, weighted by its m, summed over the epoch, over n.
+                # scikit-learn's loss_: each mini-batch's (weighted) mean cost
+                # plus ½α‖W‖²/Σw, times its m, summed over the epoch, over n.
                 self.loss_ = (cost_sum + 0.5 * self.alpha * w2_sum) / n
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                self._update_no_improvement_count(net, X_val, y_val)
+                self._update_no_improvement_count(net, X_val, y_val, sw_val)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     opt.eta = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
                 if self._no_improvement_count > self.n_iter_no_change:
@@ -323,26 +359,21 @@ class BaseMLP(BaseEstimator):
         if self.early_stopping:
             net.weights, net.biases = self._best
 
-    def _epoch(self, net, opt, X, Y, order, batch_size):
-        """One epoch in ``order``: (Σ C_x, Σ over mini-batches of ‖W‖² before each).
+    def _epoch(self, net, opt, X, Y, order, sample_weight):
+        """One epoch in ``order``, one call to the core: (Σ C_x, Σ ‖W‖² before each step).
 
-        Without L2 the whole epoch is one call to the core.  With it, the
-        L2 part of scikit-learn's loss needs ‖W‖² before every mini-batch:
-        the core runs one mini-batch per call, with the epoch's buffers
-        allocated once.  (``net`` is this fit's own copy: no other thread
-        sees it.)
+        With sample weights both sums take each mini-batch's terms times
+        m/Σw (see the core's ``train_epoch``); the ‖W‖² sum, the L2 part of
+        scikit-learn's loss, is only taken when alpha > 0.
         """
-        if not self.alpha:
-            return opt._epoch(net, X, Y, order, self.n_iter_), 0.0
-        n = X.shape[0]
-        buffers = opt._buffers(net, batch_size)
-        cost_sum = w2_sum = 0.0
-        for k in range(-(-n // batch_size)):
-            w2_sum += state.sum_w2(net)
-            _, cost = opt._run_batches(net, X, Y, order, batch_size, k, k + 1, n, buffers,
-                                       self.n_iter_, None)
-            cost_sum += cost
-        return cost_sum, w2_sum
+        extra = {}
+        if sample_weight is not None:
+            extra["sample_weight"] = sample_weight
+        w2 = np.zeros(1) if self.alpha else None
+        if w2 is not None:
+            extra["w2_sum"] = w2
+        cost_sum = opt._epoch(net, X, Y, order, self.n_iter_, extra or None)
+        return cost_sum, (float(w2[0]) if w2 is not None else 0.0)
 
     def _trigger_stopping(self, opt, msg):
         # scikit-learn's optimizers: only SGD with learning_rate='adaptive'
@@ -360,9 +391,9 @@ class BaseMLP(BaseEstimator):
             print(msg + " Setting learning rate to %f" % opt.eta)
         return False
 
-    def _update_no_improvement_count(self, net, X_val, y_val):
+    def _update_no_improvement_count(self, net, X_val, y_val, sw_val=None):
         if self.early_stopping:
-            val_score = self._score_arrays(net, X_val, y_val)
+            val_score = self._score_arrays(net, X_val, y_val, sw_val)
             self.validation_scores_.append(val_score)
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])
@@ -392,11 +423,17 @@ class BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=np.dtype(self.dtype), order="C")
 
-    def _score_arrays(self, net, X, y):
+    def _score_arrays(self, net, X, y, sample_weight=None):
         pred = self._predict_arrays(net, X)
         if np.issubdtype(pred.dtype, np.floating) and not np.isfinite(pred).all():
             return np.nan
-        return self._score_function(y, pred)
+        return self._score_function(y, pred, sample_weight)
+
+
+def _sk_activations():
+    # The output activations scikit-learn's MLP knows ('exp' from 1.7 on).
+    from sklearn.neural_network import _base
+    return _base.ACTIVATIONS
 
 
 # Private fitted state that scikit-learn's own estimator reads too.

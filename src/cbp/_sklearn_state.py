@@ -155,18 +155,6 @@ def parameters(net):
     return [np.array(w) for w in net.weights], [np.array(b) for b in net.biases]
 
 
-def sum_w2(net):
-    """Σ‖W^l‖², the L2 term's sum (in float64; +Inf past the float range, without a warning)."""
-    # One dot product per layer on plain float64 views (no read-only
-    # wrappers): this runs before every mini-batch when alpha > 0.
-    with np.errstate(over="ignore"):
-        total = 0.0
-        for w in net.weights:
-            flat = np.asarray(w).view(np.ndarray).ravel().astype(np.float64, copy=False)
-            total += float(np.dot(flat, flat))
-        return total
-
-
 def to_sklearn(net, sklearn_class, params, fitted):
     """scikit-learn's ``sklearn_class`` fitted with ``net``'s parameters and ``fitted`` attributes.
 

@@ -21,6 +21,8 @@ ACTIVATIONS = {
     "relu": Activation(_CODES["relu"], "max(z, 0)", "1 if z > 0 else 0", True),
     "linear": Activation(_CODES["linear"], "z", "1", True),
     "softmax": Activation(_CODES["softmax"], "e^(z_j) / Σ_k e^(z_k)", "Jacobian a_j (δ_jk − a_k)", False),
+    # The log link of a Poisson regression (scikit-learn's loss='poisson').
+    "exp": Activation(_CODES["exp"], "e^z", "a", False),
 }
 
 
@@ -34,5 +36,5 @@ def lookup(name, argument, output=False):
         raise ValueError(f"{argument} must be one of {sorted(ACTIVATIONS)}; got {name!r}")
     if not output and not entry.hidden:
         raise ValueError(f"{argument}={name!r} is only allowed on the output layer "
-                         "(use output_activation='softmax')")
+                         f"(use output_activation={name.lower()!r})")
     return entry

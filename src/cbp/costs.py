@@ -1,15 +1,15 @@
 """Cost functions: a small table from names to the core's codes.
 
 ``outputs`` lists the output activations a cost may be paired with: the log
-costs need 0 < a < 1.  Where the pair cancels f'(z^L), the core uses the
-simplified output error (BP1): δ^L = a − y for sigmoid + cross_entropy and
-softmax + log_likelihood.
+costs need 0 < a < 1, the Poisson cost a = e^z.  Where the pair cancels
+f'(z^L), the core uses the simplified output error (BP1): δ^L = a − y for
+sigmoid + cross_entropy, softmax + log_likelihood and exp + poisson.
 """
 from typing import NamedTuple
 
 from ._core import COST_CODES as _CODES
 
-ANY = ("sigmoid", "tanh", "relu", "linear", "softmax")
+ANY = ("sigmoid", "tanh", "relu", "linear", "softmax", "exp")
 
 
 class Cost(NamedTuple):
@@ -25,6 +25,8 @@ COSTS = {
     "cross_entropy": Cost(_CODES["cross_entropy"], "−Σ [y ln a + (1 − y) ln(1 − a)]",
                           "(a − y) / (a (1 − a))", ("sigmoid",)),
     "log_likelihood": Cost(_CODES["log_likelihood"], "−Σ y ln a", "−y / a", ("softmax", "sigmoid")),
+    # Half the Poisson deviance (scikit-learn's loss='poisson'); after e^z, δ = a − y.
+    "poisson": Cost(_CODES["poisson"], "Σ [y ln(y / a) − y + a]", "1 − y / a", ("exp",)),
 }
 
 

@@ -44,7 +44,7 @@ __all__ = ["Trace", "explain", "worked_example"]
 # How each activation is written: (text symbol, TeX symbol).
 _SYMBOL = {"sigmoid": ("σ", r"\sigma"), "tanh": ("tanh", r"\tanh"),
            "relu": ("relu", r"\operatorname{relu}"), "linear": ("id", r"\operatorname{id}"),
-           "softmax": ("softmax", r"\operatorname{softmax}")}
+           "softmax": ("softmax", r"\operatorname{softmax}"), "exp": ("exp", r"\exp")}
 # f(z) and f'(z), the latter from a = f(z) as the core computes it: (text, TeX).
 _LEGEND = {
     "sigmoid": ("σ(z) = 1 / (1 + e^(−z)), σ'(z) = a (1 − a)",
@@ -56,6 +56,7 @@ _LEGEND = {
                r"\operatorname{id}(z) = z,\quad \operatorname{id}'(z) = 1"),
     "softmax": ("softmax(z)_j = e^(z_j) / Σ_k e^(z_k)",
                 r"\operatorname{softmax}(z)_j = \frac{e^{z_j}}{\sum_k e^{z_k}}"),
+    "exp": ("exp(z) = e^z, exp'(z) = a", r"\exp(z) = e^z,\quad \exp'(z) = a"),
 }
 # C_x with the output written @ (a in the legend, a^L in the cost step): (text, TeX).
 _COST = {
@@ -64,6 +65,8 @@ _COST = {
     "cross_entropy": ("−Σ [y ln @ + (1 − y) ln(1 − @)]",
                       r"-\sum_j \left[y_j \ln @_j + (1 - y_j) \ln(1 - @_j)\right]"),
     "log_likelihood": ("−Σ y ln @", r"-\sum_j y_j \ln @_j"),
+    "poisson": ("Σ [y ln(y / @) − y + @]",
+                r"\sum_j \left[y_j \ln \frac{y_j}{@_j} - y_j + @_j\right]"),
 }
 
 
@@ -103,6 +106,8 @@ def _derivative(name, a):
         return 1 - a * a
     if name == "relu":
         return (a > 0).astype(a.dtype)
+    if name == "exp":
+        return a.copy()
     return np.ones_like(a)
 
 
@@ -391,6 +396,13 @@ class Trace:
                             rf"{dt} = {aLt} \textstyle\sum_j y_j - y", [grad, Row(d, dt, D)])
             return Step(title, f"{d} = ∇_a C ⊙ σ'(z^{L}) = −y ⊙ (1 − {aL})",
                         rf"{dt} = \nabla_a C \odot \sigma'(z^{{{L}}}) = -y \odot (1 - {aLt})",
+                        [grad, fp, Row(d, dt, D)])
+        if cost == "poisson":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad = Row(f"∇_a C = 1 − y ⊘ {aL}", rf"\nabla_a C = 1 - y \oslash {aLt}",
+                           1 - y / a)
+            return Step(title, f"{d} = ∇_a C ⊙ exp'(z^{L}) = (1 − y ⊘ {aL}) ⊙ {aL} = {aL} − y",
+                        rf"{dt} = \nabla_a C \odot \exp'(z^{{{L}}}) = {aLt} - y",
                         [grad, fp, Row(d, dt, D)])
         if cost == "quadratic":
             grad = Row(f"∇_a C = {aL} − y", rf"\nabla_a C = {aLt} - y", a - y)

@@ -221,11 +221,12 @@ class Network:
         Units per layer, input first: ``[784, 30, 10]``.  At least two layers.
     activation : {'sigmoid', 'tanh', 'relu', 'linear'}
         f for the hidden layers.
-    output_activation : {'sigmoid', 'tanh', 'relu', 'linear', 'softmax'}, optional
+    output_activation : {'sigmoid', 'tanh', 'relu', 'linear', 'softmax', 'exp'}, optional
         f for the output layer; ``None`` means the same as ``activation``.
-    cost : {'quadratic', 'sse', 'cross_entropy', 'log_likelihood'}
+    cost : {'quadratic', 'sse', 'cross_entropy', 'log_likelihood', 'poisson'}
         C_x: ½‖a − y‖², Σ(y − a)², −Σ[y ln a + (1 − y) ln(1 − a)] (sigmoid
-        output) or −Σ y ln a (softmax or sigmoid output).
+        output), −Σ y ln a (softmax or sigmoid output) or Σ[y ln(y/a) − y + a]
+        (half the Poisson deviance, exp output).
     init : {'gaussian', 'scaled'}
         Weights and biases N(0, 1) as network.py, or weights N(0, 1/n_in).
     dtype : {'float64', 'float32'}

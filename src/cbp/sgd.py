@@ -245,7 +245,8 @@ class Rule(NamedTuple):
     formula : str
         The update, g being the mini-batch's mean gradient plus L2 terms.
     state : int
-        Per-network state, in copies of the parameter vector.
+        Per-network buffer, in copies of the parameter vector (for Nesterov
+        and Adam the last copy is the gradient's scratch, not state).
     """
 
     code: int
@@ -344,11 +345,15 @@ class _Optimizer:
         Returns
         -------
         tuple of (ndarray, int) or None
-            The state buffer and the number of steps taken, or ``None``
-            before this optimizer has trained ``net``.
+            The state buffer (the velocity, or Adam's moments m then v) and
+            the number of steps taken, or ``None`` before this optimizer has
+            trained ``net``.
         """
         entry = self._state.get(net)
-        return None if entry is None else (entry[0].copy(), entry[1])
+        if entry is None:
+            return None
+        buf = entry[0]
+        return buf[:buf.shape[0] - self._scratch_copies() * net._n_params].copy(), entry[1]
 
     def reset(self, net: Optional["Network"] = None) -> None:
         """Forget the state (velocity, moments, step count) for ``net``, or for every network.
@@ -365,10 +370,18 @@ class _Optimizer:
 
     # -- pickling: hyper-parameters and the state of each network still alive --
 
+    def _scratch_copies(self):
+        # Copies of the parameter vector at the end of the rule's state that
+        # are scratch, not state: the gradient G of Nesterov and Adam.
+        return 0 if RULES[self._rule_name()].code == _core.RULE_CODES["sgd"] else 1
+
     def __getstate__(self):
         """For pickle (unpickling runs code: unpickle only optimizers from a trusted source)."""
         d = {k: v for k, v in self.__dict__.items() if k not in ("_state", "_pace")}
-        d["_state"] = [(net, buf, steps) for net, (buf, steps) in self._state.items()]
+        # Without the gradient scratch: each step overwrites it before use.
+        cut = self._scratch_copies()
+        d["_state"] = [(net, buf[:buf.shape[0] - cut * net._n_params], steps)
+                       for net, (buf, steps) in self._state.items()]
         return d
 
     def __setstate__(self, d):
@@ -376,8 +389,13 @@ class _Optimizer:
         pairs = d.pop("_state", [])
         self.__dict__.update(d)
         self._state = weakref.WeakKeyDictionary()
+        size = RULES[self._rule_name()].state
         for net, buf, steps in pairs:
-            self._state[net] = [np.array(buf, dtype=net.dtype), int(steps)]
+            buf = np.array(buf, dtype=net.dtype)
+            scratch = self._scratch_copies() * net._n_params
+            if scratch and buf.shape[0] == size * net._n_params - scratch:
+                buf = np.concatenate([buf, np.zeros(scratch, dtype=net.dtype)])
+            self._state[net] = [buf, int(steps)]
 
     # -- one step -----------------------------------------------------------
 
@@ -415,17 +433,18 @@ class _Optimizer:
                                             epoch=0, history=None)
         return cost_sum / X.shape[0]
 
-    def _epoch(self, net, X, Y, order, epoch=0):
+    def _epoch(self, net, X, Y, order, epoch=0, extra=None):
         """One epoch over checked rows X, Y taken in ``order``, in one call to the core.
 
         For callers that own the epoch loop (the scikit-learn estimators);
-        returns Σ C_x, each cost taken before its mini-batch's step.
+        returns Σ C_x, each cost taken before its mini-batch's step.  ``extra``:
+        keyword arguments for the core's ``train_epoch`` (``sample_weight``, ``w2_sum``).
         """
         n = X.shape[0]
         m = min(self.mini_batch_size, n)
         with net._lock:
             _, cost_sum = self._run_batches(net, X, Y, order, m, 0, -(-n // m), n,
-                                            self._buffers(net, m), epoch, None)
+                                            self._buffers(net, m), epoch, None, extra)
         return cost_sum
 
     def _fork(self, source, target):
@@ -449,9 +468,12 @@ class _Optimizer:
         work = np.empty(_core.workspace_size(net._sizes, m, threads), dtype=net.dtype)
         return entry, work, np.empty_like(net._params), np.empty_like(entry[0]), threads
 
-    def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history):
+    def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history,
+                     extra=None):
         # Mini-batches first..last-1; on NaN/Inf, back to the last finite
-        # state (replaying from a snapshot) and raise.
+        # state (replaying from a snapshot) and raise.  extra: keyword
+        # arguments for train_epoch (sample weights, the ‖W‖² sum).
+        extra = extra or {}
         params = net._params
         entry, work, snapshot, v_snapshot, threads = buffers
         velocity, steps = entry
@@ -463,7 +485,7 @@ class _Optimizer:
         start = time.perf_counter()
         done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
                                                      *hyper, self._rule_args(steps),
-                                                     num_threads=threads)
+                                                     num_threads=threads, **extra)
         if pace is not None and examples:
             pace[threads] = (time.perf_counter() - start) / examples
         if np.isfinite(cost_sum) and _core.all_finite(params):
@@ -475,8 +497,9 @@ class _Optimizer:
         for k in range(first, last):
             snapshot[...] = params
             v_snapshot[...] = velocity
-            _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
-                                        self._rule_args(steps), num_threads=threads)
+            # (done: 0 for a mini-batch whose sample weights sum to 0)
+            done, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
+                                           self._rule_args(steps), num_threads=threads, **extra)
             if not (np.isfinite(c) and _core.all_finite(params)):
                 params[...] = snapshot
                 velocity[...] = v_snapshot
@@ -486,7 +509,7 @@ class _Optimizer:
                     f"weights became NaN or infinite (eta={self.eta} may be too large); the "
                     "network is left as it was after the previous mini-batch",
                     epoch, k, history)
-            steps += 1
+            steps += done
         entry[1] = steps
         raise DivergenceError(f"training diverged in epoch {epoch}", epoch, last - 1, history)
 

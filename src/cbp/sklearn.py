@@ -14,10 +14,19 @@ Needs scikit-learn (``pip install "cbp-backprop[sklearn]"``); ``import cbp`` doe
 weights (same predictions): the form skops, skl2onnx and other tools of the
 ecosystem read.
 
+``sample_weight`` in ``fit``/``partial_fit`` is scikit-learn's weighted
+loss: in each mini-batch the output errors δ^L_x are scaled by w_x and the
+mean's 1/m (gradient and L2 term α/m alike) becomes 1/Σw; ``loss_`` adds each
+mini-batch's weighted mean cost plus ½α‖W‖²/Σw times its m, over n; with
+``early_stopping`` the weights split with the rows and weigh the validation
+score.  They request metadata routing as scikit-learn's do
+(``set_fit_request(sample_weight=True)``).
+
 Differences from scikit-learn, by design: dense input only; ``dtype`` picks
-the network's precision whatever the input's.  Not offered:
-``solver='lbfgs'``, ``sample_weight`` (the core has no per-example weight)
-and ``MLPRegressor(loss='poisson')`` (nor the core an exponential output).
+the network's precision whatever the input's; ``sample_weight`` must be
+non-negative, and a mini-batch whose weights sum to 0 takes no step and adds
+nothing to ``loss_`` (scikit-learn raises ``ZeroDivisionError`` there).  Not
+offered: ``solver='lbfgs'``.
 """
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
@@ -102,8 +111,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _val_targets(self, Y_val):
         return self._label_binarizer.inverse_transform(Y_val)
 
-    def _score_function(self, y, pred):
-        return accuracy_score(y, pred)
+    def _score_function(self, y, pred, sample_weight=None):
+        return accuracy_score(y, pred, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
@@ -185,7 +194,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return np.log(p, out=p)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over X, y (scikit-learn's ``partial_fit``).
 
         Parameters
@@ -194,6 +203,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             The inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             The classes (or label indicator rows).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, not all zero (as in ``fit``).
         classes : array-like, optional
             Every class of the whole data; required on the first call.
 
@@ -208,7 +219,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -220,13 +231,17 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """Multi-layer perceptron regressor on cbp's core, scikit-learn's ``MLPRegressor``.
 
     Identity outputs with the squared error ``loss='squared_error'`` (cbp's
-    quadratic cost).  Other parameters and attributes as :class:`MLPClassifier`;
+    quadratic cost), or exponential outputs with half the Poisson deviance
+    ``loss='poisson'`` (cbp's ``exp`` output and ``poisson`` cost, whose output
+    error is δ^L = a − y).  Other parameters and attributes as :class:`MLPClassifier`;
     as there, unpickle only estimators from a trusted source (unpickling runs code).
 
     Parameters
     ----------
-    loss : {'squared_error'}, default='squared_error'
-        The cost: ½‖a − y‖² per example.
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The cost per example: ½‖a − y‖² ('squared_error'; ``loss_`` takes
+        its mean over the outputs, as scikit-learn's), or
+        Σ [y ln(y/a) − y + a] with a = e^z ('poisson', for counts: y >= 0).
     hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate : see MLPClassifier
         As :class:`MLPClassifier`.
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol : see MLPClassifier
@@ -240,7 +255,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     """
 
     _parameter_constraints: dict = {**BaseMLP._parameter_constraints,
-                                    "loss": [StrOptions({"squared_error"})]}
+                                    "loss": [StrOptions({"squared_error", "poisson"})]}
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -261,7 +276,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         self.loss = loss
 
     def _out_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _stratify(self):
         return False
@@ -269,14 +284,17 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     def _val_targets(self, Y_val):
         return Y_val.ravel() if Y_val.shape[1] == 1 else Y_val
 
-    def _score_function(self, y, pred):
-        return r2_score(y, pred)
+    def _score_function(self, y, pred, sample_weight=None):
+        return r2_score(y, pred, sample_weight=sample_weight)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("y must be non-negative for loss='poisson' (counts or rates); "
+                             f"got a target of {float(np.min(y))}")
         return X, y
 
     def _predict_arrays(self, net, X):
@@ -302,7 +320,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return self._predict_arrays(self.network_, X)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X, y (scikit-learn's ``partial_fit``).
 
         Parameters
@@ -311,13 +329,15 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             The inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, not all zero (as in ``fit``).
 
         Returns
         -------
         MLPRegressor
             The estimator.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -288,3 +288,16 @@ def test_directory_is_not_a_model(tmp_path):
 def test_load_path_type():
     with pytest.raises(TypeError, match="path"):
         cbp.load(3.5)
+
+
+def test_exp_output_and_poisson_cost_round_trip(tmp_path):
+    # MLPRegressor(loss='poisson')'s network: the new output and cost are
+    # stored by name and read back.
+    net = cbp.Network([3, 4, 2], activation="tanh", output_activation="exp", cost="poisson",
+                      seed=0)
+    path = str(tmp_path / "poisson.npz")
+    net.save(path)
+    back = cbp.load(path)
+    assert (back.output_activation, back.cost) == ("exp", "poisson")
+    x = np.random.RandomState(0).rand(5, 3)
+    np.testing.assert_array_equal(back.feedforward(x), net.feedforward(x))

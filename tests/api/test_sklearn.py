@@ -30,9 +30,19 @@ def test_sklearn_conformance(estimator, check):
     check(estimator)
 
 
+def _float32_expected_failures(estimator):
+    # Weights 0..4 against removed or repeated rows: the two fits sum the
+    # same terms in another order, which float32 rounds 1e-7 apart (one
+    # ulp); the check asks for rtol 1e-7.  test_sklearn_weights.py checks
+    # the same equivalence to float32's precision.
+    return {"check_sample_weight_equivalence_on_dense_data":
+            "float32 rounding: the check's rtol=1e-7 is one float32 ulp"}
+
+
 @parametrize_with_checks([MLPClassifier(solver="sgd", dtype="float32", activation="logistic"),
                           MLPRegressor(solver="sgd", learning_rate="adaptive", activation="tanh",
-                                       dtype="float32")])
+                                       dtype="float32")],
+                         expected_failed_checks=_float32_expected_failures)
 def test_sklearn_conformance_sgd_float32(estimator, check):
     check(estimator)
 

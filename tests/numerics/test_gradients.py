@@ -224,3 +224,15 @@ def test_report_max_relative_error():
     print(f"\nmax finite-difference relative error over {len(MAX_ERRORS)} checks: "
           f"{err:.3e} ({label})")
     assert err < TOLERANCE
+
+
+@pytest.mark.parametrize("cost", ["poisson", "quadratic"])
+def test_exp_output_gradients_match_central_differences(cost):
+    # The exponential output (log link): with the Poisson cost BP1 is the
+    # cancelled δ = a − y, with the quadratic one (a − y) ⊙ a.
+    net = cbp.Network([4, 6, 3], activation="tanh", output_activation="exp", cost=cost,
+                      seed=3)
+    x = np.array([0.3, -0.2, 0.5, 0.1])
+    y = np.array([2.0, 0.0, 1.0])
+    check = cbp.gradcheck(net, x, y, entries=None)
+    assert check.ok, str(check)

@@ -25,6 +25,7 @@ EXPECTED_ACTIVATION = {
     "relu": lambda z: np.maximum(z, 0),
     "linear": lambda z: z,
     "softmax": _softmax,
+    "exp": np.exp,
 }
 
 
@@ -42,17 +43,27 @@ def test_activation_code_computes_its_function(name):
     np.testing.assert_allclose(out, EXPECTED_ACTIVATION[name](Z), rtol=1e-14, atol=1e-300)
 
 
+def _output_for(name):
+    # An output activation the cost accepts.
+    return {"log_likelihood": "softmax", "poisson": "exp"}.get(name, "sigmoid")
+
+
 def _cost_case(name):
     # An output activation the cost accepts, and targets in its range.
-    output = "softmax" if name == "log_likelihood" else "sigmoid"
+    output = _output_for(name)
     a = EXPECTED_ACTIVATION[output](Z)
     y = np.array([[0.0, 0.0, 1.0, 0.0, 0.0]])
+    if name == "poisson":
+        y = np.array([[0.0, 3.0, 1.0, 0.0, 7.0]])      # counts
     expected = {
-        "quadratic": 0.5 * np.sum((a - y) ** 2),
-        "sse": np.sum((y - a) ** 2),
-        "cross_entropy": -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)),
-        "log_likelihood": -np.sum(y * np.log(a)),
-    }[name]
+        "quadratic": lambda: 0.5 * np.sum((a - y) ** 2),
+        "sse": lambda: np.sum((y - a) ** 2),
+        "cross_entropy": lambda: -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)),
+        "log_likelihood": lambda: -np.sum(y * np.log(a)),
+        # half the Poisson deviance, y ln(y/a) read as 0 where y = 0
+        "poisson": lambda: np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / a), 0)
+                                  - y + a),
+    }[name]()
     return output, a, y, expected
 
 
@@ -68,10 +79,35 @@ def test_cost_code_computes_its_cost(name):
 def test_float32_cost_near_the_range_end_is_not_inf(name):
     # The products y·softplus(∓z) are taken in double: in float32 a target of
     # 3.4e38 times a softplus above 1 overflowed to +Inf (a fuzz draw found it).
-    output = "softmax" if name == "log_likelihood" else "sigmoid"
+    output = _output_for(name)
     z = np.array([[-1.0, -2.0]], dtype=np.float32)
     a = EXPECTED_ACTIVATION[output](z.astype(np.float64)).astype(np.float32)
     y = np.full((1, 2), np.finfo(np.float32).max, dtype=np.float32)
     out = np.empty(1)
     _core.costs(z, a, y, ACTIVATIONS[output].code, COSTS[name].code, out)
     assert np.isfinite(out[0]), out[0]
+
+
+@pytest.mark.parametrize("name", sorted(COSTS))
+def test_output_error_is_the_cost_gradient(name):
+    # BP1 for each cost with an output activation it accepts: δ^L = ∂C/∂z^L,
+    # against central differences of the core's own C_x.
+    output, _, y, _ = _cost_case(name)
+    z0 = Z.copy()
+    act = ACTIVATIONS[output].code
+
+    def cost(z):
+        a = np.empty_like(z)
+        _core.py_activate(z, a, act)
+        out = np.empty(1)
+        _core.costs(z, a, y, act, COSTS[name].code, out)
+        return out[0]
+
+    a = np.empty_like(z0)
+    _core.py_activate(z0, a, act)
+    delta = np.empty_like(z0)
+    _core.py_output_error(a, y, delta, act, COSTS[name].code)
+    h = 1e-6
+    numeric = np.array([[(cost(z0 + h * e) - cost(z0 - h * e)) / (2 * h)
+                         for e in np.eye(z0.shape[1])]])
+    np.testing.assert_allclose(delta, numeric, rtol=1e-6, atol=1e-8)

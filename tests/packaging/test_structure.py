@@ -64,13 +64,10 @@ KNOWN_PRIVATE = {
     ("sgd", "_data._is_pair"),
     ("sgd", "net._codes"),
     ("sgd", "net._core_args"),
-    # The estimators' fitting moved to _sklearn_fit (issue 23), which also runs
-    # one mini-batch at a time for scikit-learn's exact loss_: the optimizer's
-    # buffers and batch runner, to go with a public optimizer interface.
+    # The estimators' fitting moved to _sklearn_fit (issue 23): to go with a
+    # public optimizer interface.
     ("_sklearn_fit", "net._predict"),
     ("_sklearn_fit", "self._optimizer._fork"),
-    ("_sklearn_fit", "opt._buffers"),
-    ("_sklearn_fit", "opt._run_batches"),
 }
 
 # Names of the standard library's that are private by spelling only.
