@@ -368,7 +368,8 @@ class ConvPoolLayer:
                 prows=np.empty(M * R if patches else 0, np.intp),
                 E=np.empty((nt, C * K * K * Oy * W), dt),
                 dxpad=np.empty((nt, C * H * W + K), dt), Dx=np.empty((M, C * H * W), dt),
-                rows=np.empty((nt, C * K * K + F), np.intp), zeros=np.zeros(F, dt))
+                rows=np.empty((nt, C * K * K + F), np.intp), zeros=np.zeros(F, dt),
+                pool=np.empty((nt, self.n_out + 2 * W), dt))
         return ws["backward"]
 
     def forward_batch(self, X, nt, training, net):
@@ -393,7 +394,7 @@ class ConvPoolLayer:
         X = ws["X"]
         _core.conv_pool_backward(D, ws["Z"], X, self._Wf, self._b, bw["WfT"], bw["Dz"], bw["G"],
                                  bw["P"], bw["Dt"], bw["prows"], bw["E"], ws["xpad"], bw["dxpad"], bw["rows"], bw["zeros"],
-                                 bw["Dx"], X, act_below, need_input, alpha, beta, ws["packs"],
+                                 bw["pool"], bw["Dx"], X, act_below, need_input, alpha, beta, ws["packs"],
                                  C, H, W, K, self.poolsize[0], self.poolsize[1], nt)
         return bw["Dx"] if need_input else None
 
@@ -435,10 +436,9 @@ class _DenseLayer:
         if training:
             ws["X"] = X
             if self.p_dropout > 0:
-                _core.dropout_mask(ws["mask"].reshape(-1), net.dropout_seed, net.dropout_counter,
-                                   self.p_dropout)
+                _core.dropout_apply(X, ws["mask"], ws["Xm"], net.dropout_seed,
+                                    net.dropout_counter, self.p_dropout)
                 net.dropout_counter += ws["mask"].size
-                np.multiply(X, ws["mask"], out=ws["Xm"])
                 X = ws["Xm"]
         else:
             keep = 1.0 - self.p_dropout
