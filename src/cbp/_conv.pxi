@@ -540,6 +540,9 @@ def dropout_apply(const floating[:, ::1] X__mi, floating[:, ::1] mask__mi, float
             cbp3_dropout_f(&X__mi[0, 0], &mask__mi[0, 0], &out__mi[0, 0], n, seed, counter, keep)
 
 
+include "_team3.pxi"
+
+
 #: Elements of packing scratch each thread needs for the kernels above.
 PACK_ELEMENTS = PACK
 #: Taps (C·K·K) from which the filters' gradient is taken from patches.
