@@ -17,10 +17,12 @@ scaling at inference.  The kernels are cbp's Cython core (``_conv.pxi``).
 What differs:
 
 * No GPU and no Theano: it runs on the CPU, on all the threads OpenMP
-  allows (``config.num_threads``); results do not depend on the count.  On
-  a machine busy with other work, ``OMP_WAIT_POLICY=passive`` (set before
-  Python starts) keeps each mini-batch's parallel regions from waiting on
-  a core the scheduler gave away; ``config.num_threads = 1`` avoids them.
+  allows (``config.num_threads``); results do not depend on the count.
+  Training runs the mini-batches between two printed lines by one team of
+  threads that meets at a barrier between layers (2L + 2 per mini-batch for
+  L layers); on a machine busy with other work each barrier can wait for a
+  thread the scheduler set aside, and ``config.num_threads = 1`` avoids
+  them.
 * ``config.floatX`` is ``"float32"`` as the book sets it; set
   ``network3.config.floatX = "float64"`` before building layers (and
   loading data) for double precision.
