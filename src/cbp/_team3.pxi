@@ -314,8 +314,8 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
     return total
 
 
-cdef class Plan3:
-    """A network3 network's layers laid out for train_batches3 (built by network3.Network).
+cdef class _Plan3:
+    """A network3 network's layers laid out for train_batches3 (made by plan3).
 
     Holds the arrays it points into.  ``draws`` is the dropout draws one
     mini-batch uses.
@@ -412,7 +412,16 @@ cdef class Plan3:
         self.rows = np.empty((self.threads, M), dtype=np.intp)
 
 
-cdef double _l3_run(Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t first,
+def plan3(entries, Py_ssize_t M, int threads, dtype):
+    """The layers of a network3 network laid out for train_batches3, for ``threads`` threads.
+
+    ``entries``: one dict per layer (the layers' ``team_entry``), whose arrays
+    the plan keeps and points into; ``M`` the mini-batch size.
+    """
+    return _Plan3(entries, M, threads, dtype)
+
+
+cdef double _l3_run(_Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t first,
                     Py_ssize_t last, floating alpha, floating beta, uint64_t seed,
                     uint64_t counter, int nt, int* stopped) except *:
     # Mini-batches first..last-1 of (X, y) by a team of at most nt threads.
@@ -489,7 +498,7 @@ cdef double _l3_run(Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t 
     return tot[0]
 
 
-def train_batches3(Plan3 plan, const floating[:, ::1] X, const int32_t[::1] y, Py_ssize_t first,
+def train_batches3(_Plan3 plan, const floating[:, ::1] X, const int32_t[::1] y, Py_ssize_t first,
                    Py_ssize_t last, double alpha, double beta, uint64_t seed, uint64_t counter,
                    int num_threads=1):
     """Mini-batches ``first``..``last``-1 of (X, y) (rows k·M..), one SGD step each.

@@ -170,7 +170,7 @@ class Network:
             for j, layer in enumerate(self.layers):
                 below = self.layers[j - 1].act_code if j > 0 else 3   # linear: the input
                 entries.append(layer.team_entry(M, team, below, j > 0))
-            plan = self._plans[key] = _core.Plan3(entries, M, team, self.dtype)
+            plan = self._plans[key] = _core.plan3(entries, M, team, self.dtype)
         return plan
 
     def _train_run(self, X, y, first, last, eta, beta, nt):
