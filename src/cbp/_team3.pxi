@@ -12,13 +12,16 @@
 #             producer of a dropout layer's input also draws and applies that
 #             layer's mask on the share it produced; then thread 0 takes the
 #             softmax and the log-likelihood's error;
-#   backward: phase j holds layer j's errors (dense BP2 by columns; conv:
-#             routing, patches, BP2 by examples) and layer j + 1's step (by
-#             weight rows or filters), which touch different arrays; then
-#             layer 0's step.
+#   backward: each phase holds a layer's errors (dense BP2 by columns; conv:
+#             routing, patches, BP2 by examples, down through the conv
+#             layers below it) and the step of the layers above (by weight
+#             rows or filters), which touch different arrays; then the last
+#             steps.
 #
-# 2L + 2 barriers per mini-batch for L layers (one more when the first
-# layer drops out its input).  Every share is cut at multiples of the
+# At most 2L + 2 barriers per mini-batch for L layers (one more when the
+# first layer drops out its input), fewer for consecutive conv layers, which
+# cut the mini-batch by examples alike and so follow each other without one
+# (the book's dropout net: 10).  Every share is cut at multiples of the
 # kernels' tiles and summed in the order of the whole (see _conv.pxi), so
 # the results are bit-identical for every team size; OpenMP may start fewer
 # threads than asked (OMP_THREAD_LIMIT, nested regions): thread 0 then sets
@@ -256,7 +259,7 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
                       cbp_team_barrier* bar) noexcept nogil:
     # One SGD step on the mini-batch (X, y) by thread tid of nt; returns
     # Σ −ln a[y] (thread 0; 0 for the others).
-    cdef int j
+    cdef int j, k, s0, s1
     cdef Py_ssize_t lo, hi, m, o, O
     cdef Layer3* L
     cdef Layer3* nxt
@@ -279,7 +282,10 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
             _l3_dense_forward(L, x, M, rows, pack, &lo, &hi, tid, nt)
             if nxt != NULL and nxt.masked:
                 _l3_mask_rows(nxt, <const floating*>L.A, 0, M, lo, hi, seed, counter)
-        cbp_team_wait(bar)
+        # conv after conv: each thread takes the same examples, so it reads
+        # only the outputs it wrote; no barrier
+        if not (L.kind == L3_CONV and nxt != NULL and nxt.kind == L3_CONV):
+            cbp_team_wait(bar)
         x = <const floating*>L.A
     L = &layers[nl - 1]
     if tid == 0:
@@ -293,23 +299,36 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
             Derr[m * O + y[m]] = Derr[m * O + y[m]] - 1
             total -= log(<double>out[m * O + y[m]])
     cbp_team_wait(bar)
-    for j in range(nl - 1, -1, -1):
-        L = &layers[j]
-        # layer j + 1's step (its δ is layer j's output's, complete) beside
-        # layer j's errors: they read and write different arrays
-        if j + 1 < nl:
-            _l3_step_any(&layers[j + 1], <const floating*>(layers[j + 2].E if j + 2 < nl else Derr),
-                         <const floating*>L.A, M, alpha, beta, rows, pack, tid, nt)
-        x = X if j == 0 else <const floating*>layers[j - 1].A
-        if L.kind == L3_CONV:
-            _l3_conv_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x, M,
-                            alpha, pack, tid, nt)
-        elif L.need_input:
-            _l3_dense_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x, M,
-                             pack, tid, nt)
+    # Backward, in groups: a layer, with the conv layers right below it while
+    # it is one (each thread routes the same examples through all of them, so
+    # no barrier between); a group's steps run in the next phase, beside the
+    # next group's errors (different arrays).
+    j = nl - 1
+    s0 = s1 = nl        # the pending steps: layers s0..s1-1
+    while j >= 0:
+        for k in range(s1 - 1, s0 - 1, -1):
+            _l3_step_any(&layers[k], <const floating*>(layers[k + 1].E if k + 1 < nl else Derr),
+                         X if k == 0 else <const floating*>layers[k - 1].A, M, alpha, beta, rows,
+                         pack, tid, nt)
+        s1 = j + 1
+        while True:
+            L = &layers[j]
+            x = X if j == 0 else <const floating*>layers[j - 1].A
+            if L.kind == L3_CONV:
+                _l3_conv_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x,
+                                M, alpha, pack, tid, nt)
+            elif L.need_input:
+                _l3_dense_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x,
+                                 M, pack, tid, nt)
+            j -= 1
+            if not (L.kind == L3_CONV and j >= 0 and layers[j].kind == L3_CONV):
+                break
+        s0 = j + 1
         cbp_team_wait(bar)
-    _l3_step_any(&layers[0], <const floating*>(layers[1].E if nl > 1 else Derr), X, M, alpha,
-                 beta, rows, pack, tid, nt)
+    for k in range(s1 - 1, s0 - 1, -1):
+        _l3_step_any(&layers[k], <const floating*>(layers[k + 1].E if k + 1 < nl else Derr),
+                     X if k == 0 else <const floating*>layers[k - 1].A, M, alpha, beta, rows, pack,
+                     tid, nt)
     cbp_team_wait(bar)
     return total
 
