@@ -4,6 +4,7 @@
     python bench/network3.py --quick          # a smoke test in seconds: NOT comparable
     python bench/network3.py --nets basic_conv,dropout --rounds 5 --train 4000
     python bench/network3.py --json out.json   # default: bench/results/network3.json (quick: quick-network3.json)
+    python bench/network3.py --against main    # also cbp as built from git ref main, same rounds
 
 The networks are the book's (``conv.py``), at mini-batch 10, float32 (the
 original's ``floatX``):
@@ -42,6 +43,12 @@ Before timing, each worker checks one mini-batch step (dropout off) against
 that NumPy reference in float64; the largest absolute difference of any
 weight or bias (they are of order 0.01 to 1) is in the JSON and printed
 (float32 arithmetic: about 1e-7; the run fails above 1e-4).
+
+``--against REF`` adds the contender ``cbp@REF``: the git ref's tree (``git
+archive``) built in a scratch directory and imported first (``PYTHONPATH``),
+timed in the same interleaved rounds as this tree; its ``x`` ratio is this
+tree's speed-up over it (the way to measure a kernel change: same run, same
+load).  ``--against-dir DIR`` uses a tree already built in place there.
 
 Each contender runs in its own worker process.  One-core rows: the worker
 pins itself to CPU 0 (``os.sched_setaffinity``) as its first statement,
@@ -470,12 +477,14 @@ def worker_main():
 
 
 class Worker:
-    def __init__(self, one_core, cpu):
+    def __init__(self, one_core, cpu, pythonpath=None):
         env = dict(os.environ)
         for var in ONE_CORE_ENV:
             env.pop(var, None)
         if one_core:
             env.update(ONE_CORE_ENV)
+        if pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join([pythonpath] + [p for p in [env.get("PYTHONPATH")] if p])
         self.proc = subprocess.Popen([sys.executable, __file__, "--worker", str(cpu) if one_core else "all"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, env=env, bufsize=1)
@@ -516,9 +525,10 @@ def measure(nets, contenders, mode, args):
     for name in nets:
         workers, infos = {}, {}
         for impl in contenders:
-            w = Worker(mode == "one_core", args.cpu)
-            info = w.ask(cmd="setup", net=name, impl=impl, train=args.train, eval=args.eval,
-                         one_core=mode == "one_core")
+            against = impl.startswith("cbp@")
+            w = Worker(mode == "one_core", args.cpu, str(args.against_src) if against else None)
+            info = w.ask(cmd="setup", net=name, impl="cbp" if against else impl, train=args.train,
+                         eval=args.eval, one_core=mode == "one_core")
             if "error" in info:
                 last = info["error"].strip().splitlines()[-1]
                 print(f"  {name:<11} {impl:<14} skipped: {last}", flush=True)
@@ -591,6 +601,24 @@ def extrapolate(rows, args):
     return out
 
 
+def build_ref(ref):
+    """The git ref's tree, extracted and built in place in a scratch directory (kept for reuse)."""
+    repo = HERE.parent
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", ref + "^{commit}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    root = Path(tempfile.gettempdir()) / f"cbp-network3-against-{commit[:12]}"
+    if not (root / "BUILT").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(repo), "archive", commit], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+        print(f"building {ref} ({commit[:12]}) in {root} ...", flush=True)
+        subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q"], cwd=root,
+                       check=True, stdout=subprocess.DEVNULL)
+        (root / "BUILT").write_text(commit + "\n")
+    return root
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nets", default=",".join(NETS))
@@ -603,6 +631,10 @@ def main():
     p.add_argument("--quick", action="store_true",
                    help="seconds: shallow and basic_conv, 100 images, 1 round, one core, no torch.compile")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--against", default=None, metavar="REF",
+                   help="also time cbp built from this git ref (a scratch build), same rounds")
+    p.add_argument("--against-dir", type=Path, default=None, metavar="DIR",
+                   help="also time the cbp source tree DIR (already built in place)")
     args = p.parse_args()
     if args.quick:
         args.nets, args.rounds, args.train, args.eval = "shallow,basic_conv", 1, 100, 20
@@ -615,7 +647,17 @@ def main():
     for n in nets:
         if n not in NETS:
             p.error(f"--nets: unknown net {n!r}; choose from {', '.join(NETS)}")
+    args.against_src = None
+    if args.against or args.against_dir:
+        args.against_src = (args.against_dir.resolve() if args.against_dir
+                            else build_ref(args.against)) / "src"
+        if not (args.against_src / "cbp").is_dir():
+            p.error(f"--against-dir: no src/cbp in {args.against_src.parent}")
+        label = args.against or str(args.against_dir)
+        contenders.insert(1 if "cbp" in contenders else 0, f"cbp@{label}")
     for c in contenders:
+        if c.startswith("cbp@"):
+            continue
         if c not in CONTENDERS:
             p.error(f"--contenders: unknown {c!r}; choose from {', '.join(CONTENDERS)}")
     if args.train < M or args.train % M:

@@ -30,7 +30,33 @@
 # weight rows for the steps), and a share is summed in the same order as the
 # whole, so results are bit-identical for every thread count.
 
+from libc.math cimport ceil
 from libc.stdint cimport int32_t, uint64_t
+
+cdef extern from "_conv3.h" nogil:
+    # The elementwise kernels, with AVX2 builds chosen at load time (see _conv3.h).
+    void cbp3_pool_max_d(const double* z, double* best, double* rowmax, Py_ssize_t F,
+                         Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph, Py_ssize_t pw)
+    void cbp3_pool_max_f(const float* z, float* best, float* rowmax, Py_ssize_t F,
+                         Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph, Py_ssize_t pw)
+    void cbp3_unpool_d(const double* d, const double* z, const double* best, double* dz,
+                       double* spread, Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd,
+                       Py_ssize_t ph, Py_ssize_t pw)
+    void cbp3_unpool_f(const float* d, const float* z, const float* best, float* dz,
+                       float* spread, Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd,
+                       Py_ssize_t ph, Py_ssize_t pw)
+    void cbp3_col2im_d(const double* E, double* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
+                       Py_ssize_t K, Py_ssize_t Pf)
+    void cbp3_col2im_f(const float* E, float* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
+                       Py_ssize_t K, Py_ssize_t Pf)
+    void cbp3_im2col_d(const double* X, double* P, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
+                       Py_ssize_t K)
+    void cbp3_im2col_f(const float* X, float* P, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
+                       Py_ssize_t K)
+    void cbp3_dropout_d(const double* x, double* mask, double* out, Py_ssize_t n, uint64_t seed,
+                        uint64_t counter, uint64_t keep_below)
+    void cbp3_dropout_f(const float* x, float* mask, float* out, Py_ssize_t n, uint64_t seed,
+                        uint64_t counter, uint64_t keep_below)
 
 
 cdef enum:
@@ -86,82 +112,53 @@ cdef inline void _gemm_forward(const floating** A_rows, const floating* W__oi, c
 # Convolution: z = w ⋆ x ("valid"), then max-pooling, then a = f(pool(z) + b)
 # ---------------------------------------------------------------------------
 
-cdef void im2col(const floating* X__n, floating* P__rk, Py_ssize_t C, Py_ssize_t H,
-                 Py_ssize_t Wd, Py_ssize_t K) noexcept nogil:
+cdef inline void im2col(const floating* X__n, floating* P__rk, Py_ssize_t C, Py_ssize_t H,
+                        Py_ssize_t Wd, Py_ssize_t K) noexcept nogil:
     """One example's patches: P[(y, x), (c, i, j)] = X[c, y+i, x+j]."""
-    cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, CKK = C * K * K
-    cdef Py_ssize_t y, x, c, i, j
-    cdef floating* p
-    cdef const floating* s
-    for y in range(Oy):
-        for x in range(Ox):
-            p = P__rk + (y * Ox + x) * CKK
-            for c in range(C):
-                for i in range(K):
-                    s = X__n + (c * H + y + i) * Wd + x
-                    for j in range(K):
-                        p[(c * K + i) * K + j] = s[j]
+    if floating is double:
+        cbp3_im2col_d(X__n, P__rk, C, H, Wd, K)
+    else:
+        cbp3_im2col_f(X__n, P__rk, C, H, Wd, K)
 
 
-cdef void max_pool(const floating* Z__fp, const floating* b__f, floating* A__q, Py_ssize_t F,
-                   Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph, Py_ssize_t pw,
-                   int act) noexcept nogil:
+cdef void max_pool(const floating* Z__fp, const floating* b__f, floating* A__q, floating* rowmax,
+                   Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph,
+                   Py_ssize_t pw, int act) noexcept nogil:
     """One example: a[f, py, px] = f(max over the window of z + b[f]) (ignore_border).
 
     z is held full width: row y of map f at f·Oy·Wd + y·Wd; columns x >= Ox
-    are not outputs.
+    are not outputs.  ``rowmax``: Wd elements of scratch.
     """
-    cdef Py_ssize_t Py = Oy // ph, Px = Ox // pw, f, py, px, a, c
-    cdef floating best, v
-    cdef const floating* z
+    cdef Py_ssize_t Pq = (Oy // ph) * (Ox // pw), f, q
+    cdef floating bf
+    if floating is double:
+        cbp3_pool_max_d(Z__fp, A__q, rowmax, F, Oy, Ox, Wd, ph, pw)
+    else:
+        cbp3_pool_max_f(Z__fp, A__q, rowmax, F, Oy, Ox, Wd, ph, pw)
     for f in range(F):
-        for py in range(Py):
-            for px in range(Px):
-                z = Z__fp + f * Oy * Wd + (py * ph) * Wd + px * pw
-                best = z[0]
-                for a in range(ph):
-                    for c in range(pw):
-                        v = z[a * Wd + c]
-                        if v > best:
-                            best = v
-                A__q[(f * Py + py) * Px + px] = best + b__f[f]
-    activate(A__q, A__q, 1, F * Py * Px, act)
+        bf = b__f[f]
+        for q in range(f * Pq, (f + 1) * Pq):
+            A__q[q] = A__q[q] + bf
+    activate(A__q, A__q, 1, F * Pq, act)
 
 
-cdef void unpool(const floating* D__q, const floating* Z__fp, floating* D__fp, Py_ssize_t F,
-                 Py_ssize_t Oy, Py_ssize_t Ox, Py_ssize_t Wd, Py_ssize_t ph,
-                 Py_ssize_t pw) noexcept nogil:
+cdef inline void unpool(const floating* D__q, const floating* Z__fp, floating* D__fp,
+                        floating* scratch, Py_ssize_t F, Py_ssize_t Oy, Py_ssize_t Ox,
+                        Py_ssize_t Wd, Py_ssize_t ph, Py_ssize_t pw) noexcept nogil:
     """One example: δz = δ of the pooled value wherever z equals its window's maximum, else 0.
 
     Every element equal to the maximum gets it, as Theano's max-pooling
     gradient (DownsampleFactorMaxGrad) gives it: on MNIST, windows of equal
     values (blank or saturated patches) are common.  Full width, as z.
+    ``scratch``: F·Py·Px + 2·Wd elements (the maxima, then the kernel's).
     """
-    cdef Py_ssize_t Py = Oy // ph, Px = Ox // pw, f, py, px, a, c
-    cdef floating best, v
-    cdef floating pick[2]
-    cdef const floating* z
-    cdef floating* dz
-    pick[0] = 0
-    memset(D__fp, 0, F * Oy * Wd * sizeof(floating))
-    for f in range(F):
-        for py in range(Py):
-            for px in range(Px):
-                z = Z__fp + f * Oy * Wd + (py * ph) * Wd + px * pw
-                dz = D__fp + f * Oy * Wd + (py * ph) * Wd + px * pw
-                best = z[0]
-                for a in range(ph):
-                    for c in range(pw):
-                        v = z[a * Wd + c]
-                        if v > best:
-                            best = v
-                pick[1] = D__q[(f * Py + py) * Px + px]
-                # z >= best is z == best here (best is the maximum).  Picked
-                # from a table, not branched on: ties make a branch unpredictable
-                # (a product, or ==, compiled to branches and cost 3x)
-                for a in range(ph):
-                    for c in range(pw):
-                        dz[a * Wd + c] = pick[z[a * Wd + c] >= best]
+    cdef Py_ssize_t Pq = (Oy // ph) * (Ox // pw)
+    if floating is double:
+        cbp3_pool_max_d(Z__fp, scratch, scratch + F * Pq, F, Oy, Ox, Wd, ph, pw)
+        cbp3_unpool_d(D__q, Z__fp, scratch, D__fp, scratch + F * Pq, F, Oy, Ox, Wd, ph, pw)
+    else:
+        cbp3_pool_max_f(Z__fp, scratch, scratch + F * Pq, F, Oy, Ox, Wd, ph, pw)
+        cbp3_unpool_f(D__q, Z__fp, scratch, D__fp, scratch + F * Pq, F, Oy, Ox, Wd, ph, pw)
 
 
 # The filters' gradient from patches (the step kernel, vectorised along the
@@ -230,7 +227,10 @@ def conv_pool_forward(const floating[:, ::1] X__mn, const floating[:, ::1] Wf__f
         for m in range(lo, hi):
             memcpy(&xpad[tid, 0], &X__mn[m, 0], N * sizeof(floating))
             _step_product(&Wf__fk[0, 0], rp, &Z__mp[m, 0], CKK, F, Oy * Wd, &packs[tid, 0])
-            max_pool(&Z__mp[m, 0], &b__f[0], &A__mq[m, 0], F, Oy, Ox, Wd, ph, pw, act)
+            # (x's copy is done with until the next example: its first row
+            # holds the pooling's scratch)
+            max_pool(&Z__mp[m, 0], &b__f[0], &A__mq[m, 0], &xpad[tid, 0], F, Oy, Ox, Wd, ph, pw,
+                     act)
 
 
 def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__mp,
@@ -239,7 +239,7 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__m
                        floating[:, ::1] P__rk, floating[:, ::1] Dt__fr, Py_ssize_t[::1] prows,
                        floating[:, ::1] E__tkp, floating[:, ::1] xpad, floating[:, ::1] dxpad,
                        Py_ssize_t[:, ::1] rows, const floating[::1] zeros__f,
-                       floating[:, ::1] Dx__mn, const floating[:, ::1] Ax__mn, int act_below,
+                       floating[:, ::1] pool, floating[:, ::1] Dx__mn, const floating[:, ::1] Ax__mn, int act_below,
                        bint need_input, double alpha, double beta, floating[:, ::1] packs,
                        Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd, Py_ssize_t K,
                        Py_ssize_t ph, Py_ssize_t pw, int num_threads=1):
@@ -266,7 +266,7 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__m
     Scratch: ``WfT__kf`` (C·K·K, F), ``G__mkf`` (M, C·K·K·F) or ``P__rk``
     (M·Oy·Ox, C·K·K), ``Dt__fr`` (F, M·Oy·Ox) and ``prows`` (M·Oy·Ox); per thread
     ``E__tkp`` (C·K·K·Oy·Wd), ``xpad`` and ``dxpad`` (C·H·Wd + K), ``rows``
-    (C·K·K + F pointers).
+    (C·K·K + F pointers), ``pool`` (F·Py·Px + 2·Wd: the routing's).
     """
     cdef Py_ssize_t M = D__mq.shape[0], F = Wf__fk.shape[0], CKK = Wf__fk.shape[1]
     cdef Py_ssize_t Oy = H - K + 1, Ox = Wd - K + 1, N = C * H * Wd
@@ -278,7 +278,6 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__m
     cdef floating a = <floating>alpha, bt = <floating>beta
     cdef floating sb, g
     cdef floating* dx
-    cdef const floating* e
     cdef const floating** rp
     cdef const floating** dp
     assert CKK == C * K * K and Dz__mp.shape[0] == M and Dz__mp.shape[1] == F * Pf
@@ -290,6 +289,7 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__m
     assert Z__mp.shape[0] == M and Z__mp.shape[1] == F * Pf and WfT__kf.shape[0] == CKK
     assert rows.shape[0] >= nt and rows.shape[1] >= CKK + F and zeros__f.shape[0] == F
     assert xpad.shape[0] >= nt and xpad.shape[1] >= N + K and packs.shape[1] >= PACK
+    assert pool.shape[0] >= nt and pool.shape[1] >= F * Pq + 2 * Wd
     assert not need_input or (E__tkp.shape[0] >= nt and E__tkp.shape[1] >= CKK * Pf
                               and dxpad.shape[0] >= nt and dxpad.shape[1] >= N + K
                               and Dx__mn.shape[0] == M and Dx__mn.shape[1] == N
@@ -308,7 +308,8 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__m
         memset(&xpad[tid, N], 0, K * sizeof(floating))
         _shifted_rows(&xpad[tid, 0], rp, C, H, Wd, K)
         for m in range(lo, hi):
-            unpool(&D__mq[m, 0], &Z__mp[m, 0], &Dz__mp[m, 0], F, Oy, Ox, Wd, ph, pw)
+            unpool(&D__mq[m, 0], &Z__mp[m, 0], &Dz__mp[m, 0], &pool[tid, 0], F, Oy, Ox, Wd, ph,
+                   pw)
             if patches:
                 im2col(&X__mn[m, 0], &P__rk[m * R, 0], C, H, Wd, K)
                 for f in range(F):
@@ -326,13 +327,10 @@ def conv_pool_backward(const floating[:, ::1] D__mq, const floating[:, ::1] Z__m
                     dp[f] = &Dz__mp[m, f * Pf]
                 _step_product(&WfT__kf[0, 0], dp, &E__tkp[tid, 0], F, CKK, Pf, &packs[tid, 0])
                 dx = &dxpad[tid, 0]
-                memset(dx, 0, (N + K) * sizeof(floating))
-                for c in range(C):
-                    for i in range(K):
-                        for j in range(K):
-                            e = &E__tkp[tid, ((c * K + i) * K + j) * Pf]
-                            for p in range(Pf):
-                                dx[(c * H + i) * Wd + j + p] += e[p]
+                if floating is double:
+                    cbp3_col2im_d(&E__tkp[tid, 0], dx, C, H, Wd, K, Pf)
+                else:
+                    cbp3_col2im_f(&E__tkp[tid, 0], dx, C, H, Wd, K, Pf)
                 if act_below == LINEAR:
                     memcpy(&Dx__mn[m, 0], dx, N * sizeof(floating))
                 else:
@@ -503,6 +501,12 @@ cdef inline uint64_t _splitmix64(uint64_t z) noexcept nogil:
     return z ^ (z >> 31)
 
 
+cdef uint64_t _keep_below(double p_dropout):
+    # The draws kept: top-53-bit values u with u·2⁻⁵³ < 1 − p, i.e. u < ceil((1 − p)·2⁵³)
+    # (1 − p and its scaling by 2⁵³ are exact in double).
+    return <uint64_t>ceil((1.0 - p_dropout) * 9007199254740992.0)
+
+
 def dropout_mask(floating[::1] mask, uint64_t seed, uint64_t counter, double p_dropout):
     """mask[k] = 1 with probability 1 − p_dropout, else 0, from the k-th draw after ``counter``.
 
@@ -510,13 +514,33 @@ def dropout_mask(floating[::1] mask, uint64_t seed, uint64_t counter, double p_d
     element can be computed alone, so the masks depend on (seed, counter)
     only, never on threads or on how the calls are cut.
     """
-    cdef Py_ssize_t k, n = mask.shape[0]
-    cdef double keep = 1.0 - p_dropout
-    cdef uint64_t gamma = <uint64_t>0x9E3779B97F4A7C15ULL
+    cdef uint64_t keep = _keep_below(p_dropout)
+    if mask.shape[0] == 0:
+        return
     with nogil:
-        for k in range(n):
-            mask[k] = 1 if (_splitmix64(seed + (counter + <uint64_t>k + 1) * gamma) >> 11) \
-                * (1.0 / 9007199254740992.0) < keep else 0
+        if floating is double:
+            cbp3_dropout_d(NULL, &mask[0], NULL, mask.shape[0], seed, counter, keep)
+        else:
+            cbp3_dropout_f(NULL, &mask[0], NULL, mask.shape[0], seed, counter, keep)
+
+
+def dropout_apply(const floating[:, ::1] X__mi, floating[:, ::1] mask__mi, floating[:, ::1] out__mi,
+                  uint64_t seed, uint64_t counter, double p_dropout):
+    """dropout_mask into ``mask__mi`` (its elements in row order) and out = X ⊙ mask, in one pass."""
+    cdef Py_ssize_t n = X__mi.shape[0] * X__mi.shape[1]
+    cdef uint64_t keep = _keep_below(p_dropout)
+    assert mask__mi.shape[0] == X__mi.shape[0] and mask__mi.shape[1] == X__mi.shape[1]
+    assert out__mi.shape[0] == X__mi.shape[0] and out__mi.shape[1] == X__mi.shape[1]
+    if n == 0:
+        return
+    with nogil:
+        if floating is double:
+            cbp3_dropout_d(&X__mi[0, 0], &mask__mi[0, 0], &out__mi[0, 0], n, seed, counter, keep)
+        else:
+            cbp3_dropout_f(&X__mi[0, 0], &mask__mi[0, 0], &out__mi[0, 0], n, seed, counter, keep)
+
+
+include "_team3.pxi"
 
 
 #: Elements of packing scratch each thread needs for the kernels above.

@@ -2,7 +2,7 @@
 # trusts its inputs: every array is C-contiguous, of one floating dtype
 # (float32 or float64, the same for all of a call's arrays), and sized as the
 # Python layer computed.  Keep in step with the ``def`` functions of _core.pyx.
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -61,7 +61,8 @@ def conv_pool_forward(X__mn: _Floats, Wf__fk: _Floats, b__f: _Floats, Z__mp: _Fl
 def conv_pool_backward(D__mq: _Floats, Z__mp: _Floats, X__mn: _Floats, Wf__fk: _Floats,
                        b__f: _Floats, WfT__kf: _Floats, Dz__mp: _Floats, G__mkf: _Floats,
                        P__rk: _Floats, Dt__fr: _Floats, prows: _Index, E__tkp: _Floats, xpad: _Floats, dxpad: _Floats, rows: _Index,
-                       zeros__f: _Floats, Dx__mn: _Floats, Ax__mn: _Floats, act_below: int,
+                       zeros__f: _Floats, pool: _Floats, Dx__mn: _Floats, Ax__mn: _Floats,
+                       act_below: int,
                        need_input: bool, alpha: float, beta: float, packs: _Floats, C: int,
                        H: int, Wd: int, K: int, ph: int, pw: int,
                        num_threads: int = ...) -> None: ...
@@ -77,3 +78,17 @@ def dense_step(D__mo: _Floats, A__mi: _Floats, W__oi: _Floats, b__o: _Floats, Dt
 def softmax_log_likelihood_error(A__mo: _Floats, y__m: npt.NDArray[np.int32],
                                  D__mo: _Floats) -> float: ...
 def dropout_mask(mask: _Floats, seed: int, counter: int, p_dropout: float) -> None: ...
+def dropout_apply(X__mi: _Floats, mask__mi: _Floats, out__mi: _Floats, seed: int, counter: int,
+                  p_dropout: float) -> None: ...
+class _Plan3:
+    threads: int
+    M: int
+    dtype: np.dtype[Any]
+    draws: int
+    last_team: int
+    def __init__(self, entries: list[dict[str, Any]], M: int, threads: int,
+                 dtype: Any) -> None: ...
+def plan3(entries: list[dict[str, Any]], M: int, threads: int, dtype: Any) -> _Plan3: ...
+def train_batches3(plan: _Plan3, X: _Floats, y: npt.NDArray[np.int32], first: int, last: int,
+                   alpha: float, beta: float, seed: int, counter: int,
+                   num_threads: int = ...) -> float: ...

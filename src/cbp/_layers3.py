@@ -368,8 +368,32 @@ class ConvPoolLayer:
                 prows=np.empty(M * R if patches else 0, np.intp),
                 E=np.empty((nt, C * K * K * Oy * W), dt),
                 dxpad=np.empty((nt, C * H * W + K), dt), Dx=np.empty((M, C * H * W), dt),
-                rows=np.empty((nt, C * K * K + F), np.intp), zeros=np.zeros(F, dt))
+                rows=np.empty((nt, C * K * K + F), np.intp), zeros=np.zeros(F, dt),
+                pool=np.empty((nt, self.n_out + 2 * W), dt))
         return ws["backward"]
+
+    def train_flops(self, M):
+        """Multiply-adds x 2 of a training step on ``M`` examples (forward, filters' and input's gradients)."""
+        F, C, K, _ = self.filter_shape
+        _, _, H, W = self.image_shape
+        return 2 * M * F * C * K * K * (H - K + 1) * W * 3
+
+    def team_entry(self, M, nt, act_below, need_input):
+        """The arrays and shapes _core.Plan3 lays out for training on ``nt`` threads (for network3.Network)."""
+        ws = self._buffers(M, nt)
+        bw = self._backward_buffers(ws, M, nt)
+        F, C, K, _ = self.filter_shape
+        _, _, H, W = self.image_shape
+        P = bw["P"]
+        prows = bw["prows"]
+        if P.size:
+            prows[:] = P.ctypes.data + np.arange(P.shape[0], dtype=np.intp) * P.strides[0]
+        return dict(kind="conv", act=self.act_code, act_below=act_below, need_input=need_input,
+                    n_in=self.n_in, n_out=self.n_out, C=C, H=H, Wd=W, K=K, F=F,
+                    ph=self.poolsize[0], pw=self.poolsize[1], W=self._Wf, b=self._b, Z=ws["Z"],
+                    A=ws["A"], E=bw["Dx"], Dt=bw["Dt"], WfT=bw["WfT"], Dz=bw["Dz"], G=bw["G"], P=P,
+                    prows=prows, zeros=bw["zeros"], xpad=ws["xpad"], dxpad=bw["dxpad"],
+                    rows=bw["rows"], Et=bw["E"], pool=bw["pool"])
 
     def forward_batch(self, X, nt, training, net):
         """This layer's output for the mini-batch ``X`` (rows), on ``nt`` threads (for network3.Network)."""
@@ -393,7 +417,7 @@ class ConvPoolLayer:
         X = ws["X"]
         _core.conv_pool_backward(D, ws["Z"], X, self._Wf, self._b, bw["WfT"], bw["Dz"], bw["G"],
                                  bw["P"], bw["Dt"], bw["prows"], bw["E"], ws["xpad"], bw["dxpad"], bw["rows"], bw["zeros"],
-                                 bw["Dx"], X, act_below, need_input, alpha, beta, ws["packs"],
+                                 bw["pool"], bw["Dx"], X, act_below, need_input, alpha, beta, ws["packs"],
                                  C, H, W, K, self.poolsize[0], self.poolsize[1], nt)
         return bw["Dx"] if need_input else None
 
@@ -427,6 +451,18 @@ class _DenseLayer:
                 mask=np.empty((M, self.n_in), dt), Xm=np.empty((M, self.n_in), dt))
         return ws
 
+    def train_flops(self, M):
+        """Multiply-adds x 2 of a training step on ``M`` examples (forward, BP2, step)."""
+        return 2 * M * self.n_in * self.n_out * 3
+
+    def team_entry(self, M, nt, act_below, need_input):
+        """The arrays and shapes _core.Plan3 lays out for training on ``nt`` threads (for network3.Network)."""
+        ws = self._buffers(M, nt)
+        return dict(kind="dense", act=self.act_code, act_below=act_below, need_input=need_input,
+                    n_in=self.n_in, n_out=self.n_out, p_dropout=self.p_dropout, W=self._W,
+                    b=self._b, Z=ws["Z"], A=ws["Z"], mask=ws["mask"], Xm=ws["Xm"], E=ws["E"],
+                    Dt=ws["Dt"])
+
     def forward_batch(self, X, nt, training, net):
         """This layer's output for the mini-batch ``X`` (rows), on ``nt`` threads (for network3.Network)."""
         M = X.shape[0]
@@ -435,10 +471,9 @@ class _DenseLayer:
         if training:
             ws["X"] = X
             if self.p_dropout > 0:
-                _core.dropout_mask(ws["mask"].reshape(-1), net.dropout_seed, net.dropout_counter,
-                                   self.p_dropout)
+                _core.dropout_apply(X, ws["mask"], ws["Xm"], net.dropout_seed,
+                                    net.dropout_counter, self.p_dropout)
                 net.dropout_counter += ws["mask"].size
-                np.multiply(X, ws["mask"], out=ws["Xm"])
                 X = ws["Xm"]
         else:
             keep = 1.0 - self.p_dropout

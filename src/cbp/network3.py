@@ -17,10 +17,12 @@ scaling at inference.  The kernels are cbp's Cython core (``_conv.pxi``).
 What differs:
 
 * No GPU and no Theano: it runs on the CPU, on all the threads OpenMP
-  allows (``config.num_threads``); results do not depend on the count.  On
-  a machine busy with other work, ``OMP_WAIT_POLICY=passive`` (set before
-  Python starts) keeps each mini-batch's parallel regions from waiting on
-  a core the scheduler gave away; ``config.num_threads = 1`` avoids them.
+  allows (``config.num_threads``); results do not depend on the count.
+  Training runs the mini-batches between two printed lines by one team of
+  threads that meets at a barrier between layers (2L + 2 per mini-batch for
+  L layers); on a machine busy with other work each barrier can wait for a
+  thread the scheduler set aside, and ``config.num_threads = 1`` avoids
+  them.
 * ``config.floatX`` is ``"float32"`` as the book sets it; set
   ``network3.config.floatX = "float64"`` before building layers (and
   loading data) for double precision.
@@ -140,7 +142,7 @@ class Network:
         # advanced, so the next layers' weights are the original's).
         self.dropout_seed = _seed_from_numpy()
         self.dropout_counter = 0
-        self._errors = {}
+        self._plans = {}
 
     # -- the passes ------------------------------------------------------------
     def _threads(self):
@@ -152,27 +154,43 @@ class Network:
             X = layer.forward_batch(X, nt, False, self)
         return X
 
-    def _train_mb(self, X, y, eta, beta, nt):
-        """One SGD step on the mini-batch (X, y); returns the mean log-likelihood.
+    def _plan(self, M, nt):
+        # The layers laid out for the core's team (cached per mini-batch size
+        # and thread count).  Fewer threads when a phase's share would be too
+        # small to pay for the barrier after it (the kernels' threshold).
+        key = (M, nt)
+        plan = self._plans.get(key)
+        if plan is None:
+            phases = 2 * len(self.layers) + 2
+            flops = sum(layer.train_flops(M) for layer in self.layers)
+            team = nt
+            while team > 1 and flops // (phases * team) < _core.conv_min_flops():
+                team -= 1
+            entries = []
+            for j, layer in enumerate(self.layers):
+                below = self.layers[j - 1].act_code if j > 0 else 3   # linear: the input
+                entries.append(layer.team_entry(M, team, below, j > 0))
+            plan = self._plans[key] = _core.plan3(entries, M, team, self.dtype)
+        return plan
+
+    def _train_run(self, X, y, first, last, eta, beta, nt):
+        """SGD steps on mini-batches ``first``..``last``-1 of (X, y); returns Σ of their mean log-likelihoods.
 
         w <- β w − η ∂C/∂w with β = 1 − η λ / num_training_batches (the L2 term's
         gradient folded into the step), b <- b − η ∂C/∂b; every gradient is
-        taken with the weights before the step, as Theano's updates are.
+        taken with the weights before the step, as Theano's updates are.  One
+        team of threads runs them all (see _team3.pxi).
         """
-        M = X.shape[0]
-        A = X
-        for layer in self.layers:
-            A = layer.forward_batch(A, nt, True, self)
-        D = self._errors.get(A.shape)
-        if D is None:
-            D = self._errors[A.shape] = np.empty_like(A)
-        total = _core.softmax_log_likelihood_error(A, y, D)
-        alpha = -eta / M
-        for j in range(len(self.layers) - 1, -1, -1):
-            below = self.layers[j - 1] if j > 0 else None
-            D = self.layers[j].backward_batch(D, nt, below.act_code if below is not None else 3,
-                                         j > 0, alpha, beta)
+        M = self.mini_batch_size
+        plan = self._plan(M, nt)
+        total = _core.train_batches3(plan, X, y, first, last, -eta / M, beta, self.dropout_seed,
+                                     self.dropout_counter, plan.threads)
+        self.dropout_counter += plan.draws * (last - first)
         return total / M
+
+    def _train_mb(self, X, y, eta, beta, nt):
+        """One SGD step on the mini-batch (X, y); returns the mean log-likelihood."""
+        return self._train_run(X, y, 0, 1, eta, beta, nt)
 
     def _predict(self, X, nt):
         # argmax of the output for each row of X, in chunks of whole mini-batches.
@@ -259,12 +277,17 @@ class Network:
         best_iteration = None
         test_accuracy = None
         for epoch in range(epochs):
-            for minibatch_index in range(num_training_batches):
+            minibatch_index = 0
+            while minibatch_index < num_training_batches:
                 iteration = num_training_batches * epoch + minibatch_index
                 if iteration % 1000 == 0:
                     print("Training mini-batch number {0}".format(iteration))
-                lo = minibatch_index * mbs
-                self._train_mb(training_x[lo:lo + mbs], training_y[lo:lo + mbs], eta, beta, nt)
+                # the mini-batches up to the next printed line, in one call
+                run = min(num_training_batches - minibatch_index, 1000 - iteration % 1000)
+                self._train_run(training_x, training_y, minibatch_index, minibatch_index + run,
+                                eta, beta, nt)
+                minibatch_index += run
+                iteration = num_training_batches * epoch + minibatch_index - 1
                 if (iteration + 1) % num_training_batches == 0:
                     validation_accuracy = self._accuracy(validation_x, validation_y,
                                                          num_validation_batches, nt)

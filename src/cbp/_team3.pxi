@@ -1,0 +1,544 @@
+# cbp.network3's training: runs of mini-batches by one team of threads.
+#
+# Included from _conv.pxi (it uses the kernels there).  The per-layer
+# kernels above each open an OpenMP parallel region: some fifteen per
+# mini-batch of the book's dropout net, and on a machine shared with other
+# work every region's fork and join can wait a time slice for a descheduled
+# thread.  Here one team lives for a whole run of mini-batches; its threads
+# meet at a barrier (cbp_team_wait, the dense core's) between phases, and
+# each phase is one layer's work cut into shares no two threads write:
+#
+#   forward:  one phase per layer (conv: examples; dense: units), where the
+#             producer of a dropout layer's input also draws and applies that
+#             layer's mask on the share it produced; then thread 0 takes the
+#             softmax and the log-likelihood's error;
+#   backward: each phase holds a layer's errors (dense BP2 by columns; conv:
+#             routing, patches, BP2 by examples, down through the conv
+#             layers below it) and the step of the layers above (by weight
+#             rows or filters), which touch different arrays; then the last
+#             steps.
+#
+# At most 2L + 2 barriers per mini-batch for L layers (one more when the
+# first layer drops out its input), fewer for consecutive conv layers, which
+# cut the mini-batch by examples alike and so follow each other without one
+# (the book's dropout net: 10).  Every share is cut at multiples of the
+# kernels' tiles and summed in the order of the whole (see _conv.pxi), so
+# the results are bit-identical for every team size; OpenMP may start fewer
+# threads than asked (OMP_THREAD_LIMIT, nested regions): thread 0 then sets
+# the barrier to the team that runs, before any thread counts at it, and the
+# shares are cut for that team (the dense core's _epoch_team does the same).
+
+from libc.stdlib cimport calloc, free
+
+
+cdef enum:
+    L3_CONV = 0
+    L3_DENSE = 1
+
+
+ctypedef struct Layer3:
+    int kind, act, act_below, need_input, masked, patches
+    uint64_t keep_below      # dropout: draws kept below this (see _keep_below)
+    uint64_t draw0           # this layer's draws start at counter + draw0
+    Py_ssize_t C, H, Wd, K, F, ph, pw, CKK, Oy, Ox, N, Pf, Pq, R
+    Py_ssize_t n_in, n_out
+    void* W                  # conv: flipped filters (F, CKK); dense: wᵀ (n_out, n_in)
+    void* b
+    void* Z                  # conv: z (M, F·Pf); dense: z, then the output in place
+    void* A                  # the output (conv: pooled; dense: Z)
+    void* mask               # dense, masked: (M, n_in)
+    void* Xm                 # dense, masked: the masked input (M, n_in)
+    void* E                  # δ of the input (M, n_in): the error the layer below gets
+    void* Dt                 # dense: (n_out, M); conv, patches: α δz filter-major (F, M·R)
+    void* WfT                # conv: the filters transposed (CKK, F), for BP2
+    void* Dz                 # conv: δz (M, F·Pf)
+    void* G                  # conv, few taps: per-example filter gradients (M, CKK·F)
+    void* prows              # conv, patches: pointers to the patch rows (M·R)
+    void* zeros              # conv: F zeros
+    # per-thread scratch: thread t's row at base + t·ld
+    void* xpad
+    void* dxpad
+    void* rows               # intp, CKK + F per thread
+    void* Et
+    void* pool
+    Py_ssize_t ld_xpad, ld_rows, ld_Et, ld_pool
+
+
+cdef inline void _l3_shifted(Layer3* L, floating* xpad, const floating** rp) noexcept nogil:
+    memset(xpad + L.N, 0, L.K * sizeof(floating))
+    _shifted_rows(xpad, rp, L.C, L.H, L.Wd, L.K)
+
+
+cdef void _l3_mask_rows(Layer3* L, const floating* X, Py_ssize_t lo, Py_ssize_t hi,
+                        Py_ssize_t c0, Py_ssize_t c1, uint64_t seed, uint64_t counter) noexcept nogil:
+    # Dropout of L's input, rows lo..hi-1 and columns c0..c1-1: the draws of
+    # elements m·n_in + i (so any cut of the matrix draws the same masks).
+    cdef Py_ssize_t m, I = L.n_in
+    cdef floating* mask = <floating*>L.mask
+    cdef floating* Xm = <floating*>L.Xm
+    if c1 <= c0:
+        return
+    for m in range(lo, hi):
+        if floating is double:
+            cbp3_dropout_d(X + m * I + c0, mask + m * I + c0, Xm + m * I + c0, c1 - c0, seed,
+                           counter + L.draw0 + <uint64_t>(m * I + c0), L.keep_below)
+        else:
+            cbp3_dropout_f(X + m * I + c0, mask + m * I + c0, Xm + m * I + c0, c1 - c0, seed,
+                           counter + L.draw0 + <uint64_t>(m * I + c0), L.keep_below)
+
+
+cdef void _l3_conv_forward(Layer3* L, const floating* X, Py_ssize_t M, floating* pack,
+                           int tid, int nt) noexcept nogil:
+    # conv_pool_forward's work on examples lo..hi-1; and a share of the
+    # filters' transpose that this mini-batch's BP2 reads (the filters do not
+    # change before the step).
+    cdef Py_ssize_t lo = _c3_cut(M, 1, tid, nt), hi = _c3_cut(M, 1, tid + 1, nt), m, k, f
+    cdef floating* xpad = <floating*>L.xpad + tid * L.ld_xpad
+    cdef const floating** rp = <const floating**>(<Py_ssize_t*>L.rows + tid * L.ld_rows)
+    cdef const floating* W = <const floating*>L.W
+    cdef floating* WfT = <floating*>L.WfT
+    cdef floating* Z = <floating*>L.Z
+    cdef floating* A = <floating*>L.A
+    if hi > lo:
+        _l3_shifted(L, xpad, rp)
+        for m in range(lo, hi):
+            memcpy(xpad, X + m * L.N, L.N * sizeof(floating))
+            _step_product(W, rp, Z + m * L.F * L.Pf, L.CKK, L.F, L.Pf, pack)
+            max_pool(Z + m * L.F * L.Pf, <const floating*>L.b, A + m * L.n_out, xpad, L.F, L.Oy,
+                     L.Ox, L.Wd, L.ph, L.pw, L.act)
+    if L.need_input:
+        for k in range(_c3_cut(L.CKK, 1, tid, nt), _c3_cut(L.CKK, 1, tid + 1, nt)):
+            for f in range(L.F):
+                WfT[k * L.F + f] = W[f * L.CKK + k]
+
+
+cdef void _l3_dense_forward(Layer3* L, const floating* X, Py_ssize_t M, const floating** rows,
+                            floating* pack, Py_ssize_t* lo, Py_ssize_t* hi, int tid,
+                            int nt) noexcept nogil:
+    # z = a wᵀ + b (a masked in training) for units lo..hi-1, then f (softmax:
+    # thread 0 later, on whole rows).
+    cdef Py_ssize_t O = L.n_out, I = L.n_in, m
+    cdef floating* Z = <floating*>L.Z
+    cdef const floating* W = <const floating*>L.W
+    _share(O, UNIT_ROWS, tid, nt, lo, hi)
+    if hi[0] > lo[0]:
+        _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
+        _gemm_forward(rows, W + lo[0] * I, <const floating*>L.b + lo[0], Z + lo[0], M,
+                      hi[0] - lo[0], I, O, pack)
+        if L.act != SOFTMAX:
+            for m in range(M):
+                activate(Z + m * O + lo[0], Z + m * O + lo[0], 1, hi[0] - lo[0], L.act)
+
+
+cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
+                           floating* pack, int tid, int nt) noexcept nogil:
+    # dense_backward's work on columns lo..hi-1: δ below = (δ W) ⊙ mask ⊙ f'(a below).
+    cdef Py_ssize_t lo, hi, m, i, I = L.n_in, O = L.n_out
+    cdef floating* E = <floating*>L.E
+    cdef const floating* mask = <const floating*>L.mask
+    _share(I, UNIT_COLS, tid, nt, &lo, &hi)
+    if hi <= lo:
+        return
+    if floating is double:
+        cbp_backward_d(D, <const double*>L.W, E, M, O, I, lo, hi, pack)
+    else:
+        cbp_backward_f(D, <const float*>L.W, E, M, O, I, lo, hi, pack)
+    for m in range(M):
+        if L.masked:
+            for i in range(m * I + lo, m * I + hi):
+                E[i] = E[i] * mask[i]
+        if L.act_below != LINEAR:
+            for i in range(m * I + lo, m * I + hi):
+                E[i] = E[i] * _derivative(L.act_below, X[i])
+
+
+cdef void _l3_dense_step(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
+                         floating alpha, floating beta, const floating** rows, floating* pack,
+                         int tid, int nt) noexcept nogil:
+    # dense_step's work on weight rows lo..hi-1.
+    cdef Py_ssize_t lo, hi, I = L.n_in, O = L.n_out
+    _share(O, UNIT_ROWS, tid, nt, &lo, &hi)
+    if hi <= lo:
+        return
+    _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
+    gradient_step(D + lo, rows, <floating*>L.W + lo * I, <floating*>L.b + lo, M, hi - lo, I,
+                  alpha, beta, 1, <floating*>L.Dt + lo * M, pack, O)
+
+
+cdef void _l3_conv_errors(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
+                          floating alpha, floating* pack, int tid, int nt) noexcept nogil:
+    # conv_pool_backward's first region on examples lo..hi-1: routing to the
+    # maxima, the filters' gradient's operands, BP2 to the input.
+    cdef Py_ssize_t lo = _c3_cut(M, 1, tid, nt), hi = _c3_cut(M, 1, tid + 1, nt)
+    cdef Py_ssize_t m, f, y, x, p, F = L.F, Pf = L.Pf, R = L.R, N = L.N, CKK = L.CKK
+    cdef floating* xpad = <floating*>L.xpad + tid * L.ld_xpad
+    cdef floating* dx = <floating*>L.dxpad + tid * L.ld_xpad
+    cdef floating* Et = <floating*>L.Et + tid * L.ld_Et
+    cdef floating* pool = <floating*>L.pool + tid * L.ld_pool
+    cdef const floating** rp = <const floating**>(<Py_ssize_t*>L.rows + tid * L.ld_rows)
+    cdef const floating** dp = rp + CKK
+    cdef floating* Dz = <floating*>L.Dz
+    cdef floating* Dt = <floating*>L.Dt
+    cdef floating* E = <floating*>L.E
+    cdef const floating* Z = <const floating*>L.Z
+    if hi <= lo:
+        return
+    _l3_shifted(L, xpad, rp)
+    for m in range(lo, hi):
+        unpool(D + m * L.n_out, Z + m * F * Pf, Dz + m * F * Pf, pool, F, L.Oy, L.Ox, L.Wd,
+               L.ph, L.pw)
+        if L.patches:
+            im2col(X + m * N, <floating*>(<Py_ssize_t*>L.prows)[m * R], L.C, L.H, L.Wd, L.K)
+            for f in range(F):
+                for y in range(L.Oy):
+                    for x in range(L.Ox):
+                        Dt[f * M * R + m * R + y * L.Ox + x] = alpha * Dz[m * F * Pf + f * Pf
+                                                                          + y * L.Wd + x]
+        else:
+            memcpy(xpad, X + m * N, N * sizeof(floating))
+            _gemm_forward(rp, Dz + m * F * Pf, <const floating*>L.zeros,
+                          <floating*>L.G + m * CKK * F, CKK, F, Pf, F, pack)
+        if L.need_input:
+            for f in range(F):
+                dp[f] = Dz + m * F * Pf + f * Pf
+            _step_product(<const floating*>L.WfT, dp, Et, F, CKK, Pf, pack)
+            if floating is double:
+                cbp3_col2im_d(Et, dx, L.C, L.H, L.Wd, L.K, Pf)
+            else:
+                cbp3_col2im_f(Et, dx, L.C, L.H, L.Wd, L.K, Pf)
+            if L.act_below == LINEAR:
+                memcpy(E + m * N, dx, N * sizeof(floating))
+            else:
+                for p in range(N):
+                    E[m * N + p] = dx[p] * _derivative(L.act_below, X[m * N + p])
+
+
+cdef void _l3_conv_step(Layer3* L, const floating* D, Py_ssize_t M, floating alpha,
+                        floating beta, floating* pack, int tid, int nt) noexcept nogil:
+    # conv_pool_backward's second region on filters lo..hi-1 (cut at the step
+    # kernel's tiles of 4).
+    cdef Py_ssize_t lo = _c3_cut(L.F, 4, tid, nt), hi = _c3_cut(L.F, 4, tid + 1, nt)
+    cdef Py_ssize_t f, m, q, k, F = L.F, CKK = L.CKK, Pq = L.Pq
+    cdef floating sb, g
+    cdef floating* W = <floating*>L.W
+    cdef floating* b = <floating*>L.b
+    cdef const floating* G = <const floating*>L.G
+    for f in range(lo, hi):
+        sb = 0
+        for m in range(M):
+            for q in range(m * L.n_out + f * Pq, m * L.n_out + (f + 1) * Pq):
+                sb = sb + D[q]
+        b[f] = b[f] + alpha * sb
+        if not L.patches:
+            for k in range(CKK):
+                g = 0
+                for m in range(M):
+                    g = g + G[m * CKK * F + k * F + f]
+                W[f * CKK + k] = beta * W[f * CKK + k] + alpha * g
+    if L.patches and hi > lo:
+        if floating is double:
+            cbp_step_d(<const double*>L.Dt + lo * M * L.R, <const double**>L.prows, W + lo * CKK,
+                       beta, M * L.R, hi - lo, CKK, pack)
+        else:
+            cbp_step_f(<const float*>L.Dt + lo * M * L.R, <const float**>L.prows, W + lo * CKK,
+                       beta, M * L.R, hi - lo, CKK, pack)
+
+
+cdef void _l3_step_any(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
+                       floating alpha, floating beta, const floating** rows, floating* pack,
+                       int tid, int nt) noexcept nogil:
+    if L.kind == L3_CONV:
+        _l3_conv_step(L, D, M, alpha, beta, pack, tid, nt)
+    else:
+        _l3_dense_step(L, D, X, M, alpha, beta, rows, pack, tid, nt)
+
+
+cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* y, Py_ssize_t M,
+                      floating* Derr, floating alpha, floating beta, uint64_t seed,
+                      uint64_t counter, const floating** rows, floating* pack, int tid, int nt,
+                      cbp_team_barrier* bar) noexcept nogil:
+    # One SGD step on the mini-batch (X, y) by thread tid of nt; returns
+    # Σ −ln a[y] (thread 0; 0 for the others).
+    cdef int j, k, s0, s1
+    cdef Py_ssize_t lo, hi, m, o, O
+    cdef Layer3* L
+    cdef Layer3* nxt
+    cdef const floating* x = X
+    cdef floating* out
+    cdef double total = 0
+    if layers[0].masked:
+        _l3_mask_rows(&layers[0], X, _c3_cut(M, 1, tid, nt), _c3_cut(M, 1, tid + 1, nt), 0,
+                      layers[0].n_in, seed, counter)
+        cbp_team_wait(bar)
+    for j in range(nl):
+        L = &layers[j]
+        nxt = &layers[j + 1] if j + 1 < nl else NULL
+        if L.kind == L3_CONV:
+            _l3_conv_forward(L, x, M, pack, tid, nt)
+            if nxt != NULL and nxt.masked:
+                _l3_mask_rows(nxt, <const floating*>L.A, _c3_cut(M, 1, tid, nt),
+                              _c3_cut(M, 1, tid + 1, nt), 0, L.n_out, seed, counter)
+        else:
+            _l3_dense_forward(L, x, M, rows, pack, &lo, &hi, tid, nt)
+            if nxt != NULL and nxt.masked:
+                _l3_mask_rows(nxt, <const floating*>L.A, 0, M, lo, hi, seed, counter)
+        # conv after conv: each thread takes the same examples, so it reads
+        # only the outputs it wrote; no barrier
+        if not (L.kind == L3_CONV and nxt != NULL and nxt.kind == L3_CONV):
+            cbp_team_wait(bar)
+        x = <const floating*>L.A
+    L = &layers[nl - 1]
+    if tid == 0:
+        # softmax, then BP1 of the log-likelihood (softmax_log_likelihood_error)
+        out = <floating*>L.A
+        O = L.n_out
+        activate(out, out, M, O, SOFTMAX)
+        for m in range(M):
+            for o in range(O):
+                Derr[m * O + o] = out[m * O + o]
+            Derr[m * O + y[m]] = Derr[m * O + y[m]] - 1
+            total -= log(<double>out[m * O + y[m]])
+    cbp_team_wait(bar)
+    # Backward, in groups: a layer, with the conv layers right below it while
+    # it is one (each thread routes the same examples through all of them, so
+    # no barrier between); a group's steps run in the next phase, beside the
+    # next group's errors (different arrays).
+    j = nl - 1
+    s0 = s1 = nl        # the pending steps: layers s0..s1-1
+    while j >= 0:
+        for k in range(s1 - 1, s0 - 1, -1):
+            _l3_step_any(&layers[k], <const floating*>(layers[k + 1].E if k + 1 < nl else Derr),
+                         X if k == 0 else <const floating*>layers[k - 1].A, M, alpha, beta, rows,
+                         pack, tid, nt)
+        s1 = j + 1
+        while True:
+            L = &layers[j]
+            x = X if j == 0 else <const floating*>layers[j - 1].A
+            if L.kind == L3_CONV:
+                _l3_conv_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x,
+                                M, alpha, pack, tid, nt)
+            elif L.need_input:
+                _l3_dense_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x,
+                                 M, pack, tid, nt)
+            j -= 1
+            if not (L.kind == L3_CONV and j >= 0 and layers[j].kind == L3_CONV):
+                break
+        s0 = j + 1
+        cbp_team_wait(bar)
+    for k in range(s1 - 1, s0 - 1, -1):
+        _l3_step_any(&layers[k], <const floating*>(layers[k + 1].E if k + 1 < nl else Derr),
+                     X if k == 0 else <const floating*>layers[k - 1].A, M, alpha, beta, rows, pack,
+                     tid, nt)
+    cbp_team_wait(bar)
+    return total
+
+
+cdef class _Plan3:
+    """A network3 network's layers laid out for train_batches3 (made by plan3).
+
+    Holds the arrays it points into.  ``draws`` is the dropout draws one
+    mini-batch uses.
+    """
+    cdef Layer3* layers
+    cdef int nl
+    cdef public int threads
+    cdef public Py_ssize_t M
+    cdef public object dtype
+    cdef public Py_ssize_t draws
+    cdef public int last_team     # threads OpenMP started for the last run (for tests)
+    cdef object keep            # the arrays pointed into
+    cdef object Derr, packs, rows
+
+    def __cinit__(self):
+        self.layers = NULL
+
+    def __dealloc__(self):
+        if self.layers != NULL:
+            free(self.layers)
+
+    def __init__(self, entries, Py_ssize_t M, int threads, dtype):
+        cdef Layer3* L
+        cdef int j
+        self.nl = len(entries)
+        self.M = M
+        self.threads = max(1, threads)
+        self.dtype = np.dtype(dtype)
+        self.layers = <Layer3*>calloc(max(1, self.nl), sizeof(Layer3))
+        if self.layers == NULL:
+            raise MemoryError()
+        self.keep = []
+        self.draws = 0
+        self.last_team = 0
+
+        def ptr(a):
+            if a is None:
+                return 0
+            self.keep.append(a)
+            return a.__array_interface__["data"][0]
+
+        def ld(a):
+            return a.shape[1] if a is not None and a.ndim == 2 else 0
+
+        for j, e in enumerate(entries):
+            L = &self.layers[j]
+            L.kind = L3_CONV if e["kind"] == "conv" else L3_DENSE
+            L.act = e["act"]
+            L.act_below = e["act_below"]
+            L.need_input = e["need_input"]
+            L.masked = e.get("p_dropout", 0.0) > 0
+            L.keep_below = _keep_below(e.get("p_dropout", 0.0))
+            L.draw0 = self.draws
+            if L.masked:
+                self.draws += M * e["n_in"]
+            L.n_in = e["n_in"]
+            L.n_out = e["n_out"]
+            if L.kind == L3_CONV:
+                L.C, L.H, L.Wd, L.K, L.F, L.ph, L.pw = (e["C"], e["H"], e["Wd"], e["K"], e["F"],
+                                                        e["ph"], e["pw"])
+                L.CKK = L.C * L.K * L.K
+                L.Oy = L.H - L.K + 1
+                L.Ox = L.Wd - L.K + 1
+                L.N = L.C * L.H * L.Wd
+                L.Pf = L.Oy * L.Wd
+                L.Pq = (L.Oy // L.ph) * (L.Ox // L.pw)
+                L.R = L.Oy * L.Ox
+                L.patches = L.CKK >= PATCHES_FROM
+            L.W = <void*><size_t>ptr(e["W"])
+            L.b = <void*><size_t>ptr(e["b"])
+            L.Z = <void*><size_t>ptr(e["Z"])
+            L.A = <void*><size_t>ptr(e["A"])
+            L.mask = <void*><size_t>ptr(e.get("mask"))
+            L.Xm = <void*><size_t>ptr(e.get("Xm"))
+            L.E = <void*><size_t>ptr(e.get("E"))
+            L.Dt = <void*><size_t>ptr(e.get("Dt"))
+            L.WfT = <void*><size_t>ptr(e.get("WfT"))
+            L.Dz = <void*><size_t>ptr(e.get("Dz"))
+            L.G = <void*><size_t>ptr(e.get("G"))
+            L.prows = <void*><size_t>ptr(e.get("prows"))
+            ptr(e.get("P"))             # the patches prows points into
+            L.zeros = <void*><size_t>ptr(e.get("zeros"))
+            L.xpad = <void*><size_t>ptr(e.get("xpad"))
+            L.dxpad = <void*><size_t>ptr(e.get("dxpad"))
+            L.rows = <void*><size_t>ptr(e.get("rows"))
+            L.Et = <void*><size_t>ptr(e.get("Et"))
+            L.pool = <void*><size_t>ptr(e.get("pool"))
+            L.ld_xpad = ld(e.get("xpad"))
+            L.ld_rows = ld(e.get("rows"))
+            L.ld_Et = ld(e.get("Et"))
+            L.ld_pool = ld(e.get("pool"))
+        self.Derr = np.empty((M, entries[self.nl - 1]["n_out"]), dtype=self.dtype)
+        self.packs = np.empty((self.threads, PACK), dtype=self.dtype)
+        self.rows = np.empty((self.threads, M), dtype=np.intp)
+
+
+def plan3(entries, Py_ssize_t M, int threads, dtype):
+    """The layers of a network3 network laid out for train_batches3, for ``threads`` threads.
+
+    ``entries``: one dict per layer (the layers' ``team_entry``), whose arrays
+    the plan keeps and points into; ``M`` the mini-batch size.
+    """
+    return _Plan3(entries, M, threads, dtype)
+
+
+cdef double _l3_run(_Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t first,
+                    Py_ssize_t last, floating alpha, floating beta, uint64_t seed,
+                    uint64_t counter, int nt, int* stopped) except *:
+    # Mini-batches first..last-1 of (X, y) by a team of at most nt threads.
+    cdef Py_ssize_t M = plan.M, I = plan.layers[0].n_in, k, k0
+    cdef floating* Derr = <floating*><size_t>plan.Derr.__array_interface__["data"][0]
+    cdef floating* packs = <floating*><size_t>plan.packs.__array_interface__["data"][0]
+    cdef Py_ssize_t* rowsp = <Py_ssize_t*><size_t>plan.rows.__array_interface__["data"][0]
+    cdef Layer3* layers = plan.layers
+    cdef int nl = plan.nl
+    cdef uint64_t draws = <uint64_t>plan.draws
+    cdef double total = 0, c = 0
+    cdef double tot[1]
+    cdef int opened[2]
+    cdef int stop[1]
+    cdef cbp_team_barrier bar
+    cdef cbp_team_barrier* barp = &bar
+    cdef int tid = 0, team = 1
+    cdef Py_ssize_t chunk = 16
+    cdef Py_ssize_t k1
+    stop[0] = 0
+    opened[0] = opened[1] = 0
+    bar.count = bar.generation = 0
+    bar.n = 1
+    if nt <= 1:
+        plan.last_team = 1
+        with nogil:
+            k0 = first
+            while k0 < last and stop[0] == 0:
+                k1 = min(last, k0 + chunk)
+                for k in range(k0, k1):
+                    total += _l3_batch(layers, nl, X + k * M * I, y + k * M, M, Derr, alpha, beta,
+                                       seed, counter + <uint64_t>(k - first) * draws,
+                                       <const floating**>rowsp, packs, 0, 1, barp)
+                k0 = k1
+                if k0 < last:
+                    with gil:
+                        stop[0] = _check_signals() != 0
+        stopped[0] = stop[0]
+        return total
+    bar.n = nt
+    tot[0] = 0
+    k = k0 = k1 = 0
+    with nogil, parallel(num_threads=nt):
+        tid = threadid()
+        team = openmp.omp_get_num_threads()
+        if tid == 0:
+            barp.n = team
+            opened[1] = team
+            cbp_team_open(&opened[0])
+        else:
+            cbp_team_await_open(&opened[0])
+        k0 = first
+        while k0 < last:
+            k1 = min(last, k0 + chunk)
+            for k in range(k0, k1):
+                c = _l3_batch(layers, nl, X + k * M * I, y + k * M, M, Derr, alpha, beta, seed,
+                              counter + <uint64_t>(k - first) * draws,
+                              <const floating**>(rowsp + tid * M), packs + tid * PACK, tid, team,
+                              barp)
+                if tid == 0:
+                    tot[0] += c
+            k0 = k1
+            if k0 < last:
+                # Ctrl-C lands here, between mini-batches, for the whole team
+                if tid == 0:
+                    with gil:
+                        if _check_signals() != 0:
+                            stop[0] = 1
+                cbp_team_wait(barp)
+                if stop[0]:
+                    break
+    stopped[0] = stop[0]
+    plan.last_team = opened[1]
+    return tot[0]
+
+
+def train_batches3(_Plan3 plan, const floating[:, ::1] X, const int32_t[::1] y, Py_ssize_t first,
+                   Py_ssize_t last, double alpha, double beta, uint64_t seed, uint64_t counter,
+                   int num_threads=1):
+    """Mini-batches ``first``..``last``-1 of (X, y) (rows k·M..), one SGD step each.
+
+    The step of network3.Network: w <- β w + α ∂(Σ_x C_x)/∂w, b <- b + α
+    ∂(Σ_x C_x)/∂b with α = −η/M; mini-batch k's dropout draws start at
+    ``counter`` + (k − first)·plan.draws.  Returns the Σ over the
+    mini-batches of Σ_x −ln a_x[y_x].  Ctrl-C stops the run between
+    mini-batches (KeyboardInterrupt; the network as a mini-batch left it).
+    """
+    cdef int stopped = 0
+    cdef double total
+    cdef Py_ssize_t M = plan.M
+    cdef int nt = max(1, min(num_threads, plan.threads))
+    assert X.shape[1] == plan.layers[0].n_in and y.shape[0] == X.shape[0]
+    assert 0 <= first <= last and last * M <= X.shape[0]
+    assert np.dtype(plan.dtype).itemsize == sizeof(floating)
+    if last == first:
+        return 0.0
+    total = _l3_run(plan, &X[0, 0], &y[0], first, last, <floating>alpha, <floating>beta, seed,
+                    counter, nt, &stopped)
+    if stopped:
+        _reraise()
+    return total

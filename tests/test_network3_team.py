@@ -1,0 +1,80 @@
+"""cbp.network3's team of threads: never hangs, and gives the one-thread weights, whatever OpenMP grants."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+TIMEOUT = 120   # seconds; each child needs a few on a quiet machine
+
+# Trains a conv + dropout net (teams forced on: conv_min_flops(0)) for each
+# count of threads asked for; reports whether every count gave the
+# one-thread weights and the team OpenMP started for each.
+CHILD = textwrap.dedent("""
+    import contextlib, io, json, os, sys
+    if os.environ.get("CHILD_ONE_CPU"):
+        # before libgomp loads: it counts the CPUs it may use once
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    import numpy as np
+    with contextlib.redirect_stdout(io.StringIO()):
+        import cbp.network3 as n3
+    from cbp import _core
+    _core.conv_min_flops(0)
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 144)).astype(np.float32)
+    y = (np.arange(60) % 10).astype(np.int32)
+    weights, teams = {}, {}
+    for nt in [1] + json.loads(sys.argv[1]):
+        np.random.seed(3)
+        net = n3.Network([
+            n3.ConvPoolLayer((4, 1, 5, 5), (10, 1, 12, 12), activation_fn=n3.ReLU),
+            n3.ConvPoolLayer((6, 4, 3, 3), (10, 4, 4, 4), poolsize=(1, 1), activation_fn=n3.ReLU),
+            n3.FullyConnectedLayer(24, 30, activation_fn=n3.ReLU, p_dropout=0.5),
+            n3.SoftmaxLayer(30, 10, p_dropout=0.5)], 10)
+        with contextlib.redirect_stdout(io.StringIO()):
+            for _ in range(2):
+                net._train_run(X, y, 0, 6, 0.05, 0.999, nt)
+        weights[nt] = b"".join(p.get_value().tobytes() for p in net.params)
+        teams[nt] = net._plan(10, nt).last_team
+    print(json.dumps({"same": all(w == weights[1] for w in weights.values()), "teams": teams}))
+""")
+
+
+def team_run(requested, env):
+    full_env = dict(os.environ)
+    full_env.update(env)
+    try:
+        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(requested)],
+                              capture_output=True, text=True, timeout=TIMEOUT, env=full_env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the child hung for {TIMEOUT} s (env {env})")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_thread_limit_of_one_never_hangs_training():
+    report = team_run([2, 3], {"OMP_THREAD_LIMIT": "1"})
+    assert report["same"], report
+    assert report["teams"]["2"] == report["teams"]["3"] == 1, report
+
+
+def test_a_team_cut_by_the_thread_limit_gives_the_one_thread_weights():
+    report = team_run([3, 4], {"OMP_THREAD_LIMIT": "2"})
+    assert report["same"], report
+    assert report["teams"]["3"] == report["teams"]["4"] == 2, report
+
+
+def test_a_team_openmp_cuts_inside_the_region_gives_the_one_thread_weights():
+    # OMP_DYNAMIC lets libgomp start fewer threads than asked, inside the
+    # region, after network3 sized the team.
+    report = team_run([8, 3], {"OMP_DYNAMIC": "true", "OMP_NUM_THREADS": "8"})
+    assert report["same"], report
+    assert 1 <= report["teams"]["8"] < 8, report
+
+
+def test_a_lone_thread_in_the_region_gives_the_one_thread_weights():
+    report = team_run([4, 2], {"OMP_DYNAMIC": "true", "CHILD_ONE_CPU": "1"})
+    assert report["same"], report
+    assert report["teams"]["4"] == report["teams"]["2"] == 1, report
