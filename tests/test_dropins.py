@@ -878,7 +878,7 @@ def test_book_script_end_to_end_with_the_drop_ins(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 64, 1000, 4097, 50_000])
 def test_core_shuffle_is_random_shuffle(n):
-    from cbp.sgd import _python_shuffle
+    from cbp._data import python_shuffle as _python_shuffle
     for seed in (0, 1, 12345):
         random.seed(seed)
         random.random()                        # a state part-way through its words
@@ -893,7 +893,7 @@ def test_core_shuffle_is_random_shuffle(n):
 
 
 def test_core_shuffle_defers_to_a_replaced_generator(monkeypatch):
-    from cbp.sgd import _python_shuffle
+    from cbp._data import python_shuffle as _python_shuffle
     calls = []
 
     def own_shuffle(x):

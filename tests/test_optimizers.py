@@ -111,11 +111,11 @@ def test_adam_state_layout_and_epoch_runs_count_steps():
 
 
 def test_rule_table_and_codes():
-    assert cbp.SGD(0.1)._rule_name() == "sgd"
-    assert cbp.SGD(0.1, momentum=0.5)._rule_name() == "momentum"
-    assert cbp.SGD(0.1, momentum=0.5, nesterov=True)._rule_name() == "nesterov"
-    assert cbp.SGD(0.1, momentum=0.0, nesterov=True)._rule_name() == "sgd"
-    assert cbp.Adam()._rule_name() == "adam"
+    assert cbp.SGD(0.1).rule_name() == "sgd"
+    assert cbp.SGD(0.1, momentum=0.5).rule_name() == "momentum"
+    assert cbp.SGD(0.1, momentum=0.5, nesterov=True).rule_name() == "nesterov"
+    assert cbp.SGD(0.1, momentum=0.0, nesterov=True).rule_name() == "sgd"
+    assert cbp.Adam().rule_name() == "adam"
     assert {r.code for r in RULES.values()} == {0, 1, 2}
 
 

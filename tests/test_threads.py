@@ -174,10 +174,10 @@ def test_ctrl_c_stops_the_team_at_a_mini_batch_boundary():
     n, m = 200_000, 1
     X, Y = data(n, sizes[0], sizes[-1], np.float64)
     order = np.arange(n, dtype=np.intp)
-    args = (*net._core_args(), *net._codes, X, Y, order, m)
+    args = (*net.layout.core_args, *net.layout.codes, X, Y, order, m)
     start = net._params.copy()
     params, V = start.copy(), np.zeros(1)
-    work = np.empty(_core.workspace_size(net._sizes, m, 2), dtype=np.float64)
+    work = np.empty(_core.workspace_size(net.layout.sizes, m, 2), dtype=np.float64)
     timer = threading.Timer(0.05, _thread.interrupt_main)
     timer.start()
     try:

@@ -204,7 +204,7 @@ class BaseMLP(BaseEstimator):
                 raise ValueError(f"the network has layers {self.network_.sizes}; this data and "
                                  f"hidden_layer_sizes need {sizes}")
             net = state.copy_network(self.network_)
-            opt = self._optimizer._fork(self.network_, net) if incremental else None
+            opt = self._optimizer.fork(self.network_, net) if incremental else None
         if opt is None:
             opt = self._make_optimizer()
         opt.num_threads = self.num_threads
@@ -333,13 +333,13 @@ class BaseMLP(BaseEstimator):
         sees it.)
         """
         if not self.alpha:
-            return opt._epoch(net, X, Y, order, self.n_iter_), 0.0
+            return opt.run_epoch(net, X, Y, order, self.n_iter_), 0.0
         n = X.shape[0]
-        buffers = opt._buffers(net, batch_size)
+        buffers = opt.buffers(net, batch_size)
         cost_sum = w2_sum = 0.0
         for k in range(-(-n // batch_size)):
             w2_sum += state.sum_w2(net)
-            _, cost = opt._run_batches(net, X, Y, order, batch_size, k, k + 1, n, buffers,
+            _, cost = opt.run_batches(net, X, Y, order, batch_size, k, k + 1, n, buffers,
                                        self.n_iter_, None)
             cost_sum += cost
         return cost_sum, w2_sum
@@ -386,7 +386,7 @@ class BaseMLP(BaseEstimator):
 
     def _forward(self, X, net=None):
         net = self.network_ if net is None else net
-        return net._predict(np.ascontiguousarray(X, dtype=net.dtype), self.num_threads)
+        return net.forward_rows(np.ascontiguousarray(X, dtype=net.dtype), self.num_threads)
 
     def _checked(self, X):
         check_is_fitted(self)

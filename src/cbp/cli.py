@@ -17,11 +17,15 @@ import os
 import stat
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
+
+from . import _checks, _data, training
+from .errors import DivergenceError, TrainingInterrupted
+from .model import Network
+from .sgd import SGD
 
 __all__ = ["main", "build_parser"]
 
@@ -362,13 +366,39 @@ def _warn_user(message):
 # -- train --------------------------------------------------------------------
 
 
+class _EpochLines(training.Callback):
+    """The command's line after each epoch, and a progress bar during it (on a terminal)."""
+
+    def __init__(self, epochs, n_test, say, show):
+        self.epochs, self.n_test, self.say, self.show = epochs, n_test, say, show
+        self.bar = None
+
+    def on_epoch_begin(self, run, epoch):
+        from tqdm import tqdm
+        self.bar = tqdm(total=run.n, disable=not self.show, leave=False, unit="ex",
+                        desc=f"Epoch {epoch + 1}/{self.epochs}")
+
+    def update(self, done):
+        self.bar.update(done - self.bar.n)
+
+    def on_epoch_end(self, run, epoch):
+        self._close()
+        h = run.history
+        self.say(f"Epoch {epoch + 1}/{self.epochs}: {_accuracy_text(h['correct'][-1], self.n_test)}, "
+                 f"cost {h['cost'][-1]:.4f} (test {h['test_cost'][-1]:.4f}), "
+                 f"{h['seconds'][-1]:.3f} s")
+        return None
+
+    def on_train_end(self, run):
+        self._close()
+
+    def _close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _train(args):
-    from tqdm import tqdm
-
-    from . import _checks
-    from .model import Network
-    from .sgd import SGD, DivergenceError, TrainingWarning, _Watch
-
     activation = args.activation.lower() if isinstance(args.activation, str) else None
     init, init_why = ((args.init, None) if args.init is not None
                       else _default_init(activation))
@@ -409,46 +439,27 @@ def _train(args):
     say(f"SGD: {epochs} epoch{'s' * (epochs != 1)}, mini-batch size {opt.mini_batch_size}, "
         f"eta {opt.eta:g}" + (f" ({eta_why}; --eta to change)" if eta_why else "")
         + f", lmbda {opt.lmbda:g}, momentum {opt.momentum:g}, seed {args.seed}")
-    # The library's hopeless-training checks, judged over the whole run (each
-    # call of run below sees one epoch) and printed as the command's warnings.
-    watch = _Watch(net, X, Y, -(-n // opt.mini_batch_size))
-    _warn_user(watch.inputs())
-
-    history = {"epoch": [], "cost": [], "seconds": [], "correct": [], "accuracy": [],
-               "test_cost": []}
-    if args.plot_speed:
-        history["learning_speed"] = []
+    # The library's hopeless-training checks, printed as the command's warnings.
+    test = _data.examples((X_test, y_test), net.sizes[0], net.sizes[-1], net.dtype,
+                          "test_data", want_labels=True)
+    bar = _EpochLines(epochs, n_test, say, show=not args.quiet and sys.stderr.isatty())
+    callbacks = [training.LearningSpeed()] if args.plot_speed else []
+    callbacks += [training.Monitor(test), bar,
+                  training.Watch(report=_warn_user, even_without_epochs=True)]
     status, note = 0, None
-    show_bar = not args.quiet and sys.stderr.isatty()
-    j = 0
     try:
-        for j in range(epochs):
-            with tqdm(total=n, disable=not show_bar, leave=False, unit="ex",
-                      desc=f"Epoch {j + 1}/{epochs}") as bar, warnings.catch_warnings():
-                warnings.simplefilter("ignore", TrainingWarning)
-                h = opt.run(net, (X, Y), 1, test_data=(X_test, y_test),
-                            progress=lambda done: bar.update(done - bar.n),
-                            monitor_learning_speed=bool(args.plot_speed))
-            for key in history:
-                history[key].append(j if key == "epoch" else h[key][0])
-            say(f"Epoch {j + 1}/{epochs}: {_accuracy_text(h['correct'][0], n_test)}, "
-                f"cost {h['cost'][0]:.4f} (test {h['test_cost'][0]:.4f}), "
-                f"{h['seconds'][0]:.3f} s")
-            _warn_user(watch.epoch(h["cost"][0]))
-    except KeyboardInterrupt:
+        history = training.train(net, opt, (X, Y), epochs, callbacks, progress=bar.update)
+    except TrainingInterrupted as exc:
+        history = exc.history
         status, note = 130, "interrupted"
         print("interrupted", file=sys.stderr, flush=True)
     except DivergenceError as exc:
-        # Numbered as the epoch lines above, not as the one-epoch call saw it.
-        return _fail(f"training diverged in epoch {j + 1}/{epochs}, mini-batch "
+        # Numbered as the epoch lines, from 1.
+        return _fail(f"training diverged in epoch {exc.epoch + 1}/{epochs}, mini-batch "
                      f"{exc.mini_batch + 1} of the epoch: the cost or the weights became NaN "
                      f"or infinite (eta {opt.eta:g} may be too large; try a smaller --eta); "
                      "nothing was saved", 1)
-
-    # A Ctrl-C between two appends must not leave lists of unequal lengths.
-    done = min(len(v) for v in history.values())
-    for v in history.values():
-        del v[done:]
+    done = len(history["epoch"])
     seconds = sum(history["seconds"])
     per_epoch = f", {seconds / done:.3f} s per epoch" if done else ""
     if note:

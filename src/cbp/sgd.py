@@ -17,70 +17,30 @@ or, with momentum μ > 0, for every parameter θ:
         + \frac{\lambda}{n} W\Bigr) \\
    \theta &\leftarrow \theta + v
 
-Other step rules share the same driver (a private base class): each optimizer
-class names its rule in the core (:data:`RULES`), its hyper-parameters and the
-size of its per-network state; the core's ``train_epoch`` applies it.
-
-An epoch shuffles with the network's own generator and hands the core whole
-runs of mini-batches; Python only sees the boundaries of those runs, where it
-checks for divergence and reports progress.
+Every step rule shares the base class :class:`Optimizer`: an optimizer is its
+settings, its state per network, and one call to the core per run of
+mini-batches.  Each optimizer class names its rule in the core
+(:data:`RULES`), its hyper-parameters and the size of its per-network state;
+the core's ``train_epoch`` applies it.  The epochs themselves are
+:func:`cbp.training.train`'s: it hands the optimizer one epoch at a time,
+which runs it as a few runs of mini-batches; Python only sees the boundaries
+of those runs, where it checks for divergence and reports progress.
 """
 import copy
-import random
 import time
 import weakref
 from typing import NamedTuple, Union
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from . import _checks, _core, _data
+from . import _checks, _core, _data, _python_path, model, training
 from .errors import DivergenceError, TrainingInterrupted, TrainingWarning
 from ._typing import Array, ArrayLike, Data, History, Progress
+from .model import Network
 
-if TYPE_CHECKING:
-    from .model import Network
-
-
-# max |x| beyond which inputs are "far outside the usual scale" (pixels 0..255).
-INPUT_SCALE = 10.0
-# Mini-batches per epoch below which two epochs are too few steps to judge.
-JUDGED_BATCHES = 50
-
-
-def _warn(message):
-    # Attributed to the first caller outside cbp, so that the warning names
-    # the user's line and "once per location" filters work there.
-    import os
-    import sys
-    import warnings
-    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    frame, level = sys._getframe(0), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, TrainingWarning, stacklevel=level)
-
-
-def _chance_cost(net, Y):
-    """C of always answering the mean target ȳ, the best constant answer; None if undefined."""
-    from . import costs
-    cost = next(name for name, entry in costs.COSTS.items() if entry.code == net._codes[2])
-    mean = Y.mean(axis=0, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if cost in ("quadratic", "sse"):
-            spread = float(np.sum(Y.var(axis=0, dtype=np.float64)))
-            chance = 0.5 * spread if cost == "quadratic" else spread
-        elif not ((mean >= 0) & (mean <= 1)).all():
-            return None
-        elif cost == "cross_entropy":
-            chance = -float(np.sum(np.where(mean > 0, mean * np.log(mean), 0.0)
-                                   + np.where(mean < 1, (1 - mean) * np.log1p(-mean), 0.0)))
-        elif net.output_activation == "softmax":
-            chance = -float(np.sum(np.where(mean > 0, mean * np.log(mean), 0.0)))
-        else:
-            return None     # sigmoid + log-likelihood: a → 1 costs 0, no reference
-    return chance if np.isfinite(chance) and chance > 0 else None
-
+__all__ = ["Optimizer", "SGD", "Adam", "Rule", "RULES", "Buffers", "DivergenceError",
+           "TrainingInterrupted", "TrainingWarning"]
 
 # Seconds per example of a team and of one thread, per shape (sizes, m,
 # dtype, team size), kept across calls and optimizers: net.SGD builds a new
@@ -90,147 +50,7 @@ _PACE: dict = {}
 PACE_SHAPES = 64
 
 
-class _Watch:
-    """The checks for hopeless training of one run; each warns at most once.
-
-    ``inputs()`` before the first epoch, ``epoch(cost)`` after each: the cost
-    is judged after the second epoch, when the first, which averages the
-    cost from the random start, is behind, and only when an epoch has enough
-    mini-batches (``n_batches``) for two of them to show a trend.
-    """
-
-    def __init__(self, net, X, Y, n_batches):
-        self.judged = n_batches >= JUDGED_BATCHES
-        # The range from the pass that checked X was finite (no second pass).
-        lo, hi = _checks.value_range(X)
-        self.largest = max(hi, -lo)
-        self.chance = _chance_cost(net, Y) if Y.size else None
-        self.costs = []
-
-    def inputs(self):
-        """A message when the inputs are far outside the usual scale, else None."""
-        if self.largest <= INPUT_SCALE:
-            return None
-        return (f"the training inputs reach |x| = {self.largest:g}: inputs far outside "
-                "[-1, 1] saturate sigmoid and tanh units and make gradient steps huge, and "
-                "training rarely recovers; scale them first (X / 255 for 8-bit pixels, or "
-                "each feature to mean 0 and variance 1)")
-
-    def epoch(self, cost):
-        """Record an epoch's mean cost; a message when training looks hopeless, else None."""
-        self.costs.append(cost)
-        if len(self.costs) != 2 or not self.judged:
-            return None
-        first, second = self.costs
-        advice = ("check eta (too large, or too small), init='scaled' for relu or tanh "
-                  "units, and inputs scaled to about [0, 1]")
-        # (Growth among costs already tiny next to chance is rounding, not trouble.)
-        if second > 1.1 * first and (self.chance is None or second > 0.01 * self.chance):
-            return (f"the training cost grew from {first:.4g} in the first epoch to "
-                    f"{second:.4g} in the second: {advice}")
-        if self.chance is not None and second >= 0.97 * self.chance:
-            return (f"the training cost in the second epoch, {second:.4g}, is no better than "
-                    f"always answering the mean target ({self.chance:.4g}): the network has "
-                    f"not started to learn; {advice}")
-        return None
-
-
-# Rows on which the learning speed is measured: enough for a stable mean, few
-# enough that one plain gradient per epoch costs little next to the epoch.
-SPEED_ROWS = 1000
-
-
-def _speed_subset(X, Y):
-    # Evenly spaced rows, the same every epoch; the network's generator is not
-    # touched, so monitoring never changes the training run.
-    n = X.shape[0]
-    if n <= SPEED_ROWS:
-        return X, Y
-    rows = np.linspace(0, n - 1, SPEED_ROWS).astype(np.intp)
-    return np.ascontiguousarray(X[rows]), np.ascontiguousarray(Y[rows])
-
-
-#: The measures of the speed of learning ``monitor_learning_speed`` takes.
-SPEED_MEASURES = ("norm", "mean_abs")
-
-
-def _speed_measure(value):
-    """'norm' (True, the book's), 'mean_abs', or None (False); else TypeError/ValueError."""
-    if isinstance(value, (bool, np.bool_)):
-        return "norm" if value else None
-    if not isinstance(value, str):
-        raise TypeError(f"monitor_learning_speed must be True, False or one of "
-                        f"{list(SPEED_MEASURES)}; got {value!r}")
-    if value not in SPEED_MEASURES:
-        raise ValueError(f"monitor_learning_speed must be True, False or one of "
-                         f"{list(SPEED_MEASURES)}; got {value!r}")
-    return value
-
-
-def _learning_speed(net, X, Y, measure="norm"):
-    """Per layer l = 2..L, the speed of learning of layer l, g = ∂C/∂b^l, C the mean cost over X.
-
-    'norm': ‖g‖, the book's measure (generate_gradient.py, chapter 5);
-    'mean_abs': the mean of |g| over the layer's units.
-    """
-    grad, _ = net._gradient(X, Y)
-    _, nabla_b = net._views(grad)
-    n = X.shape[0]
-    if measure == "mean_abs":
-        return [float(np.mean(np.abs(b, dtype=np.float64))) / n for b in nabla_b]
-    return [float(np.linalg.norm(np.asarray(b, dtype=np.float64) / n)) for b in nabla_b]
-
-
-def _epoch_orders(net, training_data, n):
-    """A function giving each epoch's order of the rows of X (mini-batches in turn).
-
-    A seeded network permutes with its own generator.  Without a seed, each
-    epoch is network.py's ``random.shuffle(training_data)``: a list of
-    (x, y) tuples is shuffled in place, exactly as the original shuffles it
-    (``random.shuffle`` makes the same swaps whatever the items are), so
-    several networks trained in turn from one list see the original's
-    orders; other input (arrays, a ``zip``) is shuffled as such a list would
-    be, epoch after epoch, without touching the caller's data.
-    """
-    if net._rng is not None:
-        return lambda: net._rng.permutation(n).astype(np.intp)
-    in_place = isinstance(training_data, list) and not _data._is_pair(training_data)
-    rows = np.arange(n, dtype=np.intp)  # rows[k]: the row of X now at position k
-
-    def shuffle():
-        nonlocal rows
-        positions = _python_shuffle(n)
-        if in_place:
-            training_data[:] = [training_data[k] for k in positions.tolist()]
-        rows = rows[positions]
-        return rows
-    return shuffle
-
-
-def _python_shuffle(n):
-    """``random.shuffle(list(range(n)))`` as an intp array, advancing ``random``'s state.
-
-    The swaps are drawn in the core from a copy of the global generator's
-    state (the same draws, a tenth of the time); wherever the global
-    ``random`` is not CPython's plain Mersenne Twister, it is simply called.
-    """
-    inst = getattr(random.shuffle, "__self__", None)
-    if (type(inst) is random.Random and random.shuffle.__func__ is random.Random.shuffle
-            and n <= 1 << 32):
-        version, internal, gauss = inst.getstate()
-        if version == 3 and len(internal) == 625:
-            mt = np.array(internal[:624], dtype=np.uint32)
-            positions = np.arange(n, dtype=np.intp)
-            index = _core.python_shuffle(mt, internal[624], positions)
-            inst.setstate((version, tuple(mt.tolist()) + (index,), gauss))
-            return positions
-    positions = list(range(n))
-    random.shuffle(positions)
-    return np.array(positions, dtype=np.intp)
-
-
 def _check_net(net):
-    from .model import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
 
@@ -269,17 +89,59 @@ def _flag(value, name):
     return bool(value)
 
 
-class _Optimizer:
-    """The driver shared by every step rule: epochs, runs of mini-batches in
-    the core, divergence roll-back, per-network state.
+class Buffers(NamedTuple):
+    """The scratch one run of mini-batches needs, allocated once per epoch (:meth:`Optimizer.buffers`).
 
-    A subclass sets the hyper-parameters and :meth:`_rule_name`; everything
-    else is here.  ``batch_l2`` is scikit-learn's ``alpha``: an L2 term
-    (α/m) W joins the gradient of each mini-batch of m examples, beside the
-    book's (λ/n) W.
+    Parameters
+    ----------
+    entry : list
+        The optimizer's ``[state buffer, steps taken]`` for the network.
+    work : ndarray
+        The core's workspace.
+    snapshot, state_snapshot : ndarray
+        Where the parameters and the state are kept to fall back on.
+    threads : int
+        The most threads a step may use.
+    params : ndarray
+        The network's flat parameter vector.
     """
 
-    def __init__(self, eta, mini_batch_size, lmbda, shuffle, batch_l2):
+    entry: list
+    work: Array
+    snapshot: Array
+    state_snapshot: Array
+    threads: int
+    params: Array
+
+
+class Optimizer:
+    """The base of every step rule: settings, state per network, runs of mini-batches in the core.
+
+    To write an optimizer of your own, subclass this, set the
+    hyper-parameters in ``__init__`` (calling ``super().__init__``), and
+    name the core's rule in :meth:`rule_name` (a key of :data:`RULES`);
+    override :meth:`rule_args` when the rule takes more than ``batch_l2``.
+    Everything else (epochs through :func:`cbp.training.train`, divergence
+    roll-back, per-network state, pickling) is here.  ``batch_l2`` is
+    scikit-learn's ``alpha``: an L2 term (α/m) W joins the gradient of each
+    mini-batch of m examples, beside the book's (λ/n) W.
+
+    Parameters
+    ----------
+    eta : float > 0
+        Learning rate η.
+    mini_batch_size : int >= 1
+        Examples per step.
+    lmbda : float >= 0
+        L2 strength λ.
+    shuffle : bool
+        Reshuffle the training data at each epoch.
+    batch_l2 : float >= 0
+        scikit-learn's ``alpha``.
+    """
+
+    def __init__(self, eta: float, mini_batch_size: int, lmbda: float, shuffle: bool,
+                 batch_l2: float) -> None:
         self.eta = _checks.real(eta, "eta", positive=True)
         self.mini_batch_size = _checks.integer(mini_batch_size, "mini_batch_size", minimum=1)
         self.lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
@@ -292,8 +154,30 @@ class _Optimizer:
     momentum = 0.0
     num_threads = None
 
-    def _rule_name(self):
+    def rule_name(self) -> str:
+        """The core's step rule this optimizer applies: a key of :data:`RULES`.
+
+        Returns
+        -------
+        str
+            The rule's name.
+        """
         raise NotImplementedError
+
+    def rule_args(self, steps: int) -> Array:
+        """The rule's extra arguments for the core: batch_l2, three of the rule's, steps taken.
+
+        Parameters
+        ----------
+        steps : int
+            Steps taken so far on the network.
+
+        Returns
+        -------
+        ndarray of 5 float64
+            ``[batch_l2, 0, 0, 0, steps]`` here.
+        """
+        return np.array([self.batch_l2, 0.0, 0.0, 0.0, steps], dtype=np.float64)
 
     def _threads(self):
         # Most threads a step may use: OpenMP's count unless set (the core
@@ -305,7 +189,7 @@ class _Optimizer:
         # faster per example on this shape last time (the weights are the
         # same either way), trying the other again every few runs, since on
         # a shared machine a team loses whenever a core is taken.
-        team = _core.team_size(net._sizes, m, threads)
+        team = _core.team_size(net.layout.sizes, m, threads)
         if team == 1:
             return 1, None
         key = (tuple(net.sizes), m, np.dtype(net.dtype).str, team)
@@ -322,12 +206,9 @@ class _Optimizer:
         best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
         return (other if pace["runs"] % 8 == 0 else best), pace
 
-    def _rule_args(self, steps):
-        return np.array([self.batch_l2, 0.0, 0.0, 0.0, steps], dtype=np.float64)
-
     def _state_for(self, net):
         # The rule's state belongs to the (optimizer, network) pair.
-        size = RULES[self._rule_name()].state * net._n_params
+        size = RULES[self.rule_name()].state * net.layout.n_params
         entry = self._state.get(net)
         if entry is None or entry[0].shape[0] != size or entry[0].dtype != net.dtype:
             entry = self._state[net] = [np.zeros(max(size, 1), dtype=net.dtype), 0]
@@ -409,30 +290,59 @@ class _Optimizer:
 
     def _step_checked(self, net, X, Y, n):
         order = np.arange(X.shape[0], dtype=np.intp)
-        with net._lock:
-            buffers = self._buffers(net, X.shape[0])
-            _, cost_sum = self._run_batches(net, X, Y, order, X.shape[0], 0, 1, n, buffers,
-                                            epoch=0, history=None)
+        with net.parameters():
+            buffers = self.buffers(net, X.shape[0])
+            _, cost_sum = self.run_batches(net, X, Y, order, X.shape[0], 0, 1, n, buffers,
+                                           epoch=0, history=None)
         return cost_sum / X.shape[0]
 
-    def _epoch(self, net, X, Y, order, epoch=0):
+    # -- runs of mini-batches -----------------------------------------------
+
+    def run_epoch(self, net: Network, X: Array, Y: Array, order: Array, epoch: int = 0) -> float:
         """One epoch over checked rows X, Y taken in ``order``, in one call to the core.
 
-        For callers that own the epoch loop (the scikit-learn estimators);
-        returns Σ C_x, each cost taken before its mini-batch's step.
+        For callers that own the epoch loop (the scikit-learn estimators).
+
+        Parameters
+        ----------
+        net : Network
+            The network trained in place.
+        X, Y : ndarray
+            Checked training rows and targets.
+        order : ndarray of intp
+            The order of the rows.
+        epoch : int
+            The epoch, for a divergence's message.
+
+        Returns
+        -------
+        float
+            Σ C_x, each cost taken before its mini-batch's step.
         """
         n = X.shape[0]
         m = min(self.mini_batch_size, n)
-        with net._lock:
-            _, cost_sum = self._run_batches(net, X, Y, order, m, 0, -(-n // m), n,
-                                            self._buffers(net, m), epoch, None)
+        with net.parameters():
+            _, cost_sum = self.run_batches(net, X, Y, order, m, 0, -(-n // m), n,
+                                           self.buffers(net, m), epoch, None)
         return cost_sum
 
-    def _fork(self, source, target):
+    def fork(self, source: Network, target: Network) -> "Optimizer":
         """A copy of this optimizer whose only state is a copy of ``source``'s, for ``target``.
 
         Lets a caller train a copy of a network and keep the original (and
         this optimizer) as they were until it succeeds.
+
+        Parameters
+        ----------
+        source : Network
+            The network whose state is copied.
+        target : Network
+            The network the copy holds it for.
+
+        Returns
+        -------
+        Optimizer
+            The copy.
         """
         twin = copy.copy(self)
         twin._state = weakref.WeakKeyDictionary()
@@ -441,28 +351,74 @@ class _Optimizer:
             twin._state[target] = [entry[0].copy(), entry[1]]
         return twin
 
-    def _buffers(self, net, m):
-        # Scratch for the core and the snapshot to fall back on, allocated
-        # once per call rather than per run of mini-batches.
+    def buffers(self, net: Network, m: int) -> Buffers:
+        """Scratch for the core and the snapshots to fall back on, for runs of size-m mini-batches.
+
+        Allocated once per epoch rather than per run of mini-batches.
+
+        Parameters
+        ----------
+        net : Network
+            The network trained.
+        m : int
+            The mini-batch size.
+
+        Returns
+        -------
+        Buffers
+        """
         entry = self._state_for(net)
         threads = self._threads()
-        work = np.empty(_core.workspace_size(net._sizes, m, threads), dtype=net.dtype)
-        return entry, work, np.empty_like(net._params), np.empty_like(entry[0]), threads
+        with net.parameters() as (params, _, _):
+            work = np.empty(_core.workspace_size(net.layout.sizes, m, threads), dtype=net.dtype)
+            return Buffers(entry, work, np.empty_like(params), np.empty_like(entry[0]), threads,
+                           params)
 
-    def _run_batches(self, net, X, Y, order, m, first, last, n, buffers, epoch, history):
-        # Mini-batches first..last-1; on NaN/Inf, back to the last finite
-        # state (replaying from a snapshot) and raise.
-        params = net._params
-        entry, work, snapshot, v_snapshot, threads = buffers
+    def run_batches(self, net: Network, X: Array, Y: Array, order: Array, m: int, first: int,
+                    last: int, n: int, buffers: "Buffers", epoch: int,
+                    history: Optional[History] = None) -> Tuple[int, float]:
+        """Mini-batches ``first`` to ``last - 1`` of an epoch, in one call to the core.
+
+        On NaN or ±Inf, the network goes back to its state after the last
+        finite mini-batch (replayed from a snapshot) and ``DivergenceError``
+        is raised.  The caller holds ``net.parameters()``.
+
+        Parameters
+        ----------
+        net : Network
+            The network trained in place.
+        X, Y : ndarray
+            Checked training rows and targets (C-contiguous, the network's dtype).
+        order : ndarray of intp
+            The epoch's order of the rows.
+        m : int
+            The mini-batch size.
+        first, last : int
+            The mini-batches of the run.
+        n : int
+            The training-set size (for the L2 term).
+        buffers : Buffers
+            From :meth:`buffers`, for this network and m.
+        epoch : int
+            The epoch, for the error's message.
+        history : dict, optional
+            Carried by the error.
+
+        Returns
+        -------
+        (int, float)
+            The examples done and Σ C_x over them, each before its step.
+        """
+        entry, work, snapshot, v_snapshot, threads, params = buffers
         velocity, steps = entry
         snapshot[...] = params
         v_snapshot[...] = velocity
-        args = (*net._core_args(), *net._codes, X, Y, order, m)
-        hyper = (self.eta, self.lmbda / n, self.momentum, work, RULES[self._rule_name()].code)
+        args = (*net.layout.core_args, *net.layout.codes, X, Y, order, m)
+        hyper = (self.eta, self.lmbda / n, self.momentum, work, RULES[self.rule_name()].code)
         threads, pace = self._team_choice(net, m, threads)
         start = time.perf_counter()
         done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
-                                                     *hyper, self._rule_args(steps),
+                                                     *hyper, self.rule_args(steps),
                                                      num_threads=threads)
         if pace is not None and examples:
             pace[threads] = (time.perf_counter() - start) / examples
@@ -476,7 +432,7 @@ class _Optimizer:
             snapshot[...] = params
             v_snapshot[...] = velocity
             _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
-                                        self._rule_args(steps), num_threads=threads)
+                                        self.rule_args(steps), num_threads=threads)
             if not (np.isfinite(c) and _core.all_finite(params)):
                 params[...] = snapshot
                 velocity[...] = v_snapshot
@@ -491,6 +447,65 @@ class _Optimizer:
         raise DivergenceError(f"training diverged in epoch {epoch}", epoch, last - 1, history)
 
     # -- epochs -------------------------------------------------------------
+
+    def prepare(self, net: Network, training_data: Data) -> Tuple[None, Array, Array, int]:
+        """The training data as checked arrays, for :func:`cbp.training.train`.
+
+        Parameters
+        ----------
+        net : Network
+            The network to train.
+        training_data : list of (x, y) tuples, or a pair (X, Y)
+            The training examples.
+
+        Returns
+        -------
+        (None, ndarray, ndarray, int)
+            No example list, the rows X and targets Y, and their number.
+        """
+        X, Y = _data.training_arrays(training_data, net.sizes[0], net.sizes[-1], net.dtype)
+        if X.shape[0] == 0:
+            raise ValueError("training_data must hold at least one example")
+        return None, X, Y, X.shape[0]
+
+    def train_epoch(self, run: training.Run, epoch: int, order: Array,
+                    progress: Progress = None) -> float:
+        """One epoch of :func:`cbp.training.train`, as a few runs of mini-batches.
+
+        About 20 runs per epoch when someone is watching the progress,
+        otherwise a handful, so that the checks between them cost nothing.
+
+        Parameters
+        ----------
+        run : cbp.training.Run
+            The training run (network, rows, history).
+        epoch : int
+            The epoch, from 0.
+        order : ndarray of intp
+            The epoch's order of the rows.
+        progress : callable, optional
+            ``progress(examples_done)`` after each run.
+
+        Returns
+        -------
+        float
+            Σ C_x over the epoch, each before its mini-batch's step.
+        """
+        net, n = run.net, run.n
+        m = min(self.mini_batch_size, n)
+        n_batches = (n + m - 1) // m
+        per_run = max(1, n_batches // (20 if progress else 4))
+        cost_sum = 0.0
+        with net.parameters():
+            buffers = self.buffers(net, m)
+            for first in range(0, n_batches, per_run):
+                last = min(first + per_run, n_batches)
+                _, c = self.run_batches(net, run.X, run.Y, order, m, first, last, n, buffers,
+                                        epoch, run.history)
+                cost_sum += c
+                if progress is not None:
+                    progress(min(last * m, n))
+        return cost_sum
 
     def run(self, net: "Network", training_data: Data, epochs: int, test_data: Data = None,
             verbose: bool = False, progress: Progress = None,
@@ -535,109 +550,28 @@ class _Optimizer:
             raise TypeError("training_data must be one argument holding both inputs and "
                             "targets: pass the pair (X, y), as in net.SGD((X, y), epochs, "
                             "mini_batch_size, eta), not X and y separately")
-        epochs = _checks.integer(epochs, "epochs", minimum=0)
-        n_in, n_out = net.sizes[0], net.sizes[-1]
-        X, Y = _data.training_arrays(training_data, n_in, n_out, net.dtype)
-        n = X.shape[0]
-        if n == 0:
-            raise ValueError("training_data must hold at least one example")
-        test = None
+        callbacks = []
+        measure = training.speed_measure(monitor_learning_speed)
+        if measure:
+            callbacks.append(training.LearningSpeed(measure))
+        if net.training_warnings:
+            callbacks.append(training.Watch())
+        n_test = None
         if test_data is not None:
             # (X, Y, labels): labels None when the test data are targets
             # (regression), which have a cost but no accuracy.
-            test = _data.examples(test_data, n_in, n_out, net.dtype, "test_data",
-                                  want_labels=True)
-        if progress is not None and not callable(progress):
-            raise TypeError(f"progress must be callable; got {type(progress).__name__}")
-        m = min(self.mini_batch_size, n)
-        n_batches = (n + m - 1) // m
-        # Runs of mini-batches between checks: about 20 per epoch when
-        # someone is watching, otherwise a handful, so the checks cost nothing.
-        per_run = max(1, n_batches // (20 if progress else 4))
-        history: History = {"epoch": [], "cost": [], "seconds": []}
-        watch = _Watch(net, X, Y, n_batches)
-        # The drop-ins stay as quiet as the book's code, which never warns.
-        judge = getattr(net, "_training_warnings", True)
-        if epochs and judge and watch.inputs():
-            _warn(watch.inputs())
-        if test is not None:
-            if test[2] is not None:
-                history.update(correct=[], accuracy=[])
-            history["test_cost"] = []
-        measure = _speed_measure(monitor_learning_speed)
-        speed_rows = _speed_subset(X, Y) if measure else None
-        if speed_rows is not None:
-            history["learning_speed"] = []
-        shuffle = _epoch_orders(net, training_data, n)
-        try:
-            for j in range(epochs):
-                if speed_rows is not None:
-                    # Before the epoch, as generate_gradient.py measures it: row 0
-                    # is the untrained network.
-                    history["learning_speed"].append(
-                        _learning_speed(net, speed_rows[0], speed_rows[1], measure))
-                start = time.perf_counter()
-                with net._lock:
-                    order = shuffle() if self.shuffle else np.arange(n, dtype=np.intp)
-                    cost_sum = 0.0
-                    buffers = self._buffers(net, m)
-                    for first in range(0, n_batches, per_run):
-                        last = min(first + per_run, n_batches)
-                        _, c = self._run_batches(net, X, Y, order, m, first, last, n, buffers,
-                                                 j, history)
-                        cost_sum += c
-                        if progress is not None:
-                            progress(min(last * m, n))
-                history["epoch"].append(j)
-                history["cost"].append(cost_sum / n)
-                hopeless = watch.epoch(cost_sum / n)
-                if hopeless and judge:
-                    _warn(hopeless)
-                history["seconds"].append(time.perf_counter() - start)
-                if test is not None:
-                    self._record_test(net, test, history)
-                if verbose:
-                    if test is not None and test[2] is not None:
-                        print(f"Epoch {j}: {history['correct'][-1]} / {test[0].shape[0]}")
-                    elif test is not None:
-                        print(f"Epoch {j}: test cost {history['test_cost'][-1]:.6g}")
-                    else:
-                        print(f"Epoch {j} complete")
-                if on_epoch is not None and on_epoch(j, X, Y):
-                    break
-        except KeyboardInterrupt:
-            # Ctrl-C anywhere in an epoch (in the core, between mini-batches, while
-            # evaluating or printing) leaves the network at a mini-batch boundary;
-            # the history keeps the epochs whose records are complete.
-            done = min(len(v) for v in history.values())
-            for v in history.values():
-                del v[done:]
-            raise TrainingInterrupted(history) from None
-        return history
-
-    @staticmethod
-    def _record_test(net, test, history):
-        # The cost of the test targets, as total_cost computes it; with class
-        # labels, also how many the network answers right.
-        X, Y, labels = test
-        if X.shape[0] == 0:
-            if labels is not None:
-                history["correct"].append(0)
-                history["accuracy"].append(float("nan"))
-            history["test_cost"].append(float("nan"))
-            return
-        a, z = net._predict(X, with_z=True)
-        if labels is not None:
-            correct = int(np.sum(_data.predicted_labels(a) == labels))
-            history["correct"].append(correct)
-            history["accuracy"].append(correct / X.shape[0])
-        c = np.empty(X.shape[0], dtype=np.float64)
-        _core.costs(z, a, Y, net._codes[1], net._codes[2], c)
-        from .model import _mean
-        history["test_cost"].append(_mean(c))
+            test = _data.examples(test_data, net.sizes[0], net.sizes[-1], net.dtype,
+                                  "test_data", want_labels=True)
+            callbacks.append(training.Monitor(test))
+            n_test = test[0].shape[0]
+        if verbose:
+            callbacks.append(training.Printer(n_test))
+        if on_epoch is not None:
+            callbacks.append(training.OnEpoch(on_epoch))
+        return training.train(net, self, training_data, epochs, callbacks, progress)
 
 
-class SGD(_Optimizer):
+class SGD(Optimizer):
     """Stochastic gradient descent on a :class:`cbp.Network`.
 
     Parameters
@@ -675,7 +609,14 @@ class SGD(_Optimizer):
         self.momentum = _checks.real(momentum, "momentum", minimum=0.0, below=1.0)
         self.nesterov = _flag(nesterov, "nesterov")
 
-    def _rule_name(self):
+    def rule_name(self) -> str:
+        """'sgd', or with momentum 'momentum' or 'nesterov'.
+
+        Returns
+        -------
+        str
+            A key of :data:`RULES`.
+        """
         if not self.momentum:
             return "sgd"
         return "nesterov" if self.nesterov else "momentum"
@@ -688,7 +629,7 @@ class SGD(_Optimizer):
                 f"lmbda={self.lmbda}, momentum={self.momentum}, shuffle={self.shuffle}{extra})")
 
 
-class Adam(_Optimizer):
+class Adam(Optimizer):
     """Adam (Kingma & Ba, 2014) on a :class:`cbp.Network`, as scikit-learn applies it.
 
     With g the mini-batch's mean gradient (plus the L2 terms) and t the steps
@@ -716,10 +657,29 @@ class Adam(_Optimizer):
         self.beta2 = _checks.real(beta2, "beta2", minimum=0.0, below=1.0)
         self.epsilon = _checks.real(epsilon, "epsilon", positive=True)
 
-    def _rule_name(self):
+    def rule_name(self) -> str:
+        """'adam'.
+
+        Returns
+        -------
+        str
+            A key of :data:`RULES`.
+        """
         return "adam"
 
-    def _rule_args(self, steps):
+    def rule_args(self, steps: int) -> Array:
+        """``[batch_l2, beta1, beta2, epsilon, steps]`` for the core.
+
+        Parameters
+        ----------
+        steps : int
+            Steps taken so far on the network.
+
+        Returns
+        -------
+        ndarray of 5 float64
+            The rule's arguments.
+        """
         return np.array([self.batch_l2, self.beta1, self.beta2, self.epsilon, steps],
                         dtype=np.float64)
 
@@ -727,3 +687,60 @@ class Adam(_Optimizer):
         return (f"Adam(eta={self.eta}, beta1={self.beta1}, beta2={self.beta2}, "
                 f"epsilon={self.epsilon}, mini_batch_size={self.mini_batch_size}, "
                 f"lmbda={self.lmbda}, shuffle={self.shuffle}, batch_l2={self.batch_l2})")
+
+
+# -- what Network's book-style methods carry out (see cbp.model.implements) ------
+
+
+@model.implements("step")
+def _network_step(net, X, Y, n, eta, lmbda, num_threads):
+    SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda,
+        num_threads=num_threads)._step_checked(net, X, Y, n)
+
+
+@model.implements("SGD")
+def _network_sgd(net, training_data, epochs, mini_batch_size, eta, test_data, lmbda, momentum,
+                 shuffle, verbose, progress, monitor_learning_speed, num_threads, step=None,
+                 evaluate=None):
+    """Network.SGD: the core's steps, or ``step`` (a subclass's own update) in Python.
+
+    ``evaluate``: the subclass's own, which then evaluates the test data.
+    """
+    if step is None and evaluate is None:
+        opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
+                  shuffle=shuffle, num_threads=num_threads)
+        return opt.run(net, training_data, epochs, test_data=test_data, verbose=verbose,
+                       progress=progress, monitor_learning_speed=monitor_learning_speed)
+    callbacks = []
+    if step is None:
+        # Training in the core; evaluation through the subclass's methods.
+        opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
+                  shuffle=shuffle, num_threads=num_threads)
+        measure = training.speed_measure(monitor_learning_speed)
+        if measure:
+            callbacks.append(training.LearningSpeed(measure))
+        if net.training_warnings:
+            callbacks.append(training.Watch())
+    else:
+        if momentum or progress is not None or monitor_learning_speed:
+            raise TypeError("momentum, progress and monitor_learning_speed need cbp's own "
+                            "update_mini_batch and backprop; this subclass replaces them")
+        eta = _checks.real(eta, "eta", positive=True)
+        lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
+        opt = _python_path.PythonSteps(lambda batch, n: step(batch, eta, lmbda, n),
+                                       mini_batch_size, shuffle)
+    if step is not None and evaluate is None:
+        evaluate = net.evaluate     # as the book's loop: the number right, no test cost
+    n_test = None
+    if test_data is not None:
+        if evaluate is None:
+            test = _data.examples(test_data, net.sizes[0], net.sizes[-1], net.dtype,
+                                  "test_data", want_labels=True)
+            callbacks.append(training.Monitor(test))
+            n_test = test[0].shape[0]
+        else:
+            callbacks.append(training.Evaluation(evaluate, test_data))
+            n_test = callbacks[-1].n_test
+    if verbose:
+        callbacks.append(training.Printer(n_test))
+    return training.train(net, opt, training_data, epochs, callbacks, progress)

@@ -1,0 +1,242 @@
+"""The Python path: a network whose subclass replaces some of cbp's fast methods.
+
+The book's exercises replace ``backprop``, ``update_mini_batch``,
+``feedforward``, ``cost_derivative``, a cost class or the module's
+``sigmoid``.  cbp's own versions of those methods are marked ``@fast``; a
+class whose method of that name is not the marked one has replaced it, and
+the network then calls the replacement, example by example, in Python.  This
+module is the one place that decides so (:func:`overridden`), and holds the
+equations that path runs.
+"""
+import numpy as np
+
+from . import _checks, _data
+
+
+def fast(method):
+    """Mark ``method`` as cbp's own fast version of a method a subclass may replace.
+
+    Parameters
+    ----------
+    method : function
+
+    Returns
+    -------
+    function
+        ``method`` itself, marked.
+    """
+    method.cbp_fast = True
+    return method
+
+
+def _is_fast(attribute):
+    return getattr(attribute, "cbp_fast", False)
+
+
+def overridden(net, *names):
+    """Whether ``type(net)`` replaces any of ``names`` among cbp's ``@fast`` methods.
+
+    A name counts when the class that defines it first in the method
+    resolution order did not mark it ``@fast`` while a class further down
+    did.  A drop-in whose module's ``sigmoid`` was replaced (its
+    ``replaced_functions()`` gives them) counts every method that computes
+    an activation as replaced.
+
+    Parameters
+    ----------
+    net : Network
+    *names : str
+
+    Returns
+    -------
+    bool
+    """
+    if net.replaced_functions() is not None and any(n in ACTIVATION_METHODS for n in names):
+        return True
+    mro = type(net).__mro__
+    for name in names:
+        for k, klass in enumerate(mro):
+            if name in klass.__dict__:
+                if not _is_fast(klass.__dict__[name]) and any(
+                        _is_fast(later.__dict__.get(name)) for later in mro[k + 1:]):
+                    return True
+                break
+    return False
+
+
+#: The methods that compute an activation: all run in Python once a drop-in's
+#: module-level sigmoid is replaced.
+ACTIVATION_METHODS = ("feedforward", "backprop", "update_mini_batch", "evaluate")
+
+
+def sigmoid(z):
+    """σ(z) = 1 / (1 + e^(−z)), elementwise, without overflow warnings.
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The values σ(z), float64, of z's shape.
+    """
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid_prime(z):
+    """σ'(z) = σ(z) (1 − σ(z)).
+
+    Parameters
+    ----------
+    z : array_like
+        Weighted inputs.
+
+    Returns
+    -------
+    ndarray
+        The values σ'(z), float64, of z's shape.
+    """
+    s = sigmoid(z)
+    return s * (1 - s)
+
+
+def elementwise(name):
+    """(f, f') as NumPy functions of z, for the Python path."""
+    if name == "sigmoid":
+        return sigmoid, sigmoid_prime
+    if name == "tanh":
+        return np.tanh, lambda z: 1 - np.tanh(z) ** 2
+    if name == "relu":
+        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(np.float64))
+    if name == "linear":
+        return (lambda z: z), np.ones_like
+    raise TypeError(f"an overridden backprop or cost needs elementwise activations; "
+                    f"{name!r} is not one")
+
+
+def feedforward(net, a, f):
+    """a ← f(W a + b) layer by layer, in float64, through ``f`` (a drop-in's own sigmoid)."""
+    a = _checks.array(a, "a", np.float64)
+    for b, w in zip(net.biases, net.weights):
+        a = f(np.dot(w, a) + b)
+    return a
+
+
+def backprop(net, x, y, output_error, functions=None):
+    """(nabla_b, nabla_w) in float64, with δ^L = output_error(z^L, a^L, y).
+
+    BP1 with the caller's δ^L, then BP2-BP4.  ``functions`` (f, f') replaces
+    the network's activation in every layer (a drop-in module's replaced
+    ``sigmoid``/``sigmoid_prime``).
+    """
+    f, f_prime = functions or elementwise(net.activation)
+    f_out = functions[0] if functions else elementwise(net.output_activation)[0]
+    with net.parameters() as (flat, _, _):
+        ws, bs = net.layout.views(flat.astype(np.float64))
+    a = _checks.vector(x, "x", net.sizes[0], np.float64).reshape(-1, 1)
+    activations, zs = [a], []
+    for l, (w, b) in enumerate(zip(ws, bs)):
+        zs.append(w @ activations[-1] + b)
+        activations.append((f_out if l == len(ws) - 1 else f)(zs[-1]))
+    delta = np.asarray(output_error(zs[-1], activations[-1], y), dtype=np.float64)
+    if delta.shape != zs[-1].shape:
+        raise ValueError(f"the output error (δ^L) must have shape {zs[-1].shape}; "
+                         f"got {delta.shape}")
+    nabla_b, nabla_w = [None] * len(ws), [None] * len(ws)
+    for l in range(len(ws) - 1, -1, -1):
+        if l < len(ws) - 1:
+            delta = (ws[l + 1].T @ delta) * f_prime(zs[l])
+        nabla_b[l] = delta
+        nabla_w[l] = delta @ activations[l].T
+    return nabla_b, nabla_w
+
+
+def update_mini_batch(net, mini_batch, eta, lmbda=0.0, n=None):
+    """One step through the network's own ``backprop``, one example at a time.
+
+    W ← (1 − ηλ/n) W − (η/m) Σ_x ∂C_x/∂W, b ← b − (η/m) Σ_x ∂C_x/∂b.  Every
+    new layer is checked before any is written: a refused step changes nothing.
+    """
+    eta = _checks.real(eta, "eta", positive=True)
+    lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
+    batch = _data.as_tuples(mini_batch, "mini_batch")
+    if not batch:
+        raise ValueError("mini_batch must hold at least one example")
+    n = len(batch) if n is None else _checks.integer(n, "n", minimum=1)
+    layout = net.layout
+    sum_w = [np.zeros(shape) for shape in layout.shapes(0)]
+    sum_b = [np.zeros(shape) for shape in layout.shapes(1)]
+    for x, y in batch:
+        nabla_b, nabla_w = net.backprop(x, y)
+        for name, sums, grads in (("nabla_b", sum_b, nabla_b), ("nabla_w", sum_w, nabla_w)):
+            if len(grads) != len(sums):
+                raise ValueError(f"backprop must return {len(sums)} arrays in {name}; "
+                                 f"got {len(grads)}")
+            for k, (acc, g) in enumerate(zip(sums, grads)):
+                if np.shape(g) != acc.shape:
+                    raise ValueError(f"backprop returned {name}[{k}] of shape "
+                                     f"{np.shape(g)}; expected {acc.shape}")
+                acc += g
+    decay, rate = 1 - eta * (lmbda / n), eta / len(batch)
+    new_w = [_checks.layer(decay * w - rate * g, k, w.shape, 0, net.dtype)
+             for k, (w, g) in enumerate(zip(net.weights, sum_w))]
+    new_b = [_checks.layer(b - rate * g, k, b.shape, 1, net.dtype)
+             for k, (b, g) in enumerate(zip(net.biases, sum_b))]
+    with net.parameters() as (_, ws, bs):
+        for dst, src in zip(ws + bs, new_w + new_b):
+            dst[...] = src
+
+
+def evaluate(net, test_data):
+    """``evaluate`` through the network's own ``feedforward``, one example at a time."""
+    return sum(int(np.argmax(net.feedforward(x)) == (y if np.ndim(y) == 0 else np.argmax(y)))
+               for x, y in _data.as_tuples(test_data, "test_data"))
+
+
+class PythonSteps:
+    """The training loop's stepper for a network whose ``update_mini_batch`` runs in Python.
+
+    Stands where an optimizer stands in :func:`cbp.training.train`: each
+    epoch takes the examples (a list of (x, y) tuples, as the caller's
+    ``update_mini_batch`` expects them) in the epoch's order and calls
+    ``step(mini_batch, n)`` once per mini-batch.  It records no cost.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(mini_batch, n)``: one update on a list of (x, y) tuples, n
+        the training-set size.
+    mini_batch_size : int >= 1
+    shuffle : bool
+    """
+
+    records_cost = False
+
+    def __init__(self, step, mini_batch_size, shuffle=True):
+        self.step = step
+        self.mini_batch_size = _checks.integer(mini_batch_size, "mini_batch_size", minimum=1)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be True or False; got {shuffle!r}")
+        self.shuffle = bool(shuffle)
+
+    def prepare(self, net, training_data):
+        """(examples, None, None, n): the examples as a list of (x, y) tuples."""
+        # A copy in the caller's order: an unseeded epoch shuffles the
+        # caller's list in place, and the epoch's order indexes this copy.
+        data = list(_data.as_tuples(training_data, "training_data"))
+        if not data:
+            raise ValueError("training_data must hold at least one example")
+        return data, None, None, len(data)
+
+    def train_epoch(self, run, epoch, order, progress=None):
+        """One epoch: ``step`` on each mini-batch of the examples taken in ``order``."""
+        data, m, n = run.examples, self.mini_batch_size, run.n
+        ordered = [data[k] for k in order.tolist()]
+        run.ordered = ordered
+        for k in range(0, n, m):
+            self.step(ordered[k:k + m], n)
+        return None
