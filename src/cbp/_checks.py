@@ -241,3 +241,7 @@ def layer(arr, k, shape, which, dtype):
     if a.shape != shape:
         raise ValueError(f"{name}[{k}] must have shape {shape}; got {a.shape}")
     return a
+
+
+#: The initialisations a network may draw its weights with.
+INITS = ("gaussian", "scaled")

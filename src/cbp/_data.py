@@ -341,3 +341,24 @@ def python_shuffle(n):
     positions = list(range(n))
     random.shuffle(positions)
     return np.array(positions, dtype=np.intp)
+
+
+def epoch_orders(rng, training_data, n):
+    """Each epoch's order of the rows (see :meth:`cbp.Network.epoch_orders`).
+
+    With a generator ``rng``, its permutations; without one, network.py's
+    ``random.shuffle`` of the caller's list (in place), or as if of one.
+    """
+    if rng is not None:
+        return lambda: rng.permutation(n).astype(np.intp)
+    in_place = isinstance(training_data, list) and not is_pair(training_data)
+    rows = np.arange(n, dtype=np.intp)  # rows[k]: the row of X now at position k
+
+    def shuffle():
+        nonlocal rows
+        positions = python_shuffle(n)
+        if in_place:
+            training_data[:] = [training_data[k] for k in positions.tolist()]
+        rows = rows[positions]
+        return rows
+    return shuffle

@@ -8,6 +8,8 @@ the network then calls the replacement, example by example, in Python.  This
 module is the one place that decides so (:func:`overridden`), and holds the
 equations that path runs.
 """
+from typing import Any, Callable, Optional, Tuple
+
 import numpy as np
 
 from . import _checks, _data
@@ -240,3 +242,31 @@ class PythonSteps:
         for k in range(0, n, m):
             self.step(ordered[k:k + m], n)
         return None
+
+
+class Overridable:
+    """The hooks of :class:`cbp.Network` that the book's drop-ins and their exercises change.
+
+    A part of the network class.
+    """
+
+    #: Whether training warns (``TrainingWarning``) about a run that looks
+    #: hopeless; the book's drop-ins, as quiet as the book's code, set False.
+    training_warnings = True
+
+    def replaced_functions(self) -> Optional[Tuple[Callable[..., Any], Callable[..., Any]]]:
+        """The (σ, σ') a drop-in module's user replaced, or ``None`` (always, here).
+
+        The drop-ins return their module's ``sigmoid``/``sigmoid_prime`` when
+        either was reassigned: every method computing an activation then
+        runs through them, in Python.
+
+        Returns
+        -------
+        tuple of two callables, or None
+        """
+        return None
+
+    def _call_update_mini_batch(self, batch, eta, lmbda, n):
+        # The drop-ins call the user's method with their original's signature.
+        self.update_mini_batch(batch, eta, lmbda, n)

@@ -1,7 +1,10 @@
 """What reading ``net.weights`` and ``net.biases`` gives: read-only layers that write back."""
 from collections.abc import Sequence
+from typing import List
 
 import numpy as np
+
+from . import _checks
 
 _IN_PLACE = ("net.weights[l] and net.biases[l] are read-only snapshots: writing into one in "
              "place would not change the network. Assign a changed copy instead: "
@@ -128,3 +131,99 @@ class Layers(Sequence):
 
     def __repr__(self):
         return repr(self._items)
+
+
+class LayerAccess:
+    """:class:`cbp.Network`'s layers as network.py names them: sizes, num_layers, weights, biases.
+
+    A part of the network class (the network's own state, ``_layout`` and
+    ``_params``, is read here as ``self``'s).
+    """
+
+    @property
+    def sizes(self) -> List[int]:
+        """Units per layer, input first."""
+        return [int(s) for s in self._layout.sizes]
+
+    @sizes.setter
+    def sizes(self, value):
+        self._fixed_layout("sizes")
+
+    @property
+    def num_layers(self) -> int:
+        """Number of layers, input included (network.py's ``num_layers``)."""
+        return len(self._layout.sizes)
+
+    @num_layers.setter
+    def num_layers(self, value):
+        self._fixed_layout("num_layers")
+
+    def _fixed_layout(self, name):
+        if "_params" not in self.__dict__:
+            # network.py's and network2.py's __init__ set these attributes; a
+            # subclass copying that __init__ must let cbp's run instead.
+            raise AttributeError(
+                f"cannot set {name}: cbp's Network sets sizes, num_layers, weights and biases "
+                "itself. A subclass's __init__ must first call super().__init__(sizes) (with "
+                "network2, super().__init__(sizes, cost=cost)), instead of setting them as the "
+                "book's __init__ does; then change what you need (net.weights = ...)")
+        raise AttributeError(f"{name} is fixed when the network is built; build a new network "
+                             "for other layer sizes")
+
+    def _read(self, which):
+        # One copy of the parameter vector per read (a single memcpy), then
+        # read-only views into it: cheap, and later training never changes it.
+        with self._lock:
+            snapshot = self._params.copy().view(Snapshot)
+        snapshot.flags.writeable = False
+        return Layers(lambda k, value: self._write(which, k, value), which,
+                      self._layout.views(snapshot)[which])
+
+    def _write(self, which, k, value):
+        """Validate and write layer k (all layers for k=None); the layers as read afterwards."""
+        name = ("weights", "biases")[which]
+        shapes = self._layout.shapes(which)
+        if k is None:
+            if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__len__"):
+                raise TypeError(f"{name} must be a list of {len(shapes)} arrays")
+            if len(value) != len(shapes):
+                raise ValueError(f"{name} must be a list of {len(shapes)} arrays; "
+                                 f"got {len(value)}")
+            # Everything is validated first: a refused assignment changes nothing.
+            checked = [_checks.layer(arr, j, shape, which, self.dtype)
+                       for j, (arr, shape) in enumerate(zip(value, shapes))]
+            layers = range(len(shapes))
+        else:
+            checked = [_checks.layer(value, k, shapes[k], which, self.dtype)]
+            layers = [k]
+        with self.parameters() as (_, *views):
+            for j, src in zip(layers, checked):
+                views[which][j][...] = src
+        return self._read(which)
+
+    @property
+    def weights(self):
+        """The weight matrices W^l, shape (n_out, n_in), as a :class:`Layers` list.
+
+        Reading takes a read-only snapshot that later training does not
+        change; ``net.weights[l] = new`` or ``net.weights = [...]`` validates
+        and writes into the network.
+        """
+        return self._read(0)
+
+    @weights.setter
+    def weights(self, value):
+        if "_params" not in self.__dict__:
+            self._fixed_layout("weights")
+        self._write(0, None, value)
+
+    @property
+    def biases(self):
+        """The bias columns b^l, shape (n_out, 1), as a :class:`Layers` list (see ``weights``)."""
+        return self._read(1)
+
+    @biases.setter
+    def biases(self, value):
+        if "_params" not in self.__dict__:
+            self._fixed_layout("biases")
+        self._write(1, None, value)

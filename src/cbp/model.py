@@ -4,20 +4,22 @@
 ``cbp.network2``) are thin subclasses of it.  The loops run in the Cython core
 (``_core.pyx``); this module checks and converts.
 
-The model is the bottom of cbp's Python layer: the optimizers and the
-training loop (:mod:`cbp.sgd`, :mod:`cbp.training`), the model files
-(:mod:`cbp.io`) and the step-by-step trace (:mod:`cbp.explain`) reach a
-network only through its public interface (:attr:`Network.layout`,
+The class is assembled from parts, one module each: the book's methods are
+here; the interface the rest of cbp uses (``_rows``: :attr:`Network.layout`,
 :meth:`Network.parameters`, the ``*_rows`` methods, :meth:`Network.epoch_orders`,
-:attr:`Network.cost_name`), and the book-style methods that belong to them
-(``net.SGD``, ``net.update_mini_batch``'s step, ``net.save``,
-``net.explain``) are the functions those modules register with
-:func:`implements`: the model imports none of them.
+:attr:`Network.cost_name`), the layers (``_snapshot``), the hooks of the
+Python path for overridden methods (``_python_path``) and pickling
+(``_pickling``) are mixed in.  The model is the bottom of cbp's Python layer:
+the optimizers and the training loop (:mod:`cbp.sgd`, :mod:`cbp.training`),
+the model files (:mod:`cbp.io`) and the trace (:mod:`cbp.explain`) import it
+and reach a network only through that interface; the book-style methods
+that belong to them (``net.SGD``, the step of ``net.update_mini_batch``,
+``net.save``, ``net.explain``) call the functions those modules register
+with :func:`implements`: the model imports none of them.
 
 Notation (note 001): layer l has weights W^l (n_l, n_{l-1}) and biases
 b^l (n_l, 1); z^l = W^l a^{l-1} + b^l and a^l = f(z^l).
 """
-import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -26,15 +28,16 @@ import numpy as np
 
 from . import _checks, _core, _data, _python_path, activations, costs
 from ._layout import Layout
-from ._python_path import fast, overridden, sigmoid, sigmoid_prime
-from ._snapshot import Layers, Snapshot
+from ._python_path import Overridable, fast, overridden, sigmoid, sigmoid_prime
+from ._pickling import Pickling
+from ._rows import RowInterface
+from ._snapshot import LayerAccess, Layers, Snapshot
 from ._typing import Array, ArrayLike, Data, DType, History, PathLike, Progress
 
 __all__ = ["Network", "Layout", "Layers", "Snapshot", "sigmoid", "sigmoid_prime", "implements",
            "MAX_LAYERS"]
 
 MAX_LAYERS = _core.MAX_LAYERS
-_INIT = ("gaussian", "scaled")
 
 # The book-style methods implemented above the model, by name: "SGD" and
 # "step" (cbp.sgd), "save" (cbp.io), "explain" (cbp.explain).  Importing cbp
@@ -66,7 +69,7 @@ def implements(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return register
 
 
-class Network:
+class Network(RowInterface, LayerAccess, Overridable, Pickling):
     """A fully connected feed-forward network trained by backpropagation.
 
     Parameters
@@ -121,8 +124,8 @@ class Network:
             output_activation = activation
         output = activations.lookup(output_activation, "output_activation", output=True)
         cost_entry = costs.lookup(cost, output_activation.lower())
-        if not isinstance(init, str) or init not in _INIT:
-            raise ValueError(f"init must be one of {list(_INIT)}; got {init!r}")
+        if not isinstance(init, str) or init not in _checks.INITS:
+            raise ValueError(f"init must be one of {list(_checks.INITS)}; got {init!r}")
         self.dtype = _checks.dtype(dtype)
         _checks.fits_in_memory(sizes, self.dtype)
         if seed is not None and not isinstance(seed, np.random.SeedSequence):
@@ -159,260 +162,6 @@ class Network:
                     part = draw(min(1 << 16, flat.size - start))
                     flat[start:start + part.size] = part if scale is None else part / scale
 
-    # -- the interface of optimizers, estimators, model files and traces ----
-
-    @property
-    def layout(self) -> Layout:
-        """The parameters' :class:`~cbp.model.Layout`: sizes, offsets, core codes, dtype."""
-        return self._layout
-
-    @contextlib.contextmanager
-    def parameters(self):
-        """Write access to the parameters in place, for readers and optimizers.
-
-        Yields ``(flat, weights, biases)``: the network's one parameter
-        vector (all of W, then all of b, layer by layer; see :attr:`layout`)
-        and writable views of it shaped as :attr:`weights` and
-        :attr:`biases`.  The network is locked meanwhile (re-entrantly), so
-        no other thread trains or reads it half-written.  Values written must
-        be finite; nothing checks them here.
-
-        Yields
-        ------
-        (ndarray, list of ndarray, list of ndarray)
-            The flat vector, the weight views and the bias views.
-        """
-        with self._lock:
-            ws, bs = self._layout.views(self._params)
-            yield self._params, ws, bs
-
-    def forward_rows(self, X: Array, num_threads: Optional[int] = None,
-                     with_z: bool = False) -> Union[Array, Tuple[Array, Array]]:
-        """a^L for rows X that are already in the network's form; no conversion.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, n_in)
-            C-contiguous, of the network's dtype (else ``TypeError`` or
-            ``ValueError``); values finite (not checked).
-        num_threads : int, optional
-            Threads for blocks of 64 rows; the result does not depend on it.
-        with_z : bool, default=False
-            Also return z^L.
-
-        Returns
-        -------
-        ndarray of shape (n, n_out), or a pair of them
-            a^L, or (a^L, z^L) with ``with_z``.
-        """
-        _checks.rows_of(X, "X", self.sizes[0], self.dtype)
-        return self._predict(X, num_threads, with_z)
-
-    def gradient_rows(self, X: Array, Y: Array) -> Tuple[Array, float]:
-        """Σ_x ∇C_x as one flat vector (laid out as the parameters), and Σ_x C_x.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, n_in)
-            C-contiguous rows of the network's dtype, finite (not checked).
-        Y : ndarray of shape (n, n_out)
-            Targets, in the same form.
-
-        Returns
-        -------
-        (ndarray, float)
-            The summed gradient (``layout.views`` splits it by layer) and the
-            summed cost.
-        """
-        _checks.rows_of(X, "X", self.sizes[0], self.dtype)
-        _checks.rows_of(Y, "Y", self.sizes[-1], self.dtype)
-        if X.shape[0] != Y.shape[0] or not X.shape[0]:
-            raise ValueError(f"X and Y must hold the same number (>= 1) of rows; got "
-                             f"{X.shape[0]} and {Y.shape[0]}")
-        grad = np.empty(self._layout.n_params, dtype=self.dtype)
-        work = np.empty(_core.workspace_size(self._layout.sizes, X.shape[0]), dtype=self.dtype)
-        with self._lock:
-            total = _core.gradient(self._params, grad, *self._layout.core_args,
-                                   *self._layout.codes, X, Y, work)
-        return grad, total
-
-    def cost_rows(self, X: Array, Y: Array,
-                  outputs: Optional[Tuple[Array, Array]] = None) -> Array:
-        """C_x for each row, in float64.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, n_in)
-            C-contiguous rows of the network's dtype.
-        Y : ndarray of shape (n, n_out)
-            Their targets, in the same form.
-        outputs : (ndarray, ndarray), optional
-            ``forward_rows(X, with_z=True)`` when already computed.
-
-        Returns
-        -------
-        ndarray of shape (n,)
-            The cost of each row.
-        """
-        _checks.rows_of(Y, "Y", self.sizes[-1], self.dtype)
-        a, z = self.forward_rows(X, with_z=True) if outputs is None else outputs
-        if a.shape != Y.shape or z.shape != Y.shape:
-            raise ValueError("outputs must be forward_rows(X, with_z=True) for these rows")
-        c = np.empty(X.shape[0], dtype=np.float64)
-        _core.costs(z, a, Y, self._layout.codes[1], self._layout.codes[2], c)
-        return c
-
-    def epoch_orders(self, training_data: Data, n: int) -> Callable[[], Array]:
-        """A function giving each epoch's order of the n training rows (mini-batches in turn).
-
-        A seeded network permutes with its own generator.  Without a seed,
-        each epoch is network.py's ``random.shuffle(training_data)``: a list
-        of (x, y) tuples is shuffled in place, exactly as the original
-        shuffles it, so several networks trained in turn from one list see
-        the original's orders; other input (arrays, a ``zip``) is shuffled as
-        such a list would be, epoch after epoch, without being touched.
-
-        Parameters
-        ----------
-        training_data : list of (x, y) tuples, or a pair (X, Y)
-            The caller's training data (shuffled in place when a list).
-        n : int
-            Its number of examples.
-
-        Returns
-        -------
-        callable
-            Called once per epoch, returns that epoch's order: an intp array
-            of the row numbers (of the data as first given).
-        """
-        if self._rng is not None:
-            rng = self._rng
-            return lambda: rng.permutation(n).astype(np.intp)
-        in_place = isinstance(training_data, list) and not _data.is_pair(training_data)
-        rows = np.arange(n, dtype=np.intp)  # rows[k]: the row of X now at position k
-
-        def shuffle():
-            nonlocal rows
-            positions = _data.python_shuffle(n)
-            if in_place:
-                training_data[:] = [training_data[k] for k in positions.tolist()]
-            rows = rows[positions]
-            return rows
-        return shuffle
-
-    @property
-    def cost_name(self) -> str:
-        """cbp's name of the cost (a key of ``cbp.costs.COSTS``), as model files store it."""
-        return next(name for name, entry in costs.COSTS.items()
-                    if entry.code == self._layout.codes[2])
-
-    #: Whether training warns (``TrainingWarning``) about a run that looks
-    #: hopeless; the book's drop-ins, as quiet as the book's code, set False.
-    training_warnings = True
-
-    def replaced_functions(self) -> Optional[Tuple[Callable[..., Any], Callable[..., Any]]]:
-        """The (σ, σ') a drop-in module's user replaced, or ``None`` (always, here).
-
-        The drop-ins return their module's ``sigmoid``/``sigmoid_prime`` when
-        either was reassigned: every method computing an activation then
-        runs through them, in Python.
-
-        Returns
-        -------
-        tuple of two callables, or None
-        """
-        return None
-
-    # -- layers ---------------------------------------------------------------
-
-    @property
-    def sizes(self) -> List[int]:
-        """Units per layer, input first."""
-        return [int(s) for s in self._layout.sizes]
-
-    @sizes.setter
-    def sizes(self, value):
-        self._fixed_layout("sizes")
-
-    @property
-    def num_layers(self) -> int:
-        """Number of layers, input included (network.py's ``num_layers``)."""
-        return len(self._layout.sizes)
-
-    @num_layers.setter
-    def num_layers(self, value):
-        self._fixed_layout("num_layers")
-
-    def _fixed_layout(self, name):
-        if "_params" not in self.__dict__:
-            # network.py's and network2.py's __init__ set these attributes; a
-            # subclass copying that __init__ must let cbp's run instead.
-            raise AttributeError(
-                f"cannot set {name}: cbp's Network sets sizes, num_layers, weights and biases "
-                "itself. A subclass's __init__ must first call super().__init__(sizes) (with "
-                "network2, super().__init__(sizes, cost=cost)), instead of setting them as the "
-                "book's __init__ does; then change what you need (net.weights = ...)")
-        raise AttributeError(f"{name} is fixed when the network is built; build a new network "
-                             "for other layer sizes")
-
-    def _read(self, which):
-        # One copy of the parameter vector per read (a single memcpy), then
-        # read-only views into it: cheap, and later training never changes it.
-        with self._lock:
-            snapshot = self._params.copy().view(Snapshot)
-        snapshot.flags.writeable = False
-        return Layers(lambda k, value: self._write(which, k, value), which,
-                      self._layout.views(snapshot)[which])
-
-    def _write(self, which, k, value):
-        """Validate and write layer k (all layers for k=None); the layers as read afterwards."""
-        name = ("weights", "biases")[which]
-        shapes = self._layout.shapes(which)
-        if k is None:
-            if isinstance(value, (str, bytes, np.ndarray)) or not hasattr(value, "__len__"):
-                raise TypeError(f"{name} must be a list of {len(shapes)} arrays")
-            if len(value) != len(shapes):
-                raise ValueError(f"{name} must be a list of {len(shapes)} arrays; "
-                                 f"got {len(value)}")
-            # Everything is validated first: a refused assignment changes nothing.
-            checked = [_checks.layer(arr, j, shape, which, self.dtype)
-                       for j, (arr, shape) in enumerate(zip(value, shapes))]
-            layers = range(len(shapes))
-        else:
-            checked = [_checks.layer(value, k, shapes[k], which, self.dtype)]
-            layers = [k]
-        with self.parameters() as (_, *views):
-            for j, src in zip(layers, checked):
-                views[which][j][...] = src
-        return self._read(which)
-
-    @property
-    def weights(self):
-        """The weight matrices W^l, shape (n_out, n_in), as a :class:`Layers` list.
-
-        Reading takes a read-only snapshot that later training does not
-        change; ``net.weights[l] = new`` or ``net.weights = [...]`` validates
-        and writes into the network.
-        """
-        return self._read(0)
-
-    @weights.setter
-    def weights(self, value):
-        if "_params" not in self.__dict__:
-            self._fixed_layout("weights")
-        self._write(0, None, value)
-
-    @property
-    def biases(self):
-        """The bias columns b^l, shape (n_out, 1), as a :class:`Layers` list (see ``weights``)."""
-        return self._read(1)
-
-    @biases.setter
-    def biases(self, value):
-        if "_params" not in self.__dict__:
-            self._fixed_layout("biases")
-        self._write(1, None, value)
-
     # -- feedforward and backprop ---------------------------------------------
 
     @fast
@@ -448,21 +197,6 @@ class Network:
             return no_nan(self._predict(arr, num_threads), "a^L")
         raise ValueError(f"a must have shape ({n_in}, 1), ({n_in},) or (n_samples, {n_in}); "
                          f"got {arr.shape}")
-
-    def _predict(self, X, num_threads=None, with_z=False):
-        """(n, n_out) outputs for checked C-contiguous rows X of the right dtype."""
-        # No more threads than 64-row blocks; by default OpenMP's count, which
-        # OMP_NUM_THREADS and threadpoolctl limit as they limit NumPy's BLAS.
-        blocks = max(1, -(-X.shape[0] // 64))
-        num_threads = min(blocks, _core.usable_threads(num_threads or _core.default_threads()))
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        z = np.empty_like(out)
-        layout = self._layout
-        work = np.empty(_core.workspace_size(layout.sizes, 64) * num_threads, dtype=self.dtype)
-        with self._lock:
-            _core.feedforward(self._params, *layout.core_args, *layout.codes[:2], X, out, z,
-                              work, num_threads)
-        return (out, z) if with_z else out
 
     @fast
     def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
@@ -589,10 +323,6 @@ class Network:
             step=self._call_update_mini_batch if python_steps else None,
             evaluate=self.evaluate if overridden(self, "feedforward", "evaluate") else None)
 
-    def _call_update_mini_batch(self, batch, eta, lmbda, n):
-        # The drop-ins call the user's method with their original's signature.
-        self.update_mini_batch(batch, eta, lmbda, n)
-
     # -- evaluation ---------------------------------------------------------
 
     @fast
@@ -691,89 +421,3 @@ class Network:
             Every intermediate value; ``print`` it for the notes' layout.
         """
         return _FACADES["explain"](self, x, y)
-
-    # -- copies and pickles ---------------------------------------------------
-
-    # What __getstate__ writes out itself; the rest of __dict__ (a drop-in's
-    # cost class, a history) travels as it is.
-    _STATE = frozenset(("dtype", "activation", "output_activation", "cost", "init", "_layout",
-                        "_rng", "_lock", "_params"))
-    _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
-
-    def __getstate__(self):
-        """The network as plain data: description, a copy of the parameters, the generator's state.
-
-        For ``pickle`` and :mod:`copy` (to ship a network to another process,
-        e.g. with joblib or Dask); model files are :meth:`save`'s ``.npz``.
-        Unpickling runs code the pickle names: unpickle only networks from a
-        trusted source; loading a model file runs nothing.
-        """
-        with self._lock:
-            params = self._params.copy()
-            rng = None if self._rng is None else self._rng.bit_generator.state
-        return {"format": "cbp.Network", "version": 1, "sizes": self.sizes,
-                "activation": self.activation, "output_activation": self.output_activation,
-                "cost": Network.cost_name.fget(self),
-                "init": self.init, "dtype": np.dtype(self.dtype).name, "params": params,
-                "rng": rng,
-                "extra": {k: v for k, v in self.__dict__.items() if k not in self._STATE}}
-
-    def __setstate__(self, state):
-        """Rebuild from :meth:`__getstate__`'s data, checked: a bad state raises ``ValueError``."""
-        try:
-            self._restore(state)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"not a valid cbp.Network state: {exc}") from None
-
-    def _restore(self, state):
-        if not isinstance(state, dict) or state.get("format") != "cbp.Network":
-            raise ValueError("expected the dict written by Network.__getstate__")
-        if state.get("version") != 1:
-            raise ValueError(f"unknown version {state.get('version')!r}")
-        sizes = _checks.layer_sizes(state["sizes"])
-        hidden = activations.lookup(state["activation"], "activation")
-        output = activations.lookup(state["output_activation"], "output_activation",
-                                    output=True)
-        cost = costs.lookup(state["cost"], state["output_activation"].lower())
-        init = state["init"]
-        if init not in _INIT:
-            raise ValueError(f"init must be one of {list(_INIT)}; got {init!r}")
-        dtype = _checks.dtype(state["dtype"])
-        rng = state["rng"]
-        if rng is not None:
-            name = rng.get("bit_generator") if isinstance(rng, dict) else None
-            if name not in self._BIT_GENERATORS:
-                raise ValueError(f"rng must be the state of one of NumPy's bit generators "
-                                 f"{list(self._BIT_GENERATORS)}; got {name!r}")
-            bit_generator = getattr(np.random, name)()
-            bit_generator.state = rng
-            rng = np.random.Generator(bit_generator)
-        extra = state["extra"]
-        if not isinstance(extra, dict) or any(not isinstance(k, str) or k in self._STATE
-                                              for k in extra):
-            raise ValueError("extra must be a dict of attributes other than the network's own")
-        layout = Layout(sizes, (hidden.code, output.code, cost.code), dtype)
-        params = state["params"]
-        if (not isinstance(params, np.ndarray) or params.dtype != dtype
-                or params.shape != (layout.n_params,)):
-            raise ValueError(f"params must be a {np.dtype(dtype).name} vector of "
-                             f"{layout.n_params} values for sizes {sizes}")
-        if not np.isfinite(params).all():
-            raise ValueError("params must be finite")
-        self.dtype = dtype
-        self.activation = state["activation"].lower()
-        self.output_activation = state["output_activation"].lower()
-        self.init = init
-        if not isinstance(getattr(type(self), "cost", None), property):
-            self.cost = state["cost"].lower()
-        self._layout = layout
-        self._rng = rng
-        self._lock = threading.RLock()
-        self._params = np.array(params, dtype=dtype, order="C", copy=True)
-        self.__dict__.update(extra)
-
-    def __copy__(self):
-        """An independent network: ``copy.copy`` copies the parameters too (as ``deepcopy``)."""
-        new = type(self).__new__(type(self))
-        new.__setstate__(self.__getstate__())
-        return new
