@@ -96,7 +96,8 @@ numpydoc_validation_checks = {"all", "ES01", "EX01", "SA01", "RT01", "RT02", "RT
                               "GL01", "GL02", "YD01"}
 numpydoc_validation_exclude = {r"\._[a-z]", r"\.__[a-z]+__$",
                                # a NamedTuple's fields: documented by the class
-                               r"^cbp\.sgd\.Rule\.(code|formula|state)$",
+                               r"^cbp\.(sgd|optimizer)\.Rule\.(code|formula|state)$",
+                               r"^cbp\.optimizer\.Buffers\.\w+$",
                                # an ndarray view: its constructor is NumPy's
                                r"^cbp\.model\.Snapshot$",
                                # NumPy's in-place methods, refused on a snapshot

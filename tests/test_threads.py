@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import cbp
-from cbp import _core, sgd
+from cbp import _core, optimizer
 from cbp.activations import ACTIVATIONS
 from cbp.costs import COSTS
 
@@ -201,7 +201,7 @@ def test_the_driver_keeps_whichever_ran_faster_and_retries_the_other():
     # again every 8th run (a shared machine's load changes).
     net = cbp.Network([30, 40, 5], seed=1)
     opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
-    sgd._PACE.clear()                   # paces are kept per shape across calls: start afresh
+    optimizer._PACE.clear()                   # paces are kept per shape across calls: start afresh
     first, pace = opt._team_choice(net, 7, 2)
     assert first == 2
     pace[2] = 2.0                       # seconds per example, as _run_batches records

@@ -7,7 +7,7 @@ keep scikit-learn's loop over the same optimizer interface.
 
 Each epoch takes the network's order of the rows (:meth:`cbp.Network.epoch_orders`)
 and hands the whole epoch to the optimizer, which runs it in the core as a
-few runs of mini-batches (:meth:`cbp.sgd.Optimizer.train_epoch`).  Callbacks
+few runs of mini-batches (:meth:`cbp.optimizer.Optimizer.train_epoch`).  Callbacks
 see the :class:`Run` before training, before and after each epoch, and at
 the end; one returning true after an epoch stops training there.  Ctrl-C
 anywhere in an epoch stops at a mini-batch boundary and raises
@@ -49,7 +49,7 @@ class Run:
     net : Network
         The network trained.
     optimizer : object
-        What steps it (a :class:`cbp.sgd.Optimizer`, or the Python path's stepper).
+        What steps it (a :class:`cbp.optimizer.Optimizer`, or the Python path's stepper).
     training_data : object
         The caller's training data, as given.
     X, Y : ndarray or None
@@ -138,7 +138,7 @@ def train(net: Any, optimizer: Any, training_data: Data, epochs: int,
     ----------
     net : Network
         The network trained in place.
-    optimizer : cbp.sgd.Optimizer
+    optimizer : cbp.optimizer.Optimizer
         The step rule and its settings (``mini_batch_size``, ``shuffle``).
     training_data : list of (x, y) tuples, or a pair (X, Y)
         The training examples.
