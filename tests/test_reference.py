@@ -42,25 +42,6 @@ def test_worked_example_gradients_match_the_slides():
     assert [w.shape for w in nabla_w] == [(3, 2), (2, 3)]
 
 
-def test_worked_example_written_out_by_hand():
-    # The same example with the equations typed out once more, line by line,
-    # with nothing of the module: z, a and δ as the slides compute them.
-    z2 = W2 @ X + B2
-    a2 = 1 / (1 + np.exp(-z2))
-    z3 = W3 @ a2 + B3
-    a3 = 1 / (1 + np.exp(-z3))
-    d3 = (a3 - Y) * a3 * (1 - a3)
-    d2 = (W3.T @ d3) * a2 * (1 - a2)
-    zs, activations = R.forward([W2, W3], [B2, B3], X)
-    nabla_b, nabla_w = R.backprop([W2, W3], [B2, B3], X, Y)
-    for got, want in [(zs[0], z2), (zs[1], z3), (activations[1], a2), (activations[2], a3),
-                      (nabla_b[1], d3), (nabla_b[0], d2), (nabla_w[1], d3 @ a2.T),
-                      (nabla_w[0], d2 @ X.T)]:
-        np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-17)
-    assert R.total_cost([W2, W3], [B2, B3], [(X, Y)]) == pytest.approx(
-        0.5 * float(np.sum((a3 - Y) ** 2)), rel=1e-15)
-
-
 # -- activations and costs against finite differences ------------------------------
 
 def central(fn, z, h=1e-6):
