@@ -32,7 +32,7 @@ class Reference:
         return reference.backprop(self.weights, self.biases, x, y, **self.functions)
 
     def update_mini_batch(self, batch, eta, lmbda=0.0, n=None, momentum=0.0):
-        sum_b, sum_w = reference.sum_gradients(batch, self.backprop)
+        sum_b, sum_w = reference.sum_gradients(batch, self.backprop, self.biases, self.weights)
         if momentum == 0:
             self.weights, self.biases = reference.sgd_step(
                 self.weights, self.biases, sum_b, sum_w, eta, len(batch), lmbda, n)

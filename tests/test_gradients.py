@@ -159,7 +159,7 @@ def test_gradient_of_a_mini_batch_is_the_sum():
                       cost="cross_entropy", seed=5)
     rng = np.random.default_rng(5)
     batch = [(rng.uniform(-1, 1, (3, 1)), rng.uniform(0, 1, (2, 1))) for _ in range(4)]
-    sum_b, sum_w = reference.sum_gradients(batch, net.backprop)
+    sum_b, sum_w = reference.sum_gradients(batch, net.backprop, net.biases, net.weights)
     w0, b0 = net.weights, net.biases
     net.update_mini_batch(batch, eta=4.0)
     for new, old, s in zip(net.weights, w0, sum_w):

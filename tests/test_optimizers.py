@@ -30,7 +30,7 @@ def mean_gradient(net, X, Y, n, lmbda, alpha):
     fs = reference.functions(net.activation, net.output_activation, net.cost)
     weights, biases = net.weights, net.biases
     gb, gw = reference.sum_gradients(
-        zip(X, Y), lambda x, y: reference.backprop(weights, biases, x, y, **fs))
+        zip(X, Y), lambda x, y: reference.backprop(weights, biases, x, y, **fs), biases, weights)
     d = lmbda / n + alpha / m
     return ([g / m + d * w for g, w in zip(gw, net.weights)] + [g / m for g in gb])
 

@@ -229,6 +229,40 @@ def test_dtype_follows_the_parameters():
     assert {g.dtype for g in nb + nw} == {np.dtype(np.float32)}
 
 
+def test_output_layer_derivative_is_its_own():
+    # tanh hidden, sigmoid output: network.py's BP1 with cost_derivative uses
+    # the output layer's σ', not the hidden layers'.
+    rng = np.random.default_rng(8)
+    weights = [rng.normal(size=(4, 3)), rng.normal(size=(2, 4))]
+    biases = [rng.normal(size=(4, 1)), rng.normal(size=(2, 1))]
+    x, y = rng.uniform(-1, 1, (3, 1)), rng.uniform(0, 1, (2, 1))
+    fs = R.functions("tanh", "sigmoid", "quadratic")
+    assert fs["f_out_prime"] is R.sigmoid_prime
+    assert R.functions("tanh", "softmax")["f_out_prime"] is None
+    want = R.backprop(weights, biases, x, y, **fs)
+    got = R.backprop(weights, biases, x, y, f=np.tanh, f_prime=R.tanh_prime, f_out=R.sigmoid,
+                     f_out_prime=R.sigmoid_prime, cost_derivative=lambda a, t: a - t)
+    for g, w in zip(got[0] + got[1], want[0] + want[1]):
+        np.testing.assert_allclose(g, w, rtol=1e-14, atol=1e-17)
+    with pytest.raises(ValueError, match="f_out_prime"):
+        R.backprop(weights, biases, x, y, f=np.tanh, f_prime=R.tanh_prime, f_out=R.sigmoid)
+
+
+def test_sum_gradients_checks_a_gradient_against_the_parameters():
+    batch = [(X, Y)] * 3
+    sum_b, sum_w = R.sum_gradients(batch, lambda x, y: R.backprop([W2, W3], [B2, B3], x, y),
+                                   [B2, B3], [W2, W3])
+    nabla_b, nabla_w = R.backprop([W2, W3], [B2, B3], X, Y)
+    for s, g in zip(sum_b + sum_w, nabla_b + nabla_w):
+        np.testing.assert_allclose(s, 3 * g, rtol=1e-15)
+    with pytest.raises(ValueError, match=r"backprop returned nabla_w\[1\] of shape \(2, 1\)"):
+        R.sum_gradients(batch, lambda x, y: (nabla_b, [nabla_w[0], nabla_w[1][:, :1]]),
+                        [B2, B3], [W2, W3])
+    with pytest.raises(ValueError, match="backprop must return 2 arrays in nabla_b; got 1"):
+        R.sum_gradients(batch, lambda x, y: (nabla_b[:1], nabla_w), [B2, B3], [W2, W3])
+    assert R.sum_gradients([], None) == (None, None)
+
+
 # -- the update rules and the total cost ---------------------------------------------
 
 def test_sgd_step_is_the_notes_rule_with_l2():

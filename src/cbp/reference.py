@@ -437,7 +437,8 @@ def functions(activation="sigmoid", output_activation=None, cost="quadratic"):
     Returns
     -------
     dict
-        ``f``, ``f_prime``, ``f_out`` and ``output_error`` (z, a, y) → δ^L.
+        ``f``, ``f_prime``, ``f_out``, ``f_out_prime`` (None for softmax,
+        which has a Jacobian instead) and ``output_error`` (z, a, y) → δ^L.
     """
     output_activation = activation if output_activation is None else output_activation
     if cost not in COSTS:
@@ -448,9 +449,13 @@ def functions(activation="sigmoid", output_activation=None, cost="quadratic"):
         raise ValueError(f"output_activation must be one of {list(ACTIVATIONS)}; "
                          f"got {output_activation!r}")
 
+    f_out_prime = (None if output_activation == "softmax"
+                   else _activation_for(output_activation, "output_activation")[1])
+
     def error(z, a, y):
         return output_error(cost, output_activation, z, a, y)
-    return {"f": f, "f_prime": f_prime, "f_out": f_out, "output_error": error}
+    return {"f": f, "f_prime": f_prime, "f_out": f_out, "f_out_prime": f_out_prime,
+            "output_error": error}
 
 
 def _activation_for(name, argument):
@@ -534,7 +539,7 @@ def feedforward(weights, biases, x, f=sigmoid, f_out=None):
 
 
 def backprop(weights, biases, x, y, f=sigmoid, f_prime=sigmoid_prime, f_out=None,
-             output_error=None, cost_derivative=None):
+             f_out_prime=None, output_error=None, cost_derivative=None):
     """(∇_b C_x, ∇_w C_x) for one example, by the four equations of note 001.
 
     Feedforward, then BP1 for δ^L, BP2 down to layer 2, BP3/BP4 for each
@@ -542,9 +547,12 @@ def backprop(weights, biases, x, y, f=sigmoid, f_prime=sigmoid_prime, f_out=None
 
     * ``output_error(z^L, a^L, y)``, a whole δ^L (network2.py's cost
       classes' ``delta``; :func:`functions` gives cbp's);
-    * ``cost_derivative(a^L, y) ⊙ f_prime(z^L)`` (network.py's backprop,
-      with its ``cost_derivative``);
-    * ``(a^L − y) ⊙ f_prime(z^L)``: the quadratic cost, as note 001 writes BP1.
+    * ``cost_derivative(a^L, y) ⊙ σ'(z^L)`` (network.py's backprop, with
+      its ``cost_derivative``);
+    * ``(a^L − y) ⊙ σ'(z^L)``: the quadratic cost, as note 001 writes BP1;
+
+    where σ' is the output layer's derivative ``f_out_prime`` (``f_prime``
+    when the output layer's activation is the hidden layers' ``f``).
 
     Parameters
     ----------
@@ -553,10 +561,12 @@ def backprop(weights, biases, x, y, f=sigmoid, f_prime=sigmoid_prime, f_out=None
     x, y : array_like
         The input (n_1, 1) or (n_1,) and the target (n_L, 1) or (n_L,).
     f, f_prime : callable
-        σ and σ' of the hidden layers (and of the output layer in the last
-        two forms of δ^L above).
+        σ and σ' of the hidden layers.
     f_out : callable, optional
         The output layer's activation; default ``f``.
+    f_out_prime : callable, optional
+        Its derivative, for the last two forms of δ^L; default ``f_prime``
+        when ``f_out`` is not given.
     output_error, cost_derivative : callable, optional
         See above.
 
@@ -572,10 +582,13 @@ def backprop(weights, biases, x, y, f=sigmoid, f_prime=sigmoid_prime, f_out=None
     z, a = zs[-1], activations[-1]
     if output_error is not None:                                   # BP1, from the caller
         delta = output_error(z, a, y)
-    elif cost_derivative is not None:                              # BP1: ∇_a C ⊙ σ'(z^L)
-        delta = cost_derivative(a, y) * f_prime(z)
-    else:                                                          # BP1, quadratic: (a − y) ⊙ σ'(z^L)
-        delta = (a - y) * f_prime(z)
+    else:
+        if f_out_prime is None and f_out is not None:
+            raise ValueError("f_out_prime (σ' of the output layer) is needed for δ^L "
+                             "= ∇_a C ⊙ σ'(z^L) when f_out is given; or pass output_error")
+        sigma_prime = f_prime if f_out_prime is None else f_out_prime
+        gradient = a - y if cost_derivative is None else cost_derivative(a, y)
+        delta = gradient * sigma_prime(z)                         # BP1: δ^L = ∇_a C ⊙ σ'(z^L)
     delta = np.asarray(delta, dtype=dtype)
     if delta.shape != z.shape:
         raise ValueError(f"the output error (δ^L) must have shape {z.shape}; got {delta.shape}")
@@ -595,7 +608,7 @@ def backprop(weights, biases, x, y, f=sigmoid, f_prime=sigmoid_prime, f_out=None
 # One mini-batch: the sums and the update rules
 # ---------------------------------------------------------------------------
 
-def sum_gradients(mini_batch, gradient):
+def sum_gradients(mini_batch, gradient, biases=None, weights=None):
     """(Σ_x ∇_b C_x, Σ_x ∇_w C_x) over a mini-batch.
 
     Parameters
@@ -606,21 +619,37 @@ def sum_gradients(mini_batch, gradient):
         ``gradient(x, y)`` → (nabla_b, nabla_w) for one example
         (:func:`backprop` with its functions bound, or a network's
         ``backprop``).
+    biases, weights : lists of ndarray, optional
+        The parameters: when given, every example's gradients must have
+        their shapes (``ValueError`` otherwise: a subclass's ``backprop``
+        is checked here), and the sums have their dtype.
 
     Returns
     -------
     (sum_b, sum_w) : lists of ndarray
-        The sums, layer by layer; ``None`` for an empty mini-batch.
+        The sums, layer by layer; ``None`` for an empty mini-batch without
+        ``biases`` and ``weights``.
     """
     sum_b = sum_w = None
+    if biases is not None and weights is not None:
+        dtype = _dtype(weights, biases)
+        sum_b = [np.zeros(np.shape(b), dtype) for b in biases]
+        sum_w = [np.zeros(np.shape(w), dtype) for w in weights]
     for x, y in mini_batch:
         nabla_b, nabla_w = gradient(x, y)
         if sum_b is None:
             sum_b = [np.array(g, copy=True) for g in nabla_b]
             sum_w = [np.array(g, copy=True) for g in nabla_w]
             continue
-        sum_b = [s + g for s, g in zip(sum_b, nabla_b)]
-        sum_w = [s + g for s, g in zip(sum_w, nabla_w)]
+        for name, sums, grads in (("nabla_b", sum_b, nabla_b), ("nabla_w", sum_w, nabla_w)):
+            if len(grads) != len(sums):
+                raise ValueError(f"backprop must return {len(sums)} arrays in {name}; "
+                                 f"got {len(grads)}")
+            for k, (total, g) in enumerate(zip(sums, grads)):
+                if np.shape(g) != total.shape:
+                    raise ValueError(f"backprop returned {name}[{k}] of shape {np.shape(g)}; "
+                                     f"expected {total.shape}")
+                sums[k] = total + g                                 # Σ_x ∂C_x/∂b, ∂C_x/∂w
     return sum_b, sum_w
 
 
@@ -732,7 +761,7 @@ def update_mini_batch(weights, biases, mini_batch, eta, lmbda=0.0, n=None, gradi
     if gradient is None:
         def gradient(x, y):
             return backprop(weights, biases, x, y, **bound)
-    sum_b, sum_w = sum_gradients(mini_batch, gradient)
+    sum_b, sum_w = sum_gradients(mini_batch, gradient, biases, weights)
     return sgd_step(weights, biases, sum_b, sum_w, eta, len(mini_batch), lmbda, n)
 
 
