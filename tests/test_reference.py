@@ -19,6 +19,19 @@ PAIRS = ([(out, cost) for out in ["sigmoid", "tanh", "relu", "linear", "softmax"
             ("sigmoid", "log_likelihood")])
 
 
+def test_every_activation_and_cost_cbp_offers_is_covered():
+    from cbp.activations import ACTIVATIONS
+    from cbp.costs import COSTS
+    assert set(R.ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(R.COSTS) == set(COSTS)
+    for cost, entry in COSTS.items():
+        for output in entry.outputs:            # every pair cbp accepts has its δ^L
+            fs = R.functions("sigmoid", output, cost)
+            z = np.array([[0.2], [-0.4]])
+            assert R.output_error(cost, output, z, fs["f_out"](z), np.array([[0.3], [0.7]])
+                                  ).shape == (2, 1)
+
+
 # -- the worked example, number by number ------------------------------------------
 
 def test_worked_example_forward_matches_the_slides():
