@@ -5,14 +5,14 @@ The book's exercises replace ``backprop``, ``update_mini_batch``,
 ``sigmoid``.  cbp's own versions of those methods are marked ``@fast``; a
 class whose method of that name is not the marked one has replaced it, and
 the network then calls the replacement, example by example, in Python.  This
-module is the one place that decides so (:func:`overridden`), and holds the
-equations that path runs.
+module is the one place that decides so (:func:`overridden`); the equations
+that path runs are :mod:`cbp.reference`'s, the lecture's in NumPy.
 """
 from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
-from . import _checks, _data
+from . import _checks, _data, reference
 
 
 def fast(method):
@@ -84,9 +84,7 @@ def sigmoid(z):
     ndarray
         The values σ(z), float64, of z's shape.
     """
-    z = np.asarray(z, dtype=float)
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return reference.sigmoid(np.asarray(z, dtype=float))
 
 
 def sigmoid_prime(z):
@@ -102,66 +100,50 @@ def sigmoid_prime(z):
     ndarray
         The values σ'(z), float64, of z's shape.
     """
-    s = sigmoid(z)
-    return s * (1 - s)
+    return reference.sigmoid_prime(np.asarray(z, dtype=float))
 
 
 def elementwise(name):
-    """(f, f') as NumPy functions of z, for the Python path."""
-    if name == "sigmoid":
-        return sigmoid, sigmoid_prime
-    if name == "tanh":
-        return np.tanh, lambda z: 1 - np.tanh(z) ** 2
-    if name == "relu":
-        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(np.float64))
-    if name == "linear":
-        return (lambda z: z), np.ones_like
-    raise TypeError(f"an overridden backprop or cost needs elementwise activations; "
-                    f"{name!r} is not one")
+    """(f, f') as NumPy functions of z (:func:`cbp.reference.activation`), for the Python path."""
+    if name == "softmax":
+        raise TypeError(f"an overridden backprop or cost needs elementwise activations; "
+                        f"{name!r} is not one")
+    return reference.activation(name)
+
+
+def _parameters64(net):
+    # The Python path computes in float64, whatever the network's dtype.
+    with net.parameters() as (flat, _, _):
+        return net.layout.views(flat.astype(np.float64))
 
 
 def feedforward(net, a, f):
-    """a ← f(W a + b) layer by layer, in float64, through ``f`` (a drop-in's own sigmoid)."""
+    """a^L for one input through ``f`` (a drop-in's own sigmoid), in float64 (the reference's)."""
     a = _checks.array(a, "a", np.float64)
-    for b, w in zip(net.biases, net.weights):
-        a = f(np.dot(w, a) + b)
-    return a
+    ws, bs = _parameters64(net)
+    return reference.feedforward(ws, bs, a, f)
 
 
 def backprop(net, x, y, output_error, functions=None):
-    """(nabla_b, nabla_w) in float64, with δ^L = output_error(z^L, a^L, y).
+    """(nabla_b, nabla_w) in float64, with δ^L = output_error(z^L, a^L, y) (the reference's).
 
-    BP1 with the caller's δ^L, then BP2-BP4.  ``functions`` (f, f') replaces
-    the network's activation in every layer (a drop-in module's replaced
-    ``sigmoid``/``sigmoid_prime``).
+    ``functions`` (f, f') replaces the network's activation in every layer (a
+    drop-in module's replaced ``sigmoid``/``sigmoid_prime``).
     """
     f, f_prime = functions or elementwise(net.activation)
     f_out = functions[0] if functions else elementwise(net.output_activation)[0]
-    with net.parameters() as (flat, _, _):
-        ws, bs = net.layout.views(flat.astype(np.float64))
-    a = _checks.vector(x, "x", net.sizes[0], np.float64).reshape(-1, 1)
-    activations, zs = [a], []
-    for l, (w, b) in enumerate(zip(ws, bs)):
-        zs.append(w @ activations[-1] + b)
-        activations.append((f_out if l == len(ws) - 1 else f)(zs[-1]))
-    delta = np.asarray(output_error(zs[-1], activations[-1], y), dtype=np.float64)
-    if delta.shape != zs[-1].shape:
-        raise ValueError(f"the output error (δ^L) must have shape {zs[-1].shape}; "
-                         f"got {delta.shape}")
-    nabla_b, nabla_w = [None] * len(ws), [None] * len(ws)
-    for l in range(len(ws) - 1, -1, -1):
-        if l < len(ws) - 1:
-            delta = (ws[l + 1].T @ delta) * f_prime(zs[l])
-        nabla_b[l] = delta
-        nabla_w[l] = delta @ activations[l].T
-    return nabla_b, nabla_w
+    ws, bs = _parameters64(net)
+    x = _checks.vector(x, "x", net.sizes[0], np.float64)
+    return reference.backprop(ws, bs, x, y, f=f, f_prime=f_prime, f_out=f_out,
+                              output_error=output_error)
 
 
 def update_mini_batch(net, mini_batch, eta, lmbda=0.0, n=None):
-    """One step through the network's own ``backprop``, one example at a time.
+    """One step through the network's own ``backprop``, one example at a time (the reference's).
 
-    W ← (1 − ηλ/n) W − (η/m) Σ_x ∂C_x/∂W, b ← b − (η/m) Σ_x ∂C_x/∂b.  Every
-    new layer is checked before any is written: a refused step changes nothing.
+    W ← (1 − ηλ/n) W − (η/m) Σ_x ∂C_x/∂W, b ← b − (η/m) Σ_x ∂C_x/∂b, in
+    float64.  Every new layer is checked before any is written: a refused
+    step changes nothing.
     """
     eta = _checks.real(eta, "eta", positive=True)
     lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
@@ -169,25 +151,11 @@ def update_mini_batch(net, mini_batch, eta, lmbda=0.0, n=None):
     if not batch:
         raise ValueError("mini_batch must hold at least one example")
     n = len(batch) if n is None else _checks.integer(n, "n", minimum=1)
-    layout = net.layout
-    sum_w = [np.zeros(shape) for shape in layout.shapes(0)]
-    sum_b = [np.zeros(shape) for shape in layout.shapes(1)]
-    for x, y in batch:
-        nabla_b, nabla_w = net.backprop(x, y)
-        for name, sums, grads in (("nabla_b", sum_b, nabla_b), ("nabla_w", sum_w, nabla_w)):
-            if len(grads) != len(sums):
-                raise ValueError(f"backprop must return {len(sums)} arrays in {name}; "
-                                 f"got {len(grads)}")
-            for k, (acc, g) in enumerate(zip(sums, grads)):
-                if np.shape(g) != acc.shape:
-                    raise ValueError(f"backprop returned {name}[{k}] of shape "
-                                     f"{np.shape(g)}; expected {acc.shape}")
-                acc += g
-    decay, rate = 1 - eta * (lmbda / n), eta / len(batch)
-    new_w = [_checks.layer(decay * w - rate * g, k, w.shape, 0, net.dtype)
-             for k, (w, g) in enumerate(zip(net.weights, sum_w))]
-    new_b = [_checks.layer(b - rate * g, k, b.shape, 1, net.dtype)
-             for k, (b, g) in enumerate(zip(net.biases, sum_b))]
+    ws, bs = _parameters64(net)
+    sum_b, sum_w = reference.sum_gradients(batch, net.backprop, bs, ws)
+    new_w, new_b = reference.sgd_step(ws, bs, sum_b, sum_w, eta, len(batch), lmbda, n)
+    new_w = [_checks.layer(w, k, w.shape, 0, net.dtype) for k, w in enumerate(new_w)]
+    new_b = [_checks.layer(b, k, b.shape, 1, net.dtype) for k, b in enumerate(new_b)]
     with net.parameters() as (_, ws, bs):
         for dst, src in zip(ws + bs, new_w + new_b):
             dst[...] = src
