@@ -27,30 +27,23 @@ weights; and replacing this module's ``sigmoid``/``sigmoid_prime`` runs
 feedforward, backprop and training in Python through them.
 """
 import json
-import os
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _checks, _data, _files, _python_path, costs, model, training
+from . import (_checks, _data, _files, _network2_file, _network2_monitors, _python_path, costs,
+               model, training)
+from ._network2_file import MAX_FILE_BYTES
 from ._python_path import fast, overridden
 from .sgd import SGD
 from ._typing import Array, ArrayLike, Data, PathLike
 
 if TYPE_CHECKING:
     from .explain import Trace
-from .model import MAX_LAYERS, sigmoid, sigmoid_prime
+from .model import sigmoid, sigmoid_prime
 
 __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
            "sigmoid", "sigmoid_prime"]
-
-#: Most memory ``load`` may take by default (bytes); see :func:`load`.
-MAX_FILE_BYTES = 1 << 30
-# Memory json.loads may build per byte of text: ~26 for "[{},{},...]" (a
-# 64-byte dict and an 8-byte slot per 3 bytes), ~30 for nested empty lists,
-# plus the text and its decoded copy (measured in tests/test_file_budgets.py).
-_JSON_EXPANSION = 64
-
 
 class QuadraticCost:
     """C_x = ½‖a − y‖², with δ^L = (a − y) ⊙ σ'(z^L)."""
@@ -414,7 +407,7 @@ class Network(model.Network):
             opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda)
         flags = (monitor_training_cost, monitor_training_accuracy, monitor_evaluation_cost,
                  monitor_evaluation_accuracy)
-        monitors = _Monitors(training_data, evaluation_data, lmbda, flags,
+        monitors = _network2_monitors.Monitors(training_data, evaluation_data, lmbda, flags,
                              self._total_cost, self._count_correct)
         callbacks = [monitors]
         if early_stopping_n:
@@ -567,68 +560,6 @@ class Network(model.Network):
 
 
 
-class _Monitors(training.Callback):
-    """network2.py's monitors after each epoch: its lines printed, its four lists kept.
-
-    ``cost_of_rows(X, Y, lmbda)`` and ``correct_of_rows(X, labels)`` are the
-    network's own, on the training rows as arrays (cbp's own methods);
-    otherwise the network's ``total_cost``/``accuracy`` walk the examples.
-    """
-
-    def __init__(self, training_data, evaluation_data, lmbda, flags, cost_of_rows,
-                 correct_of_rows):
-        self.training_data, self.evaluation_data, self.lmbda = training_data, evaluation_data, lmbda
-        (self.training_cost_on, self.training_accuracy_on, self.evaluation_cost_on,
-         self.evaluation_accuracy_on) = flags
-        self.cost_of_rows, self.correct_of_rows = cost_of_rows, correct_of_rows
-        self.n_data = len(evaluation_data) if evaluation_data else 0
-        self.n = 0
-        self.training_cost, self.training_accuracy = [], []
-        self.evaluation_cost, self.evaluation_accuracy = [], []
-        self.last_accuracy = None
-
-    def on_train_begin(self, run):
-        self.n = run.n
-        # An own feedforward (or accuracy, total_cost) computes the monitors.
-        self.rows_cost = not overridden(run.net, "total_cost", "feedforward")
-        self.rows_accuracy = not overridden(run.net, "accuracy", "feedforward")
-
-    def on_epoch_end(self, run, epoch):
-        net, lmbda = run.net, self.lmbda
-        # On the fast path the training rows come as arrays, in their original
-        # order; the Python path's monitors walk the examples in the epoch's.
-        X, Y = run.X, run.Y
-        examples = self.training_data if X is not None else run.ordered
-        print("Epoch %s training complete" % epoch)
-        if self.training_cost_on:
-            cost = (self.cost_of_rows(X, Y, lmbda) if X is not None and self.rows_cost
-                    else net.total_cost(examples, lmbda))
-            self.training_cost.append(cost)
-            print("Cost on training data: {}".format(cost))
-        if self.training_accuracy_on:
-            accuracy = (self.correct_of_rows(X, np.argmax(Y, axis=1))
-                        if X is not None and self.rows_accuracy
-                        else net.accuracy(examples, convert=True))
-            self.training_accuracy.append(accuracy)
-            self.last_accuracy = accuracy
-            print("Accuracy on training data: {} / {}".format(accuracy, self.n))
-        if self.evaluation_cost_on:
-            cost = net.total_cost(self.evaluation_data, lmbda, convert=True)
-            self.evaluation_cost.append(cost)
-            print("Cost on evaluation data: {}".format(cost))
-        if self.evaluation_accuracy_on:
-            accuracy = net.accuracy(self.evaluation_data)
-            self.evaluation_accuracy.append(accuracy)
-            self.last_accuracy = accuracy
-            print("Accuracy on evaluation data: {} / {}".format(accuracy, self.n_data))
-        print()
-        return None
-
-
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not a finite number")
-
-
 def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """A :class:`Network` from a JSON file written by ``save`` or by network2.py.
 
@@ -655,67 +586,8 @@ def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     Network
         The network the file describes.
     """
-    max_bytes = _files.check_max_bytes(max_bytes)
-    try:
-        path = os.fspath(filename)
-    except TypeError:
-        raise TypeError(f"filename must be a path; got {type(filename).__name__}") from None
-    # A regular file only: a FIFO or device would block or never end.
-    limit = max_bytes // _JSON_EXPANSION
-    with _files.open_regular(path) as f:
-        size = os.fstat(f.fileno()).st_size
-        raw = f.read(limit + 1) if size <= limit else b""
-    if size > limit or len(raw) > limit:
-        raise ValueError(f"{path}: {max(size, len(raw))} bytes, larger than max_bytes/"
-                         f"{_JSON_EXPANSION} = {limit} (parsing JSON takes up to "
-                         f"{_JSON_EXPANSION} bytes of memory per byte of text); pass a larger "
-                         "max_bytes to load it")
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{path}: not a network2 JSON model file ({exc})") from None
-    if not isinstance(data, dict) or not {"sizes", "weights", "biases", "cost"} <= set(data):
-        raise ValueError(f'{path}: a network2 model file is a JSON object with "sizes", '
-                         '"weights", "biases" and "cost"')
-    cost = data["cost"]
-    if not isinstance(cost, str) or cost not in _BY_FILE_NAME:
-        raise ValueError(f"{path}: cost must be one of {sorted(_BY_FILE_NAME)}; got {cost!r}")
-    sizes = data["sizes"]
-    if (not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS + 1
-            or not all(type(s) is int and s >= 1 for s in sizes)):
-        raise ValueError(f"{path}: sizes must be a list of 2 to {MAX_LAYERS + 1} positive "
-                         f"integers; got {str(sizes)[:80]}")
-    # Every weight is written in the file: sizes declaring more numbers than
-    # it could hold are refused before anything is allocated.
-    declared = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
-    if declared > len(raw) // 2:
-        raise ValueError(f"{path}: sizes {sizes} declare {declared} parameters, more than "
-                         "the file holds")
-    layers = {}
-    for key, shapes in (("weights", [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]),
-                        ("biases", [(o, 1) for o in sizes[1:]])):
-        value = data[key]
-        if not isinstance(value, list) or len(value) != len(shapes):
-            raise ValueError(f"{path}: {key} must be a list of {len(shapes)} arrays")
-        layers[key] = [_layer(path, f"{key}[{k}]", v, shape)
-                       for k, (v, shape) in enumerate(zip(value, shapes))]
+    sizes, cost, layers = _network2_file.read(filename, max_bytes, sorted(_BY_FILE_NAME))
     net = Network(sizes, cost=_BY_FILE_NAME[cost])
     net.weights = layers["weights"]
     net.biases = layers["biases"]
     return net
-
-
-def _layer(path, name, value, shape):
-    try:
-        arr = np.array(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{path}: {name} is not a rectangular array of numbers") from None
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{path}: {name} must hold numbers; got {arr.dtype.name} values")
-    if arr.shape != shape:
-        raise ValueError(f"{path}: {name} must have shape {shape} for these sizes; "
-                         f"got {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{path}: {name} holds NaN or infinite values")
-    return arr
