@@ -51,6 +51,13 @@ class Layout:
 
     __slots__ = ("sizes", "weight_offsets", "bias_offsets", "n_weights", "n_params", "codes",
                  "dtype")
+    sizes: Array
+    weight_offsets: Array
+    bias_offsets: Array
+    n_weights: int
+    n_params: int
+    codes: Tuple[int, int, int]
+    dtype: np.dtype
 
     def __init__(self, sizes, codes: Tuple[int, int, int], dtype) -> None:
         sizes = [int(s) for s in sizes]
@@ -63,7 +70,7 @@ class Layout:
              _frozen(n_weights + np.concatenate([[0], np.cumsum(sizes[1:])[:-1]])))
         set_(self, "n_weights", n_weights)
         set_(self, "n_params", n_weights + int(sum(sizes[1:])))
-        set_(self, "codes", tuple(int(c) for c in codes))
+        set_(self, "codes", (int(codes[0]), int(codes[1]), int(codes[2])))
         set_(self, "dtype", np.dtype(dtype))
 
     def __setattr__(self, name, value):

@@ -8,14 +8,17 @@ the network then calls the replacement, example by example, in Python.  This
 module is the one place that decides so (:func:`overridden`); the equations
 that path runs are :mod:`cbp.reference`'s, the lecture's in NumPy.
 """
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, TypeVar
 
 import numpy as np
 
 from . import _checks, _data, reference
 
 
-def fast(method):
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def fast(method: _F) -> _F:
     """Mark ``method`` as cbp's own fast version of a method a subclass may replace.
 
     Parameters
@@ -27,7 +30,7 @@ def fast(method):
     function
         ``method`` itself, marked.
     """
-    method.cbp_fast = True
+    method.cbp_fast = True  # type: ignore[attr-defined]
     return method
 
 

@@ -8,7 +8,7 @@ whole batches of rows already in the network's form (C-contiguous, its
 dtype), checked cheaply but not converted.
 """
 import contextlib
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -19,6 +19,13 @@ from ._typing import Array, Data
 
 class RowInterface:
     """The members of :class:`cbp.Network` that other parts of cbp use; a part of the class."""
+
+    # The network's state, set by its constructor.
+    _layout: Layout
+    _params: Array
+    _lock: Any
+    _rng: Any
+    dtype: Any
 
     @property
     def layout(self) -> Layout:
@@ -64,7 +71,7 @@ class RowInterface:
         ndarray of shape (n, n_out), or a pair of them
             a^L, or (a^L, z^L) with ``with_z``.
         """
-        _checks.rows_of(X, "X", self.sizes[0], self.dtype)
+        _checks.rows_of(X, "X", int(self._layout.sizes[0]), self.dtype)
         return self._predict(X, num_threads, with_z)
 
     def gradient_rows(self, X: Array, Y: Array) -> Tuple[Array, float]:
@@ -83,8 +90,8 @@ class RowInterface:
             The summed gradient (``layout.views`` splits it by layer) and the
             summed cost.
         """
-        _checks.rows_of(X, "X", self.sizes[0], self.dtype)
-        _checks.rows_of(Y, "Y", self.sizes[-1], self.dtype)
+        _checks.rows_of(X, "X", int(self._layout.sizes[0]), self.dtype)
+        _checks.rows_of(Y, "Y", int(self._layout.sizes[-1]), self.dtype)
         if X.shape[0] != Y.shape[0] or not X.shape[0]:
             raise ValueError(f"X and Y must hold the same number (>= 1) of rows; got "
                              f"{X.shape[0]} and {Y.shape[0]}")
@@ -113,7 +120,7 @@ class RowInterface:
         ndarray of shape (n,)
             The cost of each row.
         """
-        _checks.rows_of(Y, "Y", self.sizes[-1], self.dtype)
+        _checks.rows_of(Y, "Y", int(self._layout.sizes[-1]), self.dtype)
         a, z = self.forward_rows(X, with_z=True) if outputs is None else outputs
         if a.shape != Y.shape or z.shape != Y.shape:
             raise ValueError("outputs must be forward_rows(X, with_z=True) for these rows")
@@ -158,7 +165,7 @@ class RowInterface:
         # OMP_NUM_THREADS and threadpoolctl limit as they limit NumPy's BLAS.
         blocks = max(1, -(-X.shape[0] // 64))
         num_threads = min(blocks, _core.usable_threads(num_threads or _core.default_threads()))
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        out = np.empty((X.shape[0], int(self._layout.sizes[-1])), dtype=self.dtype)
         z = np.empty_like(out)
         layout = self._layout
         work = np.empty(_core.workspace_size(layout.sizes, 64) * num_threads, dtype=self.dtype)

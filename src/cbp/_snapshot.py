@@ -1,6 +1,6 @@
 """What reading ``net.weights`` and ``net.biases`` gives: read-only layers that write back."""
 from collections.abc import Sequence
-from typing import List
+from typing import Any, List
 
 import numpy as np
 
@@ -139,6 +139,11 @@ class LayerAccess:
     A part of the network class (the network's own state, ``_layout`` and
     ``_params``, is read here as ``self``'s).
     """
+
+    _layout: Any
+    _params: Any
+    _lock: Any
+    dtype: Any
 
     @property
     def sizes(self) -> List[int]:

@@ -409,7 +409,7 @@ class Network(model.Network):
                  monitor_evaluation_accuracy)
         monitors = _network2_monitors.Monitors(training_data, evaluation_data, lmbda, flags,
                              self._total_cost, self._count_correct)
-        callbacks = [monitors]
+        callbacks: List[training.Callback] = [monitors]
         if early_stopping_n:
             callbacks.append(training.EarlyStopping(
                 early_stopping_n, lambda run: monitors.last_accuracy, best=0))

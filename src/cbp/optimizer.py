@@ -10,7 +10,7 @@ The step rules themselves (:class:`cbp.sgd.SGD`, :class:`cbp.sgd.Adam`) are
 import copy
 import time
 import weakref
-from typing import Callable, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class Optimizer:
         self.batch_l2 = _checks.real(batch_l2, "batch_l2", minimum=0.0)
         # State per network ([buffer, steps taken]), held weakly: an optimizer
         # used on many networks must not keep them (and their parameters) alive.
-        self._state = weakref.WeakKeyDictionary()
+        self._state: "weakref.WeakKeyDictionary[Any, list]" = weakref.WeakKeyDictionary()
 
     momentum = 0.0
     num_threads = None
@@ -530,7 +530,7 @@ class Optimizer:
             raise TypeError("training_data must be one argument holding both inputs and "
                             "targets: pass the pair (X, y), as in net.SGD((X, y), epochs, "
                             "mini_batch_size, eta), not X and y separately")
-        callbacks = []
+        callbacks: List[training.Callback] = []
         measure = training.speed_measure(monitor_learning_speed)
         if measure:
             callbacks.append(training.LearningSpeed(measure))

@@ -26,14 +26,16 @@ the core's ``train_epoch`` applies it.  The epochs themselves are
 which runs it as a few runs of mini-batches; Python only sees the boundaries
 of those runs, where it checks for divergence and reports progress.
 """
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
 from . import _checks, _data, _python_path, model, training
 from ._typing import Array
 from .errors import DivergenceError, TrainingInterrupted, TrainingWarning
-from .optimizer import RULES, Optimizer, Rule, flag  # noqa: F401 (RULES, Rule: cbp.sgd's names)
+from .optimizer import PACE_SHAPES, RULES, Optimizer, Rule, flag  # noqa: F401
+# cbp.sgd's names from before the loop and the base class had modules of their own.
+from .training import INPUT_SCALE, JUDGED_BATCHES, SPEED_MEASURES, SPEED_ROWS  # noqa: F401
 
 __all__ = ["SGD", "Adam", "DivergenceError", "TrainingInterrupted", "TrainingWarning"]
 
@@ -180,7 +182,7 @@ def _network_sgd(net, training_data, epochs, mini_batch_size, eta, test_data, lm
                   shuffle=shuffle, num_threads=num_threads)
         return opt.run(net, training_data, epochs, test_data=test_data, verbose=verbose,
                        progress=progress, monitor_learning_speed=monitor_learning_speed)
-    callbacks = []
+    callbacks: List[training.Callback] = []
     if step is None:
         # Training in the core; evaluation through the subclass's methods.
         opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda, momentum=momentum,
