@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 import cbp
-from cbp import _core, reference
+from cbp import _core
 
 #: Codes of the core (``_core.pyx``): sigmoid activation, quadratic cost.
 SIGMOID = 0
@@ -431,6 +431,9 @@ def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.
     w0 = [np.array(w) for w in net.weights]
     b0 = [np.array(b) for b in net.biases]
     # The oracle: a^L of each example, and the step, by the notes' equations.
+    # Imported here: a worker timing an older commit's cbp (run.py --against)
+    # imports this module too, and cbp.reference is newer than some of them.
+    from cbp import reference
     a_ref = np.array([reference.feedforward(w0, b0, x).ravel() for x in X])
     ws, bs = reference.update_mini_batch(w0, b0, list(zip(X, Y)), eta)
     out = {"cbp_feedforward": float(np.max(np.abs(net.feedforward(X) - a_ref))),

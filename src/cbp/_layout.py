@@ -50,7 +50,7 @@ class Layout:
     """
 
     __slots__ = ("sizes", "weight_offsets", "bias_offsets", "n_weights", "n_params", "codes",
-                 "dtype")
+                 "dtype", "_spans")
     sizes: Array
     weight_offsets: Array
     bias_offsets: Array
@@ -58,6 +58,7 @@ class Layout:
     n_params: int
     codes: Tuple[int, int, int]
     dtype: np.dtype
+    _spans: Tuple[List[Tuple[int, int, Tuple[int, int]]], List[Tuple[int, int, Tuple[int, int]]]]
 
     def __init__(self, sizes, codes: Tuple[int, int, int], dtype) -> None:
         sizes = [int(s) for s in sizes]
@@ -72,6 +73,13 @@ class Layout:
         set_(self, "n_params", n_weights + int(sum(sizes[1:])))
         set_(self, "codes", (int(codes[0]), int(codes[1]), int(codes[2])))
         set_(self, "dtype", np.dtype(dtype))
+        # (start, stop, shape) of each W^l and b^l in plain ints: views() runs
+        # at every parameters() call, and NumPy scalars would make it slow.
+        shapes_w = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
+        w_starts = [int(v) for v in self.weight_offsets]
+        b_starts = [int(v) for v in self.bias_offsets]
+        set_(self, "_spans", ([(a, a + o * i, (o, i)) for a, (o, i) in zip(w_starts, shapes_w)],
+                              [(a, a + o, (o, 1)) for a, o in zip(b_starts, sizes[1:])]))
 
     def __setattr__(self, name, value):
         raise AttributeError("a Layout is immutable; build another")
@@ -106,9 +114,7 @@ class Layout:
         -------
         list of tuple
         """
-        s = [int(v) for v in self.sizes]
-        return ([(o, i) for i, o in zip(s[:-1], s[1:])] if which == 0
-                else [(o, 1) for o in s[1:]])
+        return [shape for _, _, shape in self._spans[which]]
 
     def views(self, flat: Array) -> Tuple[List[Array], List[Array]]:
         """(weights, biases) as views into a flat parameter vector (or gradient).
@@ -122,11 +128,9 @@ class Layout:
         (list of ndarray, list of ndarray)
             W^l shaped (n_l, n_{l-1}) and b^l shaped (n_l, 1), layer by layer.
         """
-        s = self.sizes
-        ws = [flat[w:w + s[l + 1] * s[l]].reshape(s[l + 1], s[l])
-              for l, w in enumerate(self.weight_offsets)]
-        bs = [flat[b:b + s[l + 1]].reshape(s[l + 1], 1) for l, b in enumerate(self.bias_offsets)]
-        return ws, bs
+        w_spans, b_spans = self._spans
+        return ([flat[a:b].reshape(shape) for a, b, shape in w_spans],
+                [flat[a:b].reshape(shape) for a, b, shape in b_spans])
 
     def __repr__(self):
         return (f"Layout(sizes={[int(s) for s in self.sizes]}, codes={self.codes}, "
