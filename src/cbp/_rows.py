@@ -69,7 +69,7 @@ class RowInterface:
         Returns
         -------
         ndarray of shape (n, n_out), or a pair of them
-            a^L, or (a^L, z^L) with ``with_z``.
+            The outputs a^L, or (a^L, z^L) with ``with_z``.
         """
         _checks.rows_of(X, "X", int(self._layout.sizes[0]), self.dtype)
         return self._predict(X, num_threads, with_z)

@@ -44,6 +44,17 @@ SPEED_MEASURES = ("norm", "mean_abs")
 class Run:
     """What the callbacks of one call of :func:`train` see.
 
+    Parameters
+    ----------
+    net : Network
+        The network trained.
+    optimizer : object
+        What steps it; its ``prepare`` gives the rows (or examples).
+    training_data : object
+        The caller's training data.
+    epochs : int
+        The epochs asked for.
+
     Attributes
     ----------
     net : Network
@@ -398,7 +409,7 @@ def learning_speed(net, X, Y, measure="norm") -> List[float]:
         Rows and targets in the network's form.
     measure : {'norm', 'mean_abs'}
         ‖g‖, the book's measure (generate_gradient.py, chapter 5), or the
-        mean of |g| over the layer's units.
+        mean of ``|g|`` over the layer's units.
 
     Returns
     -------
@@ -416,7 +427,7 @@ def learning_speed(net, X, Y, measure="norm") -> List[float]:
 class LearningSpeed(Callback):
     """Record ``learning_speed`` before each epoch (row 0 is the untrained network).
 
-    Over a fixed subset of at most :data:`SPEED_ROWS` training rows; training
+    Over a fixed subset of at most ``SPEED_ROWS`` training rows; training
     itself is unchanged.
 
     Parameters
@@ -499,7 +510,7 @@ class Watch(Callback):
     Before the first epoch, inputs far outside the usual scale; after the
     second epoch (the first averages the cost from the random start), a
     training cost that grew or is no better than chance, judged only when
-    an epoch has enough mini-batches (:data:`JUDGED_BATCHES`) for two of
+    an epoch has enough mini-batches (``JUDGED_BATCHES``) for two of
     them to show a trend.
 
     Parameters
