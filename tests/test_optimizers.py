@@ -104,7 +104,8 @@ def test_adam_state_layout_and_epoch_runs_count_steps():
     buf, steps = opt.state(net)
     assert steps == 3 * 8                       # ceil(50 / 7) mini-batches per epoch
     n = 4 * 5 + 5 * 3 + 5 + 3
-    assert buf.shape == (RULES["adam"].state * n,)
+    # m and v; the third copy the core keeps is the gradient's scratch
+    assert RULES["adam"].state == 3 and buf.shape == (2 * n,)
     m, v = buf[:n], buf[n:2 * n]
     assert np.all(v >= 0) and np.any(m != 0)
 

@@ -44,7 +44,8 @@ class Rule(NamedTuple):
     formula : str
         The update, g being the mini-batch's mean gradient plus L2 terms.
     state : int
-        Per-network state, in copies of the parameter vector.
+        Per-network buffer, in copies of the parameter vector (for Nesterov
+        and Adam the last copy is the gradient's scratch, not state).
     """
 
     code: int
@@ -205,11 +206,15 @@ class Optimizer:
         Returns
         -------
         tuple of (ndarray, int) or None
-            The state buffer and the number of steps taken, or ``None``
-            before this optimizer has trained ``net``.
+            The state buffer (the velocity, or Adam's moments m then v) and
+            the number of steps taken, or ``None`` before this optimizer has
+            trained ``net``.
         """
         entry = self._state.get(net)
-        return None if entry is None else (entry[0].copy(), entry[1])
+        if entry is None:
+            return None
+        buf = entry[0]
+        return buf[:buf.shape[0] - self._scratch_copies() * net.layout.n_params].copy(), entry[1]
 
     def reset(self, net: Optional["Network"] = None) -> None:
         """Forget the state (velocity, moments, step count) for ``net``, or for every network.
@@ -226,10 +231,18 @@ class Optimizer:
 
     # -- pickling: hyper-parameters and the state of each network still alive --
 
+    def _scratch_copies(self):
+        # Copies of the parameter vector at the end of the rule's state that
+        # are scratch, not state: the gradient G of Nesterov and Adam.
+        return 0 if RULES[self.rule_name()].code == _core.RULE_CODES["sgd"] else 1
+
     def __getstate__(self):
         """For pickle (unpickling runs code: unpickle only optimizers from a trusted source)."""
         d = {k: v for k, v in self.__dict__.items() if k not in ("_state", "_pace")}
-        d["_state"] = [(net, buf, steps) for net, (buf, steps) in self._state.items()]
+        # Without the gradient scratch: each step overwrites it before use.
+        cut = self._scratch_copies()
+        d["_state"] = [(net, buf[:buf.shape[0] - cut * net.layout.n_params], steps)
+                       for net, (buf, steps) in self._state.items()]
         return d
 
     def __setstate__(self, d):
@@ -237,8 +250,13 @@ class Optimizer:
         pairs = d.pop("_state", [])
         self.__dict__.update(d)
         self._state = weakref.WeakKeyDictionary()
+        size = RULES[self.rule_name()].state
         for net, buf, steps in pairs:
-            self._state[net] = [np.array(buf, dtype=net.dtype), int(steps)]
+            buf = np.array(buf, dtype=net.dtype)
+            scratch = self._scratch_copies() * net.layout.n_params
+            if scratch and buf.shape[0] == size * net.layout.n_params - scratch:
+                buf = np.concatenate([buf, np.zeros(scratch, dtype=net.dtype)])
+            self._state[net] = [buf, int(steps)]
 
     # -- one step -----------------------------------------------------------
 
@@ -278,7 +296,8 @@ class Optimizer:
 
     # -- runs of mini-batches -----------------------------------------------
 
-    def run_epoch(self, net: Network, X: Array, Y: Array, order: Array, epoch: int = 0) -> float:
+    def run_epoch(self, net: Network, X: Array, Y: Array, order: Array, epoch: int = 0,
+                  extra: Optional[dict] = None) -> float:
         """One epoch over checked rows X, Y taken in ``order``, in one call to the core.
 
         For callers that own the epoch loop (the scikit-learn estimators).
@@ -293,6 +312,9 @@ class Optimizer:
             The order of the rows.
         epoch : int
             The epoch, for a divergence's message.
+        extra : dict, optional
+            Keyword arguments for the core's ``train_epoch``, as
+            :meth:`run_batches` takes them.
 
         Returns
         -------
@@ -303,7 +325,7 @@ class Optimizer:
         m = min(self.mini_batch_size, n)
         with net.parameters():
             _, cost_sum = self.run_batches(net, X, Y, order, m, 0, -(-n // m), n,
-                                           self.buffers(net, m), epoch, None)
+                                           self.buffers(net, m), epoch, None, extra)
         return cost_sum
 
     def fork(self, source: Network, target: Network) -> "Optimizer":
@@ -356,7 +378,8 @@ class Optimizer:
 
     def run_batches(self, net: Network, X: Array, Y: Array, order: Array, m: int, first: int,
                     last: int, n: int, buffers: "Buffers", epoch: int,
-                    history: Optional[History] = None) -> Tuple[int, float]:
+                    history: Optional[History] = None,
+                    extra: Optional[dict] = None) -> Tuple[int, float]:
         """Mini-batches ``first`` to ``last - 1`` of an epoch, in one call to the core.
 
         On NaN or ±Inf, the network goes back to its state after the last
@@ -383,12 +406,16 @@ class Optimizer:
             The epoch, for the error's message.
         history : dict, optional
             Carried by the error.
+        extra : dict, optional
+            Keyword arguments for the core's ``train_epoch`` (where the core
+            takes them: sample weights, the ‖W‖² sum).
 
         Returns
         -------
         (int, float)
             The examples done and Σ C_x over them, each before its step.
         """
+        extra = extra or {}
         entry, work, snapshot, v_snapshot, threads, params = buffers
         velocity, steps = entry
         snapshot[...] = params
@@ -399,7 +426,7 @@ class Optimizer:
         start = time.perf_counter()
         done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
                                                      *hyper, self.rule_args(steps),
-                                                     num_threads=threads)
+                                                     num_threads=threads, **extra)
         if pace is not None and examples:
             pace[threads] = (time.perf_counter() - start) / examples
         if np.isfinite(cost_sum) and _core.all_finite(params):
@@ -411,8 +438,9 @@ class Optimizer:
         for k in range(first, last):
             snapshot[...] = params
             v_snapshot[...] = velocity
-            _, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
-                                        self.rule_args(steps), num_threads=threads)
+            # (done: 0 for a mini-batch whose sample weights sum to 0)
+            done, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
+                                           self.rule_args(steps), num_threads=threads, **extra)
             if not (np.isfinite(c) and _core.all_finite(params)):
                 params[...] = snapshot
                 velocity[...] = v_snapshot
@@ -422,7 +450,7 @@ class Optimizer:
                     f"weights became NaN or infinite (eta={self.eta} may be too large); the "
                     "network is left as it was after the previous mini-batch",
                     epoch, k, history)
-            steps += 1
+            steps += done
         entry[1] = steps
         raise DivergenceError(f"training diverged in epoch {epoch}", epoch, last - 1, history)
 
