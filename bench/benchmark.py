@@ -119,7 +119,8 @@ def quick(n=10_000, rounds=3, per_example_n=1000, file=None, data="sample"):
               "their times are scaled to n", file=file)
     worst = max(diffs.values())
     print(f"check: after one mini-batch step (largest change {step:.2g}) from the same weights, "
-          f"the NumPy references agree with cbp to {worst:.1e}", file=file)
+          f"cbp and the NumPy references agree with cbp.reference to {worst:.1e}", file=file)
     if worst > 1e-10:
-        print("WARNING: the references disagree with cbp by more than 1e-10", file=file)
+        print("WARNING: cbp or a reference disagrees with cbp.reference by more than 1e-10",
+              file=file)
     return rows

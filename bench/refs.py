@@ -1,8 +1,9 @@
 """NumPy references of the benchmark suite, and the data and FLOP counts they share.
 
 Each reference is a correct implementation of cbp's algorithm (sigmoid layers,
-quadratic cost, plain mini-batch SGD), checked against cbp by
-:func:`check_references`.
+quadratic cost, plain mini-batch SGD), timed against cbp.  :func:`check_references`
+checks cbp and each of them against :mod:`cbp.reference`, the notes' equations
+written once (the oracle of cbp's tests too).
 """
 import os
 
@@ -408,13 +409,17 @@ def _max_diff(ws1, bs1, ws2, bs2):
 
 def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.float64,
                      with_torch=False, seed=0):
-    """Take one mini-batch step from the same weights with cbp and each reference.
+    """Take one mini-batch step from the same weights with cbp, each reference and the oracle.
 
-    Returns ``{reference: largest |difference| in any weight or bias}`` for
-    ``numpy_per_example``, ``network_py``, ``numpy_matmul`` (and ``torch`` when asked and
-    installed), plus ``numpy_feedforward`` (outputs on the mini-batch, before
-    the step); in float64 each should be about 1e-15.  ``step_size`` is the
-    largest change the step made to any parameter, for scale.
+    The oracle is :func:`cbp.reference.update_mini_batch` (one example at a
+    time, in ``dtype``).  Returns ``{implementation: largest |difference|
+    from the oracle in any weight or bias}`` for ``cbp``, ``numpy_per_example``,
+    ``network_py``, ``numpy_matmul`` (and ``torch``, ``torch_bp``, ``jax`` when
+    asked and installed), plus ``cbp_feedforward`` and ``numpy_feedforward``
+    (outputs on the mini-batch before the step, against
+    :func:`cbp.reference.feedforward`); in float64 each should be about 1e-15.
+    ``step_size`` is the largest change the step made to any parameter, for
+    scale.
     """
     sizes = list(sizes)
     rng = np.random.default_rng(seed)
@@ -425,10 +430,16 @@ def check_references(sizes=(784, 30, 10), mini_batch_size=10, eta=3.0, dtype=np.
     net = cbp.Network(sizes, dtype=dtype, seed=seed)
     w0 = [np.array(w) for w in net.weights]
     b0 = [np.array(b) for b in net.biases]
-    out = {"numpy_feedforward": float(np.max(np.abs(
-        numpy_feedforward(w0, b0, X) - net._predict(np.ascontiguousarray(X)))))}
+    # The oracle: a^L of each example, and the step, by the notes' equations.
+    # Imported here: a worker timing an older commit's cbp (run.py --against)
+    # imports this module too, and cbp.reference is newer than some of them.
+    from cbp import reference
+    a_ref = np.array([reference.feedforward(w0, b0, x).ravel() for x in X])
+    ws, bs = reference.update_mini_batch(w0, b0, list(zip(X, Y)), eta)
+    out = {"cbp_feedforward": float(np.max(np.abs(net.feedforward(X) - a_ref))),
+           "numpy_feedforward": float(np.max(np.abs(numpy_feedforward(w0, b0, X) - a_ref)))}
     cbp.SGD(eta, mini_batch_size=m, shuffle=False).run(net, (X, Y), epochs=1)
-    ws, bs = net.weights, net.biases
+    out["cbp"] = _max_diff(ws, bs, net.weights, net.biases)
     # The step itself, so a reader can see the check is not vacuous.
     out["step_size"] = _max_diff(ws, bs, w0, b0)
     for name, fn in (("numpy_per_example", numpy_per_example_epoch),

@@ -140,7 +140,7 @@ def run_checks():
                              "max_diff": diff, "step_size": step, "tolerance": tol,
                              "ok": "yes" if diff <= tol else "NO"})
     say(B.format_table(rows, [("net", "net", None), ("dtype", "dtype", None),
-                              ("reference", "reference vs cbp", None),
+                              ("reference", "implementation vs cbp.reference", None),
                               ("max_diff", "max |diff|", ".1e"),
                               ("step_size", "step size", ".2g"), ("ok", "ok", None)],
                        title="Self-check: one mini-batch (m=10, eta=3) from the same weights; "

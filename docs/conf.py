@@ -96,7 +96,10 @@ numpydoc_validation_checks = {"all", "ES01", "EX01", "SA01", "RT01", "RT02", "RT
                               "GL01", "GL02", "YD01"}
 numpydoc_validation_exclude = {r"\._[a-z]", r"\.__[a-z]+__$",
                                # a NamedTuple's fields: documented by the class
-                               r"^cbp\.sgd\.Rule\.(code|formula|state)$",
+                               r"^cbp\.(sgd|optimizer)\.Rule\.(code|formula|state)$",
+                               r"^cbp\.optimizer\.Buffers\.\w+$",
+                               # the training callbacks' hooks: documented once, by Callback
+                               r"^cbp\.training\.(?!Callback\.)\w+\.on_(train|epoch)_(begin|end)$",
                                # an ndarray view: its constructor is NumPy's
                                r"^cbp\.model\.Snapshot$",
                                # NumPy's in-place methods, refused on a snapshot

@@ -6,10 +6,13 @@
 """
 from .model import Network, sigmoid, sigmoid_prime
 from .errors import DivergenceError, TrainingInterrupted, TrainingWarning
-from .sgd import SGD, Adam
+from .sgd import SGD, Adam, Optimizer
 from .io import load
 from .plot import plot_history
 from .gradcheck import gradcheck
+# The modules that carry out Network.SGD, .save and .explain register them
+# when imported (cbp.model.implements): import every one of them here.
+from . import explain, io, sgd, training  # noqa: F401
 
 
 def _version():
@@ -25,6 +28,6 @@ def _version():
 
 __version__ = _version()
 del _version
-__all__ = ["Network", "SGD", "Adam", "DivergenceError", "TrainingInterrupted", "TrainingWarning",
+__all__ = ["Network", "SGD", "Adam", "Optimizer", "DivergenceError", "TrainingInterrupted", "TrainingWarning",
            "sigmoid",
            "sigmoid_prime", "load", "plot_history", "gradcheck", "__version__"]

@@ -6,6 +6,7 @@ kind of thing) or ``ValueError`` (right kind, wrong value) whose message names
 the argument and says what was expected.
 """
 import math
+import os
 import numbers
 import weakref
 
@@ -149,3 +150,98 @@ def labels(value, name, n_classes):
         raise ValueError(f"{name} must be class labels in [0, {n_classes}); "
                          f"got values from {arr.min()} to {arr.max()}")
     return arr.astype(np.int64)
+
+
+def finite_mean(values):
+    """The mean of float64 costs, without overflow in the sum when each one is finite.
+
+    Costs of +Inf and −Inf (targets outside [0, 1]) give NaN, without a warning.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(values.mean())
+        if np.isinf(mean) and np.isfinite(values).all():
+            mean = float(np.sum(values / values.shape[0]))
+    return mean
+
+
+def no_nan(values, what):
+    """``values``, or a ValueError when finite input overflowed into NaN (Inf − Inf)."""
+    if np.isnan(values).any():
+        raise ValueError(f"{what} came out NaN from finite input: an intermediate value "
+                         "overflowed (Inf - Inf); the weights or inputs are too large")
+    return values
+
+
+def rows_of(value, name, width, dtype):
+    """``value`` if it is C-contiguous rows (n, width) of ``dtype``, else TypeError/ValueError.
+
+    For the network's row interface (``forward_rows`` and the like), which
+    takes checked arrays as they are and must not hand the core anything else.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array; got {type(value).__name__}")
+    if value.dtype != dtype:
+        raise TypeError(f"{name} must have the network's dtype {np.dtype(dtype).name}; "
+                        f"got {value.dtype.name}")
+    if value.ndim != 2 or value.shape[1] != width:
+        raise ValueError(f"{name} must have shape (n, {width}); got {value.shape}")
+    if not value.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (np.ascontiguousarray)")
+    return value
+
+
+# Widest layer: a width past 2**31 - 1 cannot be a real layer (and its
+# product with another would overflow the core's indices).
+MAX_WIDTH = 2**31 - 1
+
+
+def layer_sizes(sizes):
+    """``sizes`` as a list of ints, checked: 2 to MAX_LAYERS + 1 widths of 1 to MAX_WIDTH."""
+    if isinstance(sizes, (str, bytes, set, frozenset, dict)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a list of layer widths such as [784, 30, 10]; "
+                        f"got {type(sizes).__name__}")
+    sizes = [integer(s, f"sizes[{k}]") for k, s in enumerate(sizes)]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least two layers (input and output); got {sizes}")
+    if len(sizes) > _core.MAX_LAYERS + 1:
+        raise ValueError(f"sizes may list at most {_core.MAX_LAYERS + 1} layers; "
+                         f"got {len(sizes)}")
+    for k, s in enumerate(sizes):
+        if not 1 <= s <= MAX_WIDTH:
+            raise ValueError(f"sizes[{k}] must be a layer width from 1 to {MAX_WIDTH}; got {s}")
+    return sizes
+
+
+def fits_in_memory(sizes, dtype):
+    """Refuse, by name, a network larger than the machine's memory.
+
+    Rather than a MemoryError from deep inside NumPy.
+    """
+    n = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
+    need = n * np.dtype(dtype).itemsize
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        have = 1 << 62
+    if need > have:
+        raise ValueError(f"sizes {sizes} give {n} parameters ({need / 2**30:.3g} GiB in "
+                         f"{np.dtype(dtype).name}), more than this machine's memory "
+                         f"({have / 2**30:.3g} GiB)")
+
+
+def layer(arr, k, shape, which, dtype):
+    """Layer k of the weights (``which=0``) or biases (1) as an array of ``shape``, checked.
+
+    A bias may also come as a vector (n,).
+    """
+    name = ("weights", "biases")[which]
+    a = array(arr, f"{name}[{k}]", dtype)
+    if which == 1 and a.shape == shape[:1]:
+        a = a.reshape(shape)
+    if a.shape != shape:
+        raise ValueError(f"{name}[{k}] must have shape {shape}; got {a.shape}")
+    return a
+
+
+#: The initialisations a network may draw its weights with.
+INITS = ("gaussian", "scaled")

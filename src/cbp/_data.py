@@ -20,6 +20,7 @@ What y holds is decided here, once, the same way for training and test data:
 Everything comes out C-contiguous in the network's dtype, checked finite.
 """
 import itertools
+import random
 import threading
 import weakref
 from typing import NamedTuple
@@ -29,7 +30,8 @@ import numpy as np
 from . import _checks, _core
 
 
-def _is_pair(data):
+def is_pair(data):
+    """Whether ``data`` is the array form, a pair (X, Y), rather than a list of (x, y) tuples."""
     # A network.py list holds tuples; the array form holds two arrays.
     return (isinstance(data, (tuple, list)) and len(data) == 2
             and not isinstance(data[0], (tuple, list))
@@ -162,7 +164,7 @@ def examples(data, n_in, n_out, dtype, name="training_data", want_labels=False):
     accuracy is measured against, or None when y holds targets that are not
     class indicators (always None unless ``want_labels``, when y is not labels).
     """
-    if _is_pair(data):
+    if is_pair(data):
         X = _checks.rows(data[0], f"{name}[0] (X)", n_in, dtype)
         Y, labels = _read_y(data[1], f"{name}[1] (Y)", X.shape[0], n_out, dtype, want_labels)
         return X, Y, labels
@@ -210,7 +212,7 @@ def as_tuples(data, name):
     code does); a pair (X, Y) becomes columns (n_in, 1) with integer labels
     or target columns (n_out, 1), as network.py's lists hold.
     """
-    if _is_pair(data):
+    if is_pair(data):
         X, Y = np.asarray(data[0]), np.asarray(data[1])
         ys = Y.tolist() if Y.ndim == 1 else list(Y.reshape(Y.shape[0], -1, 1))
         return list(zip(X.reshape(X.shape[0], -1, 1), ys))
@@ -260,7 +262,7 @@ def cached(owner, kind, data, convert):
     An edit in place of a few arrays may go unseen: replace the tuple or pass
     a new list.  ``kind`` separates conversions of one list (labels, targets).
     """
-    if not isinstance(data, list) or _is_pair(data):
+    if not isinstance(data, list) or is_pair(data):
         return convert()
     key = (kind, id(data))
     with _CACHE_LOCK:
@@ -317,3 +319,46 @@ def target(y, name, n_out, dtype):
             arr = _checks.array(y, name, np.float64)    # refuses NaN, None, objects
         return _read_y(arr.reshape(1), name, 1, n_out, dtype, False)[0].reshape(n_out)
     return _checks.vector(y, name, n_out, dtype)
+
+
+def python_shuffle(n):
+    """``random.shuffle(list(range(n)))`` as an intp array, advancing ``random``'s state.
+
+    The swaps are drawn in the core from a copy of the global generator's
+    state (the same draws, a tenth of the time); wherever the global
+    ``random`` is not CPython's plain Mersenne Twister, it is simply called.
+    """
+    inst = getattr(random.shuffle, "__self__", None)
+    if (type(inst) is random.Random and random.shuffle.__func__ is random.Random.shuffle
+            and n <= 1 << 32):
+        version, internal, gauss = inst.getstate()
+        if version == 3 and len(internal) == 625:
+            mt = np.array(internal[:624], dtype=np.uint32)
+            positions = np.arange(n, dtype=np.intp)
+            index = _core.python_shuffle(mt, internal[624], positions)
+            inst.setstate((version, tuple(mt.tolist()) + (index,), gauss))
+            return positions
+    positions = list(range(n))
+    random.shuffle(positions)
+    return np.array(positions, dtype=np.intp)
+
+
+def epoch_orders(rng, training_data, n):
+    """Each epoch's order of the rows (see :meth:`cbp.Network.epoch_orders`).
+
+    With a generator ``rng``, its permutations; without one, network.py's
+    ``random.shuffle`` of the caller's list (in place), or as if of one.
+    """
+    if rng is not None:
+        return lambda: rng.permutation(n).astype(np.intp)
+    in_place = isinstance(training_data, list) and not is_pair(training_data)
+    rows = np.arange(n, dtype=np.intp)  # rows[k]: the row of X now at position k
+
+    def shuffle():
+        nonlocal rows
+        positions = python_shuffle(n)
+        if in_place:
+            training_data[:] = [training_data[k] for k in positions.tolist()]
+        rows = rows[positions]
+        return rows
+    return shuffle

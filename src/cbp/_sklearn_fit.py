@@ -233,7 +233,7 @@ class BaseMLP(BaseEstimator):
                 raise ValueError(f"the network has layers {self.network_.sizes}; this data and "
                                  f"hidden_layer_sizes need {sizes}")
             net = state.copy_network(self.network_)
-            opt = self._optimizer._fork(self.network_, net) if incremental else None
+            opt = self._optimizer.fork(self.network_, net) if incremental else None
         if opt is None:
             opt = self._make_optimizer()
         opt.num_threads = self.num_threads
@@ -372,7 +372,7 @@ class BaseMLP(BaseEstimator):
         w2 = np.zeros(1) if self.alpha else None
         if w2 is not None:
             extra["w2_sum"] = w2
-        cost_sum = opt._epoch(net, X, Y, order, self.n_iter_, extra or None)
+        cost_sum = opt.run_epoch(net, X, Y, order, self.n_iter_, extra or None)
         return cost_sum, (float(w2[0]) if w2 is not None else 0.0)
 
     def _trigger_stopping(self, opt, msg):
@@ -417,7 +417,7 @@ class BaseMLP(BaseEstimator):
 
     def _forward(self, X, net=None):
         net = self.network_ if net is None else net
-        return net._predict(np.ascontiguousarray(X, dtype=net.dtype), self.num_threads)
+        return net.forward_rows(np.ascontiguousarray(X, dtype=net.dtype), self.num_threads)
 
     def _checked(self, X):
         check_is_fitted(self)

@@ -17,19 +17,20 @@ import os
 import stat
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
 
+from . import _checks, _cli_data, _data, training
+from ._cli_data import UsageError
+from .errors import DivergenceError, TrainingInterrupted
+from .model import Network
+from .sgd import SGD
+
 __all__ = ["main", "build_parser"]
 
 PROG = "cbp"
-
-
-class UsageError(Exception):
-    """A bad flag value or unusable input: reported as ``cbp: error: ...``, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -198,89 +199,6 @@ def _fail(message, status=2):
     return status
 
 
-def _split(X, y, what):
-    """Hold out the last 20% (at least one example) of a single data set."""
-    n = X.shape[0]
-    if n < 2:
-        raise UsageError(f"{what} holds {n} example(s); at least 2 are needed to hold some out")
-    cut = n - max(1, n // 5)
-    return (X[:cut], y[:cut]), (X[cut:], y[cut:]), f"{what}, last {n - cut} held out"
-
-
-def _training_data(path):
-    """((X, y), (X_test, y_test), description) for ``cbp train``."""
-    from . import datasets
-    if path is None:
-        train, test = datasets.load_sample()
-        return train, test, "the embedded MNIST sample"
-    p = os.path.expanduser(path)
-    if os.path.isdir(p):
-        kinds = _idx_kinds(p)
-        if len(kinds) == 2:
-            return (datasets.load_mnist(p, kind="train"), datasets.load_mnist(p, kind="t10k"),
-                    f"{path} (train / t10k)")
-        kind = kinds[0]
-        return _split(*datasets.load_mnist(p, kind=kind), f"{path} ({kind} only)")
-    X, y = datasets.load_mnist(p)
-    try:
-        test = datasets.load_mnist(p, kind="test")   # network.py's pickle
-    except ValueError:
-        return _split(X, y, path)                      # a single IDX file
-    return (X, y), test, f"{path} (training / test parts)"
-
-
-def _idx_kinds(directory):
-    """The kinds ('train', 't10k') whose IDX images a directory holds; raises if neither."""
-    from . import datasets
-    kinds = [k for k in ("train", "t10k")
-             if any(os.path.exists(os.path.join(directory, f"{k}-images-idx3-ubyte{ext}"))
-                    for ext in ("", ".gz"))]
-    if not kinds:
-        datasets.load_mnist(directory)  # raises, with the names it looked for
-    return kinds
-
-
-def _evaluation_data(path):
-    """(X, y, description) for ``cbp evaluate``: what ``cbp train --data path`` held out."""
-    from . import datasets
-    if path is None:
-        _, (X, y) = datasets.load_sample()
-        return X, y, "the embedded sample's held-out images"
-    p = os.path.expanduser(path)
-    if os.path.isdir(p):
-        kinds = _idx_kinds(p)
-        if len(kinds) == 2:
-            X, y = datasets.load_mnist(p, kind="t10k")
-            return X, y, f"{path} (t10k)"
-        kind = kinds[0]
-        _, (X, y), what = _split(*datasets.load_mnist(p, kind=kind), f"{path} ({kind} only)")
-        return X, y, f"{what}: the part cbp train holds out"
-    try:
-        X, y = datasets.load_mnist(p, kind="test")   # network.py's pickle
-        return X, y, f"{path} (test part)"
-    except ValueError:
-        pass
-    _, (X, y), what = _split(*datasets.load_mnist(p), path)    # a single IDX file
-    return X, y, f"{what}: the part cbp train holds out"
-
-
-def _check_fit(net, X, y, what):
-    n_in, n_out = net.sizes[0], net.sizes[-1]
-    if X.shape[1] != n_in:
-        raise UsageError(f"{what} has {X.shape[1]} inputs per example but the network's input "
-                         f"layer has {n_in} units (--sizes must start with {X.shape[1]})")
-    if y.size and int(y.max()) >= n_out:
-        raise UsageError(f"{what} has labels up to {int(y.max())} but the network's output "
-                         f"layer has {n_out} units (--sizes must end with at least "
-                         f"{int(y.max()) + 1})")
-
-
-def _one_hot(y, n_out, dtype):
-    Y = np.zeros((y.shape[0], n_out), dtype=dtype)
-    Y[np.arange(y.shape[0]), y] = 1
-    return Y
-
-
 def _check_output_path(path, flag):
     # Found before training, not after every epoch ran: a missing or
     # unwritable directory, and a directory, FIFO or device at the path.
@@ -362,13 +280,39 @@ def _warn_user(message):
 # -- train --------------------------------------------------------------------
 
 
+class _EpochLines(training.Callback):
+    """The command's line after each epoch, and a progress bar during it (on a terminal)."""
+
+    def __init__(self, epochs, n_test, say, show):
+        self.epochs, self.n_test, self.say, self.show = epochs, n_test, say, show
+        self.bar = None
+
+    def on_epoch_begin(self, run, epoch):
+        from tqdm import tqdm
+        self.bar = tqdm(total=run.n, disable=not self.show, leave=False, unit="ex",
+                        desc=f"Epoch {epoch + 1}/{self.epochs}")
+
+    def update(self, done):
+        self.bar.update(done - self.bar.n)
+
+    def on_epoch_end(self, run, epoch):
+        self._close()
+        h = run.history
+        self.say(f"Epoch {epoch + 1}/{self.epochs}: {_accuracy_text(h['correct'][-1], self.n_test)}, "
+                 f"cost {h['cost'][-1]:.4f} (test {h['test_cost'][-1]:.4f}), "
+                 f"{h['seconds'][-1]:.3f} s")
+        return None
+
+    def on_train_end(self, run):
+        self._close()
+
+    def _close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _train(args):
-    from tqdm import tqdm
-
-    from . import _checks
-    from .model import Network
-    from .sgd import SGD, DivergenceError, TrainingWarning, _Watch
-
     activation = args.activation.lower() if isinstance(args.activation, str) else None
     init, init_why = ((args.init, None) if args.init is not None
                       else _default_init(activation))
@@ -394,12 +338,12 @@ def _train(args):
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError(f"{plots[0][0]} needs matplotlib: {_PLOT_INSTALL}") from None
-    (X, y), (X_test, y_test), what = _training_data(args.data)
-    _check_fit(net, X, y, "the training data")
-    _check_fit(net, X_test, y_test, "the test data")
+    (X, y), (X_test, y_test), what = _cli_data.training_data(args.data)
+    _cli_data.check_fit(net, X, y, "the training data")
+    _cli_data.check_fit(net, X_test, y_test, "the test data")
     # Convert once, not at every epoch.
     X = np.ascontiguousarray(X, dtype=net.dtype)
-    Y = _one_hot(y, net.sizes[-1], net.dtype)
+    Y = _cli_data.one_hot(y, net.sizes[-1], net.dtype)
     X_test = np.ascontiguousarray(X_test, dtype=net.dtype)
     n, n_test = X.shape[0], X_test.shape[0]
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
@@ -409,46 +353,27 @@ def _train(args):
     say(f"SGD: {epochs} epoch{'s' * (epochs != 1)}, mini-batch size {opt.mini_batch_size}, "
         f"eta {opt.eta:g}" + (f" ({eta_why}; --eta to change)" if eta_why else "")
         + f", lmbda {opt.lmbda:g}, momentum {opt.momentum:g}, seed {args.seed}")
-    # The library's hopeless-training checks, judged over the whole run (each
-    # call of run below sees one epoch) and printed as the command's warnings.
-    watch = _Watch(net, X, Y, -(-n // opt.mini_batch_size))
-    _warn_user(watch.inputs())
-
-    history = {"epoch": [], "cost": [], "seconds": [], "correct": [], "accuracy": [],
-               "test_cost": []}
-    if args.plot_speed:
-        history["learning_speed"] = []
+    # The library's hopeless-training checks, printed as the command's warnings.
+    test = _data.examples((X_test, y_test), net.sizes[0], net.sizes[-1], net.dtype,
+                          "test_data", want_labels=True)
+    bar = _EpochLines(epochs, n_test, say, show=not args.quiet and sys.stderr.isatty())
+    callbacks = [training.LearningSpeed()] if args.plot_speed else []
+    callbacks += [training.Monitor(test), bar,
+                  training.Watch(report=_warn_user, even_without_epochs=True)]
     status, note = 0, None
-    show_bar = not args.quiet and sys.stderr.isatty()
-    j = 0
     try:
-        for j in range(epochs):
-            with tqdm(total=n, disable=not show_bar, leave=False, unit="ex",
-                      desc=f"Epoch {j + 1}/{epochs}") as bar, warnings.catch_warnings():
-                warnings.simplefilter("ignore", TrainingWarning)
-                h = opt.run(net, (X, Y), 1, test_data=(X_test, y_test),
-                            progress=lambda done: bar.update(done - bar.n),
-                            monitor_learning_speed=bool(args.plot_speed))
-            for key in history:
-                history[key].append(j if key == "epoch" else h[key][0])
-            say(f"Epoch {j + 1}/{epochs}: {_accuracy_text(h['correct'][0], n_test)}, "
-                f"cost {h['cost'][0]:.4f} (test {h['test_cost'][0]:.4f}), "
-                f"{h['seconds'][0]:.3f} s")
-            _warn_user(watch.epoch(h["cost"][0]))
-    except KeyboardInterrupt:
+        history = training.train(net, opt, (X, Y), epochs, callbacks, progress=bar.update)
+    except TrainingInterrupted as exc:
+        history = exc.history
         status, note = 130, "interrupted"
         print("interrupted", file=sys.stderr, flush=True)
     except DivergenceError as exc:
-        # Numbered as the epoch lines above, not as the one-epoch call saw it.
-        return _fail(f"training diverged in epoch {j + 1}/{epochs}, mini-batch "
+        # Numbered as the epoch lines, from 1.
+        return _fail(f"training diverged in epoch {exc.epoch + 1}/{epochs}, mini-batch "
                      f"{exc.mini_batch + 1} of the epoch: the cost or the weights became NaN "
                      f"or infinite (eta {opt.eta:g} may be too large; try a smaller --eta); "
                      "nothing was saved", 1)
-
-    # A Ctrl-C between two appends must not leave lists of unequal lengths.
-    done = min(len(v) for v in history.values())
-    for v in history.values():
-        del v[done:]
+    done = len(history["epoch"])
     seconds = sum(history["seconds"])
     per_epoch = f", {seconds / done:.3f} s per epoch" if done else ""
     if note:
@@ -496,12 +421,12 @@ def _train(args):
 def _evaluate(args):
     from .io import load
     net = load(os.path.expanduser(args.model))
-    X, y, what = _evaluation_data(args.data)
-    _check_fit(net, X, y, "the data")
+    X, y, what = _cli_data.evaluation_data(args.data)
+    _cli_data.check_fit(net, X, y, "the data")
     X = np.ascontiguousarray(X, dtype=net.dtype)
     correct = net.evaluate((X, y))
     print(f"Model: {args.model}: {net!r}")
-    cost = net.total_cost((X, _one_hot(y, net.sizes[-1], net.dtype))) if len(y) else float("nan")
+    cost = net.total_cost((X, _cli_data.one_hot(y, net.sizes[-1], net.dtype))) if len(y) else float("nan")
     print(f"Test {_accuracy_text(correct, len(y))}, cost {cost:.4f}, on {what}")
     return 0
 
@@ -526,11 +451,11 @@ def _explain(args):
         print(f"Model: {args.model}: {net!r}")
         x = y = None
         if args.x is None:
-            X, labels, what = _evaluation_data(None)
+            X, labels, what = _cli_data.evaluation_data(None)
             index = _checks.integer(args.index, "--index", minimum=0)
             if index >= len(labels):
                 raise UsageError(f"--index must be below {len(labels)}; got {index}")
-            _check_fit(net, X, labels, "the embedded sample")
+            _cli_data.check_fit(net, X, labels, "the embedded sample")
             x = X[index]
             guess = int(np.argmax(net.feedforward(x)))
             print(f"Example {index} of {what}: label {labels[index]}, the network answers "

@@ -28,16 +28,14 @@ Sign and scale conventions of the notes (cbp's δ^l = ∂C/∂z^l, Nielsen's)::
     004   Σ (t − y)² (cost='sse')   δ_o = y(1 − y)(t − y) = −δ/2      w + α δ a (2 in α)
 """
 import sys
-from typing import TYPE_CHECKING, List, Optional, TextIO, Tuple
+from typing import List, Optional, TextIO, Tuple
 
 import numpy as np
 
-from . import _checks, _core, _data
+from . import _checks, _core, _data, model
+from .model import Network
 from ._typeset import Formatter, Row, Step
 from ._typing import Array, ArrayLike
-
-if TYPE_CHECKING:
-    from .model import Network
 
 __all__ = ["Trace", "explain", "worked_example"]
 
@@ -84,7 +82,6 @@ def worked_example() -> Tuple["Network", Array, Array]:
     (net, x, y) : (cbp.Network, ndarray (2, 1), ndarray (2, 1))
         So that ``explain(*worked_example())`` traces the lecture's example.
     """
-    from .model import Network
     net = Network([2, 3, 2], activation="sigmoid", cost="quadratic", seed=0)
     net.weights = [np.array([[-0.81, -0.34],
                              [-1.57, -0.03],
@@ -417,6 +414,7 @@ class Trace:
                     rf"{dt} = \nabla_a C \odot {symt}'(z^{{{L}}})", [grad, fp, Row(d, dt, D)])
 
 
+@model.implements("explain")
 def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4,
             eta: float = 1.0) -> Trace:
     """Trace backpropagation through ``net`` for one example (x, y).
@@ -466,7 +464,6 @@ def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4,
         ``trace.grad_w[l]``... hold the numbers (notes' numbering, input layer 1).
         ``trace.gradients()`` equals ``net.backprop(x, y)``.
     """
-    from .model import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
     digits = _checks.integer(digits, "digits", minimum=0)
@@ -475,7 +472,7 @@ def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4,
     X = _checks.vector(x, "x", sizes[0], dtype).reshape(1, sizes[0])
     Y = _data.target(y, "y", sizes[-1], dtype).reshape(1, sizes[-1])
     # One consistent snapshot of the parameters, numbered as in the notes.
-    with net._lock:
+    with net.parameters():
         W = {l: np.ascontiguousarray(w) for l, w in enumerate(net.weights, start=2)}
         b = {l: np.ascontiguousarray(v.reshape(-1)) for l, v in enumerate(net.biases, start=2)}
     # Huge finite inputs overflow to ±Inf (and Inf − Inf to NaN) inside the
@@ -487,7 +484,7 @@ def explain(net: "Network", x: ArrayLike, y: ArrayLike, digits: int = 4,
 def _trace(net, X, Y, W, b, digits, eta):
     sizes, dtype = net.sizes, net.dtype
     L = len(sizes)
-    hidden, output, cost = net._codes
+    hidden, output, cost = net.layout.codes
     Z, A, D, GW, GB = {}, {1: X}, {}, {}, {}
     # Feedforward: z^l = W^l a^{l-1} + b^l, a^l = f(z^l).
     for l in range(2, L + 1):

@@ -61,15 +61,13 @@ import re
 import struct
 import zipfile
 import zlib
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import numpy as np
 
-from . import _checks, _core, _files
+from . import _checks, _core, _files, model
+from .model import Network
 from ._typing import PathLike
-
-if TYPE_CHECKING:
-    from .model import Network
 
 __all__ = ["FORMAT", "VERSION", "save", "load"]
 
@@ -112,7 +110,7 @@ def _arrays(net):
         "sizes": np.array(net.sizes, dtype=np.int64),
         "activation": np.array(net.activation),
         "output_activation": np.array(net.output_activation),
-        "cost": np.array(net._cost_key),
+        "cost": np.array(net.cost_name),
         "dtype": np.array(np.dtype(net.dtype).name),
     }
     for k, (w, b) in enumerate(zip(net.weights, net.biases)):
@@ -121,6 +119,7 @@ def _arrays(net):
     return out
 
 
+@model.implements("save")
 def save(net: "Network", path: PathLike) -> None:
     """Write ``net`` to ``path`` as a ``cbp-model`` file (see the module docstring).
 
@@ -151,7 +150,6 @@ def save(net: "Network", path: PathLike) -> None:
         full, ...); the message names ``path``, and any previous file there
         is left intact.
     """
-    from .model import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
     path = _as_path(path)
@@ -346,7 +344,6 @@ def _check_methods(infos, max_bytes):
 
 def _read_model(f, max_bytes):
     """The network in the archive open on ``f``, its arrays read within ``max_bytes``."""
-    from .model import Network
     head = f.read(6)
     if not head:
         raise _Bad("the file is empty")

@@ -16,22 +16,12 @@ model is :class:`cbp.Network` (``cbp/model.py``); this module only adapts it.
 """
 from typing import Any, List, Optional, Tuple
 
-import numpy as np
-
-from . import _checks, model
+from . import _python_path, model
+from ._python_path import fast, overridden
 from ._typing import Array, ArrayLike, Data
 from .model import MAX_LAYERS, sigmoid, sigmoid_prime
 
 __all__ = ["Network", "sigmoid", "sigmoid_prime", "MAX_LAYERS"]
-
-_PYTHON_PATH = ("feedforward", "backprop", "update_mini_batch", "evaluate")
-
-
-def _replaced():
-    """(sigmoid, sigmoid_prime) when either was replaced in this module, else None."""
-    if sigmoid is model.sigmoid and sigmoid_prime is model.sigmoid_prime:
-        return None
-    return sigmoid, sigmoid_prime
 
 
 class Network(model.Network):
@@ -46,13 +36,24 @@ class Network(model.Network):
         streams are the original's.
     """
 
-    def _overridden(self, *names):
-        # With the module's sigmoid replaced, everything that computes an
-        # activation runs through the Python methods below, as in network.py.
-        if _replaced() is not None and any(n in _PYTHON_PATH for n in names):
-            return True
-        return super()._overridden(*names)
+    # The book's code never warns about hopeless training: neither does its drop-in.
+    training_warnings = False
 
+    def replaced_functions(self):
+        """This module's ``sigmoid`` and ``sigmoid_prime`` when either was replaced, else None.
+
+        With them replaced, everything that computes an activation runs
+        through the Python methods, as in network.py.
+
+        Returns
+        -------
+        tuple of two callables, or None
+        """
+        if sigmoid is model.sigmoid and sigmoid_prime is model.sigmoid_prime:
+            return None
+        return sigmoid, sigmoid_prime
+
+    @fast
     def feedforward(self, a: ArrayLike, num_threads: Optional[int] = None) -> Array:
         """a^L for an input column: a ← sigmoid(W a + b) layer by layer (network.py).
 
@@ -71,14 +72,12 @@ class Network(model.Network):
         ndarray
             The output.
         """
-        functions = _replaced()
+        functions = self.replaced_functions()
         if functions is None:
             return super().feedforward(a, num_threads)
-        a = _checks.array(a, "a", np.float64)
-        for b, w in zip(self.biases, self.weights):
-            a = functions[0](np.dot(w, a) + b)
-        return a
+        return _python_path.feedforward(self, a, functions[0])
 
+    @fast
     def cost_derivative(self, output_activations: Array, y: Array) -> Array:
         """∂C_x/∂a for the quadratic cost: ``output_activations - y`` (network.py).
 
@@ -96,6 +95,7 @@ class Network(model.Network):
         """
         return output_activations - y
 
+    @fast
     def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
         """(nabla_b, nabla_w) for one example, as network.py's ``backprop``.
 
@@ -114,11 +114,11 @@ class Network(model.Network):
         (nabla_b, nabla_w) : tuple of lists of ndarray
             Shaped like ``biases`` and ``weights``.
         """
-        functions = _replaced()
-        if functions is not None or self._overridden("cost_derivative"):
-            f_prime = (functions or model._elementwise(self.output_activation))[1]
-            return self._backprop_python(
-                x, y, lambda z, a, target: self.cost_derivative(a, target) * f_prime(z),
+        functions = self.replaced_functions()
+        if functions is not None or overridden(self, "cost_derivative"):
+            f_prime = (functions or _python_path.elementwise(self.output_activation))[1]
+            return _python_path.backprop(
+                self, x, y, lambda z, a, target: self.cost_derivative(a, target) * f_prime(z),
                 functions)
         return super().backprop(x, y)
 
@@ -159,8 +159,3 @@ class Network(model.Network):
         else:
             self.update_mini_batch(batch, eta)
 
-
-# The book's code never warns about hopeless training: neither does its drop-in.
-Network._training_warnings = False
-Network._fast = {**model.Network._fast, "feedforward": Network.feedforward,
-                 "backprop": Network.backprop, "cost_derivative": Network.cost_derivative}

@@ -27,28 +27,23 @@ weights; and replacing this module's ``sigmoid``/``sigmoid_prime`` runs
 feedforward, backprop and training in Python through them.
 """
 import json
-import os
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _checks, _data, _files, costs, model
+from . import (_checks, _data, _files, _network2_file, _network2_monitors, _python_path, costs,
+               model, training)
+from ._network2_file import MAX_FILE_BYTES
+from ._python_path import fast, overridden
+from .sgd import SGD
 from ._typing import Array, ArrayLike, Data, PathLike
 
 if TYPE_CHECKING:
     from .explain import Trace
-from .model import MAX_LAYERS, sigmoid, sigmoid_prime
+from .model import sigmoid, sigmoid_prime
 
 __all__ = ["Network", "QuadraticCost", "CrossEntropyCost", "load", "vectorized_result",
            "sigmoid", "sigmoid_prime"]
-
-#: Most memory ``load`` may take by default (bytes); see :func:`load`.
-MAX_FILE_BYTES = 1 << 30
-# Memory json.loads may build per byte of text: ~26 for "[{},{},...]" (a
-# 64-byte dict and an 8-byte slot per 3 bytes), ~30 for nested empty lists,
-# plus the text and its decoded copy (measured in tests/test_file_budgets.py).
-_JSON_EXPANSION = 64
-
 
 class QuadraticCost:
     """C_x = ½‖a − y‖², with δ^L = (a − y) ⊙ σ'(z^L)."""
@@ -140,14 +135,6 @@ class CrossEntropyCost:
 _KNOWN = {QuadraticCost: "quadratic", CrossEntropyCost: "cross_entropy"}
 _BY_CBP_NAME = {v: k for k, v in _KNOWN.items()}
 _BY_FILE_NAME = {"QuadraticCost": QuadraticCost, "CrossEntropyCost": CrossEntropyCost}
-_PYTHON_PATH = ("feedforward", "backprop", "update_mini_batch", "evaluate")
-
-
-def _replaced():
-    """(sigmoid, sigmoid_prime) when either was replaced in this module, else None."""
-    if sigmoid is model.sigmoid and sigmoid_prime is model.sigmoid_prime:
-        return None
-    return sigmoid, sigmoid_prime
 
 
 def vectorized_result(j: int) -> Array:
@@ -232,12 +219,13 @@ class Network(model.Network):
         known = _KNOWN.get(value, _KNOWN.get(type(value)))
         self._cost_class = value
         self._user_cost = known is None
-        if hasattr(self, "_codes"):
+        if "_layout" in self.__dict__:
             code = costs.COSTS[known or "quadratic"].code
-            self._codes = self._codes[:2] + (code,)
+            self._layout = self._layout.with_codes(self._layout.codes[:2] + (code,))
 
     @property
-    def _cost_key(self):
+    def cost_name(self) -> str:
+        """cbp's name of the cost class, as model files store it; TypeError for a class of your own."""
         known = _KNOWN.get(self._cost_class, _KNOWN.get(type(self._cost_class)))
         if known is None:
             raise TypeError("only a network with CrossEntropyCost or QuadraticCost can be "
@@ -264,16 +252,27 @@ class Network(model.Network):
 
     # -- training -----------------------------------------------------------
 
+    # The book's code never warns about hopeless training: neither does its drop-in.
+    training_warnings = False
+
+    def replaced_functions(self):
+        """This module's ``sigmoid`` and ``sigmoid_prime`` when either was replaced, else None.
+
+        With them replaced, everything that computes an activation runs
+        through the Python methods, as in network2.py.
+
+        Returns
+        -------
+        tuple of two callables, or None
+        """
+        if sigmoid is model.sigmoid and sigmoid_prime is model.sigmoid_prime:
+            return None
+        return sigmoid, sigmoid_prime
+
     def _slow_training(self):
-        return self._user_cost or self._overridden("update_mini_batch", "backprop")
+        return self._user_cost or overridden(self, "update_mini_batch", "backprop")
 
-    def _overridden(self, *names):
-        # With the module's sigmoid replaced, everything that computes an
-        # activation runs through the Python methods, as in network2.py.
-        if _replaced() is not None and any(n in _PYTHON_PATH for n in names):
-            return True
-        return super()._overridden(*names)
-
+    @fast
     def feedforward(self, a: ArrayLike, num_threads: Optional[int] = None) -> Array:
         """The output for an input column: a ← sigmoid(W a + b) layer by layer (network2.py).
 
@@ -292,14 +291,12 @@ class Network(model.Network):
         ndarray
             The output.
         """
-        functions = _replaced()
+        functions = self.replaced_functions()
         if functions is None:
             return super().feedforward(a, num_threads)
-        a = _checks.array(a, "a", np.float64)
-        for b, w in zip(self.biases, self.weights):
-            a = functions[0](np.dot(w, a) + b)
-        return a
+        return _python_path.feedforward(self, a, functions[0])
 
+    @fast
     def backprop(self, x: ArrayLike, y: ArrayLike) -> Tuple[List[Array], List[Array]]:
         """(nabla_b, nabla_w) for one example, δ^L from the cost class (network2.py).
 
@@ -315,11 +312,12 @@ class Network(model.Network):
         (nabla_b, nabla_w) : tuple of lists of ndarray
             Shaped like ``biases`` and ``weights``.
         """
-        functions = _replaced()
+        functions = self.replaced_functions()
         if self._user_cost or functions is not None:
-            return self._backprop_python(x, y, self._cost_class.delta, functions)
+            return _python_path.backprop(self, x, y, self._cost_class.delta, functions)
         return super().backprop(x, y)
 
+    @fast
     def update_mini_batch(self, mini_batch: Data, eta: float,  # type: ignore[override]
                           lmbda: float, n: int) -> None:
         """One step: W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W, b ← b − (η/m) Σ ∂C_x/∂b.
@@ -336,7 +334,7 @@ class Network(model.Network):
             Size of the training set.
         """
         if self._slow_training():
-            return self._step_python(mini_batch, eta, lmbda, n)
+            return _python_path.update_mini_batch(self, mini_batch, eta, lmbda, n)
         return super().update_mini_batch(mini_batch, eta, lmbda, n)
 
     def SGD(self, training_data: Data, epochs: int,  # type: ignore[override]
@@ -400,72 +398,29 @@ class Network(model.Network):
         if (monitor_evaluation_cost or monitor_evaluation_accuracy) and not evaluation_data:
             raise ValueError("monitor_evaluation_cost and monitor_evaluation_accuracy need "
                              "evaluation_data")
-        n_data = len(evaluation_data) if evaluation_data else 0
-        evaluation_cost, evaluation_accuracy = [], []
-        training_cost, training_accuracy = [], []
-        best, stale = 0, 0
-        n = [0]
         slow = self._slow_training()
-        # On the fast path the training rows come as arrays, in their original
-        # order: the cost and accuracy over them need no conversion per epoch.
-        # An own feedforward (or accuracy, total_cost) computes the monitors.
-        own_cost = not self._overridden("total_cost", "feedforward")
-        own_accuracy = not self._overridden("accuracy", "feedforward")
-        epochs_done = []
-
-        def end_of_epoch(j, X=None, Y=None, data=None):
-            nonlocal best, stale
-            epochs_done.append(j)
-            print("Epoch %s training complete" % j)
-            accuracy = None
-            if monitor_training_cost:
-                cost = (self._total_cost(X, Y, lmbda) if X is not None and own_cost
-                        else self.total_cost(data if X is None else training_data, lmbda))
-                training_cost.append(cost)
-                print("Cost on training data: {}".format(cost))
-            if monitor_training_accuracy:
-                accuracy = (self._count_correct(X, np.argmax(Y, axis=1))
-                            if X is not None and own_accuracy
-                            else self.accuracy(data if X is None else training_data,
-                                               convert=True))
-                training_accuracy.append(accuracy)
-                print("Accuracy on training data: {} / {}".format(accuracy, n[0]))
-            if monitor_evaluation_cost:
-                cost = self.total_cost(evaluation_data, lmbda, convert=True)
-                evaluation_cost.append(cost)
-                print("Cost on evaluation data: {}".format(cost))
-            if monitor_evaluation_accuracy:
-                accuracy = self.accuracy(evaluation_data)
-                evaluation_accuracy.append(accuracy)
-                print("Accuracy on evaluation data: {} / {}".format(accuracy, n_data))
-            print()
-            if early_stopping_n:
-                if accuracy > best:
-                    best, stale = accuracy, 0
-                else:
-                    stale += 1
-                return stale == early_stopping_n
-            return False
-
         if slow:
-            def step(batch, size):
-                n[0] = size
-                self.update_mini_batch(batch, eta, lmbda, size)
-            self._python_epochs(training_data, epochs, mini_batch_size, step,
-                                lambda j, data: end_of_epoch(j, data=data))
-            history = {"epoch": epochs_done}
+            opt = _python_path.PythonSteps(
+                lambda batch, size: self.update_mini_batch(batch, eta, lmbda, size),
+                mini_batch_size)
         else:
-            from .sgd import SGD
-
-            def fast_end(j, X, Y):
-                n[0] = X.shape[0]
-                return end_of_epoch(j, X, Y)
             opt = SGD(eta, mini_batch_size=mini_batch_size, lmbda=lmbda)
-            history = opt.run(self, training_data, epochs, on_epoch=fast_end)
+        flags = (monitor_training_cost, monitor_training_accuracy, monitor_evaluation_cost,
+                 monitor_evaluation_accuracy)
+        monitors = _network2_monitors.Monitors(training_data, evaluation_data, lmbda, flags,
+                             self._total_cost, self._count_correct)
+        callbacks: List[training.Callback] = [monitors]
+        if early_stopping_n:
+            callbacks.append(training.EarlyStopping(
+                early_stopping_n, lambda run: monitors.last_accuracy, best=0))
+        history = training.train(self, opt, training_data, epochs, callbacks)
+        evaluation_cost, evaluation_accuracy = monitors.evaluation_cost, monitors.evaluation_accuracy
+        training_cost, training_accuracy = monitors.training_cost, monitors.training_accuracy
+        n, n_data = monitors.n, monitors.n_data
         # The four monitored lists, accuracies as fractions, for cbp.plot.plot_history
         # (chapter 3's overfitting figures).
         for key, values, total in (("training_cost", training_cost, None),
-                                   ("training_accuracy", training_accuracy, n[0]),
+                                   ("training_accuracy", training_accuracy, n),
                                    ("evaluation_cost", evaluation_cost, None),
                                    ("evaluation_accuracy", evaluation_accuracy, n_data)):
             if values:
@@ -479,8 +434,9 @@ class Network(model.Network):
     def _count_correct(self, X, labels):
         if X.shape[0] == 0:
             return 0
-        return int(np.sum(np.argmax(model._no_nan(self._predict(X), "a^L"), axis=1) == labels))
+        return int(np.sum(np.argmax(_checks.no_nan(self._predict(X), "a^L"), axis=1) == labels))
 
+    @fast
     def accuracy(self, data: Data, convert: bool = False) -> int:
         """How many inputs in ``data`` the network classifies right (argmax of the output).
 
@@ -497,7 +453,7 @@ class Network(model.Network):
         int
             The number classified right.
         """
-        if self._overridden("feedforward"):
+        if overridden(self, "feedforward"):
             column = (lambda y: np.argmax(y)) if convert else (lambda y: y)
             return sum(int(np.argmax(self.feedforward(x)) == column(y))
                        for x, y in _data.as_tuples(data, "data"))
@@ -511,6 +467,7 @@ class Network(model.Network):
                 data, n_in, n_out, self.dtype, name="data"))
         return self._count_correct(X, labels)
 
+    @fast
     def total_cost(self, data: Data, lmbda: float,  # type: ignore[override]
                    convert: bool = False) -> float:
         """The mean cost over ``data`` plus the L2 term (λ/2n) Σ‖W‖² (network2.py).
@@ -531,7 +488,7 @@ class Network(model.Network):
             The cost.
         """
         lmbda = _checks.real(lmbda, "lmbda", minimum=0.0)
-        if self._user_cost or self._overridden("feedforward"):
+        if self._user_cost or overridden(self, "feedforward"):
             return self._total_cost_python(data, lmbda, convert)
         n_in, n_out = self.sizes[0], self.sizes[-1]
         X, Y = _data.cached(self, "targets", data, lambda: _data.training_arrays(
@@ -578,7 +535,7 @@ class Network(model.Network):
         if self._user_cost:
             raise TypeError(f"explain knows CrossEntropyCost and QuadraticCost; this "
                             f"network's cost is {self._cost_name}")
-        twin = model.Network(self.sizes, cost=self._cost_key, dtype=self.dtype, seed=0)
+        twin = model.Network(self.sizes, cost=self.cost_name, dtype=self.dtype, seed=0)
         twin.weights, twin.biases = self.weights, self.biases
         return twin.explain(x, y)
 
@@ -601,17 +558,6 @@ class Network(model.Network):
                 "cost": self._cost_name}
         _files.write_atomic(filename, lambda f: f.write(json.dumps(data).encode()), "a network")
 
-
-# The book's code never warns about hopeless training: neither does its drop-in.
-Network._training_warnings = False
-Network._fast = {**model.Network._fast, "feedforward": Network.feedforward,
-                 "backprop": Network.backprop,
-                 "update_mini_batch": Network.update_mini_batch,
-                 "accuracy": Network.accuracy, "total_cost": Network.total_cost}
-
-
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not a finite number")
 
 
 def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
@@ -640,67 +586,8 @@ def load(filename: PathLike, max_bytes: int = MAX_FILE_BYTES) -> Network:
     Network
         The network the file describes.
     """
-    max_bytes = _files.check_max_bytes(max_bytes)
-    try:
-        path = os.fspath(filename)
-    except TypeError:
-        raise TypeError(f"filename must be a path; got {type(filename).__name__}") from None
-    # A regular file only: a FIFO or device would block or never end.
-    limit = max_bytes // _JSON_EXPANSION
-    with _files.open_regular(path) as f:
-        size = os.fstat(f.fileno()).st_size
-        raw = f.read(limit + 1) if size <= limit else b""
-    if size > limit or len(raw) > limit:
-        raise ValueError(f"{path}: {max(size, len(raw))} bytes, larger than max_bytes/"
-                         f"{_JSON_EXPANSION} = {limit} (parsing JSON takes up to "
-                         f"{_JSON_EXPANSION} bytes of memory per byte of text); pass a larger "
-                         "max_bytes to load it")
-    try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(f"{path}: not a network2 JSON model file ({exc})") from None
-    if not isinstance(data, dict) or not {"sizes", "weights", "biases", "cost"} <= set(data):
-        raise ValueError(f'{path}: a network2 model file is a JSON object with "sizes", '
-                         '"weights", "biases" and "cost"')
-    cost = data["cost"]
-    if not isinstance(cost, str) or cost not in _BY_FILE_NAME:
-        raise ValueError(f"{path}: cost must be one of {sorted(_BY_FILE_NAME)}; got {cost!r}")
-    sizes = data["sizes"]
-    if (not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS + 1
-            or not all(type(s) is int and s >= 1 for s in sizes)):
-        raise ValueError(f"{path}: sizes must be a list of 2 to {MAX_LAYERS + 1} positive "
-                         f"integers; got {str(sizes)[:80]}")
-    # Every weight is written in the file: sizes declaring more numbers than
-    # it could hold are refused before anything is allocated.
-    declared = sum(o * i + o for i, o in zip(sizes[:-1], sizes[1:]))
-    if declared > len(raw) // 2:
-        raise ValueError(f"{path}: sizes {sizes} declare {declared} parameters, more than "
-                         "the file holds")
-    layers = {}
-    for key, shapes in (("weights", [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]),
-                        ("biases", [(o, 1) for o in sizes[1:]])):
-        value = data[key]
-        if not isinstance(value, list) or len(value) != len(shapes):
-            raise ValueError(f"{path}: {key} must be a list of {len(shapes)} arrays")
-        layers[key] = [_layer(path, f"{key}[{k}]", v, shape)
-                       for k, (v, shape) in enumerate(zip(value, shapes))]
+    sizes, cost, layers = _network2_file.read(filename, max_bytes, sorted(_BY_FILE_NAME))
     net = Network(sizes, cost=_BY_FILE_NAME[cost])
     net.weights = layers["weights"]
     net.biases = layers["biases"]
     return net
-
-
-def _layer(path, name, value, shape):
-    try:
-        arr = np.array(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{path}: {name} is not a rectangular array of numbers") from None
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{path}: {name} must hold numbers; got {arr.dtype.name} values")
-    if arr.shape != shape:
-        raise ValueError(f"{path}: {name} must have shape {shape} for these sizes; "
-                         f"got {arr.shape}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{path}: {name} holds NaN or infinite values")
-    return arr

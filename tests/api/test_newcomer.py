@@ -352,12 +352,14 @@ def test_growing_cost_warns():
         net.SGD((X, Y), 3, 10, 0.01, momentum=0.99, verbose=False)))
     assert history["cost"][1] > 1.1 * history["cost"][0]
     assert len(caught) == 1 and "training cost grew from" in str(caught[0].message)
-    from cbp.sgd import _Watch
-    watch = _Watch(net, X, Y, n_batches=100)
+    from cbp.training import Watch
+    watch = Watch()
+    watch.start(net, X, Y, n_batches=100)
     assert watch.epoch(1.0) is None
     assert "grew from 1 in the first epoch to 1.5 in the second" in watch.epoch(1.5)
     assert watch.epoch(9.0) is None            # once: only the second epoch is judged
-    few = _Watch(net, X, Y, n_batches=10)      # two epochs of 10 steps: not judged
+    few = Watch()
+    few.start(net, X, Y, n_batches=10)         # two epochs of 10 steps: not judged
     assert few.epoch(1.0) is None and few.epoch(9.0) is None
 
 

@@ -1,9 +1,11 @@
 """cbp against a plain NumPy, one-example-at-a-time implementation (network.py's way).
 
-The reference below is written from the notes: per example feedforward, BP1 as
-J_f(z^L)ᵀ ∇_a C, BP2, BP3/BP4, then the sums and the mini-batch update
-W ← (1 − ηλ/n) W − (η/m) Σ ∇_W C_x,  b ← b − (η/m) Σ ∇_b C_x, or with momentum
-v ← μv − η((1/m) Σ ∇C_x + (λ/n) W) (no λ term for biases), θ ← θ + v.
+The oracle is :mod:`cbp.reference`, the notes' equations written once: per
+example feedforward, BP1 as J_f(z^L)ᵀ ∇_a C, BP2, BP3/BP4, then the sums and
+the mini-batch update W ← (1 − ηλ/n) W − (η/m) Σ ∇_W C_x,  b ← b − (η/m) Σ ∇_b C_x,
+or with momentum v ← μv − η((1/m) Σ ∇C_x + (λ/n) W) (no λ term for biases),
+θ ← θ + v.  The class below only keeps the parameters and velocities between
+the reference's steps.
 """
 import copy
 
@@ -11,104 +13,33 @@ import numpy as np
 import pytest
 
 import cbp
+from cbp import reference
 
 RTOL, ATOL = 1e-12, 1e-14
 
 
-# -- the reference ---------------------------------------------------------------
-
-def act(name, z):
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.where(z > 0, z, 0.0)
-    if name == "linear":
-        return z.copy()
-    if name == "softmax":
-        e = np.exp(z - np.max(z))
-        return e / np.sum(e)
-    raise AssertionError(name)
-
-
-def act_jacobian(name, z):
-    """∂a/∂z as a matrix (diagonal except for softmax)."""
-    a = act(name, z).ravel()
-    if name == "sigmoid":
-        d = a * (1 - a)
-    elif name == "tanh":
-        d = 1 - a * a
-    elif name == "relu":
-        d = (z.ravel() > 0).astype(float)
-    elif name == "linear":
-        d = np.ones_like(a)
-    else:
-        return np.diag(a) - np.outer(a, a)
-    return np.diag(d)
-
-
-def cost_gradient(name, a, y):
-    """∇_a C_x."""
-    if name == "quadratic":
-        return a - y
-    if name == "sse":
-        return 2 * (a - y)
-    if name == "cross_entropy":
-        return (a - y) / (a * (1 - a))
-    if name == "log_likelihood":
-        return -y / a
-    raise AssertionError(name)
-
+# -- the reference's state ------------------------------------------------------
 
 class Reference:
     def __init__(self, weights, biases, hidden, output, cost):
         self.weights = [np.array(w, dtype=float) for w in weights]
         self.biases = [np.array(b, dtype=float) for b in biases]
-        self.hidden, self.output, self.cost = hidden, output, cost
+        self.functions = reference.functions(hidden, output, cost)
         self.vw = [np.zeros_like(w) for w in self.weights]
         self.vb = [np.zeros_like(b) for b in self.biases]
 
-    def f(self, l):
-        return self.output if l == len(self.weights) - 1 else self.hidden
-
     def backprop(self, x, y):
-        activation, activations, zs = x, [x], []
-        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
-            z = w @ activation + b
-            zs.append(z)
-            activation = act(self.f(l), z)
-            activations.append(activation)
-        nabla_b = [None] * len(self.biases)
-        nabla_w = [None] * len(self.weights)
-        delta = act_jacobian(self.output, zs[-1]).T @ cost_gradient(self.cost, activations[-1], y)
-        nabla_b[-1] = delta
-        nabla_w[-1] = delta @ activations[-2].T
-        for l in range(2, len(self.weights) + 1):
-            delta = act_jacobian(self.hidden, zs[-l]).T @ (self.weights[-l + 1].T @ delta)
-            nabla_b[-l] = delta
-            nabla_w[-l] = delta @ activations[-l - 1].T
-        return nabla_b, nabla_w
+        return reference.backprop(self.weights, self.biases, x, y, **self.functions)
 
     def update_mini_batch(self, batch, eta, lmbda=0.0, n=None, momentum=0.0):
-        m = len(batch)
-        n = m if n is None else n
-        sum_b = [np.zeros_like(b) for b in self.biases]
-        sum_w = [np.zeros_like(w) for w in self.weights]
-        for x, y in batch:
-            nb, nw = self.backprop(x, y)
-            sum_b = [s + d for s, d in zip(sum_b, nb)]
-            sum_w = [s + d for s, d in zip(sum_w, nw)]
+        sum_b, sum_w = reference.sum_gradients(batch, self.backprop, self.biases, self.weights)
         if momentum == 0:
-            self.weights = [(1 - eta * lmbda / n) * w - (eta / m) * s
-                            for w, s in zip(self.weights, sum_w)]
-            self.biases = [b - (eta / m) * s for b, s in zip(self.biases, sum_b)]
+            self.weights, self.biases = reference.sgd_step(
+                self.weights, self.biases, sum_b, sum_w, eta, len(batch), lmbda, n)
         else:
-            self.vw = [momentum * v - eta * (s / m + (lmbda / n) * w)
-                       for v, s, w in zip(self.vw, sum_w, self.weights)]
-            self.vb = [momentum * v - eta * (s / m) for v, s in zip(self.vb, sum_b)]
-            self.weights = [w + v for w, v in zip(self.weights, self.vw)]
-            self.biases = [b + v for b, v in zip(self.biases, self.vb)]
+            self.weights, self.biases, self.vw, self.vb = reference.momentum_step(
+                self.weights, self.biases, self.vw, self.vb, sum_b, sum_w, eta, len(batch),
+                momentum, lmbda, n)
 
     def epoch(self, data, m, eta, lmbda=0.0, momentum=0.0, order=None):
         n = len(data)

@@ -1,8 +1,9 @@
 """Backprop against central finite differences of an independent NumPy cost.
 
-The forward pass and the cost formulas below are written out here in NumPy and
-share nothing with the library but the weights it was initialised with; the
-finite differences perturb those NumPy copies.
+The forward pass and the cost formulas come from :mod:`cbp.reference` (the
+notes' equations in NumPy), which shares nothing with the library but the
+weights it was initialised with; the finite differences perturb NumPy copies
+of those weights.
 """
 import math
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import cbp
+from cbp import reference
 
 HIDDEN = ["sigmoid", "tanh", "relu", "linear"]
 OUTPUTS = ["sigmoid", "tanh", "relu", "linear", "softmax"]
@@ -24,48 +26,18 @@ KINK = 1e-4            # no relu input may be this close to 0
 MAX_ERRORS = []        # (relative error, case), reported by the last test
 
 
-# -- an independent reference ------------------------------------------------
-
-def f(name, z):
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "linear":
-        return z.copy()
-    if name == "softmax":
-        e = np.exp(z - z.max())
-        return e / e.sum()
-    raise AssertionError(name)
-
-
-def cost(name, a, y):
-    if name == "quadratic":
-        return 0.5 * np.sum((a - y) ** 2)
-    if name == "sse":
-        return np.sum((y - a) ** 2)
-    if name == "cross_entropy":
-        return -np.sum(y * np.log(a) + (1 - y) * np.log(1 - a))
-    if name == "log_likelihood":
-        return -np.sum(y * np.log(a))
-    raise AssertionError(name)
-
+# -- the reference's cost, by the network's names ------------------------------
 
 def forward(weights, biases, x, hidden, output):
     """(a^L, [z^2, ..., z^L]) for a column x."""
-    a, zs = x, []
-    for l, (w, b) in enumerate(zip(weights, biases)):
-        z = w @ a + b
-        zs.append(z)
-        a = f(output if l == len(weights) - 1 else hidden, z)
-    return a, zs
+    fs = reference.functions(hidden, output)
+    zs, activations = reference.forward(weights, biases, x, fs["f"], fs["f_out"])
+    return activations[-1], zs
 
 
 def reference_cost(weights, biases, x, y, hidden, output, cost_name):
     a, _ = forward(weights, biases, x, hidden, output)
-    return float(cost(cost_name, a, y))
+    return reference.cost(cost_name, a, y)
 
 
 def finite_differences(weights, biases, x, y, hidden, output, cost_name, h=STEP):
@@ -187,12 +159,7 @@ def test_gradient_of_a_mini_batch_is_the_sum():
                       cost="cross_entropy", seed=5)
     rng = np.random.default_rng(5)
     batch = [(rng.uniform(-1, 1, (3, 1)), rng.uniform(0, 1, (2, 1))) for _ in range(4)]
-    sum_b = [np.zeros_like(b) for b in net.biases]
-    sum_w = [np.zeros_like(w) for w in net.weights]
-    for x, y in batch:
-        nb, nw = net.backprop(x, y)
-        sum_b = [s + d for s, d in zip(sum_b, nb)]
-        sum_w = [s + d for s, d in zip(sum_w, nw)]
+    sum_b, sum_w = reference.sum_gradients(batch, net.backprop, net.biases, net.weights)
     w0, b0 = net.weights, net.biases
     net.update_mini_batch(batch, eta=4.0)
     for new, old, s in zip(net.weights, w0, sum_w):

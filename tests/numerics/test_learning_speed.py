@@ -69,13 +69,13 @@ def test_matches_backprop_before_each_epoch(data, flag):
 
 def test_fixed_subset_for_large_data():
     """Above 1,000 rows the measure uses a fixed, evenly spaced subset of 1,000."""
-    from cbp import sgd
+    from cbp import training
     rng = np.random.default_rng(2)
     X = rng.random((2500, 9))
     Y = _one_hot(rng.integers(0, 4, 2500))
-    Xs, Ys = sgd._speed_subset(X, Y)
-    assert Xs.shape == (sgd.SPEED_ROWS, 9) and Ys.shape == (sgd.SPEED_ROWS, 4)
-    rows = np.linspace(0, 2499, sgd.SPEED_ROWS).astype(int)
+    Xs, Ys = training.speed_subset(X, Y)
+    assert Xs.shape == (training.SPEED_ROWS, 9) and Ys.shape == (training.SPEED_ROWS, 4)
+    rows = np.linspace(0, 2499, training.SPEED_ROWS).astype(int)
     np.testing.assert_array_equal(Xs, X[rows])
     assert Xs.flags.c_contiguous
 

@@ -1,9 +1,9 @@
 """Step rules in the core (Nesterov momentum, Adam) against NumPy re-implementations.
 
 The references apply each rule to the mini-batch's mean gradient, summed from
-``Network.backprop`` one example at a time, plus the L2 terms (λ/n) W and
-(α/m) W on the weights alone; and, where scikit-learn is installed, its own
-``SGDOptimizer``/``AdamOptimizer`` are a second oracle.
+:func:`cbp.reference.backprop` one example at a time, plus the L2 terms
+(λ/n) W and (α/m) W on the weights alone; and, where scikit-learn is
+installed, its own ``SGDOptimizer``/``AdamOptimizer`` are a second oracle.
 """
 import pickle
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import cbp
+from cbp import reference
 from cbp.sgd import RULES
 
 
@@ -26,12 +27,10 @@ def params(net):
 def mean_gradient(net, X, Y, n, lmbda, alpha):
     """(1/m) Σ_x ∇C_x + (λ/n + α/m) W, in params() order."""
     m = X.shape[0]
-    gb = [np.zeros_like(b) for b in net.biases]
-    gw = [np.zeros_like(w) for w in net.weights]
-    for x, y in zip(X, Y):
-        nb, nw = net.backprop(x, y)
-        gb = [a + b for a, b in zip(gb, nb)]
-        gw = [a + b for a, b in zip(gw, nw)]
+    fs = reference.functions(net.activation, net.output_activation, net.cost)
+    weights, biases = net.weights, net.biases
+    gb, gw = reference.sum_gradients(
+        zip(X, Y), lambda x, y: reference.backprop(weights, biases, x, y, **fs), biases, weights)
     d = lmbda / n + alpha / m
     return ([g / m + d * w for g, w in zip(gw, net.weights)] + [g / m for g in gb])
 
@@ -112,11 +111,11 @@ def test_adam_state_layout_and_epoch_runs_count_steps():
 
 
 def test_rule_table_and_codes():
-    assert cbp.SGD(0.1)._rule_name() == "sgd"
-    assert cbp.SGD(0.1, momentum=0.5)._rule_name() == "momentum"
-    assert cbp.SGD(0.1, momentum=0.5, nesterov=True)._rule_name() == "nesterov"
-    assert cbp.SGD(0.1, momentum=0.0, nesterov=True)._rule_name() == "sgd"
-    assert cbp.Adam()._rule_name() == "adam"
+    assert cbp.SGD(0.1).rule_name() == "sgd"
+    assert cbp.SGD(0.1, momentum=0.5).rule_name() == "momentum"
+    assert cbp.SGD(0.1, momentum=0.5, nesterov=True).rule_name() == "nesterov"
+    assert cbp.SGD(0.1, momentum=0.0, nesterov=True).rule_name() == "sgd"
+    assert cbp.Adam().rule_name() == "adam"
     assert {r.code for r in RULES.values()} == {0, 1, 2}
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import cbp
-from cbp import _core, sgd
+from cbp import _core, optimizer
 from cbp.activations import ACTIVATIONS
 from cbp.costs import COSTS
 
@@ -174,10 +174,10 @@ def test_ctrl_c_stops_the_team_at_a_mini_batch_boundary():
     n, m = 200_000, 1
     X, Y = data(n, sizes[0], sizes[-1], np.float64)
     order = np.arange(n, dtype=np.intp)
-    args = (*net._core_args(), *net._codes, X, Y, order, m)
+    args = (*net.layout.core_args, *net.layout.codes, X, Y, order, m)
     start = net._params.copy()
     params, V = start.copy(), np.zeros(1)
-    work = np.empty(_core.workspace_size(net._sizes, m, 2), dtype=np.float64)
+    work = np.empty(_core.workspace_size(net.layout.sizes, m, 2), dtype=np.float64)
     timer = threading.Timer(0.05, _thread.interrupt_main)
     timer.start()
     try:
@@ -201,7 +201,7 @@ def test_the_driver_keeps_whichever_ran_faster_and_retries_the_other():
     # again every 8th run (a shared machine's load changes).
     net = cbp.Network([30, 40, 5], seed=1)
     opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
-    sgd._PACE.clear()                   # paces are kept per shape across calls: start afresh
+    optimizer._PACE.clear()                   # paces are kept per shape across calls: start afresh
     first, pace = opt._team_choice(net, 7, 2)
     assert first == 2
     pace[2] = 2.0                       # seconds per example, as _run_batches records

@@ -4,13 +4,15 @@ Layer 1 is the input, so the slide's first weight matrix is W² (3, 2) and the
 second W³ (2, 3).  x = y = [1, 1], sigmoid everywhere, quadratic cost
 C = ½‖a³ − y‖².  Every value is compared with the digits printed on the slide:
 the library's value must round to the printed one (abs tolerance of half a unit
-in the last printed digit).
+in the last printed digit).  The full-precision values come from
+:mod:`cbp.reference` (the notes' equations in NumPy), which
+tests/test_reference.py proves against the same printed digits.
 """
 import numpy as np
 import pytest
 
 import cbp
-from cbp import _core
+from cbp import _core, reference
 
 W2 = np.array([[-0.81, -0.34],
                [-1.57, -0.03],
@@ -56,10 +58,6 @@ def assert_printed(values, printed):
         assert round(float(got), digits) == pytest.approx(want, abs=1e-12), (got, want)
 
 
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 @pytest.fixture
 def net():
     net = cbp.Network([2, 3, 2], activation="sigmoid", cost="quadratic", seed=0)
@@ -68,33 +66,16 @@ def net():
     return net
 
 
-def hand_forward():
-    z2 = W2 @ X + B2
-    a2 = sigmoid(z2)
-    z3 = W3 @ a2 + B3
-    a3 = sigmoid(z3)
-    return z2, a2, z3, a3
+def reference_forward():
+    """z², a², z³, a³ from cbp.reference."""
+    zs, activations = reference.forward([W2, W3], [B2, B3], X)
+    return zs[0], activations[1], zs[1], activations[2]
 
 
-def hand_backward():
-    z2, a2, z3, a3 = hand_forward()
-    d3 = (a3 - Y) * a3 * (1 - a3)
-    d2 = (W3.T @ d3) * a2 * (1 - a2)
-    return d3, d2, d3 @ a2.T, d2 @ X.T
-
-
-def test_hand_computation_matches_slides():
-    # The test's own arithmetic reproduces the slide (guards the transcription).
-    z2, a2, z3, a3 = hand_forward()
-    assert_printed(z2, Z2_PRINTED)
-    assert_printed(a2, A2_PRINTED)
-    assert_printed(z3, Z3_PRINTED)
-    assert_printed(a3, A3_PRINTED)
-    d3, d2, dw3, dw2 = hand_backward()
-    assert_printed(d3, DELTA3_PRINTED)
-    assert_printed(d2, DELTA2_PRINTED)
-    assert_printed(dw3, DW3_PRINTED)
-    assert_printed(dw2, DW2_PRINTED)
+def reference_backward():
+    """δ³, δ², ∂C/∂w³, ∂C/∂w² from cbp.reference."""
+    nabla_b, nabla_w = reference.backprop([W2, W3], [B2, B3], X, Y)
+    return nabla_b[1], nabla_b[0], nabla_w[1], nabla_w[0]
 
 
 def test_slide_typo_is_not_reproduced(net):
@@ -108,7 +89,7 @@ def test_feedforward_output(net):
     a3 = net.feedforward(X)
     assert a3.shape == (2, 1)
     assert_printed(a3, A3_PRINTED)
-    np.testing.assert_allclose(a3, hand_forward()[3], rtol=1e-14, atol=0)
+    np.testing.assert_allclose(a3, reference_forward()[3], rtol=1e-14, atol=0)
     # 1-D and batch forms give the same numbers.
     assert_printed(net.feedforward(X.ravel()), A3_PRINTED)
     assert_printed(net.feedforward(X.T), [A3_PRINTED])
@@ -128,13 +109,13 @@ def test_feedforward_with_core_kernels():
     A3 = np.empty_like(Z3)
     _core.py_activate(Z3, A3, SIGMOID)
     assert_printed(A3, [A3_PRINTED])
-    z2, a2, z3, a3 = hand_forward()
+    z2, a2, z3, a3 = reference_forward()
     np.testing.assert_allclose(Z2, z2.T, rtol=1e-14, atol=1e-15)
     np.testing.assert_allclose(A3, a3.T, rtol=1e-14, atol=0)
 
 
 def test_errors_with_core_kernels():
-    z2, a2, z3, a3 = hand_forward()
+    z2, a2, z3, a3 = reference_forward()
     A2 = np.ascontiguousarray(a2.T)
     A3 = np.ascontiguousarray(a3.T)
     D3 = np.empty((1, 2))
@@ -143,7 +124,7 @@ def test_errors_with_core_kernels():
     D2 = np.empty((1, 3))
     _core.py_backpropagate_error(D3, np.ascontiguousarray(W3), A2, D2, SIGMOID)     # BP2
     assert_printed(D2, [DELTA2_PRINTED])
-    d3, d2, dw3, dw2 = hand_backward()
+    d3, d2, dw3, dw2 = reference_backward()
     np.testing.assert_allclose(D3, d3.T, rtol=1e-13)
     np.testing.assert_allclose(D2, d2.T, rtol=1e-12)
 
@@ -159,8 +140,8 @@ def test_errors_with_core_kernels():
 
 
 def test_gradient_step_kernel_is_the_update():
-    d3, d2, dw3, dw2 = hand_backward()
-    _, a2, _, _ = hand_forward()
+    d3, d2, dw3, dw2 = reference_backward()
+    _, a2, _, _ = reference_forward()
     eta, beta = 0.5, 0.99
     W, b = W3.copy(), B3.ravel().copy()
     _core.py_gradient_step(np.ascontiguousarray(d3.T), np.ascontiguousarray(a2.T), W, b,
@@ -177,7 +158,7 @@ def test_backprop(net):
     assert_printed(nabla_b[0], DELTA2_PRINTED)
     assert_printed(nabla_w[1], DW3_PRINTED)
     assert_printed(nabla_w[0], DW2_PRINTED)
-    d3, d2, dw3, dw2 = hand_backward()
+    d3, d2, dw3, dw2 = reference_backward()
     np.testing.assert_allclose(nabla_w[1], dw3, rtol=1e-13)
     np.testing.assert_allclose(nabla_w[0], dw2, rtol=1e-12)
     np.testing.assert_allclose(nabla_b[1], d3, rtol=1e-13)
@@ -190,12 +171,13 @@ def test_backprop(net):
 
 def test_update_mini_batch_one_example(net):
     eta = 3.0
-    d3, d2, dw3, dw2 = hand_backward()
+    # W ← W − η ∂C/∂W, b ← b − η δ (m = 1).
+    (w2, w3), (b2, b3) = reference.update_mini_batch([W2, W3], [B2, B3], [(X, Y)], eta)
     net.update_mini_batch([(X, Y)], eta)
-    np.testing.assert_allclose(net.weights[1], W3 - eta * dw3, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(net.weights[0], W2 - eta * dw2, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(net.biases[1], B3 - eta * d3, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(net.biases[0], B2 - eta * d2, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.weights[1], w3, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.weights[0], w2, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.biases[1], b3, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.biases[0], b2, rtol=1e-13, atol=1e-15)
     # To the slide's precision: w³₁₃ moves by −η · (−0.0582).
     assert round(float(net.weights[1][0, 2]), 3) == round(-0.74 + 3.0 * 0.0582, 3)
 
@@ -203,20 +185,20 @@ def test_update_mini_batch_one_example(net):
 def test_update_mini_batch_two_examples_with_l2(net):
     # m = 2 (the same example twice, so Σ = 2∇C_x): W ← (1 − ηλ/n) W − (η/2)·2∇C_x.
     eta, lmbda, n = 0.5, 2.0, 10
-    d3, d2, dw3, dw2 = hand_backward()
-    net.update_mini_batch([(X, Y), (X.ravel(), Y.ravel())], eta, lmbda=lmbda, n=n)
-    decay = 1 - eta * lmbda / n
-    np.testing.assert_allclose(net.weights[1], decay * W3 - eta * dw3, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(net.weights[0], decay * W2 - eta * dw2, rtol=1e-13, atol=1e-15)
+    batch = [(X, Y), (X.ravel(), Y.ravel())]
+    (w2, w3), (b2, b3) = reference.update_mini_batch([W2, W3], [B2, B3], batch, eta, lmbda, n)
+    net.update_mini_batch(batch, eta, lmbda=lmbda, n=n)
+    np.testing.assert_allclose(net.weights[1], w3, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.weights[0], w2, rtol=1e-13, atol=1e-15)
     # No decay on biases.
-    np.testing.assert_allclose(net.biases[1], B3 - eta * d3, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(net.biases[0], B2 - eta * d2, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.biases[1], b3, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(net.biases[0], b2, rtol=1e-13, atol=1e-15)
 
 
 def test_total_cost(net):
-    a3 = hand_forward()[3]
-    expected = 0.5 * float(np.sum((a3 - Y) ** 2))
+    expected = reference.total_cost([W2, W3], [B2, B3], [(X, Y)])      # ½‖a³ − y‖²
     assert net.total_cost([(X, Y)]) == pytest.approx(expected, rel=1e-14)
     # With λ: + (λ/2n) Σ‖W‖², n = 1.
-    l2 = 0.5 * 0.1 * (np.sum(W2 ** 2) + np.sum(W3 ** 2))
-    assert net.total_cost([(X, Y)], lmbda=0.1) == pytest.approx(expected + l2, rel=1e-14)
+    with_l2 = reference.total_cost([W2, W3], [B2, B3], [(X, Y)], lmbda=0.1)
+    assert with_l2 > expected
+    assert net.total_cost([(X, Y)], lmbda=0.1) == pytest.approx(with_l2, rel=1e-14)

@@ -17,7 +17,7 @@ CONF = ROOT / "docs" / "conf.py"
 # The modules whose every public name the API reference must cover.
 PUBLIC_MODULES = ["cbp.sgd", "cbp.errors", "cbp.plot", "cbp.datasets", "cbp.io", "cbp.explain",
                   "cbp.cli", "cbp.network", "cbp.network2", "cbp.mnist_loader", "cbp.sklearn",
-                  "cbp.gradcheck", "cbp.network3", "cbp.expand_mnist"]
+                  "cbp.gradcheck", "cbp.network3", "cbp.expand_mnist", "cbp.reference"]
 
 
 def _stub_functions():

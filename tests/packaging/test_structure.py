@@ -37,38 +37,9 @@ if not PACKAGE.is_dir():
     pytest.skip(f"the sources are not at {PACKAGE} (tests run outside a checkout)",
                 allow_module_level=True)
 
-KNOWN_CYCLES = {
-    ("explain", "model"),
-    ("io", "model"),
-    ("model", "sgd"),
-}
+KNOWN_CYCLES: set = set()
 
-KNOWN_PRIVATE = {
-    ("cli", "from sgd import _Watch"),
-    ("explain", "net._codes"),
-    ("explain", "net._lock"),
-    ("io", "net._cost_key"),
-    ("model", "SGD(eta, mini_batch_size=X.shape[0], lmbda=lmbda, "
-              "num_threads=num_threads)._step_checked"),
-    ("network", "model._elementwise"),
-    ("network2", "model._no_nan"),
-    ("sgd", "from model import _mean"),
-    ("sgd", "net._gradient"),
-    ("sgd", "net._views"),
-    ("sgd", "net._rng"),
-    ("sgd", "net._params"),
-    ("sgd", "net._sizes"),
-    ("sgd", "net._n_params"),
-    ("sgd", "net._lock"),
-    ("sgd", "net._predict"),
-    ("sgd", "_data._is_pair"),
-    ("sgd", "net._codes"),
-    ("sgd", "net._core_args"),
-    # The estimators' fitting moved to _sklearn_fit (issue 23): to go with a
-    # public optimizer interface.
-    ("_sklearn_fit", "net._predict"),
-    ("_sklearn_fit", "self._optimizer._fork"),
-}
+KNOWN_PRIVATE: set = set()
 
 # Names of the standard library's that are private by spelling only.
 STDLIB_PRIVATE = {"sys._getframe"}

@@ -278,7 +278,7 @@ def test_json_takes_less_than_the_assumed_bytes_per_byte(tmp_path, item):
     report = measure("json", path)
     ratio = report["bytes"] / path.stat().st_size
     print(item, f"{ratio:.1f} bytes per byte")
-    assert ratio < cbp.network2._JSON_EXPANSION, report
+    assert ratio < cbp._network2_file.JSON_EXPANSION, report
 
 
 def test_network2_json_is_refused_before_parsing(tmp_path):

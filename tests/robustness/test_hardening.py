@@ -589,7 +589,7 @@ def test_the_installed_core_is_the_debug_build():
     net = cbp.Network([3, 2], seed=0)
     X, Y = np.zeros((4, 3)), np.zeros((4, 2))
     order = np.array([0, 1, 2, 4], dtype=np.intp)
-    work = np.empty(_core.workspace_size(net._sizes, 4) + 4 * 2)
+    work = np.empty(_core.workspace_size(net.layout.sizes, 4) + 4 * 2)
     with pytest.raises(IndexError):
-        _core.train_epoch(net._params, np.zeros(1), *net._core_args(), *net._codes, X, Y, order,
+        _core.train_epoch(net._params, np.zeros(1), *net.layout.core_args, *net.layout.codes, X, Y, order,
                           4, 0, 1, 0.1, 0.0, 0.0, work)

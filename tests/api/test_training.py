@@ -1,0 +1,124 @@
+"""cbp.training (the one epoch loop), cbp.optimizer's base class and the network's row interface."""
+import numpy as np
+import pytest
+
+import cbp
+from cbp import training
+from cbp.model import Layout
+
+
+def _data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 4))
+    return X, rng.integers(0, 3, n)
+
+
+def test_layout_describes_the_flat_vector():
+    net = cbp.Network([4, 5, 3], seed=0)
+    layout = net.layout
+    assert isinstance(layout, Layout)
+    assert layout.sizes.tolist() == [4, 5, 3] and layout.n_weights == 35 and layout.n_params == 43
+    with net.parameters() as (flat, ws, bs):
+        views = layout.views(flat)
+        assert all(np.shares_memory(a, b) for a, b in zip(views[0] + views[1], ws + bs))
+    assert [w.shape for w in net.weights] == layout.shapes(0)
+    with pytest.raises(AttributeError):
+        layout.n_params = 1
+
+
+def test_row_interface_matches_the_book_methods_and_refuses_unconverted_rows():
+    net = cbp.Network([4, 5, 3], cost="cross_entropy", seed=1)
+    X, y = _data()
+    Y = np.eye(3)[y]
+    np.testing.assert_array_equal(net.forward_rows(X), net.feedforward(X))
+    grad, total = net.gradient_rows(X[:1], Y[:1])
+    nabla_b, nabla_w = net.backprop(X[0], Y[0])
+    ws, bs = net.layout.views(grad)
+    np.testing.assert_allclose(ws[0], nabla_w[0])
+    np.testing.assert_allclose(bs[1], nabla_b[1])
+    assert np.mean(net.cost_rows(X, Y)) == pytest.approx(net.total_cost((X, Y)))
+    assert total == pytest.approx(net.cost_rows(X[:1], Y[:1])[0])
+    with pytest.raises(TypeError, match="dtype"):
+        net.forward_rows(X.astype(np.float32))
+    with pytest.raises(ValueError, match=r"shape \(n, 4\)"):
+        net.forward_rows(X[:, :3].copy())
+    with pytest.raises(ValueError, match="C-contiguous"):
+        net.forward_rows(np.asfortranarray(X))
+    with pytest.raises(ValueError, match="same number"):
+        net.gradient_rows(X, Y[:5])
+
+
+class _Record(training.Callback):
+    def __init__(self, stop_after=None):
+        self.calls, self.stop_after = [], stop_after
+
+    def on_train_begin(self, run):
+        self.calls.append(("begin", run.n))
+
+    def on_epoch_begin(self, run, epoch):
+        self.calls.append(("epoch", epoch))
+
+    def on_epoch_end(self, run, epoch):
+        self.calls.append(("end", epoch, len(run.history["cost"])))
+        return epoch == self.stop_after
+
+    def on_train_end(self, run):
+        self.calls.append(("done",))
+
+
+def test_train_calls_the_hooks_in_order_and_a_callback_stops_it():
+    X, y = _data()
+    record = _Record(stop_after=1)
+    net = cbp.Network([4, 5, 3], seed=2)
+    history = training.train(net, cbp.SGD(0.5, mini_batch_size=10), (X, y), 5, [record])
+    assert record.calls == [("begin", 60), ("epoch", 0), ("end", 0, 1), ("epoch", 1),
+                            ("end", 1, 2), ("done",)]
+    assert history["epoch"] == [0, 1] and len(history["seconds"]) == 2
+
+
+def test_train_is_what_network_sgd_runs():
+    X, y = _data()
+    a, b = cbp.Network([4, 5, 3], seed=3), cbp.Network([4, 5, 3], seed=3)
+    h = a.SGD((X, y), 3, 10, 0.5, verbose=False)
+    g = training.train(b, cbp.SGD(0.5, mini_batch_size=10), (X, y), 3)
+    assert h["cost"] == g["cost"]
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+
+
+def test_early_stopping_stops_after_patience_epochs_without_a_better_score():
+    X, y = _data()
+    scores = iter([0.5, 0.6, 0.6, 0.55, 0.9])
+    stop = training.EarlyStopping(2, lambda run: next(scores))
+    history = training.train(cbp.Network([4, 5, 3], seed=4), cbp.SGD(0.1), (X, y), 5, [stop])
+    assert history["epoch"] == [0, 1, 2, 3]
+
+
+def test_ctrl_c_after_an_epoch_keeps_the_complete_epochs():
+    X, y = _data()
+
+    def interrupt(epoch, X, Y):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(cbp.TrainingInterrupted) as info:
+        cbp.SGD(0.1).run(cbp.Network([4, 5, 3], seed=5), (X, y), 4, test_data=(X, y),
+                         on_epoch=interrupt)
+    history = info.value.history
+    assert history["epoch"] == [0, 1] and len(history["accuracy"]) == 2
+
+
+def test_an_optimizer_of_ones_own_names_a_core_rule():
+    class Plain(cbp.Optimizer):
+        def __init__(self, eta):
+            super().__init__(eta, 10, 0.0, True, 0.0)
+
+        def rule_name(self):
+            return "sgd"
+
+    X, y = _data()
+    a, b = cbp.Network([4, 5, 3], seed=6), cbp.Network([4, 5, 3], seed=6)
+    Plain(0.5).run(a, (X, y), 2)
+    cbp.SGD(0.5, mini_batch_size=10).run(b, (X, y), 2)
+    np.testing.assert_array_equal(a.weights[1], b.weights[1])
+    with pytest.raises(NotImplementedError):
+        cbp.Optimizer(0.1, 10, 0.0, True, 0.0).run(a, (X, y), 1)
