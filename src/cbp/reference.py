@@ -206,7 +206,7 @@ def exp(z):
     Returns
     -------
     ndarray
-        e^z.
+        The exponential of z, elementwise.
     """
     return np.exp(z)
 
@@ -222,7 +222,7 @@ def exp_prime(z):
     Returns
     -------
     ndarray
-        e^z.
+        The exponential of z, elementwise.
     """
     return np.exp(z)
 
