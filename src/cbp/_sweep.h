@@ -1,0 +1,161 @@
+/*
+ * Narrow layers (at most CBP_NARROW units; the headline's [784, 30, 10] has
+ * 30) and the fused per-layer sweep for small mini-batches (issue 20).
+ *
+ * A layer this narrow is held transposed, k-major: WT[k][o], each row padded
+ * with zeros to a whole number of column groups (2 vectors), so that the
+ * outputs lie along the vector lanes.  Its products are then outer products
+ * with no horizontal sum: a broadcast input value times a row of WT.
+ *
+ *   forward  Z[m][o] = Σ_k a[m][k] WT[k][o], in the order k = 0, 1, ..., I-1,
+ *            from 0, each product rounded, then added; the bias is added
+ *            after the last term.
+ *   step     WT[k][o] ← β WT[k][o] + Σ_m a[m][k] Dt[m][o], the sum over m in
+ *            order from 0, then one multiply-add: the same terms, order and
+ *            rounding as cbp_step_* on W's rows.
+ *
+ * Each output lane is summed on its own, so an example's result depends on
+ * neither its place in the mini-batch nor the share of a thread: the
+ * unfused forward below (used by teams, inference and gradient()) gives the
+ * very same bits as the fused sweep (one thread, plain SGD).
+ *
+ * The fused sweep: one pass over k, KR = 4 rows of WT at a time and 2
+ * vectors of outputs: apply mini-batch t's update to the tile in registers,
+ * store it, and while it is still in registers accumulate mini-batch t+1's
+ * forward from it.  W is read and written once per mini-batch instead of
+ * three times (forward, then the step's read and write), and never packed.
+ * (16 vector registers in AVX2: the 8 of the tile, 2 of Dt or Z, 1
+ * broadcast.)
+ */
+#ifndef CBP_SWEEP_H
+#define CBP_SWEEP_H
+
+/* Widest layer (units) held transposed; the rule depends on the layer's
+ * width alone, never on M or a thread's share. */
+#define CBP_NARROW 32
+
+/* The forward's products are rounded before they are summed (a multiply,
+ * then an add; no FMA): a product that overflows is then ±Inf, and two of
+ * opposite signs give NaN, which the checks refuse, where an FMA would carry
+ * the exact product and return a silent Inf (issue 9's hardening test).  On
+ * cores with separate add pipes (Zen, Golden Cove) it costs no throughput;
+ * the sum's chain is an add's latency.  The step keeps its FMAs, as
+ * cbp_step_* has them. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_assoc_barrier)
+#define CBP_ROUNDED(x) __builtin_assoc_barrier(x)
+#endif
+#endif
+#ifndef CBP_ROUNDED
+#define CBP_ROUNDED(x) (x)
+#endif
+
+#define CBP_DEFINE_SWEEP(T, V, W_, SUF, ATTR)                                                 \
+                                                                                              \
+/* KR rows k.. of WT (wt points at row k, rows OP apart) x one group of 2 vectors:        */  \
+/* if M > 0 the step from Dt (rows OP apart) and the rows of mini-batch t, else the tile   */  \
+/* as it is; then, if Mn > 0, Z (rows OP apart) += the tile's terms for the next rows     */  \
+CBP_INLINE void cbp_sweep_tile_##SUF(const int KR, const T *dt, const T *const *rows,        \
+                                     ptrdiff_t M, T *wt, ptrdiff_t OP, V vb,                  \
+                                     const T *const *next, ptrdiff_t Mn, T *z, ptrdiff_t k) { \
+    V w[4][2];                                                                                \
+    if (M > 0) {                                                                              \
+        for (int r = 0; r < KR; r++) { w[r][0] = (V){0}; w[r][1] = (V){0}; }                  \
+        for (ptrdiff_t m = 0; m < M; m++) {                                                   \
+            const T *a = rows[m] + k;                                                         \
+            V d0 = *(const V *)(dt + m * OP), d1 = *(const V *)(dt + m * OP + W_);            \
+            for (int r = 0; r < KR; r++) {                                                    \
+                T x = a[r];                                                                   \
+                w[r][0] += x * d0;                                                            \
+                w[r][1] += x * d1;                                                            \
+            }                                                                                 \
+        }                                                                                     \
+        for (int r = 0; r < KR; r++)                                                          \
+            for (int c = 0; c < 2; c++) {                                                     \
+                V *p = (V *)(wt + r * OP + c * W_);                                           \
+                V v = vb * *p + w[r][c];                                                      \
+                *p = v;                                                                       \
+                w[r][c] = v;                                                                  \
+            }                                                                                 \
+    } else {                                                                                  \
+        for (int r = 0; r < KR; r++)                                                          \
+            for (int c = 0; c < 2; c++) w[r][c] = *(const V *)(wt + r * OP + c * W_);         \
+    }                                                                                         \
+    for (ptrdiff_t m = 0; m < Mn; m++) {                                                      \
+        const T *a = next[m] + k;                                                             \
+        V *zp = (V *)(z + m * OP);                                                            \
+        V z0 = zp[0], z1 = zp[1];                                                             \
+        for (int r = 0; r < KR; r++) {                                                        \
+            T x = a[r];                                                                       \
+            z0 += CBP_ROUNDED(x * w[r][0]);                                                   \
+            z1 += CBP_ROUNDED(x * w[r][1]);                                                   \
+        }                                                                                     \
+        zp[0] = z0;                                                                           \
+        zp[1] = z1;                                                                           \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* Rows k0 <= k < k1 of WT (wt points at row k0): the step of mini-batch t (rows[0..M),    */ \
+/* Dt M x OP; M = 0: none) with factor beta, and Z (Mn x OP) += the forward terms of the  */  \
+/* next rows (next[0..Mn); Mn = 0: none), each Z lane summed in order of k                 */ \
+ATTR                                                                                          \
+static void cbp_sweep_##SUF(const T *Dt, const T *const *rows, ptrdiff_t M, T *wt, T beta,   \
+                            ptrdiff_t k0, ptrdiff_t k1, ptrdiff_t OP,                         \
+                            const T *const *next, ptrdiff_t Mn, T *Z) {                       \
+    V vb = {0};                                                                               \
+    vb += beta;                                                                               \
+    const ptrdiff_t G = 2 * W_;                                                               \
+    ptrdiff_t k = k0;                                                                         \
+    for (; k + 4 <= k1; k += 4) {                                                             \
+        T *w = wt + (k - k0) * OP;                                                            \
+        for (ptrdiff_t g = 0; g < OP; g += G)                                                 \
+            cbp_sweep_tile_##SUF(4, Dt + g, rows, M, w + g, OP, vb, next, Mn, Z + g, k);      \
+    }                                                                                         \
+    for (; k < k1; k++) {                                                                     \
+        T *w = wt + (k - k0) * OP;                                                            \
+        for (ptrdiff_t g = 0; g < OP; g += G)                                                 \
+            cbp_sweep_tile_##SUF(1, Dt + g, rows, M, w + g, OP, vb, next, Mn, Z + g, k);      \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* The forward product of a narrow layer from W's rows, as cbp_forward_*: W transposed     */ \
+/* into pack a k-block at a time, then the sweep's forward; 64 examples at a time in a     */ \
+/* padded copy of their outputs (also in pack).  Same order as the fused sweep.           */  \
+ATTR                                                                                          \
+static void cbp_forward_narrow_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,   \
+                                     T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I,         \
+                                     ptrdiff_t ldz, T *pack) {                                \
+    const ptrdiff_t G = 2 * W_, MC = 64;                                                      \
+    const ptrdiff_t OP = (O + G - 1) / G * G;                                                 \
+    T *zt = pack, *panel = pack + MC * OP;                                                    \
+    ptrdiff_t kb = ((ptrdiff_t)(CBP_PACK_BYTES / sizeof(T)) - MC * OP) / OP;                  \
+    kb -= kb % 4;                                                                             \
+    for (ptrdiff_t m0 = 0; m0 < M; m0 += MC) {                                                \
+        ptrdiff_t mn = CBP_MIN(MC, M - m0);                                                   \
+        for (ptrdiff_t p = 0; p < mn * OP; p++) zt[p] = 0;                                    \
+        for (ptrdiff_t k0 = 0; k0 < I; k0 += kb) {                                            \
+            ptrdiff_t nk = CBP_MIN(kb, I - k0);                                               \
+            for (ptrdiff_t o = 0; o < OP; o++) {                                              \
+                if (o < O) {                                                                  \
+                    const T *w = W__oi + o * I + k0;                                          \
+                    for (ptrdiff_t k = 0; k < nk; k++) panel[k * OP + o] = w[k];              \
+                } else {                                                                      \
+                    for (ptrdiff_t k = 0; k < nk; k++) panel[k * OP + o] = 0;                 \
+                }                                                                             \
+            }                                                                                 \
+            cbp_sweep_##SUF(NULL, NULL, 0, panel, 1, k0, k0 + nk, OP, A_rows + m0, mn, zt);   \
+        }                                                                                     \
+        for (ptrdiff_t m = 0; m < mn; m++)                                                    \
+            for (ptrdiff_t o = 0; o < O; o++)                                                 \
+                Z__mo[(m0 + m) * ldz + o] = zt[m * OP + o] + b__o[o];                         \
+    }                                                                                         \
+}
+
+CBP_DEFINE_SWEEP(double, cbp_vd, 4, d, CBP_CLONES_NARROW)
+CBP_DEFINE_SWEEP(float, cbp_vf, 8, f, CBP_CLONES_NARROW)
+
+/* Padded width of a narrow layer of n units in WT (whole groups of 2 vectors). */
+static inline ptrdiff_t cbp_narrow_pad_d(ptrdiff_t n) { return (n + 7) / 8 * 8; }
+static inline ptrdiff_t cbp_narrow_pad_f(ptrdiff_t n) { return (n + 15) / 16 * 16; }
+
+#endif
