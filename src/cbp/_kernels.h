@@ -316,15 +316,25 @@ static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T 
     /* (_sweep.h).  (A scalar loop here was vectorised over m by the        */                \
     /* compiler, rounding the products apart from the sums for all but the  */                \
     /* last M % 4 examples.)                                                */                \
+    /* (Gathered into pack first when it fits: a vector assembled lane by   */                \
+    /* lane and read back at once stalls on store forwarding.)              */                \
     if (vend < I) {                                                                           \
         ptrdiff_t nc = I - vend;                                                              \
+        int gathered = (size_t)(M * W_) * sizeof(T) <= CBP_PACK_BYTES;                        \
+        if (gathered)                                                                         \
+            for (ptrdiff_t m = 0; m < M; m++)                                                 \
+                for (ptrdiff_t c = 0; c < W_; c++)                                            \
+                    pack[m * W_ + c] = c < nc ? A_rows[m][vend + c] : 0;                      \
         for (ptrdiff_t o = 0; o < O; o++) {                                                   \
             const T *dt = Dt__om + o * M;                                                     \
             T *w = W__oi + o * I + vend;                                                      \
             V acc = {0}, x = {0};                                                             \
             for (ptrdiff_t m = 0; m < M; m++) {                                               \
                 V a = {0};                                                                    \
-                for (ptrdiff_t c = 0; c < nc; c++) a[c] = A_rows[m][vend + c];                \
+                if (gathered)                                                                 \
+                    a = *(const V *)(pack + m * W_);                                          \
+                else                                                                          \
+                    for (ptrdiff_t c = 0; c < nc; c++) a[c] = A_rows[m][vend + c];            \
                 acc += dt[m] * a;                                                             \
             }                                                                                 \
             for (ptrdiff_t c = 0; c < nc; c++) x[c] = w[c];                                   \

@@ -81,7 +81,25 @@ CBP_INLINE void cbp_sweep_tile_##SUF(const int KR, const T *dt, const T *const *
         for (int r = 0; r < KR; r++)                                                          \
             for (int c = 0; c < 2; c++) w[r][c] = *(const V *)(wt + r * OP + c * W_);         \
     }                                                                                         \
-    for (ptrdiff_t m = 0; m < Mn; m++) {                                                      \
+    ptrdiff_t m = 0;                                                                          \
+    /* two examples at a time: their chains of adds interleave */                            \
+    for (; m + 2 <= Mn; m += 2) {                                                             \
+        const T *a = next[m] + k, *b = next[m + 1] + k;                                       \
+        V *zp = (V *)(z + m * OP), *zq = (V *)(z + (m + 1) * OP);                              \
+        V z0 = zp[0], z1 = zp[1], q0 = zq[0], q1 = zq[1];                                     \
+        for (int r = 0; r < KR; r++) {                                                        \
+            T x = a[r], y = b[r];                                                             \
+            z0 += CBP_ROUNDED(x * w[r][0]);                                                   \
+            z1 += CBP_ROUNDED(x * w[r][1]);                                                   \
+            q0 += CBP_ROUNDED(y * w[r][0]);                                                   \
+            q1 += CBP_ROUNDED(y * w[r][1]);                                                   \
+        }                                                                                     \
+        zp[0] = z0;                                                                           \
+        zp[1] = z1;                                                                           \
+        zq[0] = q0;                                                                           \
+        zq[1] = q1;                                                                           \
+    }                                                                                         \
+    for (; m < Mn; m++) {                                                                     \
         const T *a = next[m] + k;                                                             \
         V *zp = (V *)(z + m * OP);                                                            \
         V z0 = zp[0], z1 = zp[1];                                                             \
