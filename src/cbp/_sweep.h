@@ -153,13 +153,14 @@ static void cbp_forward_narrow_##SUF(const T *const *A_rows, const T *W__oi, con
         for (ptrdiff_t p = 0; p < mn * OP; p++) zt[p] = 0;                                    \
         for (ptrdiff_t k0 = 0; k0 < I; k0 += kb) {                                            \
             ptrdiff_t nk = CBP_MIN(kb, I - k0);                                               \
-            for (ptrdiff_t o = 0; o < OP; o++) {                                              \
-                if (o < O) {                                                                  \
-                    const T *w = W__oi + o * I + k0;                                          \
-                    for (ptrdiff_t k = 0; k < nk; k++) panel[k * OP + o] = w[k];              \
-                } else {                                                                      \
-                    for (ptrdiff_t k = 0; k < nk; k++) panel[k * OP + o] = 0;                 \
-                }                                                                             \
+            /* row by row of the panel: its writes are contiguous and W's O rows */           \
+            /* are read as O streams (column by column, every write missed L1)   */               \
+            for (ptrdiff_t k = 0; k < nk; k++) {                                              \
+                T *p = panel + k * OP;                                                        \
+                const T *w = W__oi + k0 + k;                                                  \
+                ptrdiff_t o = 0;                                                              \
+                for (; o < O; o++) p[o] = w[o * I];                                           \
+                for (; o < OP; o++) p[o] = 0;                                                 \
             }                                                                                 \
             cbp_sweep_##SUF(NULL, NULL, 0, panel, 1, k0, k0 + nk, OP, A_rows + m0, mn, zt);   \
         }                                                                                     \
