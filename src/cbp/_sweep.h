@@ -136,15 +136,42 @@ static void cbp_sweep_##SUF(const T *Dt, const T *const *rows, ptrdiff_t M, T *w
     }                                                                                         \
 }                                                                                             \
                                                                                               \
+/* R examples x 2 vectors of Z (rows OP apart) += the terms of panel rows 0..nk-1 (OP    */  \
+/* apart) for inputs k0.. of the rows: the sweep's order and rounding, the sums held in   */  \
+/* registers over the whole block (the sweep stores them every 4 rows)                    */  \
+CBP_INLINE void cbp_narrow_tile_##SUF(const int R, const T *const *rows, ptrdiff_t k0,       \
+                                      ptrdiff_t nk, const T *panel, ptrdiff_t OP, T *z) {     \
+    V acc[4][2];                                                                              \
+    for (int r = 0; r < R; r++) {                                                             \
+        acc[r][0] = *(const V *)(z + r * OP);                                                 \
+        acc[r][1] = *(const V *)(z + r * OP + W_);                                            \
+    }                                                                                         \
+    for (ptrdiff_t k = 0; k < nk; k++) {                                                      \
+        V u0 = *(const V *)(panel + k * OP), u1 = *(const V *)(panel + k * OP + W_);          \
+        for (int r = 0; r < R; r++) {                                                         \
+            T x = rows[r][k0 + k];                                                            \
+            acc[r][0] += CBP_ROUNDED(x * u0);                                                 \
+            acc[r][1] += CBP_ROUNDED(x * u1);                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    for (int r = 0; r < R; r++) {                                                             \
+        *(V *)(z + r * OP) = acc[r][0];                                                       \
+        *(V *)(z + r * OP + W_) = acc[r][1];                                                  \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
 /* The forward product of a narrow layer from W's rows, as cbp_forward_*: W transposed     */ \
-/* into pack a k-block at a time, then the sweep's forward; 64 examples at a time in a     */ \
-/* padded copy of their outputs (also in pack).  Same order as the fused sweep.           */  \
+/* into pack a k-block at a time, then register tiles; MC examples at a time in a padded   */ \
+/* copy of their outputs (also in pack).  Same order and rounding as the fused sweep.     */  \
 ATTR                                                                                          \
 static void cbp_forward_narrow_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,   \
                                      T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I,         \
                                      ptrdiff_t ldz, T *pack) {                                \
-    const ptrdiff_t G = 2 * W_, MC = 64;                                                      \
+    /* Half of pack holds the outputs of up to MC examples, half the panel: */                \
+    /* W is packed once per call up to MC examples (256 rows of 32 in f64). */                \
+    const ptrdiff_t G = 2 * W_;                                                               \
     const ptrdiff_t OP = (O + G - 1) / G * G;                                                 \
+    const ptrdiff_t MC = (ptrdiff_t)(CBP_PACK_BYTES / sizeof(T)) / 2 / OP;                    \
     T *zt = pack, *panel = pack + MC * OP;                                                    \
     ptrdiff_t kb = ((ptrdiff_t)(CBP_PACK_BYTES / sizeof(T)) - MC * OP) / OP;                  \
     kb -= kb % 4;                                                                             \
@@ -162,7 +189,18 @@ static void cbp_forward_narrow_##SUF(const T *const *A_rows, const T *W__oi, con
                 for (; o < O; o++) p[o] = w[o * I];                                           \
                 for (; o < OP; o++) p[o] = 0;                                                 \
             }                                                                                 \
-            cbp_sweep_##SUF(NULL, NULL, 0, panel, 1, k0, k0 + nk, OP, A_rows + m0, mn, zt);   \
+            for (ptrdiff_t g = 0; g < OP; g += G)                                             \
+                for (ptrdiff_t m = 0; m < mn; m += 4) {                                       \
+                    const T *const *ar = A_rows + m0 + m;                                     \
+                    const T *pg = panel + g;                                                  \
+                    T *zg = zt + m * OP + g;                                                  \
+                    switch (CBP_MIN(4, mn - m)) {                                             \
+                    case 1: cbp_narrow_tile_##SUF(1, ar, k0, nk, pg, OP, zg); break;          \
+                    case 2: cbp_narrow_tile_##SUF(2, ar, k0, nk, pg, OP, zg); break;          \
+                    case 3: cbp_narrow_tile_##SUF(3, ar, k0, nk, pg, OP, zg); break;          \
+                    default: cbp_narrow_tile_##SUF(4, ar, k0, nk, pg, OP, zg); break;         \
+                    }                                                                         \
+                }                                                                             \
         }                                                                                     \
         for (ptrdiff_t m = 0; m < mn; m++)                                                    \
             for (ptrdiff_t o = 0; o < O; o++)                                                 \
