@@ -3,8 +3,10 @@
 For plain SGD on one thread with a narrow first layer and small mini-batches,
 train_epoch keeps the first layer transposed and applies each mini-batch's
 update in the same sweep that sums the next one's inputs.  It must give the
-very same bits as the general driver (``_core.fused_sweep(False)``): the
-narrow forward and the step sum in the sweep's order wherever they run.
+very same bits as the general driver in the narrow order
+(``_core.fused_sweep(False, narrow=True)``): the narrow forward and the step
+sum in the sweep's order wherever they run.  Both are off by default (the
+sweep did not pay on an AVX2 core); the default order is main's.
 """
 import _thread
 import threading
@@ -16,12 +18,18 @@ import cbp
 from cbp import _core
 
 
+@pytest.fixture(autouse=True)
+def default_after():
+    """Every test leaves the core at its default: no sweep, main's order."""
+    yield
+    _core.fused_sweep(False, narrow=False)
+
+
 @pytest.fixture
 def general():
-    """Run the body with the sweep switched off; restore the setting after."""
-    old = _core.fused_sweep(False)
+    """Run the body with the sweep off and the narrow order on."""
+    _core.fused_sweep(False, narrow=True)
     yield
-    _core.fused_sweep(old)
 
 
 def data(n, n_in, n_out, dtype, seed=0):
@@ -32,15 +40,12 @@ def data(n, n_in, n_out, dtype, seed=0):
     return X, Y
 
 
-def train(sizes, dtype, m, n=61, epochs=2, lmbda=0.0, fused=True, **net_kw):
-    old = _core.fused_sweep(fused)
-    try:
-        net = cbp.Network(sizes, dtype=dtype, seed=3, **net_kw)
-        X, Y = data(n, sizes[0], sizes[-1], dtype)
-        hist = cbp.SGD(0.7, mini_batch_size=m, lmbda=lmbda, num_threads=1).run(
-            net, (X, Y), epochs)
-    finally:
-        _core.fused_sweep(old)
+def train(sizes, dtype, m, n=61, epochs=2, lmbda=0.0, fused=True, threads=1, **net_kw):
+    _core.fused_sweep(fused, narrow=True)
+    net = cbp.Network(sizes, dtype=dtype, seed=3, **net_kw)
+    X, Y = data(n, sizes[0], sizes[-1], dtype)
+    hist = cbp.SGD(0.7, mini_batch_size=m, lmbda=lmbda, num_threads=threads).run(
+        net, (X, Y), epochs)
     return net._params.copy(), hist["cost"]
 
 
@@ -85,7 +90,7 @@ def test_the_sweep_leaves_the_weights_in_their_rows_between_calls(general):
         for first, last in cuts:
             _core.train_epoch(params, V, *args, first, last, 0.5, 0.0, 0.0, work)
         results.append(params)
-    _core.fused_sweep(False)
+    _core.fused_sweep(False, narrow=True)
     params = net._params.copy()
     _core.train_epoch(params, V, *args, 0, 7, 0.5, 0.0, 0.0, work)
     for r in results:
@@ -93,6 +98,7 @@ def test_the_sweep_leaves_the_weights_in_their_rows_between_calls(general):
 
 
 def test_ctrl_c_leaves_the_first_layer_in_its_rows():
+    _core.fused_sweep(True)
     # Stopped between mini-batches, the sweep writes its transposed layer
     # back: the weights equal a replay of whole mini-batches.
     sizes, m, n = [16, 24, 4], 1, 200_000
@@ -119,7 +125,39 @@ def test_ctrl_c_leaves_the_first_layer_in_its_rows():
     assert np.array_equal(replay, params), "stopped between two signal checks"
 
 
-def test_the_switch_reports_and_restores(general):
-    assert _core.fused_sweep() is False
+def test_the_switch_reports_and_restores():
+    assert _core.fused_sweep() is False               # the default
     assert _core.fused_sweep(True) is False
     assert _core.fused_sweep() is True
+
+
+@pytest.mark.parametrize("sizes", [[13, 1, 3], [70, 24, 48, 25, 2], [20, 30, 3]])
+def test_teams_in_the_narrow_order_give_the_sweeps_bits(sizes):
+    # A team (its bar lowered to 0) runs the general drivers in the narrow
+    # order; one thread runs the sweep.
+    old = _core.team_min_flops(0)
+    try:
+        one, cost = train(sizes, np.float64, 7, threads=1)
+        for t in (2, 3):
+            team, c = train(sizes, np.float64, 7, threads=t)
+            assert np.array_equal(team, one) and c == cost
+    finally:
+        _core.team_min_flops(old)
+
+
+def test_the_default_is_mains_order():
+    # Off by default: a narrow net trains in the 4x3 tiles' order, which
+    # differs from the narrow order in the last bits.
+    _core.fused_sweep(False, narrow=False)
+    default, _ = train_plain([784, 30, 10])
+    _core.fused_sweep(False, narrow=True)
+    narrow, _ = train_plain([784, 30, 10])
+    assert not np.array_equal(default, narrow)
+    assert np.allclose(default, narrow, rtol=0, atol=1e-12)
+
+
+def train_plain(sizes):
+    net = cbp.Network(sizes, seed=3)
+    X, Y = data(45, sizes[0], sizes[-1], np.float64)
+    cbp.SGD(0.7, mini_batch_size=10, num_threads=1).run(net, (X, Y), 1)
+    return net._params.copy(), None

@@ -17,6 +17,7 @@
 
 cdef extern from "_kernels.h" nogil:
     enum: CBP_NARROW
+    Py_ssize_t cbp_narrow_limit
     void cbp_sweep_d(const double* Dt, const double** rows, Py_ssize_t M, double* wt,
                      double beta, Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t OP,
                      const double** nxt, Py_ssize_t Mn, double* Z)
@@ -32,26 +33,34 @@ cdef enum:
     FUSED_MAX_M = 32
 
 
-cdef bint _fused_on = True
+cdef bint _fused_on = False
 
 
-def fused_sweep(value=None):
+def fused_sweep(value=None, narrow=None):
     """Whether train_epoch may take the fused first-layer sweep; set it with ``value``.
 
-    Returns the setting in force before the call.  For tests and benchmarks:
-    the weights are the same bits either way.
+    Returns the setting in force before the call.  Off by default.  On, it
+    also turns on the narrow order (layers of at most 32 units summed as the
+    sweep sums them, in every path: teams, inference, gradient), so that
+    the fused and general drivers and every thread count give the same bits;
+    ``narrow`` sets the order alone (the general drivers in that order).
+    Experimental, for tests and benchmarks: on an AVX2 core the sweep gained
+    1.0-1.13x and the general paths lost up to 1.3x.
     """
-    global _fused_on
+    global _fused_on, cbp_narrow_limit
     old = bool(_fused_on)
     if value is not None:
         _fused_on = bool(value)
+        cbp_narrow_limit = CBP_NARROW if _fused_on else 0
+    if narrow is not None:
+        cbp_narrow_limit = CBP_NARROW if narrow else 0
     return old
 
 
 cdef bint _fused_fits(const Layout* lay, Py_ssize_t mini_batch_size, int rule, double mu,
                       int nt) noexcept:
     return (_fused_on and nt == 1 and rule == RULE_SGD and mu == 0 and lay.L >= 2
-            and lay.sizes[1] <= CBP_NARROW and 1 <= mini_batch_size <= FUSED_MAX_M)
+            and lay.sizes[1] <= cbp_narrow_limit and 1 <= mini_batch_size <= FUSED_MAX_M)
 
 
 cdef inline void _sweep(const floating* Dt, const floating** rows, Py_ssize_t M, floating* WT,

@@ -591,7 +591,7 @@ static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b
                               ptrdiff_t ldz, T *pack) {                                       \
     /* A narrow layer (by its width alone) is summed as the fused sweep sums */               \
     /* it (_sweep.h), so one thread's fused epoch and a team's agree.        */               \
-    if (ldz <= CBP_NARROW) {                                                                  \
+    if (ldz <= cbp_narrow_limit) {                                                            \
         cbp_forward_narrow_##SUF(A_rows, W__oi, b__o, Z__mo, M, O, I, ldz, pack);             \
         return;                                                                               \
     }                                                                                         \

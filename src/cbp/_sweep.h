@@ -34,6 +34,15 @@
  * width alone, never on M or a thread's share. */
 #define CBP_NARROW 32
 
+/* Layers at most this wide take the narrow order: 0 (off) unless set through
+ * _core.fused_sweep(True).  Off by default: the unfused narrow forward is
+ * slower than the 4x3 tiles wherever the fused sweep does not run (momentum,
+ * Adam, teams, M > 32: [784, 30, 10] at M = 100 took 1.28x main's time), and
+ * the sweep's own gain on an AVX2 core was 1.0-1.13x (issue 20, helper 20's
+ * note).  Every path reads the same setting, so results never depend on the
+ * thread count; changing it between calls changes the last bits. */
+static ptrdiff_t cbp_narrow_limit = 0;
+
 /* The forward's products are rounded before they are summed (a multiply,
  * then an add; no FMA): a product that overflows is then ±Inf, and two of
  * opposite signs give NaN, which the checks refuse, where an FMA would carry
