@@ -56,6 +56,9 @@ extensions = [
     Extension(
         "cbp._core",
         ["src/cbp/_core.pyx"],
+        # C headers the core includes: a change to one rebuilds the extension
+        # (Cython tracks only the .pyx/.pxi files and the headers it names).
+        depends=["src/cbp/_kernels.h", "src/cbp/_sweep.h"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )

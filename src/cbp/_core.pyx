@@ -1111,6 +1111,9 @@ cdef bint _misaligned(const floating[:, ::1] A) noexcept:
     return A.shape[0] > 0 and A.shape[1] > 0 and (<size_t>&A[0, 0]) % sizeof(floating) != 0
 
 
+include "_fused.pxi"
+
+
 def train_epoch(floating[::1] P, floating[::1] V,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff, const Py_ssize_t[::1] boff,
                 int hidden, int output, int cost,
@@ -1181,6 +1184,12 @@ def train_epoch(floating[::1] P, floating[::1] V,
     # -- end step rule --
     # The other rules run on one thread.
     cdef int nt = _team_size(sizes, mini_batch_size, _usable(num_threads)) if rule == RULE_SGD else 1
+    # The sweep takes neither per-example weights nor the ‖W‖² sum (issue 23):
+    # those calls run the general drivers.
+    if (n > 0 and last <= nb and swp == NULL and w2p == NULL
+            and _fused_fits(&lay, mini_batch_size, rule, mu, nt)):
+        return _train_fused(&lay, P, X, Y, order, mini_batch_size, first, last, eta, decay, work,
+                            scratch, &step_rule)
     if nt > 1:
         if work.shape[0] < _workspace_size(sizes, mini_batch_size) + (nt - 1) * _team_area(
                 mini_batch_size):

@@ -311,14 +311,35 @@ static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T 
             else cbp_step_tile_##SUF(1, 1, dt, NULL, A_rows, i, w + i, vb, M, I);             \
         }                                                                                     \
     }                                                                                         \
-    for (ptrdiff_t o = 0; o < O; o++) {                                                       \
-        const T *dt = Dt__om + o * M;                                                         \
-        T *w = W__oi + o * I;                                                                 \
-        ptrdiff_t i = vend;                                                                   \
-        for (; i < I; i++) {                                                                  \
-            T s = 0;                                                                          \
-            for (ptrdiff_t m = 0; m < M; m++) s += dt[m] * A_rows[m][i];                      \
-            w[i] = beta * w[i] + s;                                                           \
+    /* The last I - vend < W_ columns in the lanes of one vector, so that    */               \
+    /* each term is one multiply-add, as in the tiles and in the fused sweep */               \
+    /* (_sweep.h).  (A scalar loop here was vectorised over m by the        */                \
+    /* compiler, rounding the products apart from the sums for all but the  */                \
+    /* last M % 4 examples.)                                                */                \
+    /* (Gathered into pack first when it fits: a vector assembled lane by   */                \
+    /* lane and read back at once stalls on store forwarding.)              */                \
+    if (vend < I) {                                                                           \
+        ptrdiff_t nc = I - vend;                                                              \
+        int gathered = (size_t)(M * W_) * sizeof(T) <= CBP_PACK_BYTES;                        \
+        if (gathered)                                                                         \
+            for (ptrdiff_t m = 0; m < M; m++)                                                 \
+                for (ptrdiff_t c = 0; c < W_; c++)                                            \
+                    pack[m * W_ + c] = c < nc ? A_rows[m][vend + c] : 0;                      \
+        for (ptrdiff_t o = 0; o < O; o++) {                                                   \
+            const T *dt = Dt__om + o * M;                                                     \
+            T *w = W__oi + o * I + vend;                                                      \
+            V acc = {0}, x = {0};                                                             \
+            for (ptrdiff_t m = 0; m < M; m++) {                                               \
+                V a = {0};                                                                    \
+                if (gathered)                                                                 \
+                    a = *(const V *)(pack + m * W_);                                          \
+                else                                                                          \
+                    for (ptrdiff_t c = 0; c < nc; c++) a[c] = A_rows[m][vend + c];            \
+                acc += dt[m] * a;                                                             \
+            }                                                                                 \
+            for (ptrdiff_t c = 0; c < nc; c++) x[c] = w[c];                                   \
+            x = vb * x + acc;                                                                 \
+            for (ptrdiff_t c = 0; c < nc; c++) w[c] = x[c];                                   \
         }                                                                                     \
     }                                                                                         \
 }
@@ -562,10 +583,18 @@ static int cbp_wide(void) {
 #define CBP_PICK_FORWARD(SUF, wide_args, args) cbp_forward_##SUF##256 args
 #endif
 
+#include "_sweep.h"
+
 #define CBP_DEFINE_DISPATCH(T, SUF)                                                           \
 static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,          \
                               T *Z__mo, ptrdiff_t M, ptrdiff_t O, ptrdiff_t I,                \
                               ptrdiff_t ldz, T *pack) {                                       \
+    /* A narrow layer (by its width alone) is summed as the fused sweep sums */               \
+    /* it (_sweep.h), so one thread's fused epoch and a team's agree.        */               \
+    if (ldz <= cbp_narrow_limit) {                                                            \
+        cbp_forward_narrow_##SUF(A_rows, W__oi, b__o, Z__mo, M, O, I, ldz, pack);             \
+        return;                                                                               \
+    }                                                                                         \
     /* The 64-byte build's forward is the packed one: the 32-byte tiles end  */               \
     /* in one horizontal sum per output, which on 16 lanes cost more than   */                \
     /* the wider FMAs gave (0.75x on [784, 256], M = 64); packed, 1.2-1.7x. */                \
