@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cbp import reference as R
+from conftest import load_original
 from test_worked_example import (A2_PRINTED, A3_PRINTED, B2, B3, DELTA2_PRINTED,  # (same directory)
                                  DELTA3_PRINTED, DW2_PRINTED, DW3_PRINTED, W2, W3, X, Y,
                                  Z2_PRINTED, Z3_PRINTED, assert_printed)
@@ -332,6 +333,49 @@ def test_total_cost_with_l2():
     # A cost class's fn(a, y) in place of a name.
     assert R.total_cost([W2, W3], [B2, B3], [(X, Y)],
                         cost=lambda a, y: 3.0) == pytest.approx(3.0, rel=1e-15)
+
+
+# -- the book's own code -----------------------------------------------------------
+
+@pytest.mark.parametrize("cost_class, cost", [("QuadraticCost", "quadratic"),
+                                              ("CrossEntropyCost", "cross_entropy")])
+def test_agrees_with_the_books_network2(cost_class, cost):
+    # network2.py (../shared/nielsen) on the same weights: backprop, the L2
+    # update (1 − ηλ/n) w − (η/m) Σ∇w, and total_cost with its L2 term.
+    network2 = load_original("network2")
+    np.random.seed(3)
+    book = network2.Network([4, 5, 3], cost=getattr(network2, cost_class))
+    rng = np.random.default_rng(3)
+    batch = [(rng.uniform(0, 1, (4, 1)), rng.uniform(0, 1, (3, 1))) for _ in range(6)]
+    weights = [w.copy() for w in book.weights]
+    biases = [b.copy() for b in book.biases]
+    fs = R.functions("sigmoid", "sigmoid", cost)
+    for x, y in batch[:2]:
+        for got, want in zip(sum(R.backprop(weights, biases, x, y, **fs), []),
+                             sum(book.backprop(x, y), [])):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-16)
+    assert R.total_cost(weights, biases, batch, 0.7, cost) == pytest.approx(
+        book.total_cost(batch, 0.7), rel=1e-13)
+    book.update_mini_batch(batch, 0.5, 0.7, 40)
+    ws, bs = R.update_mini_batch(weights, biases, batch, 0.5, 0.7, 40, **fs)
+    for got, want in zip(ws + bs, book.weights + book.biases):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-16)
+
+
+def test_agrees_with_the_books_network_with_its_functions_replaced():
+    # network.py with its module's sigmoid and sigmoid_prime replaced (an
+    # exercise): the reference called with the same callables gives its backprop.
+    network = load_original("network")
+    np.random.seed(4)
+    book = network.Network([3, 4, 2])
+    network.sigmoid = np.tanh
+    network.sigmoid_prime = lambda z: 1 - np.tanh(z) ** 2
+    x, y = np.full((3, 1), 0.3), np.array([[0.2], [-0.4]])
+    want = book.backprop(x, y)
+    got = R.backprop(book.weights, book.biases, x, y, f=network.sigmoid,
+                     f_prime=network.sigmoid_prime, cost_derivative=book.cost_derivative)
+    for g, w in zip(got[0] + got[1], want[0] + want[1]):
+        np.testing.assert_allclose(g, w, rtol=1e-13, atol=1e-16)
 
 
 # -- refusals ---------------------------------------------------------------------------
