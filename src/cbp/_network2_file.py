@@ -11,7 +11,7 @@ from .model import MAX_LAYERS
 MAX_FILE_BYTES = 1 << 30
 # Memory json.loads may build per byte of text: ~26 for "[{},{},...]" (a
 # 64-byte dict and an 8-byte slot per 3 bytes), ~30 for nested empty lists,
-# plus the text and its decoded copy (measured in tests/test_file_budgets.py).
+# plus the text and its decoded copy (measured in tests/robustness/test_file_budgets.py).
 JSON_EXPANSION = 64
 
 

@@ -87,7 +87,7 @@ _MAX_MEMBERS = 4096
 _MAX_DIRECTORY = 1 << 20
 _MAX_NPY_HEADER = 10000
 # No trained network's weights deflate by more than a few per cent (measured
-# in tests/test_file_budgets.py); a large entry inflating over 100:1 is a bomb,
+# in tests/robustness/test_file_budgets.py); a large entry inflating over 100:1 is a bomb,
 # refused unless max_bytes is raised above the default.
 _MAX_RATIO = 100
 _RATIO_FROM = 1 << 20

@@ -37,7 +37,7 @@ CC BY-SA 3.0 licence.
 #   _cache       the default directory of the downloaded files
 #   _download    download_mnist
 # Their private names are shared among them and with nothing else
-# (tests/test_structure.py).
+# (tests/packaging/test_structure.py).
 
 from .._files import DEFAULT_MAX_BYTES
 from ._cache import default_cache_dir
