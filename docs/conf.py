@@ -105,7 +105,8 @@ numpydoc_validation_exclude = {r"\._[a-z]", r"\.__[a-z]+__$",
                                # NumPy's in-place methods, refused on a snapshot
                                r"^cbp\.model\.Snapshot\.(fill|sort|put|partition)$",
                                # the layers' protocol with network3.Network (one line each)
-                               r"^cbp\.network3\.\w+\.(forward_batch|backward_batch)$"}
+                               r"^cbp\.network3\.\w+\."
+                               r"(forward_batch|backward_batch|team_entry|train_flops)$"}
 
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),

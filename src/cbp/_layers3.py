@@ -214,6 +214,7 @@ class Config:
 
     @property
     def floatX(self):
+        """"float32" (default) or "float64": the dtype of layers and data built afterwards."""
         return self._floatX
 
     @floatX.setter
@@ -224,6 +225,7 @@ class Config:
 
     @property
     def num_threads(self):
+        """Threads for training and evaluation; ``None`` (default) is OpenMP's count."""
         return self._num_threads
 
     @num_threads.setter
