@@ -540,6 +540,25 @@ cdef inline floating* _carve(const Layout* lay, floating* work, Py_ssize_t M, fl
     return D_below[0] + M * lay.max_width
 
 
+cdef double _output_layer(const Layout* lay, const floating* Z, const floating* A,
+                         const floating* Y__mo, floating* D, const floating* w__m,
+                         Py_ssize_t M) noexcept nogil:
+    """The output layer of one mini-batch, for both drivers: Σ_x C_x and δ^L (BP1).
+
+    With per-example weights w (w__m not NULL) the sum is Σ_x w_x C_x and
+    each δ^L_x is scaled by w_x (see weigh_output_error).
+    """
+    cdef Py_ssize_t m, O = lay.sizes[lay.L]
+    cdef double cost_sum = 0
+    for m in range(M):
+        cost_sum += (1.0 if w__m == NULL else <double>w__m[m]) * example_cost(
+            Z + m * O, A + m * O, Y__mo + m * O, O, lay.output, lay.cost)
+    output_error(A, Y__mo, D, M, O, lay.output, lay.cost)
+    if w__m != NULL:
+        weigh_output_error(D, w__m, M, O)
+    return cost_sum
+
+
 cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const floating** rows0,
                             floating* work, Py_ssize_t M, const floating* Y__mo,
                             floating alpha, floating beta, floating beta_b,
@@ -565,17 +584,7 @@ cdef double _backprop_batch(const Layout* lay, floating* P, floating* T, const f
     pack = Dt + M * lay.max_width
 
     _forward_all(lay, P, rows0, A[1], M, Z, A[L], rows, pack)
-    if w__m == NULL:
-        for m in range(M):
-            cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output,
-                                     lay.cost)
-        output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
-    else:
-        for m in range(M):
-            cost_sum += w__m[m] * example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O,
-                                               lay.output, lay.cost)
-        output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
-        weigh_output_error(D, w__m, M, O)
+    cost_sum = _output_layer(lay, Z, A[L], Y__mo, D, w__m, M)
 
     for l in range(L - 1, -1, -1):
         if l > 0:
@@ -710,17 +719,7 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
         cbp_team_wait(bar)
     if tid == 0:
         activate(Z, A[L], M, O, lay.output)
-        if w__m == NULL:
-            for m in range(M):
-                cost_sum += example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O, lay.output,
-                                         lay.cost)
-            output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
-        else:
-            for m in range(M):
-                cost_sum += w__m[m] * example_cost(Z + m * O, A[L] + m * O, Y__mo + m * O, O,
-                                                   lay.output, lay.cost)
-            output_error(A[L], Y__mo, D, M, O, lay.output, lay.cost)
-            weigh_output_error(D, w__m, M, O)
+        cost_sum = _output_layer(lay, Z, A[L], Y__mo, D, w__m, M)
     cbp_team_wait(bar)
 
     for l in range(L - 1, -1, -1):
