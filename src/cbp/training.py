@@ -24,6 +24,7 @@ import numpy as np
 from . import _checks, _data, costs
 from ._typing import Data, History, Progress
 from .errors import TrainingInterrupted, TrainingWarning
+from .model import Network
 
 __all__ = ["train", "Run", "Callback", "Monitor", "Evaluation", "Printer", "LearningSpeed",
            "Watch", "OnEpoch", "EarlyStopping", "speed_measure", "speed_subset", "learning_speed",
@@ -168,11 +169,19 @@ def train(net: Any, optimizer: Any, training_data: Data, epochs: int,
 
     Raises
     ------
+    TypeError
+        When ``net`` is not a :class:`cbp.Network` or ``optimizer`` not an optimizer.
     cbp.TrainingInterrupted
         On Ctrl-C, with the history of the complete epochs.
     cbp.DivergenceError
         When a step made the cost or the weights NaN or infinite.
     """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a cbp.Network; got {type(net).__name__}")
+    # (or the Python path's stepper, which has the same two methods)
+    if not all(callable(getattr(optimizer, name, None)) for name in ("prepare", "train_epoch")):
+        raise TypeError("optimizer must be a cbp.Optimizer (cbp.SGD, cbp.Adam, ...); got "
+                        f"{type(optimizer).__name__}")
     epochs = _checks.integer(epochs, "epochs", minimum=0)
     callbacks = list(callbacks)
     run = Run(net, optimizer, training_data, epochs)

@@ -122,3 +122,16 @@ def test_an_optimizer_of_ones_own_names_a_core_rule():
     np.testing.assert_array_equal(a.weights[1], b.weights[1])
     with pytest.raises(NotImplementedError):
         cbp.Optimizer(0.1, 10, 0.0, True, 0.0).run(a, (X, y), 1)
+
+
+@pytest.mark.parametrize("net, optimizer, name", [
+    ("a network", cbp.SGD(0.5), "net"),
+    (None, cbp.SGD(0.5), "net"),
+    ("net", "sgd", "optimizer"),
+    ("net", object(), "optimizer"),
+])
+def test_train_refuses_what_is_not_a_network_or_an_optimizer(net, optimizer, name):
+    real = cbp.Network([4, 3, 2], seed=0)
+    X, y = np.random.default_rng(0).random((20, 4)), np.arange(20) % 2
+    with pytest.raises(TypeError, match=name):
+        training.train(real if net == "net" else net, optimizer, (X, y), 1)
