@@ -53,7 +53,7 @@ load).  ``--against-dir DIR`` uses a tree already built in place there.
 Each contender runs in its own worker process.  One-core rows: the worker
 pins itself to CPU 0 (``os.sched_setaffinity``) as its first statement,
 before importing anything, with OMP/OpenBLAS/MKL threads 1,
-``torch.set_num_threads(1)`` and XLA's single-thread flags.  Default
+``torch.set_num_threads(1)`` and ``--xla_cpu_multi_thread_eigen=false``.  Default
 threads: not pinned, no thread variables (each library's own default).
 Rounds interleave the contenders (order rotated each round); a time is the
 median over rounds, a ratio the median of per-round ratios with its min-max
@@ -98,8 +98,10 @@ import network3_reference as ref  # noqa: E402
 M = 10                       # the book's mini-batch size
 BOOK_EXPANDED = 250_000      # the expanded training set
 BOOK_EPOCHS = 40             # epochs of the book's dropout net
-ONE_CORE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+# The one-core workers' environment is bench/run.py's (worker.py says why
+# XLA gets one flag only: the pinning is what holds it to one core).
+sys.path.insert(0, str(HERE))
+from worker import ONE_CORE_ENV  # noqa: E402
 
 # (kind, ...) per layer: ("conv", filters, in_maps, size, image, activation),
 # ("fc", n_in, n_out, activation, p), ("softmax", n_in, n_out, p)
