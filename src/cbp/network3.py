@@ -53,7 +53,8 @@ __all__ = ["load_data_shared", "Network", "ConvPoolLayer", "FullyConnectedLayer"
 #: What the original calls ``GPU``: there is none here.
 GPU = False
 
-print(f"Running with cbp's Cython core on the CPU ({config.threads()} threads, "
+print(f"Running with cbp's Cython core on the CPU ({config.threads()} "
+      f"thread{'s' * (config.threads() != 1)}, "
       f"{config.floatX}); no GPU.  Set network3.config.floatX and config.num_threads to change.")
 
 _DEFAULT_FILE = "../data/mnist.pkl.gz"
