@@ -37,7 +37,9 @@ What differs:
   ``net.test_mb_predictions(i)`` is, as ``SGD`` defines it.
 """
 import hashlib
+import math
 import numbers
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +60,25 @@ print(f"Running with cbp's Cython core on the CPU ({config.threads()} "
       f"{config.floatX}); no GPU.  Set network3.config.floatX and config.num_threads to change.")
 
 _DEFAULT_FILE = "../data/mnist.pkl.gz"
+
+#: Least work (flops) of one layer's phase per thread for a team to be
+#: tried at all: a barrier costs about a microsecond when both cores are
+#: free, so even the book's ``shallow`` net (about 0.4 MFLOP a phase and
+#: thread) gains from a second core then (1.66x measured).  Whether it
+#: does on a given machine at a given moment is measured, not assumed:
+#: see _PACE.  ``_core.conv_min_flops(0)`` still forces teams (tests).
+TEAM_MIN_FLOPS = 100_000
+#: Training runs are cut into chunks of at least this many flops (and 8
+#: mini-batches), timed, so that a team and one thread can be compared.
+CHUNK_FLOPS = 200_000_000
+#: Seconds per mini-batch with a team and with one thread, per shape of
+#: network (kept across calls and networks, the newest PACE_SHAPES shapes).
+#: A team loses whenever another process holds a core (each barrier then
+#: waits for a descheduled thread: 20x slower was measured); the weights
+#: are the same either way, so each chunk runs with whichever was faster,
+#: trying the other again now and then, the more rarely the worse it did.
+_PACE: dict = {}
+PACE_SHAPES = 64
 
 
 #### Load the MNIST data
@@ -165,7 +186,8 @@ class Network:
             phases = 2 * len(self.layers) + 2
             flops = sum(layer.train_flops(M) for layer in self.layers)
             team = nt
-            while team > 1 and flops // (phases * team) < _core.conv_min_flops():
+            least = min(TEAM_MIN_FLOPS, _core.conv_min_flops())
+            while team > 1 and flops // (phases * team) < least:
                 team -= 1
             entries = []
             for j, layer in enumerate(self.layers):
@@ -174,19 +196,49 @@ class Network:
             plan = self._plans[key] = _core.plan3(entries, M, team, self.dtype)
         return plan
 
+    def _team_choice(self, M, nt):
+        # (threads, pace) for the next chunk: see _PACE.
+        team = self._plan(M, nt).threads
+        if team == 1:
+            return 1, None
+        key = (tuple((type(layer).__name__, layer.train_flops(M)) for layer in self.layers),
+               M, np.dtype(self.dtype).str, team)
+        pace = _PACE.get(key)
+        if pace is None:
+            if len(_PACE) >= PACE_SHAPES:
+                del _PACE[next(iter(_PACE))]    # the oldest shape
+            pace = _PACE[key] = {"chunks": 0}
+        pace["chunks"] += 1
+        for threads in (team, 1):
+            if threads not in pace:
+                return threads, pace
+        best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
+        every = 8 * min(64, max(1, round(pace[other] / pace[best])))
+        return (other if pace["chunks"] % every == 0 else best), pace
+
     def _train_run(self, X, y, first, last, eta, beta, nt):
         """SGD steps on mini-batches ``first``..``last``-1 of (X, y); returns Σ of their mean log-likelihoods.
 
         w <- β w − η ∂C/∂w with β = 1 − η λ / num_training_batches (the L2 term's
         gradient folded into the step), b <- b − η ∂C/∂b; every gradient is
         taken with the weights before the step, as Theano's updates are.  One
-        team of threads runs them all (see _team3.pxi).
+        team of threads, or one thread, runs each chunk of the run (see
+        _team3.pxi and _PACE); the weights are the same either way.
         """
         M = self.mini_batch_size
-        plan = self._plan(M, nt)
-        total = _core.train_batches3(plan, X, y, first, last, -eta / M, beta, self.dropout_seed,
-                                     self.dropout_counter, plan.threads)
-        self.dropout_counter += plan.draws * (last - first)
+        flops = max(1, sum(layer.train_flops(M) for layer in self.layers))
+        chunk = max(8, math.ceil(CHUNK_FLOPS / flops))
+        total = 0.0
+        for start in range(first, last, chunk):
+            stop = min(last, start + chunk)
+            threads, pace = self._team_choice(M, nt)
+            plan = self._plan(M, threads)
+            began = time.perf_counter()
+            total += _core.train_batches3(plan, X, y, start, stop, -eta / M, beta,
+                                          self.dropout_seed, self.dropout_counter, plan.threads)
+            if pace is not None:
+                pace[threads] = (time.perf_counter() - began) / (stop - start)
+            self.dropout_counter += plan.draws * (stop - start)
         return total / M
 
     def _train_mb(self, X, y, eta, beta, nt):

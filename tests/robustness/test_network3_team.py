@@ -78,3 +78,71 @@ def test_a_lone_thread_in_the_region_gives_the_one_thread_weights():
     report = team_run([4, 2], {"OMP_DYNAMIC": "true", "CHILD_ONE_CPU": "1"})
     assert report["same"], report
     assert report["teams"]["4"] == report["teams"]["2"] == 1, report
+
+
+# -- one thread or a team, chunk by chunk ---------------------------------------------
+
+def _pace_net(n3):
+    return n3.Network([
+        n3.ConvPoolLayer((4, 1, 5, 5), (10, 1, 12, 12), activation_fn=n3.ReLU),
+        n3.FullyConnectedLayer(4 * 4 * 4, 30, activation_fn=n3.ReLU, p_dropout=0.5),
+        n3.SoftmaxLayer(30, 10, p_dropout=0.5)], 10)
+
+
+@pytest.fixture
+def n3_paced(monkeypatch, capsys):
+    import cbp.network3 as n3
+    from cbp import _core
+    capsys.readouterr()
+    old = _core.conv_min_flops(0)               # teams even for this small net
+    monkeypatch.setattr(n3, "_PACE", {})
+    yield n3
+    _core.conv_min_flops(old)
+
+
+def test_a_run_cut_into_team_and_one_thread_chunks_gives_the_one_thread_weights(n3_paced,
+                                                                                 monkeypatch):
+    import numpy as np
+    from cbp import _core
+    n3 = n3_paced
+    monkeypatch.setattr(n3, "CHUNK_FLOPS", 1)   # chunks of 8 mini-batches
+    rng = np.random.default_rng(1)
+    X = rng.random((400, 144)).astype(np.float32)
+    y = (np.arange(400) % 10).astype(np.int32)
+    real, teams = _core.train_batches3, []
+
+    def recording(plan, X, y, first, last, *args):
+        teams.append((last - first, args[-1]))
+        return real(plan, X, y, first, last, *args)
+
+    monkeypatch.setattr(_core, "train_batches3", recording)
+    weights = {}
+    for nt in (1, 2):
+        np.random.seed(3)
+        net = _pace_net(n3)
+        teams.clear()
+        net._train_run(X, y, 0, 40, 0.05, 0.999, nt)
+        weights[nt] = b"".join(p.get_value().tobytes() for p in net.params)
+        counter = net.dropout_counter
+    assert [size for size, _ in teams] == [8] * 5
+    assert teams[0][1] == 2 and teams[1][1] == 1, teams   # each tried once, team first
+    assert weights[1] == weights[2]
+    np.random.seed(3)
+    whole = _pace_net(n3)
+    monkeypatch.setattr(n3, "CHUNK_FLOPS", 10 ** 12)
+    whole._train_run(X, y, 0, 40, 0.05, 0.999, 1)
+    assert whole.dropout_counter == counter                  # the masks' stream goes on alike
+    assert b"".join(p.get_value().tobytes() for p in whole.params) == weights[1]
+
+
+def test_the_faster_is_kept_and_a_much_slower_team_is_tried_rarely(n3_paced):
+    net = _pace_net(n3_paced)
+    assert net._team_choice(10, 2)[0] == 2
+    pace = net._team_choice(10, 2)[1]
+    assert net._team_choice(10, 1) == (1, None)              # one thread asked: nothing to time
+    pace[2], pace[1] = 20e-3, 1e-3                           # the team 20 times slower
+    picks = [net._team_choice(10, 2)[0] for _ in range(480)]
+    assert picks.count(2) == 3                               # once every 8 x 20 chunks
+    pace[2], pace[1] = 1e-3, 1.2e-3                          # the team a little faster
+    picks = [net._team_choice(10, 2)[0] for _ in range(80)]
+    assert picks.count(1) == 10                              # the other tried every 8 chunks
