@@ -8,7 +8,7 @@
     python bench/table.py           # README's performance table from bench/results/full.json
 
 Training epochs run one contender per process (worker), each
-pinned to CPU 0 from its start for the one-core tables and left at its
+pinned to CPU 0 (``--cpu N``: another) from its start for the one-core tables and left at its
 defaults for the default-threads table; every contender is timed by the wall
 clock around the call a user makes.  The kernel, feedforward and check
 sections run in this process on one thread; the memory probe in a fresh one.
@@ -48,6 +48,7 @@ DATA_DIR = ROOT.parent / "shared" / "data"   # the t10k IDX files: 10,000 distin
 SECTIONS = ("checks", "kernels", "epochs", "threads", "feedforward", "memory")
 DTYPES = (np.float64, np.float32)
 N_EPOCH = 10_000
+PIN_CPU = 0          # the CPU one-core workers pin to (--cpu)
 
 # (sizes, mini-batch size, η); the two large ones use η = 0.5 to stay away
 # from divergence (it does not change the work per epoch).
@@ -192,7 +193,7 @@ def run_epochs(plan, source, pinned=True, configs=CONFIGS, impls=IMPLS, against=
     working tree is faster.
     """
     mode = "one_core" if pinned else "default_threads"
-    cpus = {0} if pinned else None
+    cpus = {PIN_CPU} if pinned else None
     names = list(impls) + (["before"] if against else []) + (list(PROBES) if pinned else [])
     workers = {impl: Contender(cpus, cbp_src=against if impl == "before" else None)
                for impl in names}
@@ -286,7 +287,7 @@ def print_epochs(rows, impls, against=None):
     if not rows:
         return
     mode = rows[0]["mode"]
-    what = ("one core: every contender in its own process pinned to CPU 0 from its start"
+    what = (f"one core: every contender in its own process pinned to CPU {PIN_CPU} from its start"
             if mode == "one_core" else "default threads: no pinning, each library's own "
                                         "thread count")
     flat = []
@@ -462,9 +463,16 @@ def main(argv=None):
                              "the same rounds: every epoch row shows before/after")
     parser.add_argument("--configs", default=None, metavar="NETS",
                         help="only these epoch configs, e.g. '784,30,10;784,256,256,10'")
+    parser.add_argument("--cpu", type=int, default=0,
+                        help="the CPU one-core workers pin to (default 0; pick the quiet one)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds per epoch row (default: the mode's plan)")
     args = parser.parse_args(argv)
+    global PIN_CPU
+    if args.cpu not in os.sched_getaffinity(0):
+        parser.error(f"--cpu {args.cpu}: not one of this process's CPUs "
+                     f"{sorted(os.sched_getaffinity(0))}")
+    PIN_CPU = args.cpu
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -497,7 +505,8 @@ def main(argv=None):
         "blas_variables_unset": BLAS_UNSET,
         "against": dict(AGAINST) if against else None,
         "pinning": "one-core tables: each contender in its own process, "
-                   "os.sched_setaffinity(0, {0}) before its interpreter starts (as taskset -c 0), "
+                   f"os.sched_setaffinity(0, {{{PIN_CPU}}}) before its interpreter starts "
+                   f"(as taskset -c {PIN_CPU}), "
                    "OMP/OPENBLAS/MKL_NUM_THREADS=1, XLA_FLAGS=--xla_cpu_multi_thread_eigen=false "
                    "(XLA has no thread-count flag: the pinning holds it), OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset, torch.set_num_threads(1); default-threads "
                    "table: not pinned, no thread variables; kernels/feedforward/checks: this "
