@@ -81,7 +81,6 @@ import io  # noqa: E402
 import json  # noqa: E402
 import pickle  # noqa: E402
 import platform  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -664,7 +663,8 @@ def main():
             p.error(f"--contenders: unknown {c!r}; choose from {', '.join(CONTENDERS)}")
     if args.train < M or args.train % M:
         p.error("--train must be a positive multiple of 10")
-    host = socket.gethostname()
+    import report   # bench/report.py: the host as every table names it
+    host = report.host_info()["label"]
     print(f"cbp.network3 benchmark on {host}: {args.train:,} training + 2 x {args.eval:,} evaluation "
           f"images per epoch, mini-batch {M}, float32, {args.rounds} round(s)", flush=True)
     rows = []
@@ -679,11 +679,7 @@ def main():
     for k, v in extra.items():
         if k.endswith("_hours"):
             print(f"  {k[:-6]:<28} {v:6.2f} h")
-    try:
-        import cbp.benchmark as B
-        machine = B.machine_info()
-    except Exception as exc:   # an old cbp without it
-        machine = {"error": repr(exc)}
+    machine = report.machine_info()
     import cbp
     machine["cbp_file"] = cbp.__file__
     result = {"host": host, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
