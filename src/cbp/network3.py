@@ -18,11 +18,11 @@ What differs:
 
 * No GPU and no Theano: it runs on the CPU, on all the threads OpenMP
   allows (``config.num_threads``); results do not depend on the count.
-  Training runs the mini-batches between two printed lines by one team of
-  threads that meets at a barrier between layers (2L + 2 per mini-batch for
-  L layers); on a machine busy with other work each barrier can wait for a
-  thread the scheduler set aside, and ``config.num_threads = 1`` avoids
-  them.
+  Training runs the mini-batches in chunks, each by one team of threads
+  that meets at a barrier between layers (2L + 2 per mini-batch for L
+  layers) or by one thread: on a machine busy with other work each barrier
+  can wait for a thread the scheduler set aside, so every chunk is timed
+  and the faster way is kept (tried again now and then).
 * ``config.floatX`` is ``"float32"`` as the book sets it; set
   ``network3.config.floatX = "float64"`` before building layers (and
   loading data) for double precision.
