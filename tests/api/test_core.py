@@ -64,26 +64,3 @@ def test_pace_is_kept_across_optimizers():
     finally:
         _core.team_min_flops(_core_bar)
 
-
-def test_a_much_slower_side_is_tried_again_rarely():
-    # Both sides timed: the faster runs; the slower is retried every 8 runs
-    # times how much slower it was (a team 20x slower: every 160 runs).
-    _core_bar = _core.team_min_flops()
-    _core.team_min_flops(0)
-    try:
-        optimizer._PACE.clear()
-        net = cbp.Network([30, 40, 5], seed=1)
-        opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
-        first, pace = opt._team_choice(net, 7, 2)
-        pace[first] = 20e-6                       # as run_batches records it
-        second, _ = opt._team_choice(net, 7, 2)
-        pace[second] = 1e-6
-        assert (first, second) == (2, 1)
-        picks = [opt._team_choice(net, 7, 2)[0] for _ in range(480)]
-        assert picks.count(2) == 3
-        pace[2], pace[1] = 1e-6, 1.2e-6
-        picks = [opt._team_choice(net, 7, 2)[0] for _ in range(80)]
-        assert picks.count(1) == 10
-    finally:
-        _core.team_min_flops(_core_bar)
-        optimizer._PACE.clear()
