@@ -196,13 +196,14 @@ class Network:
             plan = self._plans[key] = _core.plan3(entries, M, team, self.dtype)
         return plan
 
-    def _team_choice(self, M, nt):
-        # (threads, pace) for the next chunk: see _PACE.
-        team = self._plan(M, nt).threads
+    def _choice(self, kind, team):
+        # (threads, pace) for the next chunk of ``kind`` work that ``team``
+        # threads could share: see _PACE.
         if team == 1:
             return 1, None
-        key = (tuple((type(layer).__name__, layer.train_flops(M)) for layer in self.layers),
-               M, np.dtype(self.dtype).str, team)
+        M = self.mini_batch_size
+        key = (kind, tuple((type(layer).__name__, layer.train_flops(M)) for layer in self.layers),
+               np.dtype(self.dtype).str, team)
         pace = _PACE.get(key)
         if pace is None:
             if len(_PACE) >= PACE_SHAPES:
@@ -215,6 +216,10 @@ class Network:
         best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
         every = 8 * min(64, max(1, round(pace[other] / pace[best])))
         return (other if pace["chunks"] % every == 0 else best), pace
+
+    def _team_choice(self, M, nt):
+        # training chunks: the team the plan sizes, or one thread
+        return self._choice(("train", M), self._plan(M, nt).threads)
 
     def _train_run(self, X, y, first, last, eta, beta, nt):
         """SGD steps on mini-batches ``first``..``last``-1 of (X, y); returns Σ of their mean log-likelihoods.
@@ -247,10 +252,16 @@ class Network:
 
     def _predict(self, X, nt):
         # argmax of the output for each row of X, in chunks of whole mini-batches.
+        # Each chunk on nt threads or one, whichever was faster (see _PACE).
         chunk = self.mini_batch_size * max(1, 100 // self.mini_batch_size)
         out = np.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], chunk):
-            A = self._feedforward(X[start:start + chunk], nt)
+            rows = X[start:start + chunk]
+            threads, pace = self._choice(("predict", chunk), nt)
+            began = time.perf_counter()
+            A = self._feedforward(rows, threads)
+            if pace is not None and len(rows) == chunk:
+                pace[threads] = time.perf_counter() - began
             out[start:start + chunk] = np.argmax(A, axis=1)
         return out
 
