@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _core, datasets, mnist_loader
+from . import _core, _pace, datasets, mnist_loader
 from ._layers3 import (Config, ConvPoolLayer, FullyConnectedLayer, SharedVariable, SoftmaxLayer,
                        ReLU, config, linear, sigmoid, tanh)
 
@@ -71,12 +71,10 @@ TEAM_MIN_FLOPS = 100_000
 #: Training runs are cut into chunks of at least this many flops (and 8
 #: mini-batches), timed, so that a team and one thread can be compared.
 CHUNK_FLOPS = 200_000_000
-#: Seconds per mini-batch with a team and with one thread, per shape of
-#: network (kept across calls and networks, the newest PACE_SHAPES shapes).
-#: A team loses whenever another process holds a core (each barrier then
-#: waits for a descheduled thread: 20x slower was measured); the weights
-#: are the same either way, so each chunk runs with whichever was faster,
-#: trying the other again now and then, the more rarely the worse it did.
+#: Seconds per mini-batch (per chunk, evaluating) with a team and with one
+#: thread, per shape of network, kept across calls and networks (the newest
+#: PACE_SHAPES shapes): each chunk runs with whichever was faster, the other
+#: tried again now and then (cbp._pace says why and how often).
 _PACE: dict = {}
 PACE_SHAPES = 64
 
@@ -198,24 +196,11 @@ class Network:
 
     def _choice(self, kind, team):
         # (threads, pace) for the next chunk of ``kind`` work that ``team``
-        # threads could share: see _PACE.
-        if team == 1:
-            return 1, None
+        # threads could share (see _PACE).
         M = self.mini_batch_size
         key = (kind, tuple((type(layer).__name__, layer.train_flops(M)) for layer in self.layers),
                np.dtype(self.dtype).str, team)
-        pace = _PACE.get(key)
-        if pace is None:
-            if len(_PACE) >= PACE_SHAPES:
-                del _PACE[next(iter(_PACE))]    # the oldest shape
-            pace = _PACE[key] = {"chunks": 0}
-        pace["chunks"] += 1
-        for threads in (team, 1):
-            if threads not in pace:
-                return threads, pace
-        best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
-        every = 8 * min(64, max(1, round(pace[other] / pace[best])))
-        return (other if pace["chunks"] % every == 0 else best), pace
+        return _pace.choose(_PACE, key, team, PACE_SHAPES)
 
     def _team_choice(self, M, nt):
         # training chunks: the team the plan sizes, or one thread

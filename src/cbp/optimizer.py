@@ -14,7 +14,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _checks, _core, _data, training
+from . import _checks, _core, _data, _pace, training
 from ._typing import Array, ArrayLike, Data, History, Progress
 from .errors import DivergenceError
 from .model import Network
@@ -167,29 +167,14 @@ class Optimizer:
 
     def _team_choice(self, net, m, threads):
         # Team or one thread for the next run of mini-batches: whichever ran
-        # faster per example on this shape last time (the weights are the
-        # same either way), trying the other again now and then, since on
-        # a shared machine a team loses whenever a core is taken.
+        # faster per example on this shape (the weights are the same either
+        # way), the other tried again now and then (see _pace).
         team = _core.team_size(net.layout.sizes, m, threads)
-        if team == 1:
-            return 1, None
         key = (tuple(net.sizes), m, np.dtype(net.dtype).str, team)
-        pace = _PACE.get(key)
-        if pace is None:
-            if len(_PACE) >= PACE_SHAPES:
-                del _PACE[next(iter(_PACE))]    # the oldest shape
-            pace = _PACE[key] = {"runs": 0}
-        self.__dict__.setdefault("_pace", {})[key] = pace   # the shapes this one trained
-        pace["runs"] += 1
-        for nt in (team, 1):
-            if nt not in pace:
-                return nt, pace
-        best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
-        # The slower side again every 8 runs, or more rarely the slower it
-        # was: a team measured 20x slower while another process held a
-        # core, and trying it every 8th run cost 3.4x on the whole epoch.
-        every = 8 * min(64, max(1, round(pace[other] / pace[best])))
-        return (other if pace["runs"] % every == 0 else best), pace
+        threads, pace = _pace.choose(_PACE, key, team, PACE_SHAPES)
+        if pace is not None:
+            self.__dict__.setdefault("_pace", {})[key] = pace   # the shapes this one trained
+        return threads, pace
 
     def _state_for(self, net):
         # The rule's state belongs to the (optimizer, network) pair.

@@ -1,0 +1,58 @@
+"""Team or one thread: whichever ran faster on this shape, measured as training goes.
+
+A team of threads meets at a barrier between the phases of each mini-batch.
+On a quiet machine the second core pays; on one shared with other work a
+barrier waits whenever the scheduler set one of the team's threads aside,
+and the team can run many times slower than one thread (20x measured on
+network3's ``shallow`` net while another process held a core).  The core
+gives the same bits either way, so the choice is speed alone: each run (or
+chunk) is timed, the faster side is kept for the next ones, and the slower
+is tried again now and then, since the load changes: every 8 runs, or more
+rarely the slower it was (at 20x slower, every 160th run, so a retry costs
+about 12% instead of the 3.4x that retrying every 8th run cost).
+
+The paces live in a dict the caller owns, keyed by whatever makes a shape
+(kept across calls and networks: ``net.SGD`` builds a new optimizer on every
+call), bounded by dropping the oldest shape.
+"""
+from typing import Hashable, Optional, Tuple
+
+__all__ = ["choose"]
+
+
+def choose(paces: dict, key: Hashable, team: int,
+           limit: int = 64) -> Tuple[int, Optional[dict]]:
+    """The threads for the next run: ``team`` or 1; and the pace to record its time in.
+
+    Parameters
+    ----------
+    paces : dict
+        The caller's table of paces; ``paces[key][threads]`` is the last
+        time measured (per example, per chunk: any unit, the same for both).
+    key : hashable
+        The shape of the work.
+    team : int
+        The team that would run it; 1 means there is nothing to choose.
+    limit : int
+        Most shapes kept.
+
+    Returns
+    -------
+    (int, dict or None)
+        The threads, and the dict in which to store the run's time under
+        that count of threads (None when ``team`` is 1).
+    """
+    if team == 1:
+        return 1, None
+    pace = paces.get(key)
+    if pace is None:
+        if len(paces) >= limit:
+            del paces[next(iter(paces))]        # the oldest shape
+        pace = paces[key] = {"runs": 0}
+    pace["runs"] += 1
+    for threads in (team, 1):
+        if threads not in pace:
+            return threads, pace
+    best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
+    every = 8 * min(64, max(1, round(pace[other] / pace[best])))
+    return (other if pace["runs"] % every == 0 else best), pace

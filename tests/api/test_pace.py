@@ -1,0 +1,40 @@
+"""cbp._pace: team or one thread, whichever ran faster, the slower retried ever more rarely."""
+from cbp import _pace
+
+
+def test_nothing_to_choose_for_one_thread():
+    paces = {}
+    assert _pace.choose(paces, "shape", 1) == (1, None)
+    assert paces == {}
+
+
+def test_each_side_is_timed_once_then_the_faster_kept():
+    paces = {}
+    threads, pace = _pace.choose(paces, "shape", 2)
+    assert threads == 2
+    pace[2] = 3.0
+    threads, same = _pace.choose(paces, "shape", 2)
+    assert threads == 1 and same is pace
+    pace[1] = 2.9                       # one thread a little faster: the team every 8th run
+    picks = [_pace.choose(paces, "shape", 2)[0] for _ in range(62)]
+    assert picks.count(2) == 8 and picks.count(1) == 54
+    pace[2] = 1.0                       # now the team is faster
+    assert {_pace.choose(paces, "shape", 2)[0] for _ in range(7)} == {2}
+
+
+def test_the_slower_side_is_retried_the_more_rarely_the_slower_it_was():
+    for ratio, every in ((2.0, 16), (20.0, 160), (1000.0, 512)):
+        paces = {}
+        pace = _pace.choose(paces, "shape", 2)[1]
+        pace[2] = ratio                 # the team `ratio` times slower
+        _pace.choose(paces, "shape", 2)
+        pace[1] = 1.0
+        picks = [_pace.choose(paces, "shape", 2)[0] for _ in range(2 * 512)]
+        assert picks.count(2) == (2 * 512 + 2) // every, ratio
+
+
+def test_the_table_keeps_the_newest_shapes():
+    paces = {}
+    for k in range(10):
+        _pace.choose(paces, k, 2, limit=4)
+    assert list(paces) == [6, 7, 8, 9]
