@@ -71,6 +71,8 @@ cdef extern from "_kernels.h" nogil:
     # Input checks: finite?, min, max in one pass.
     int cbp_scan_d(const double* x, Py_ssize_t n, double* lo, double* hi)
     int cbp_scan_f(const float* x, Py_ssize_t n, float* lo, float* hi)
+    double cbp_absmax_d(const double* x, Py_ssize_t n)
+    float cbp_absmax_f(const float* x, Py_ssize_t n)
 
 # Activation and cost codes; the tables in activations.py and costs.py map
 # names to these numbers.
@@ -817,29 +819,23 @@ cdef inline double _batch_mass(const floating* sw, const Py_ssize_t* rows, Py_ss
 
 cdef int _rows_finite(const floating* const* rows, Py_ssize_t M, Py_ssize_t I,
                       double* xs) noexcept nogil:
-    # 1 when each of the M rows (I values each) is finite, widening the range
-    # xs[1] .. xs[2] by theirs; else 0 with xs[0] = 1.  Called on a
+    # 1 when each of the M rows (I values each) is finite, raising xs[1] to
+    # the largest |x| among them; else 0 with xs[0] = 1.  Called on a
     # mini-batch's rows just before its forward pass reads them, so the
-    # check costs a pass over rows already on their way into the cache, not
-    # a pass over all of X from memory.
+    # check is a pass over rows already on their way into the cache, not a
+    # pass over all of X from memory.
     cdef Py_ssize_t r
-    cdef double lo_d, hi_d
-    cdef float lo_f, hi_f
-    cdef int ok
+    cdef double a
     for r in range(M):
         if floating is double:
-            ok = cbp_scan_d(rows[r], I, &lo_d, &hi_d)
+            a = cbp_absmax_d(rows[r], I)
         else:
-            ok = cbp_scan_f(rows[r], I, &lo_f, &hi_f)
-            lo_d = lo_f
-            hi_d = hi_f
-        if not ok:
+            a = cbp_absmax_f(rows[r], I)
+        if a - a != 0:        # NaN or +Inf: a NaN or ±Inf in the row
             xs[0] = 1
             return 0
-        if lo_d < xs[1]:
-            xs[1] = lo_d
-        if hi_d > xs[2]:
-            xs[2] = hi_d
+        if a > xs[1]:
+            xs[1] = a
     return 1
 
 
@@ -1192,11 +1188,11 @@ def train_epoch(floating[::1] P, floating[::1] V,
     array), when given, gets Σ over the steps of ‖W‖² before each, each
     times M/Σ w_x as the cost: the L2 part of scikit-learn's ``loss_``.
 
-    ``x_scan`` (3 float64: flag, smallest, largest), when given: the rows of
-    X are not trusted to be finite.  Each mini-batch's rows are checked
-    before it steps (one thread: as the mini-batch is gathered, while its
-    rows come into the cache; a team or the sweep: all of this call's rows
-    first); their range widens ``x_scan[1:]``.  At the first non-finite row
+    ``x_scan`` (2 float64: flag, largest |x|), when given: the rows of X are
+    not trusted to be finite.  Each mini-batch's rows are checked before it
+    steps (one thread: as the mini-batch is gathered, while its rows come
+    into the cache; a team or the sweep: all of this call's rows first);
+    ``x_scan[1]`` rises to the largest |x| among them.  At the first non-finite row
     the call returns before that mini-batch's step, with ``x_scan[0] = 1``:
     the caller restores the network (earlier mini-batches of the call may
     have stepped) and refuses X.
@@ -1227,8 +1223,8 @@ def train_epoch(floating[::1] P, floating[::1] V,
         w2p = &w2_sum[0]
     cdef double* xsp = NULL
     if x_scan is not None:
-        if x_scan.shape[0] < 3:
-            raise ValueError("x_scan must hold 3 values")
+        if x_scan.shape[0] < 2:
+            raise ValueError("x_scan must hold 2 values")
         xsp = &x_scan[0]
     cdef Py_ssize_t nb = (n + mini_batch_size - 1) // mini_batch_size if mini_batch_size > 0 else 0
     for k in range(min(max(first, 0), nb) * mini_batch_size,

@@ -78,8 +78,8 @@ class Run:
     x_scan : ndarray of 3 float64 or None
         When X was not checked finite before training (``check_x=False``):
         the core checks each mini-batch's rows during the first epoch, and
-        this holds [1 if it met NaN or ±Inf, smallest, largest] of the rows
-        it checked so far; None when X was checked up front.
+        this holds [1 if it met NaN or ±Inf, the largest |x|] of the rows it
+        checked so far; None when X was checked up front.
     """
 
     def __init__(self, net, optimizer, training_data, epochs, check_x=True):
@@ -90,7 +90,7 @@ class Run:
         else:
             self.examples, self.X, self.Y, self.n = optimizer.prepare(net, training_data,
                                                                       check_x=False)
-            self.x_scan = np.array([0.0, np.inf, -np.inf])
+            self.x_scan = np.zeros(2)
         self.ordered = self.examples
         self.epochs = epochs
         self.history: History = {"epoch": []}
@@ -679,8 +679,8 @@ class Watch(Callback):
     def _judge_scan(self):
         # The inputs, from the range the core saw while it checked them.
         scan, self.pending = self.pending, None
-        if scan is not None and not scan[0] and scan[1] <= scan[2]:
-            message = self.scale(float(scan[1]), float(scan[2]))
+        if scan is not None and not scan[0]:
+            message = self.scale(-float(scan[1]), float(scan[1]))
             if message:
                 self.report(message)
 

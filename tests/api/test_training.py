@@ -225,7 +225,7 @@ def test_the_core_stops_before_the_mini_batch_holding_a_non_finite_row():
     X[47, 2] = np.nan                 # mini-batch 4 of 10 in this order
     net = cbp.Network([12, 7, 4], seed=0)
     order = np.arange(100, dtype=np.intp)
-    scan = np.array([0.0, np.inf, -np.inf])
+    scan = np.zeros(2)
     work = np.empty(_core.workspace_size(net.layout.sizes, 10, 1))
     with net.parameters() as (params, _, _):
         start = params.copy()
@@ -234,13 +234,36 @@ def test_the_core_stops_before_the_mini_batch_holding_a_non_finite_row():
                                               0.0, 0.0, work, x_scan=scan)
         assert (done, examples) == (4, 40) and scan[0] == 1
         assert not (params == start).all()          # four steps taken: the caller restores
-    clean = X[:40]
-    assert scan[1] <= clean.min() and scan[2] >= clean.max()
+    assert np.abs(X[:40]).max() <= scan[1] <= np.abs(X[:47]).max()   # the rows checked
 
 
 def test_the_input_scale_warning_comes_from_the_core_check():
     X, Y = _rows(600)
     net = cbp.Network([12, 7, 4], seed=0)
     with pytest.warns(cbp.TrainingWarning, match=r"\|x\| = 300"):
-        X[17, 3] = 300.0
+        X[17, 3] = -300.0
         net.SGD((X, Y), 1, 10, 0.01, verbose=False)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("col", [0, 5, 31, 33, 47, 49])      # vector part and tail
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, -7.5])
+def test_the_core_check_reads_every_value_of_a_row(dtype, col, bad):
+    from cbp import _core
+    rng = np.random.default_rng(col)
+    X = (rng.random((20, 50)) * 2 - 1).astype(dtype)
+    X[13, col] = bad
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 20)]
+    net = cbp.Network([50, 4, 3], seed=0, dtype=dtype)
+    scan = np.zeros(2)
+    work = np.empty(_core.workspace_size(net.layout.sizes, 5, 1), dtype=dtype)
+    with net.parameters() as (params, _, _):
+        done, _, _ = _core.train_epoch(params, np.zeros(1, dtype=dtype), *net.layout.core_args,
+                                       *net.layout.codes, X, Y, np.arange(20, dtype=np.intp),
+                                       5, 0, 4, 0.5, 0.0, 0.0, work, x_scan=scan)
+    if np.isfinite(bad):
+        assert done == 4 and scan[0] == 0 and scan[1] == 7.5
+    else:
+        # (the range covers the rows checked before the bad one: 0 .. 12 at most)
+        assert done == 2 and scan[0] == 1
+        assert np.abs(X[:10]).max() <= scan[1] <= np.abs(X[:13]).max()
