@@ -610,7 +610,7 @@ class Watch(Callback):
 
     @property
     def chance(self):
-        """The cost of chance (:func:`chance_cost`), computed when first needed; None if undefined."""
+        """The cost of chance (:func:`chance_cost`), computed when first needed, or None."""
         if self._chance == ():
             self._chance = chance_cost(self.net, self.Y) if self.Y.size else None
         return self._chance
