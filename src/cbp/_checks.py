@@ -79,10 +79,19 @@ def array(value, name, dtype, finite=True):
         # aligned elements, so they get an aligned copy.
         out = out.copy()
     if finite and out.size and not _finite(out):
-        raise ValueError(f"{name} must be finite; it holds NaN or infinite values"
-                         + (" (after conversion to " + np.dtype(dtype).name + ")"
-                            if np.isfinite(arr).all() else ""))
+        raise not_finite(name, arr, dtype)
     return out
+
+
+def not_finite(name, given, dtype):
+    """The ValueError refusing ``given`` (as the caller passed it), which holds NaN or ±Inf.
+
+    Or overflowed into ±Inf when cast to ``dtype``, which the message then says.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = np.isfinite(np.asarray(given)).all()
+    return ValueError(f"{name} must be finite; it holds NaN or infinite values"
+                      + (" (after conversion to " + np.dtype(dtype).name + ")" if cast else ""))
 
 
 # The ranges of the last few float arrays array() checked, by weak reference:
@@ -118,9 +127,13 @@ def value_range(arr):
     return float(arr.min()), float(arr.max())
 
 
-def rows(value, name, width, dtype):
-    """A 2-D C-contiguous (n, width) array: one example per row."""
-    arr = array(value, name, dtype)
+def rows(value, name, width, dtype, finite=True):
+    """A 2-D C-contiguous (n, width) array: one example per row.
+
+    ``finite=False`` leaves the finite check to the caller (training checks
+    each mini-batch's rows in the core, see :meth:`cbp.optimizer.Optimizer.train_epoch`).
+    """
+    arr = array(value, name, dtype, finite)
     if arr.ndim == 1 and width == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] != width:

@@ -22,7 +22,8 @@ def train_epoch(P: _Floats, V: _Floats, sizes: _Index, woff: _Index, boff: _Inde
                 mu: float, work: _Floats, rule: int = ...,
                 rule_args: Optional[npt.NDArray[np.float64]] = ...,
                 num_threads: int = ..., sample_weight: Optional[_Floats] = ...,
-                w2_sum: Optional[npt.NDArray[np.float64]] = ...) -> Tuple[int, int, float]: ...
+                w2_sum: Optional[npt.NDArray[np.float64]] = ...,
+                x_scan: Optional[npt.NDArray[np.float64]] = ...) -> Tuple[int, int, float]: ...
 def feedforward(P: _Floats, sizes: _Index, woff: _Index, boff: _Index, hidden: int,
                 output: int, X: _Floats, out: _Floats, z_out: _Floats, work: _Floats,
                 num_threads: int = ...) -> None: ...

@@ -71,6 +71,8 @@ cdef extern from "_kernels.h" nogil:
     # Input checks: finite?, min, max in one pass.
     int cbp_scan_d(const double* x, Py_ssize_t n, double* lo, double* hi)
     int cbp_scan_f(const float* x, Py_ssize_t n, float* lo, float* hi)
+    double cbp_absmax_d(const double* x, Py_ssize_t n)
+    float cbp_absmax_f(const float* x, Py_ssize_t n)
 
 # Activation and cost codes; the tables in activations.py and costs.py map
 # names to these numbers.
@@ -815,18 +817,42 @@ cdef inline double _batch_mass(const floating* sw, const Py_ssize_t* rows, Py_ss
     return s
 
 
+cdef int _rows_finite(const floating* const* rows, Py_ssize_t M, Py_ssize_t I,
+                      double* xs) noexcept nogil:
+    # 1 when each of the M rows (I values each) is finite, raising xs[1] to
+    # the largest |x| among them; else 0 with xs[0] = 1.  Called on a
+    # mini-batch's rows just before its forward pass reads them, so the
+    # check is a pass over rows already on their way into the cache, not a
+    # pass over all of X from memory.
+    cdef Py_ssize_t r
+    cdef double a
+    for r in range(M):
+        if floating is double:
+            a = cbp_absmax_d(rows[r], I)
+        else:
+            a = cbp_absmax_f(rows[r], I)
+        if a - a != 0:        # NaN or +Inf: a NaN or ±Inf in the row
+            xs[0] = 1
+            return 0
+        if a > xs[1]:
+            xs[1] = a
+    return 1
+
+
 cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floating* X,
                       const floating* Y, const Py_ssize_t* order, Py_ssize_t n,
                       Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
                       double eta, double decay, double mu, floating* work, Py_ssize_t scratch,
                       Rule* rule, Py_ssize_t* counts, double* total, const floating* sw,
-                      double* w2) noexcept nogil:
+                      double* w2, double* xs) noexcept nogil:
     # The one-thread driver: mini-batches first .. last-1 of train_epoch,
     # adding steps taken and examples done to counts and Σ C_x to total.
     # sw: a weight per row of X (NULL: none); w2: where Σ‖W‖² before each
-    # step goes (NULL: not wanted).  Returns 1 when Ctrl-C (or another signal
-    # handler's exception) stopped it, with the exception set; the network is
-    # then as a mini-batch left it.
+    # step goes (NULL: not wanted); xs: when given, each mini-batch's rows are
+    # checked finite before it steps (see train_epoch's x_scan), and the
+    # first one that is not stops the run before its step.  Returns 1 when
+    # Ctrl-C (or another signal handler's exception) stopped it, with the
+    # exception set; the network is then as a mini-batch left it.
     cdef Py_ssize_t I = lay.sizes[0], O = lay.sizes[lay.L]
     cdef const floating** rows0 = <const floating**>(work + scratch)
     cdef floating* Yb = work + scratch + 2 * mini_batch_size
@@ -842,6 +868,8 @@ cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floatin
         for r in range(M):
             rows0[r] = X + order[start + r] * I
             memcpy(Yb + r * O, Y + order[start + r] * O, O * sizeof(floating))
+        if xs != NULL and not _rows_finite(rows0, M, I, xs):
+            return 0
         for r in range(start + M, min(start + M + mini_batch_size, n)):
             cbp_prefetch(X + order[r] * I, I * sizeof(floating))
         mass = _batch_mass(sw, order + start, M, wb)
@@ -966,7 +994,8 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
             cbp_team_await_open(&opened[0])
         if team == 1:
             stop[0] = _epoch_alone(lay, P, V, Xp, Yp, orderp, n, mini_batch_size, first, last,
-                                   eta, decay, mu, work, scratch, rule, counts, total, sw, w2)
+                                   eta, decay, mu, work, scratch, rule, counts, total, sw, w2,
+                                   NULL)
         else:
             if tid == 0:
                 rows = <const floating**>work
@@ -1113,6 +1142,21 @@ cdef bint _misaligned(const floating[:, ::1] A) noexcept:
 include "_fused.pxi"
 
 
+cdef bint _order_finite(const floating[:, ::1] X, const Py_ssize_t[::1] order, Py_ssize_t start,
+                        Py_ssize_t stop, double* xs) noexcept:
+    # _rows_finite over the rows order[start .. stop-1] of X.
+    cdef Py_ssize_t k
+    cdef const floating* row
+    cdef bint ok = True
+    with nogil:
+        for k in range(start, stop):
+            row = &X[order[k], 0]
+            if not _rows_finite(&row, 1, X.shape[1], xs):
+                ok = False
+                break
+    return ok
+
+
 def train_epoch(floating[::1] P, floating[::1] V,
                 const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff, const Py_ssize_t[::1] boff,
                 int hidden, int output, int cost,
@@ -1120,7 +1164,8 @@ def train_epoch(floating[::1] P, floating[::1] V,
                 Py_ssize_t mini_batch_size, Py_ssize_t first, Py_ssize_t last,
                 double eta, double decay, double mu, floating[::1] work,
                 int rule=RULE_SGD, const double[::1] rule_args=None, num_threads=1,
-                const floating[::1] sample_weight=None, double[::1] w2_sum=None):
+                const floating[::1] sample_weight=None, double[::1] w2_sum=None,
+                double[::1] x_scan=None):
     """Run mini-batches ``first .. last-1`` of one epoch, without the GIL.
 
     Mini-batch k holds the examples ``order[k*m : (k+1)*m]`` (the last one may
@@ -1142,6 +1187,15 @@ def train_epoch(floating[::1] P, floating[::1] V,
     nothing (``batches_done`` counts the steps taken).  ``w2_sum`` (a length-1
     array), when given, gets Σ over the steps of ‖W‖² before each, each
     times M/Σ w_x as the cost: the L2 part of scikit-learn's ``loss_``.
+
+    ``x_scan`` (2 float64: flag, largest |x|), when given: the rows of X are
+    not trusted to be finite.  Each mini-batch's rows are checked before it
+    steps (one thread: as the mini-batch is gathered, while its rows come
+    into the cache; a team or the sweep: all of this call's rows first);
+    ``x_scan[1]`` rises to the largest |x| among them.  At the first non-finite row
+    the call returns before that mini-batch's step, with ``x_scan[0] = 1``:
+    the caller restores the network (earlier mini-batches of the call may
+    have stepped) and refuses X.
     """
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, cost)
     cdef Py_ssize_t n = order.shape[0], I = sizes[0], O = sizes[lay.L]
@@ -1167,6 +1221,11 @@ def train_epoch(floating[::1] P, floating[::1] V,
         swp = &sample_weight[0]
     if w2_sum is not None:
         w2p = &w2_sum[0]
+    cdef double* xsp = NULL
+    if x_scan is not None:
+        if x_scan.shape[0] < 2:
+            raise ValueError("x_scan must hold 2 values")
+        xsp = &x_scan[0]
     cdef Py_ssize_t nb = (n + mini_batch_size - 1) // mini_batch_size if mini_batch_size > 0 else 0
     for k in range(min(max(first, 0), nb) * mini_batch_size,
                    min(min(last, nb) * mini_batch_size, n)):
@@ -1185,8 +1244,15 @@ def train_epoch(floating[::1] P, floating[::1] V,
     cdef int nt = _team_size(sizes, mini_batch_size, _usable(num_threads)) if rule == RULE_SGD else 1
     # The sweep takes neither per-example weights nor the ‖W‖² sum (issue 23):
     # those calls run the general drivers.
-    if (n > 0 and last <= nb and swp == NULL and w2p == NULL
-            and _fused_fits(&lay, mini_batch_size, rule, mu, nt)):
+    cdef bint fused = (n > 0 and last <= nb and swp == NULL and w2p == NULL
+                       and _fused_fits(&lay, mini_batch_size, rule, mu, nt))
+    if xsp != NULL and (fused or nt > 1) and not _order_finite(
+            X, order, min(max(first, 0), nb) * mini_batch_size,
+            min(min(last, nb) * mini_batch_size, n), xsp):
+        # (The team and the sweep read rows ahead: their rows are checked
+        # before the run instead; nothing has stepped.)
+        return 0, 0, 0.0
+    if fused:
         return _train_fused(&lay, P, X, Y, order, mini_batch_size, first, last, eta, decay, work,
                             scratch, &step_rule)
     if nt > 1:
@@ -1207,7 +1273,7 @@ def train_epoch(floating[::1] P, floating[::1] V,
     with nogil:
         stopped = _epoch_alone(&lay, &P[0], &V[0], Xp, Yp, &order[0] if n > 0 else NULL, n,
                                mini_batch_size, first, last, eta, decay, mu, &work[0], scratch,
-                               &step_rule, counts, total, swp, w2p)
+                               &step_rule, counts, total, swp, w2p, xsp)
     if stopped:
         _reraise()
     return counts[0], counts[1], total[0]

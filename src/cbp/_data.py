@@ -157,7 +157,7 @@ def _read_y(y, name, n, n_out, dtype, want_labels):
     return Y, labels
 
 
-def examples(data, n_in, n_out, dtype, name="training_data", want_labels=False):
+def examples(data, n_in, n_out, dtype, name="training_data", want_labels=False, finite_x=True):
     """(X (n, n_in), Y (n, n_out), labels) from either accepted form of data.
 
     ``Y`` holds the targets training uses; ``labels`` (int64 (n,)) the classes
@@ -165,7 +165,9 @@ def examples(data, n_in, n_out, dtype, name="training_data", want_labels=False):
     class indicators (always None unless ``want_labels``, when y is not labels).
     """
     if is_pair(data):
-        X = _checks.rows(data[0], f"{name}[0] (X)", n_in, dtype)
+        # finite_x=False: X may hold NaN or ±Inf, which the caller refuses
+        # as :func:`x_name` names it (a list's rows are always checked).
+        X = _checks.rows(data[0], x_name(name), n_in, dtype, finite=finite_x)
         Y, labels = _read_y(data[1], f"{name}[1] (Y)", X.shape[0], n_out, dtype, want_labels)
         return X, Y, labels
     items = _examples(data, name, n_in)
@@ -179,9 +181,18 @@ def examples(data, n_in, n_out, dtype, name="training_data", want_labels=False):
     return X, Y, labels
 
 
-def training_arrays(data, n_in, n_out, dtype, name="training_data"):
-    """(X (n, n_in), Y (n, n_out)) from either accepted form of training data."""
-    return examples(data, n_in, n_out, dtype, name)[:2]
+def x_name(name="training_data"):
+    """How messages name X of the pair ``name`` = (X, Y)."""
+    return f"{name}[0] (X)"
+
+
+def training_arrays(data, n_in, n_out, dtype, name="training_data", finite_x=True):
+    """(X (n, n_in), Y (n, n_out)) from either accepted form of training data.
+
+    ``finite_x=False``: X from a pair (X, Y) is not checked finite here (the
+    caller checks it; see :func:`examples`).
+    """
+    return examples(data, n_in, n_out, dtype, name, finite_x=finite_x)[:2]
 
 
 def test_arrays(data, n_in, n_out, dtype, name="test_data"):
@@ -348,17 +359,48 @@ def epoch_orders(rng, training_data, n):
 
     With a generator ``rng``, its permutations; without one, network.py's
     ``random.shuffle`` of the caller's list (in place), or as if of one.
+    The function returned has a ``rewind()`` that puts the generator (and
+    the list) back as they were before its first draw: a call that refuses
+    its data after the first epoch began leaves them as a refusal before
+    training does.
     """
+    saved = []
+
+    def save():
+        if not saved:
+            if rng is not None:
+                saved.append(rng.bit_generator.state)
+            else:
+                saved.append(random.getstate())
+                if in_place:
+                    saved.append(list(training_data))
+
+    def rewind():
+        if saved:
+            if rng is not None:
+                rng.bit_generator.state = saved[0]
+            else:
+                random.setstate(saved[0])
+                if in_place:
+                    training_data[:] = saved[1]
+            saved.clear()
+
+    in_place = rng is None and isinstance(training_data, list) and not is_pair(training_data)
     if rng is not None:
-        return lambda: rng.permutation(n).astype(np.intp)
-    in_place = isinstance(training_data, list) and not is_pair(training_data)
+        def permutation():
+            save()
+            return rng.permutation(n).astype(np.intp)
+        permutation.rewind = rewind
+        return permutation
     rows = np.arange(n, dtype=np.intp)  # rows[k]: the row of X now at position k
 
     def shuffle():
         nonlocal rows
+        save()
         positions = python_shuffle(n)
         if in_place:
             training_data[:] = [training_data[k] for k in positions.tolist()]
         rows = rows[positions]
         return rows
+    shuffle.rewind = rewind
     return shuffle

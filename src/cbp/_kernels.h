@@ -697,6 +697,55 @@ CBP_DEFINE_SCAN(double, cbp_vd, cbp_vld, d)
 CBP_DEFINE_SCAN(float, cbp_vf, cbp_vif, f)
 
 /*
+ * The largest |x| of n elements: NaN when one is NaN, else +Inf when one is
+ * ±Inf; so "all finite" and the inputs' scale in one pass.  Training checks
+ * each mini-batch's rows with it as they come into the cache, where the
+ * blends of cbp_scan (x*0 sums, min and max) cost as much as a pass over
+ * memory.  Here |x| is the float's bits without the sign, and for those
+ * bits integer order is the order of the magnitudes, with +Inf above every
+ * finite value and NaN above +Inf: one integer max per element (and, compare,
+ * blend), nothing else.
+ */
+#define CBP_DEFINE_ABSMAX(T, VI, I, SUF)                                                      \
+CBP_CLONES                                                                                    \
+static T cbp_absmax_##SUF(const T *x, ptrdiff_t n) {                                          \
+    enum { W = (int)(sizeof(VI) / sizeof(I)) };                                               \
+    const I mag = (I)(~(unsigned long long)0 >> (65 - 8 * (int)sizeof(I)));                   \
+    I best = 0, b;                                                                            \
+    ptrdiff_t p = 0;                                                                          \
+    if (n >= 4 * W) {                                                                         \
+        VI m0 = {0}, m1 = {0}, m2 = {0}, m3 = {0};                                            \
+        for (; p + 4 * W <= n; p += 4 * W) {                                                  \
+            VI a0, a1, a2, a3, g;                                                             \
+            __builtin_memcpy(&a0, x + p, sizeof(VI));                                         \
+            __builtin_memcpy(&a1, x + p + W, sizeof(VI));                                     \
+            __builtin_memcpy(&a2, x + p + 2 * W, sizeof(VI));                                 \
+            __builtin_memcpy(&a3, x + p + 3 * W, sizeof(VI));                                 \
+            a0 &= mag; a1 &= mag; a2 &= mag; a3 &= mag;                                       \
+            g = a0 > m0; m0 = (a0 & g) | (m0 & ~g);                                           \
+            g = a1 > m1; m1 = (a1 & g) | (m1 & ~g);                                           \
+            g = a2 > m2; m2 = (a2 & g) | (m2 & ~g);                                           \
+            g = a3 > m3; m3 = (a3 & g) | (m3 & ~g);                                           \
+        }                                                                                     \
+        for (int q = 0; q < W; q++) {                                                         \
+            best = m0[q] > best ? m0[q] : best; best = m1[q] > best ? m1[q] : best;           \
+            best = m2[q] > best ? m2[q] : best; best = m3[q] > best ? m3[q] : best;           \
+        }                                                                                     \
+    }                                                                                         \
+    for (; p < n; p++) {                                                                      \
+        __builtin_memcpy(&b, x + p, sizeof(I));                                               \
+        b &= mag;                                                                             \
+        best = b > best ? b : best;                                                           \
+    }                                                                                         \
+    T out;                                                                                    \
+    __builtin_memcpy(&out, &best, sizeof(T));                                                 \
+    return out;                                                                               \
+}
+
+CBP_DEFINE_ABSMAX(double, cbp_vld, long long, d)
+CBP_DEFINE_ABSMAX(float, cbp_vif, int, f)
+
+/*
  * The barrier at which a team of training threads meets between the phases
  * of a mini-batch.  Not OpenMP's: on a machine shared with other work a
  * thread of the team is often descheduled, and threads spinning at a barrier

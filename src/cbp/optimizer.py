@@ -445,7 +445,18 @@ class Optimizer:
 
     # -- epochs -------------------------------------------------------------
 
-    def prepare(self, net: Network, training_data: Data) -> Tuple[None, Array, Array, int]:
+    @property
+    def checks_rows(self) -> bool:
+        """True when :meth:`train_epoch` checks X finite itself (``prepare(check_x=False)``).
+
+        It does unless a subclass replaces how epochs run.
+        """
+        cls = type(self)
+        return (cls.train_epoch is Optimizer.train_epoch and cls.prepare is Optimizer.prepare
+                and cls.run_batches is Optimizer.run_batches)
+
+    def prepare(self, net: Network, training_data: Data,
+                check_x: bool = True) -> Tuple[None, Array, Array, int]:
         """The training data as checked arrays, for :func:`cbp.training.train`.
 
         Parameters
@@ -454,13 +465,18 @@ class Optimizer:
             The network to train.
         training_data : list of (x, y) tuples, or a pair (X, Y)
             The training examples.
+        check_x : bool
+            False leaves X of a pair (X, Y) unchecked for NaN and ±Inf:
+            :meth:`train_epoch` checks it in the core during the first epoch
+            (``run.x_scan``).  Everything else is checked here.
 
         Returns
         -------
         (None, ndarray, ndarray, int)
             No example list, the rows X and targets Y, and their number.
         """
-        X, Y = _data.training_arrays(training_data, net.sizes[0], net.sizes[-1], net.dtype)
+        X, Y = _data.training_arrays(training_data, net.sizes[0], net.sizes[-1], net.dtype,
+                                     finite_x=check_x)
         if X.shape[0] == 0:
             raise ValueError("training_data must hold at least one example")
         return None, X, Y, X.shape[0]
@@ -487,18 +503,39 @@ class Optimizer:
         -------
         float
             Σ C_x over the epoch, each before its mini-batch's step.
+
+        Raises
+        ------
+        ValueError
+            In the first epoch of a run whose X was not checked up front
+            (``run.x_scan``), when a row holds NaN or ±Inf: the network and
+            this optimizer's state for it are first put back as they were
+            before the epoch.
         """
         net, n = run.net, run.n
         m = min(self.mini_batch_size, n)
         n_batches = (n + m - 1) // m
         per_run = max(1, n_batches // (20 if progress else 4))
         cost_sum = 0.0
+        # The first epoch checks the rows it trains on (every row of X), and
+        # refuses X from the state before it: one copy of the parameters
+        # instead of a separate pass over all of X before training.
+        scan = run.x_scan if epoch == 0 else None
+        extra = None if scan is None else {"x_scan": scan}
         with net.parameters():
             buffers = self.buffers(net, m)
+            entry = buffers.entry
+            if scan is not None:
+                before = (buffers.params.copy(), entry[0].copy(), entry[1])
             for first in range(0, n_batches, per_run):
                 last = min(first + per_run, n_batches)
                 _, c = self.run_batches(net, run.X, run.Y, order, m, first, last, n, buffers,
-                                        epoch, run.history)
+                                        epoch, run.history, extra)
+                if scan is not None and scan[0]:
+                    buffers.params[...] = before[0]
+                    entry[0][...] = before[1]
+                    entry[1] = before[2]
+                    raise _checks.not_finite(_data.x_name(), run.training_data[0], net.dtype)
                 cost_sum += c
                 if progress is not None:
                     progress(min(last * m, n))

@@ -75,11 +75,22 @@ class Run:
         The number of training examples; the epochs asked for.
     history : dict of lists
         The per-epoch record, which callbacks extend.
+    x_scan : ndarray of 3 float64 or None
+        When X was not checked finite before training (``check_x=False``):
+        the core checks each mini-batch's rows during the first epoch, and
+        this holds [1 if it met NaN or ±Inf, the largest |x|] of the rows it
+        checked so far; None when X was checked up front.
     """
 
-    def __init__(self, net, optimizer, training_data, epochs):
+    def __init__(self, net, optimizer, training_data, epochs, check_x=True):
         self.net, self.optimizer, self.training_data = net, optimizer, training_data
-        self.examples, self.X, self.Y, self.n = optimizer.prepare(net, training_data)
+        self.x_scan = None
+        if check_x:
+            self.examples, self.X, self.Y, self.n = optimizer.prepare(net, training_data)
+        else:
+            self.examples, self.X, self.Y, self.n = optimizer.prepare(net, training_data,
+                                                                      check_x=False)
+            self.x_scan = np.zeros(2)
         self.ordered = self.examples
         self.epochs = epochs
         self.history: History = {"epoch": []}
@@ -93,7 +104,17 @@ class Callback:
 
     Every hook gets the :class:`Run`.  ``on_epoch_end`` returning true stops
     training after that epoch.
+
+    Attributes
+    ----------
+    reads_rows_early : bool
+        True (the default) when a hook may read ``run.X`` before the first
+        epoch has ended: then X is checked finite before training starts.
+        When no callback does, the core checks each mini-batch's rows as the
+        first epoch reaches them (no separate pass over X).
     """
+
+    reads_rows_early = True
 
     def on_train_begin(self, run: Run) -> None:
         """Before the first epoch.
@@ -184,7 +205,11 @@ def train(net: Any, optimizer: Any, training_data: Data, epochs: int,
                         f"{type(optimizer).__name__}")
     epochs = _checks.integer(epochs, "epochs", minimum=0)
     callbacks = list(callbacks)
-    run = Run(net, optimizer, training_data, epochs)
+    # X is checked finite in the core, mini-batch by mini-batch during the
+    # first epoch, when the optimizer can and nothing reads X before then.
+    check_x = not (epochs and getattr(optimizer, "checks_rows", False)
+                   and not any(cb.reads_rows_early for cb in callbacks))
+    run = Run(net, optimizer, training_data, epochs, check_x=check_x)
     if progress is not None and not callable(progress):
         raise TypeError(f"progress must be callable; got {type(progress).__name__}")
     orders = net.epoch_orders(training_data, run.n) if optimizer.shuffle else None
@@ -216,6 +241,14 @@ def train(net: Any, optimizer: Any, training_data: Data, epochs: int,
         for v in history.values():
             del v[done:]
         raise TrainingInterrupted(history) from None
+    except ValueError:
+        if run.x_scan is not None and run.x_scan[0] and orders is not None:
+            # X refused during the first epoch (the optimizer has put the
+            # network back): the generator goes back too, as if refused first.
+            rewind = getattr(orders, "rewind", None)
+            if rewind is not None:
+                rewind()
+        raise
     finally:
         for cb in callbacks:
             cb.on_train_end(run)
@@ -238,6 +271,8 @@ class Monitor(Callback):
         ``(X, Y, labels)`` as ``cbp._data.examples(..., want_labels=True)``
         gives it; labels None for regression targets.
     """
+
+    reads_rows_early = False
 
     def __init__(self, test):
         self.test = test
@@ -278,6 +313,8 @@ class Evaluation(Callback):
         The test examples.
     """
 
+    reads_rows_early = False
+
     def __init__(self, evaluate, test_data):
         self.evaluate, self.test_data = evaluate, test_data
         self.n_test = len(_data.as_tuples(test_data, "test_data"))
@@ -300,6 +337,8 @@ class Printer(Callback):
     n_test : int or None
         The number of test examples, or None without test data.
     """
+
+    reads_rows_early = False
 
     def __init__(self, n_test=None):
         self.n_test = n_test
@@ -324,6 +363,8 @@ class OnEpoch(Callback):
         Called with the epoch and the training rows as arrays.
     """
 
+    reads_rows_early = False
+
     def __init__(self, function):
         self.function = function
 
@@ -343,6 +384,8 @@ class EarlyStopping(Callback):
     best : float, optional
         The score to beat at first; by default the first epoch's.
     """
+
+    reads_rows_early = False
 
     def __init__(self, patience, score, best=None):
         self.patience, self.score = patience, score
@@ -520,7 +563,9 @@ class Watch(Callback):
     second epoch (the first averages the cost from the random start), a
     training cost that grew or is no better than chance, judged only when
     an epoch has enough mini-batches (``JUDGED_BATCHES``) for two of
-    them to show a trend.
+    them to show a trend.  When the core checks X during the first epoch
+    (``run.x_scan``), the inputs are judged from the range it saw, after
+    that epoch (or when training stops inside it).
 
     Parameters
     ----------
@@ -530,9 +575,12 @@ class Watch(Callback):
         Judge the inputs also when no epoch is asked for.
     """
 
+    reads_rows_early = False
+
     def __init__(self, report=warn, even_without_epochs=False):
         self.report, self.even_without_epochs = report, even_without_epochs
         self.costs: List[float] = []
+        self.pending = None
 
     def start(self, net, X, Y, n_batches):
         """Judge the inputs; a message when they are far outside the usual scale, else None.
@@ -551,12 +599,36 @@ class Watch(Callback):
         str or None
             The message.
         """
-        self.judged = n_batches >= JUDGED_BATCHES
+        self._begin(net, Y, n_batches)
         # The range from the pass that checked X was finite (no second pass).
-        lo, hi = _checks.value_range(X)
-        self.largest = max(hi, -lo)
-        self.chance = chance_cost(net, Y) if Y.size else None
+        return self.scale(*_checks.value_range(X))
+
+    def _begin(self, net, Y, n_batches):
+        self.judged = n_batches >= JUDGED_BATCHES
+        self.net, self.Y, self._chance = net, Y, ()
         self.costs = []
+
+    @property
+    def chance(self):
+        """The cost of chance (:func:`chance_cost`), computed when first needed, or None."""
+        if self._chance == ():
+            self._chance = chance_cost(self.net, self.Y) if self.Y.size else None
+        return self._chance
+
+    def scale(self, lo, hi):
+        """A message when inputs from ``lo`` to ``hi`` are far outside the usual scale, else None.
+
+        Parameters
+        ----------
+        lo, hi : float
+            The smallest and largest input.
+
+        Returns
+        -------
+        str or None
+            The message.
+        """
+        self.largest = max(hi, -lo)
         if self.largest <= INPUT_SCALE:
             return None
         return (f"the training inputs reach |x| = {self.largest:g}: inputs far outside "
@@ -595,12 +667,31 @@ class Watch(Callback):
 
     def on_train_begin(self, run):
         m = min(run.optimizer.mini_batch_size, run.n)
-        message = self.start(run.net, run.X, run.Y, -(-run.n // m))
+        n_batches = -(-run.n // m)
+        self.pending = run.x_scan
+        if self.pending is not None:
+            self._begin(run.net, run.Y, n_batches)    # the inputs: after the first epoch
+            return
+        message = self.start(run.net, run.X, run.Y, n_batches)
         if message and (run.epochs or self.even_without_epochs):
             self.report(message)
 
+    def _judge_scan(self):
+        # The inputs, from the range the core saw while it checked them.
+        scan, self.pending = self.pending, None
+        if scan is not None and not scan[0]:
+            message = self.scale(-float(scan[1]), float(scan[1]))
+            if message:
+                self.report(message)
+
     def on_epoch_end(self, run, epoch):
+        self._judge_scan()
         message = self.epoch(run.history["cost"][-1])
         if message:
             self.report(message)
         return None
+
+    def on_train_end(self, run):
+        # Training stopped inside the first epoch (divergence, Ctrl-C): the
+        # rows it reached.
+        self._judge_scan()

@@ -135,3 +135,135 @@ def test_train_refuses_what_is_not_a_network_or_an_optimizer(net, optimizer, nam
     X, y = np.random.default_rng(0).random((20, 4)), np.arange(20) % 2
     with pytest.raises(TypeError, match=name):
         training.train(real if net == "net" else net, optimizer, (X, y), 1)
+
+
+# -- X checked in the core during the first epoch (issue 20) -----------------------
+
+
+def _rows(n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 12)), np.eye(4)[rng.integers(0, 4, n)]
+
+
+def _params(net):
+    return [p.copy() for p in net.weights + net.biases]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 157, 299])
+def test_non_finite_x_is_refused_with_the_network_and_generator_as_before(dtype, bad, row):
+    X, Y = _rows()
+    X[row, 5] = bad
+    net = cbp.Network([12, 7, 4], seed=3, dtype=dtype)
+    opt = cbp.SGD(0.5, mini_batch_size=10, momentum=0.9)
+    opt.run(net, (np.full((40, 12), 0.5), Y[:40]), 1)          # momentum state to keep
+    before, state = _params(net), opt.state(net)
+    with pytest.raises(ValueError, match=r"training_data\[0\] \(X\) must be finite"):
+        opt.run(net, (X, Y), 3)
+    assert all((a == b).all() for a, b in zip(before, _params(net)))
+    after = opt.state(net)
+    assert (after[0] == state[0]).all() and after[1] == state[1]
+    # The generator too: training on now gives what an untouched twin gives.
+    twin = cbp.Network([12, 7, 4], seed=3, dtype=dtype)
+    twin_opt = cbp.SGD(0.5, mini_batch_size=10, momentum=0.9)
+    twin_opt.run(twin, (np.full((40, 12), 0.5), Y[:40]), 1)
+    X[row, 5] = 0.25
+    opt.run(net, (X, Y), 1)
+    twin_opt.run(twin, (X, Y), 1)
+    assert all((a == b).all() for a, b in zip(_params(twin), _params(net)))
+
+
+def test_non_finite_x_without_a_seed_leaves_pythons_generator_as_before():
+    import random
+    X, Y = _rows()
+    X[200, 0] = np.nan
+    net = cbp.Network([12, 7, 4])
+    random.seed(5)
+    state = random.getstate()
+    with pytest.raises(ValueError, match=r"training_data\[0\] \(X\) must be finite"):
+        net.SGD((X, Y), 2, 10, 0.5, verbose=False)
+    assert random.getstate() == state
+
+
+@pytest.mark.parametrize("path", ["team", "sweep", "watched"])
+def test_non_finite_x_is_refused_on_every_path(path):
+    from cbp import _core
+    X, Y = _rows()
+    X[123, 11] = np.inf
+    net = cbp.Network([12, 7, 4], seed=0)
+    before = _params(net)
+    kwargs = {}
+    old_flops, old_sweep = _core.team_min_flops(), _core.fused_sweep()
+    try:
+        if path == "team":
+            _core.team_min_flops(0)
+            kwargs["num_threads"] = 2
+        elif path == "sweep":
+            _core.fused_sweep(True)
+        else:
+            kwargs["monitor_learning_speed"] = True       # reads X first: checked up front
+        with pytest.raises(ValueError, match=r"training_data\[0\] \(X\) must be finite"):
+            net.SGD((X, Y), 2, 10, 0.5, verbose=False, **kwargs)
+    finally:
+        _core.team_min_flops(old_flops)
+        _core.fused_sweep(old_sweep)
+    assert all((a == b).all() for a, b in zip(before, _params(net)))
+
+
+def test_x_overflowing_its_dtype_is_refused_as_such():
+    X, Y = _rows()
+    X[9, 9] = 1e300
+    net = cbp.Network([12, 7, 4], seed=0, dtype="float32")
+    with pytest.raises(ValueError, match=r"\(after conversion to float32\)"):
+        net.SGD((X, Y), 1, 10, 0.5, verbose=False)
+
+
+def test_the_core_stops_before_the_mini_batch_holding_a_non_finite_row():
+    from cbp import _core
+    X, Y = _rows(100)
+    X[47, 2] = np.nan                 # mini-batch 4 of 10 in this order
+    net = cbp.Network([12, 7, 4], seed=0)
+    order = np.arange(100, dtype=np.intp)
+    scan = np.zeros(2)
+    work = np.empty(_core.workspace_size(net.layout.sizes, 10, 1))
+    with net.parameters() as (params, _, _):
+        start = params.copy()
+        done, examples, _ = _core.train_epoch(params, np.zeros(1), *net.layout.core_args,
+                                              *net.layout.codes, X, Y, order, 10, 0, 10, 0.5,
+                                              0.0, 0.0, work, x_scan=scan)
+        assert (done, examples) == (4, 40) and scan[0] == 1
+        assert not (params == start).all()          # four steps taken: the caller restores
+    assert np.abs(X[:40]).max() <= scan[1] <= np.abs(X[:47]).max()   # the rows checked
+
+
+def test_the_input_scale_warning_comes_from_the_core_check():
+    X, Y = _rows(600)
+    net = cbp.Network([12, 7, 4], seed=0)
+    with pytest.warns(cbp.TrainingWarning, match=r"\|x\| = 300"):
+        X[17, 3] = -300.0
+        net.SGD((X, Y), 1, 10, 0.01, verbose=False)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("col", [0, 5, 31, 33, 47, 49])      # vector part and tail
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, -7.5])
+def test_the_core_check_reads_every_value_of_a_row(dtype, col, bad):
+    from cbp import _core
+    rng = np.random.default_rng(col)
+    X = (rng.random((20, 50)) * 2 - 1).astype(dtype)
+    X[13, col] = bad
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 20)]
+    net = cbp.Network([50, 4, 3], seed=0, dtype=dtype)
+    scan = np.zeros(2)
+    work = np.empty(_core.workspace_size(net.layout.sizes, 5, 1), dtype=dtype)
+    with net.parameters() as (params, _, _):
+        done, _, _ = _core.train_epoch(params, np.zeros(1, dtype=dtype), *net.layout.core_args,
+                                       *net.layout.codes, X, Y, np.arange(20, dtype=np.intp),
+                                       5, 0, 4, 0.5, 0.0, 0.0, work, x_scan=scan)
+    if np.isfinite(bad):
+        assert done == 4 and scan[0] == 0 and scan[1] == 7.5
+    else:
+        # (the range covers the rows checked before the bad one: 0 .. 12 at most)
+        assert done == 2 and scan[0] == 1
+        assert np.abs(X[:10]).max() <= scan[1] <= np.abs(X[:13]).max()
