@@ -43,7 +43,7 @@
 /* R rows x C vectors of a tile: c[r] += Σ_k a[r][k] bp[k][.], nk terms; init 0: from 0,  */  \
 /* 1: from c, 2: from vb * c; bias (NULL: none) added at the end                          */  \
 CBP_INLINE void cbp_gemm_tile_##SUF(const int R, const int C, ptrdiff_t nk,                   \
-                                    const T *const *a, const T *bp, T *c, ptrdiff_t ldc,      \
+                                    const T *ap, const T *bp, T *c, ptrdiff_t ldc,            \
                                     int init, V vb, const T *bias) {                          \
     const ptrdiff_t NR = 2 * W_;                                                              \
     V acc[CBP_GEMM_MR][2];                                                                    \
@@ -58,7 +58,7 @@ CBP_INLINE void cbp_gemm_tile_##SUF(const int R, const int C, ptrdiff_t nk,     
         V u[2];                                                                               \
         for (int j = 0; j < C; j++) u[j] = *(const V *)(bp + k * NR + j * W_);               \
         for (int r = 0; r < R; r++) {                                                         \
-            T x = a[r][k];                                                                    \
+            T x = ap[k * CBP_GEMM_MR + r];                                                    \
             for (int j = 0; j < C; j++) acc[r][j] += x * u[j];                                \
         }                                                                                     \
     }                                                                                         \
@@ -71,7 +71,7 @@ CBP_INLINE void cbp_gemm_tile_##SUF(const int R, const int C, ptrdiff_t nk,     
 }                                                                                             \
                                                                                               \
 CBP_INLINE void cbp_gemm_tiles_##SUF(ptrdiff_t R, ptrdiff_t C, ptrdiff_t nk,                  \
-                                     const T *const *a, const T *bp, T *c, ptrdiff_t ldc,     \
+                                     const T *a, const T *bp, T *c, ptrdiff_t ldc,            \
                                      int init, V vb, const T *bias) {                         \
     switch (R * 4 + C) {                                                                      \
     case 6 * 4 + 2: cbp_gemm_tile_##SUF(6, 2, nk, a, bp, c, ldc, init, vb, bias); break;      \
@@ -94,25 +94,40 @@ CBP_INLINE void cbp_gemm_tiles_##SUF(ptrdiff_t R, ptrdiff_t C, ptrdiff_t nk,    
 /*   kind 1, BP2:     row r of A is amat + r * lda, B[k][j] = W[k * ldb + j]             */  \
 /*   kind 2, step:    row r of A is amat + r * lda, B[k][j] = brows[k][j], first init β  */  \
 /* over rows [0, rows), columns [col0, col1) of C (row r, column j at C[r * ldc + j]),    */  \
-/* K summed terms; pack[] holds >= 32768 * 4 / sizeof(T) elements                          */ \
+/* K summed terms; pack[] holds CBP_PACK_ELEMS elements                                    */ \
 CBP_INLINE void cbp_gemm_run_##SUF(const int kind, ptrdiff_t rows, ptrdiff_t col0,            \
                                    ptrdiff_t col1, ptrdiff_t K, const T *const *arow,         \
                                    const T *amat, ptrdiff_t lda, const T *B, ptrdiff_t ldb,   \
                                    const T *const *brows, T *C, ptrdiff_t ldc, T beta,        \
                                    const T *bias, T *pack) {                                  \
-    const ptrdiff_t NR = 2 * W_, MR = CBP_GEMM_MR, KC = CBP_GEMM_KC;                          \
-    /* 64-byte aligned: the panel's vector loads then never split a line */                   \
+    const ptrdiff_t NR = 2 * W_, MR = CBP_GEMM_MR;                                            \
+    /* 64-byte aligned: the panels' vector loads then never split a line */                   \
     T *bp = (T *)(((size_t)pack + 63) & ~(size_t)63);                                         \
-    T *edge = bp + KC * NC, *bpad = edge + MR * NR;                                           \
+    T *ap = bp + CBP_GEMM_KC * NC, *edge = ap + CBP_GEMM_KC * MC, *bpad = edge + MR * NR;     \
     V vb = {0};                                                                               \
     vb += beta;                                                                               \
+    /* k-blocks of equal length (784 = 4 x 196, not 3 x 256 + 16): a short */                 \
+    /* last block would load and store every output tile for few terms   */                  \
+    ptrdiff_t nkb = (K + CBP_GEMM_KC - 1) / CBP_GEMM_KC, KC = (K + nkb - 1) / nkb;            \
+    ptrdiff_t nrb = (rows + MC - 1) / MC, mc = (rows + nrb - 1) / nrb;                        \
+    mc = (mc + MR - 1) / MR * MR;                                                             \
     for (ptrdiff_t jc = col0; jc < col1; jc += NC) {                                          \
         ptrdiff_t nc = CBP_MIN(NC, col1 - jc), np = (nc + NR - 1) / NR;                       \
         for (ptrdiff_t pc = 0; pc < K; pc += KC) {                                            \
             ptrdiff_t nk = CBP_MIN(KC, K - pc);                                               \
             int init = pc ? 1 : (kind == 2 ? 2 : 0), last = pc + nk == K;                     \
-            for (ptrdiff_t ic = 0; ic < rows; ic += MC) {                                     \
-                ptrdiff_t i1 = CBP_MIN(rows, ic + MC);                                        \
+            for (ptrdiff_t ic = 0; ic < rows; ic += mc) {                                     \
+                ptrdiff_t i1 = CBP_MIN(rows, ic + mc);                                        \
+                /* A's rows of the block, MR at a time interleaved: the tile then */          \
+                /* reads one stream of broadcasts, not MR rows far apart          */          \
+                for (ptrdiff_t ir = ic; ir < i1; ir += MR) {                                  \
+                    ptrdiff_t R = CBP_MIN(MR, i1 - ir);                                       \
+                    T *dst = ap + (ir - ic) * nk;                                             \
+                    for (ptrdiff_t r = 0; r < R; r++) {                                       \
+                        const T *src = (kind == 0 ? arow[ir + r] : amat + (ir + r) * lda) + pc; \
+                        for (ptrdiff_t k = 0; k < nk; k++) dst[k * MR + r] = src[k];          \
+                    }                                                                         \
+                }                                                                             \
                 for (ptrdiff_t p = 0; p < np; p++) {                                          \
                     T *panel = bp + p * KC * NR;                                              \
                     ptrdiff_t j0 = jc + p * NR, nj = CBP_MIN(NR, col1 - j0);                  \
@@ -127,13 +142,13 @@ CBP_INLINE void cbp_gemm_run_##SUF(const int kind, ptrdiff_t rows, ptrdiff_t col
                                 for (ptrdiff_t k = 0; k < nk; k++) panel[k * NR + j] = 0;     \
                         } else {                                                              \
                             for (ptrdiff_t k = 0; k < nk; k++) {                              \
-                                const T *s = kind == 1 ? B + (pc + k) * ldb + j0              \
-                                                       : brows[pc + k] + j0;                  \
-                                ptrdiff_t j = 0;                                              \
+                                const T *src = kind == 1 ? B + (pc + k) * ldb + j0            \
+                                                         : brows[pc + k] + j0;                \
                                 if (nj == NR)                                                 \
-                                    __builtin_memcpy(panel + k * NR, s, NR * sizeof(T));      \
+                                    __builtin_memcpy(panel + k * NR, src, NR * sizeof(T));    \
                                 else                                                          \
-                                    for (; j < NR; j++) panel[k * NR + j] = j < nj ? s[j] : 0; \
+                                    for (ptrdiff_t j = 0; j < NR; j++)                        \
+                                        panel[k * NR + j] = j < nj ? src[j] : 0;              \
                             }                                                                 \
                         }                                                                     \
                     }                                                                         \
@@ -145,9 +160,7 @@ CBP_INLINE void cbp_gemm_run_##SUF(const int kind, ptrdiff_t rows, ptrdiff_t col
                     ptrdiff_t nv = (nj + W_ - 1) / W_;                                        \
                     for (ptrdiff_t ir = ic; ir < i1; ir += MR) {                              \
                         ptrdiff_t R = CBP_MIN(MR, i1 - ir);                                   \
-                        const T *a[CBP_GEMM_MR];                                              \
-                        for (ptrdiff_t r = 0; r < R; r++)                                     \
-                            a[r] = (kind == 0 ? arow[ir + r] : amat + (ir + r) * lda) + pc;   \
+                        const T *a = ap + (ir - ic) * nk;                                     \
                         T *c = C + ir * ldc + j0;                                             \
                         if (nj == nv * W_) {                                                  \
                             cbp_gemm_tiles_##SUF(R, nv, nk, a, panel, c, ldc, init, vb, bi);  \
@@ -194,10 +207,22 @@ static void cbp_gemm_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__o
                        NULL, pack);                                                           \
 }
 
-/* MC rows x KC of A (~144 KB) stay in L2; KC x NC of packed B fit the
- * callers' 128 KB (float32) / 256 KB (float64) pack scratch with room for
- * the edge tile, the padded bias and the 64-byte alignment. */
-CBP_DEFINE_GEMM(double, cbp_vd, 4, d, 72, 120)
-CBP_DEFINE_GEMM(float, cbp_vf, 8, f, 144, 112)
+/* KC x NC of packed B (2 MB in float64: L3) is reused by every block of
+ * MC x KC rows of A (~144 KB: L2); a smaller NC (the 120 columns that fit
+ * the other kernels' 256 KB scratch) re-packed A for every 120 columns and
+ * measured 8-30% slower (M = 64 to 2000). */
+#define CBP_GEMM_NC 1024
+#define CBP_GEMM_MC_D 72
+#define CBP_GEMM_MC_F 144
+/* Elements of the pack scratch each caller provides, for either dtype: the
+ * blocks above, the edge tile, the padded bias and 64 bytes of alignment. */
+#define CBP_GEMM_NEED(T, MC)                                                                  \
+    (CBP_GEMM_KC * (CBP_GEMM_NC + (MC)) + (CBP_GEMM_MR + 1) * 64 / sizeof(T) + 64 / sizeof(T))
+#define CBP_PACK_ELEMS 303104
+_Static_assert(CBP_GEMM_NEED(double, CBP_GEMM_MC_D) <= CBP_PACK_ELEMS, "pack scratch");
+_Static_assert(CBP_GEMM_NEED(float, CBP_GEMM_MC_F) <= CBP_PACK_ELEMS, "pack scratch");
+_Static_assert(CBP_PACK_BYTES / sizeof(float) <= CBP_PACK_ELEMS, "pack scratch");
+CBP_DEFINE_GEMM(double, cbp_vd, 4, d, CBP_GEMM_MC_D, CBP_GEMM_NC)
+CBP_DEFINE_GEMM(float, cbp_vf, 8, f, CBP_GEMM_MC_F, CBP_GEMM_NC)
 
 #endif
