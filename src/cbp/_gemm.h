@@ -13,8 +13,10 @@
  * memory through one pointer per example; batch gradient descent on
  * [784, 4096, 4096, 10] ran at 30% of the FMA peak.  Here the packed panel of
  * B (NR columns x KC) stays in L1 for a whole sweep over an L2-resident
- * block of A's rows, which are read where they lie (A's rows are contiguous
- * along the summed index in all three products, so only B is packed).
+ * block of A's rows, packed MR rows interleaved so that the tile reads one
+ * stream of broadcasts (reading the MR rows where they lie: up to 30%
+ * slower at M = 64, 120-column blocks).  Kernels alone: 80-88% of the FMA
+ * peak on a Zen 3 core at M = 64 to 2000.
  *
  * Order: every output is one chain of FMAs over the summed index in
  * increasing order, started from 0 (forward, BP2) or from β·w (the step: β w
@@ -22,8 +24,9 @@
  * the output itself (stored and reloaded exactly); the forward adds its bias
  * after the chain.  The order depends on the layer's shape and M only, not
  * on the blocking, a thread's share or an example's place.  BP2's order is
- * exactly that of cbp_backward_* (a chain from 0 over o), so its results are
- * unchanged; the forward's is that of the 64-byte cbp_forward_packed_*.
+ * that of cbp_backward_* (a chain from 0 over o; only that kernel's last
+ * columns, past the 3-vector strips, may differ); the forward's is that of
+ * the 64-byte cbp_forward_packed_*.
  *
  * The register tile is MR = 6 rows x NR = 2 vectors (12 accumulators, two
  * panel vectors and one broadcast: 15 of AVX2's 16 ymm registers).  Built
@@ -34,8 +37,9 @@
 
 #define CBP_GEMM_MR 6
 #define CBP_GEMM_KC 256
-/* Mini-batches from this size on take these kernels (a smaller M cannot
- * repay packing B for every mini-batch). */
+/* Mini-batches from this size on take these kernels: packing B costs one
+ * copy per M multiply-adds, which at M = 10 is what made the 64-byte packed
+ * forward lose (issue 20).  Not tuned: set below the bench's m = 64 row. */
 #define CBP_GEMM_MIN_M 48
 
 #define CBP_DEFINE_GEMM(T, V, W_, SUF, MC, NC)                                                \
