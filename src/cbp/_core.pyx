@@ -102,7 +102,7 @@ cdef enum:
     CHUNK = 64
 
 # Elements of packing scratch the product kernels need, for either dtype
-# (the GEMM-blocked ones of _gemm.h the most: 2.3 MB in float64).
+# (the GEMM-blocked ones of _gemm.h the most: 2.4 MB in float64).
 cdef extern from "_kernels.h":
     enum: PACK "CBP_PACK_ELEMS"
 
