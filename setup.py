@@ -58,7 +58,8 @@ extensions = [
         ["src/cbp/_core.pyx"],
         # C headers the core includes: a change to one rebuilds the extension
         # (Cython tracks only the .pyx/.pxi files and the headers it names).
-        depends=["src/cbp/_kernels.h", "src/cbp/_sweep.h", "src/cbp/_conv3.h"],
+        depends=["src/cbp/_kernels.h", "src/cbp/_sweep.h", "src/cbp/_conv3.h",
+                 "src/cbp/_gemm.h"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )

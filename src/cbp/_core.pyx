@@ -103,10 +103,10 @@ COST_CODES = {"quadratic": QUADRATIC, "sse": SSE, "cross_entropy": CROSS_ENTROPY
 cdef enum:
     CHUNK = 64
 
-# Elements of packing scratch the product kernels need (CBP_PACK_BYTES of
-# float32, so enough for either dtype).
-cdef enum:
-    PACK = 32768
+# Elements of packing scratch the product kernels need, for either dtype
+# (the GEMM-blocked ones of _gemm.h the most: 2.4 MB in float64).
+cdef extern from "_kernels.h":
+    enum: PACK "CBP_PACK_ELEMS"
 
 # Least work (flops) per thread and phase of a mini-batch for a team of
 # threads to pay (see _team_size).

@@ -584,6 +584,7 @@ static int cbp_wide(void) {
 #endif
 
 #include "_sweep.h"
+#include "_gemm.h"
 
 #define CBP_DEFINE_DISPATCH(T, SUF)                                                           \
 static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b__o,          \
@@ -598,16 +599,30 @@ static void cbp_forward_##SUF(const T *const *A_rows, const T *W__oi, const T *b
     /* The 64-byte build's forward is the packed one: the 32-byte tiles end  */               \
     /* in one horizontal sum per output, which on 16 lanes cost more than   */                \
     /* the wider FMAs gave (0.75x on [784, 256], M = 64); packed, 1.2-1.7x. */                \
+    /* Large mini-batches of wide layers: blocked like a GEMM (_gemm.h);    */                \
+    /* decided by M and the layer's width, never by a thread's share.       */                \
+    if (M >= CBP_GEMM_MIN_M && ldz >= 128 / (ptrdiff_t)sizeof(T)) {                           \
+        cbp_gemm_forward_##SUF(A_rows, W__oi, b__o, Z__mo, M, O, I, ldz, pack);               \
+        return;                                                                               \
+    }                                                                                         \
     CBP_PICK_FORWARD(SUF, (A_rows, W__oi, b__o, Z__mo, M, O, I, ldz, pack),                    \
                      (A_rows, W__oi, b__o, Z__mo, M, O, I, ldz));                             \
 }                                                                                             \
 static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi, ptrdiff_t M,         \
                                ptrdiff_t O, ptrdiff_t I, ptrdiff_t i0, ptrdiff_t i1,          \
                                T *pack) {                                                     \
+    if (M >= CBP_GEMM_MIN_M && O >= 32) {                                                     \
+        cbp_gemm_backward_##SUF(D__mo, W__oi, E__mi, M, O, I, i0, i1, pack);                  \
+        return;                                                                               \
+    }                                                                                         \
     CBP_PICK(cbp_backward, SUF, (D__mo, W__oi, E__mi, M, O, I, i0, i1, pack));                 \
 }                                                                                             \
 static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T beta,         \
                            ptrdiff_t M, ptrdiff_t O, ptrdiff_t I, T *pack) {                  \
+    if (M >= CBP_GEMM_MIN_M) {                                                                \
+        cbp_gemm_step_##SUF(Dt__om, A_rows, W__oi, beta, M, O, I, pack);                      \
+        return;                                                                               \
+    }                                                                                         \
     CBP_PICK(cbp_step, SUF, (Dt__om, A_rows, W__oi, beta, M, O, I, pack));                     \
 }
 
