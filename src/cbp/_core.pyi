@@ -11,6 +11,7 @@ _Floats = npt.NDArray[np.floating]
 _Index = npt.NDArray[np.intp]
 
 MAX_LAYERS: int
+FEEDFORWARD_CHUNK: int
 ACTIVATION_CODES: dict[str, int]
 COST_CODES: dict[str, int]
 RULE_CODES: dict[str, int]

@@ -99,9 +99,30 @@ COST_CODES = {"quadratic": QUADRATIC, "sse": SSE, "cross_entropy": CROSS_ENTROPY
               "log_likelihood": LOG_LIKELIHOOD, "poisson": POISSON}
 
 # Rows of a feedforward chunk: small enough that one chunk's activations stay
-# in L1/L2, large enough to amortise each pass over a weight matrix.
+# in L1/L2, large enough to amortise each pass over a weight matrix; and
+# twice the least mini-batch the GEMM-blocked products take (_gemm.h), so
+# that a call's rows can be cut into chunks that all reach it (_chunk_start):
+# every row of a call is then summed by the same kernels, and an example's
+# output does not depend on its place in the input.
+cdef extern from "_kernels.h":
+    enum: GEMM_MIN_M "CBP_GEMM_MIN_M"
 cdef enum:
-    CHUNK = 64
+    CHUNK = 2 * GEMM_MIN_M
+FEEDFORWARD_CHUNK = CHUNK
+
+
+cdef inline Py_ssize_t _chunk_start(Py_ssize_t c, Py_ssize_t n_chunks, Py_ssize_t n) noexcept nogil:
+    # First row of feedforward chunk c of n rows (c = n_chunks: n).  CHUNK
+    # rows each, except that the last two share the rest (CHUNK + 1 to
+    # 2 CHUNK rows) evenly: no chunk is shorter than CHUNK / 2 unless the
+    # whole call is.
+    cdef Py_ssize_t base
+    if c >= n_chunks:
+        return n
+    if c < n_chunks - 1 or n_chunks < 2:
+        return c * CHUNK
+    base = (n_chunks - 2) * CHUNK
+    return base + (n - base + 1) // 2
 
 # Elements of packing scratch the product kernels need, for either dtype
 # (the GEMM-blocked ones of _gemm.h the most: 2.4 MB in float64).
@@ -1283,9 +1304,9 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
                 const Py_ssize_t[::1] boff, int hidden, int output,
                 const floating[:, ::1] X, floating[:, ::1] out, floating[:, ::1] z_out,
                 floating[::1] work, num_threads=1):
-    """a^L for every row of X, in chunks of 64 rows, parallel over chunks.
+    """a^L for every row of X, in chunks of FEEDFORWARD_CHUNK rows, parallel over chunks.
 
-    ``work`` holds ``num_threads`` areas of ``workspace_size(sizes, 64)``.
+    ``work`` holds ``num_threads`` areas of ``workspace_size(sizes, FEEDFORWARD_CHUNK)``.
     ``z_out`` (same shape as ``out``) receives z^L.
     """
     cdef Layout lay = _layout(sizes, woff, boff, hidden, output, 0)
@@ -1307,8 +1328,8 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
         # No parallel region at all (a forked child must not start one).
         with nogil:
             for c in range(n_chunks):
-                start = c * CHUNK
-                M = CHUNK if start + CHUNK <= n else n - start
+                start = _chunk_start(c, n_chunks, n)
+                M = _chunk_start(c + 1, n_chunks, n) - start
                 rows0 = <const floating**>(&work[0] + scratch)
                 _row_pointers(&X[start, 0], M, I, rows0)
                 _forward_all(&lay, &P[0], rows0, &work[0] + 2 * CHUNK, M, &z_out[start, 0],
@@ -1316,8 +1337,8 @@ def feedforward(const floating[::1] P, const Py_ssize_t[::1] sizes, const Py_ssi
         return
     for c in prange(n_chunks, nogil=True, num_threads=nt, schedule="static"):
         w = &work[0] + threadid() * per_thread
-        start = c * CHUNK
-        M = CHUNK if start + CHUNK <= n else n - start
+        start = _chunk_start(c, n_chunks, n)
+        M = _chunk_start(c + 1, n_chunks, n) - start
         rows0 = <const floating**>(w + scratch)
         _row_pointers(&X[start, 0], M, I, rows0)
         _forward_all(&lay, &P[0], rows0, w + 2 * CHUNK, M, &z_out[start, 0], &out[start, 0],

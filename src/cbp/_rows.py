@@ -168,7 +168,8 @@ class RowInterface:
         out = np.empty((X.shape[0], int(self._layout.sizes[-1])), dtype=self.dtype)
         z = np.empty_like(out)
         layout = self._layout
-        work = np.empty(_core.workspace_size(layout.sizes, 64) * num_threads, dtype=self.dtype)
+        work = np.empty(_core.workspace_size(layout.sizes, _core.FEEDFORWARD_CHUNK) * num_threads,
+                        dtype=self.dtype)
         with self._lock:
             _core.feedforward(self._params, *layout.core_args, *layout.codes[:2], X, out, z,
                               work, num_threads)

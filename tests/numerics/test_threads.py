@@ -226,3 +226,18 @@ def test_training_records_the_pace_of_both_choices():
     opt.run(net, (X, Y), 2)
     (pace,) = opt._pace.values()
     assert pace[2] > 0 and pace[1] > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [47, 48, 97, 200, 577])
+def test_an_examples_output_does_not_depend_on_its_place_in_the_input(dtype, n):
+    # feedforward cuts the rows into chunks, and a wide layer takes the
+    # GEMM-blocked forward (another order of sums) for chunks of at least
+    # GEMM_MIN_M rows: all chunks of one call must reach it, or none.
+    rng = np.random.default_rng(n)
+    net = cbp.Network([50, 256, 40, 10], seed=0, dtype=dtype)
+    X = rng.random((n, 50)).astype(dtype)
+    out = net.feedforward(X)
+    perm = rng.permutation(n)
+    np.testing.assert_array_equal(net.feedforward(X[perm]), out[perm])
+    assert _core.FEEDFORWARD_CHUNK >= 2 * 48 and _core.FEEDFORWARD_CHUNK % 2 == 0
