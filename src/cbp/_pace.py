@@ -20,8 +20,8 @@ from typing import Hashable, Optional, Tuple
 __all__ = ["choose"]
 
 
-def choose(paces: dict, key: Hashable, team: int,
-           limit: int = 64) -> Tuple[int, Optional[dict]]:
+def choose(paces: dict, key: Hashable, team: int, limit: int = 64,
+           every: int = 8) -> Tuple[int, Optional[dict]]:
     """The threads for the next run: ``team`` or 1; and the pace to record its time in.
 
     Parameters
@@ -35,6 +35,10 @@ def choose(paces: dict, key: Hashable, team: int,
         The team that would run it; 1 means there is nothing to choose.
     limit : int
         Most shapes kept.
+    every : int
+        The slower side is retried every ``every`` runs, times how much
+        slower it was.  Each retry costs a run at the slower pace: small
+        runs (network3's chunks) take a larger ``every``.
 
     Returns
     -------
@@ -54,5 +58,5 @@ def choose(paces: dict, key: Hashable, team: int,
         if threads not in pace:
             return threads, pace
     best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
-    every = 8 * min(64, max(1, round(pace[other] / pace[best])))
-    return (other if pace["runs"] % every == 0 else best), pace
+    period = every * min(64, max(1, round(pace[other] / pace[best])))
+    return (other if pace["runs"] % period == 0 else best), pace

@@ -70,13 +70,17 @@ _DEFAULT_FILE = "../data/mnist.pkl.gz"
 TEAM_MIN_FLOPS = 100_000
 #: Training runs are cut into chunks of at least this many flops (and 8
 #: mini-batches), timed, so that a team and one thread can be compared.
-CHUNK_FLOPS = 200_000_000
+CHUNK_FLOPS = 500_000_000
 #: Seconds per mini-batch (per chunk, evaluating) with a team and with one
 #: thread, per shape of network, kept across calls and networks (the newest
 #: PACE_SHAPES shapes): each chunk runs with whichever was faster, the other
 #: tried again now and then (cbp._pace says why and how often).
 _PACE: dict = {}
 PACE_SHAPES = 64
+#: Chunks between two tries of the slower way (times how much slower it
+#: was): a try costs one chunk at the slower pace, about 2% of the time
+#: at this interval when the team is 1.6x faster.
+RETRY_EVERY = 32
 
 
 #### Load the MNIST data
@@ -200,7 +204,7 @@ class Network:
         M = self.mini_batch_size
         key = (kind, tuple((type(layer).__name__, layer.train_flops(M)) for layer in self.layers),
                np.dtype(self.dtype).str, team)
-        return _pace.choose(_PACE, key, team, PACE_SHAPES)
+        return _pace.choose(_PACE, key, team, PACE_SHAPES, RETRY_EVERY)
 
     def _team_choice(self, M, nt):
         # training chunks: the team the plan sizes, or one thread

@@ -141,8 +141,8 @@ def test_the_faster_is_kept_and_a_much_slower_team_is_tried_rarely(n3_paced):
     pace = net._team_choice(10, 2)[1]
     assert net._team_choice(10, 1) == (1, None)              # one thread asked: nothing to time
     pace[2], pace[1] = 20e-3, 1e-3                           # the team 20 times slower
-    picks = [net._team_choice(10, 2)[0] for _ in range(480)]
-    assert picks.count(2) == 3                               # once every 8 x 20 chunks
+    picks = [net._team_choice(10, 2)[0] for _ in range(1920)]
+    assert picks.count(2) == 3                               # once every 32 x 20 chunks
     pace[2], pace[1] = 1e-3, 1.2e-3                          # the team a little faster
-    picks = [net._team_choice(10, 2)[0] for _ in range(80)]
-    assert picks.count(1) == 10                              # the other tried every 8 chunks
+    picks = [net._team_choice(10, 2)[0] for _ in range(320)]
+    assert picks.count(1) == 10                              # the other tried every 32 chunks
