@@ -26,6 +26,9 @@ class Run:
         The caller's training data.
     epochs : int
         The epochs asked for.
+    check_x : bool
+        Check X finite before training (default); False leaves it to the
+        core during the first epoch (see ``x_scan``).
 
     Attributes
     ----------
@@ -46,11 +49,11 @@ class Run:
         The number of training examples; the epochs asked for.
     history : dict of lists
         The per-epoch record, which callbacks extend.
-    x_scan : ndarray of 3 float64 or None
+    x_scan : ndarray of 2 float64 or None
         When X was not checked finite before training (``check_x=False``):
         the core checks each mini-batch's rows during the first epoch, and
-        this holds [1 if it met NaN or ±Inf, the largest |x|] of the rows it
-        checked so far; None when X was checked up front.
+        this holds [1 if it met NaN or ±Inf, the largest absolute value] of
+        the rows it checked so far; None when X was checked up front.
     """
 
     def __init__(self, net, optimizer, training_data, epochs, check_x=True):
