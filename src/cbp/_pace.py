@@ -7,9 +7,20 @@ and the team can run many times slower than one thread (20x measured on
 network3's ``shallow`` net while another process held a core).  The core
 gives the same bits either way, so the choice is speed alone: each run (or
 chunk) is timed, the faster side is kept for the next ones, and the slower
-is tried again now and then, since the load changes: every 8 runs, or more
-rarely the slower it was (at 20x slower, every 160th run, so a retry costs
-about 12% instead of the 3.4x that retrying every 8th run cost).
+is tried again now and then, since the load changes: a slower team every 8
+runs, or more rarely the slower it was (at 20x slower, every 160th run, so a
+retry costs about 12% instead of the 3.4x that retrying every 8th run cost);
+a slower single thread only every 64th run, since a busy core shows in the
+team's own times at once (every 8th run cost a 1.5x faster team ~6%).
+
+A side's pace is the mean of its last measured time and the pace before
+(:func:`record`): on this 2-vCPU VM one run in a few is 1.3-1.7x slower
+than the next for no reason the process can see, and taking each time as it
+came let one such run hand a quiet machine's work to one thread until the
+next retry (seen in ``bench/run.py``'s default-threads rows: rounds at the
+one-thread time among rounds at the team's).  A change of 2x or more still
+flips the choice at once.  Runs too small to time (the caller's bar) are not
+recorded: a team's first run also starts its threads.
 
 The paces live in a dict the caller owns, keyed by whatever makes a shape
 (kept across calls and networks: ``net.SGD`` builds a new optimizer on every
@@ -17,7 +28,7 @@ call), bounded by dropping the oldest shape.
 """
 from typing import Hashable, Optional, Tuple
 
-__all__ = ["choose"]
+__all__ = ["choose", "record"]
 
 
 def choose(paces: dict, key: Hashable, team: int, limit: int = 64,
@@ -36,9 +47,10 @@ def choose(paces: dict, key: Hashable, team: int, limit: int = 64,
     limit : int
         Most shapes kept.
     every : int
-        The slower side is retried every ``every`` runs, times how much
-        slower it was.  Each retry costs a run at the slower pace: small
-        runs (network3's chunks) take a larger ``every``.
+        A slower team is retried every ``every`` runs, times how much slower
+        it was; a slower single thread every ``8 * every`` runs.  Each retry
+        costs a run at the slower pace: small runs (network3's chunks) take a
+        larger ``every``.
 
     Returns
     -------
@@ -58,5 +70,26 @@ def choose(paces: dict, key: Hashable, team: int, limit: int = 64,
         if threads not in pace:
             return threads, pace
     best, other = (team, 1) if pace[team] <= pace[1] else (1, team)
-    period = every * min(64, max(1, round(pace[other] / pace[best])))
+    if best == team:
+        # The team's own runs show at once when another process takes a
+        # core; one thread is timed again only to keep its pace current.
+        period = 8 * every
+    else:
+        period = every * min(64, max(1, round(pace[other] / pace[best])))
     return (other if pace["runs"] % period == 0 else best), pace
+
+
+def record(pace: dict, threads: int, seconds: float) -> None:
+    """Store a run's time (per example, per chunk: the caller's unit) for ``threads``.
+
+    Parameters
+    ----------
+    pace : dict
+        The shape's pace, as :func:`choose` returned it.
+    threads : int
+        The threads that ran.
+    seconds : float
+        The time measured.
+    """
+    before = pace.get(threads)
+    pace[threads] = seconds if before is None else 0.5 * (before + seconds)

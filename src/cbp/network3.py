@@ -231,7 +231,7 @@ class Network:
             total += _core.train_batches3(plan, X, y, start, stop, -eta / M, beta,
                                           self.dropout_seed, self.dropout_counter, plan.threads)
             if pace is not None:
-                pace[threads] = (time.perf_counter() - began) / (stop - start)
+                _pace.record(pace, threads, (time.perf_counter() - began) / (stop - start))
             self.dropout_counter += plan.draws * (stop - start)
         return total / M
 
@@ -250,7 +250,7 @@ class Network:
             began = time.perf_counter()
             A = self._feedforward(rows, threads)
             if pace is not None and len(rows) == chunk:
-                pace[threads] = time.perf_counter() - began
+                _pace.record(pace, threads, time.perf_counter() - began)
             out[start:start + chunk] = np.argmax(A, axis=1)
         return out
 

@@ -27,6 +27,11 @@ __all__ = ["Optimizer", "Buffers", "Rule", "RULES"]
 # every one-epoch call on the slower side.  Bounded: oldest shape dropped.
 _PACE: dict = {}
 PACE_SHAPES = 64
+# Runs of fewer FLOPs are not timed for the pace (a few ms on one core):
+# overheads and a team's thread start dominate them, and a warm-up call of a
+# few mini-batches had the team measured 1.6x slower than one thread, which
+# then ran the next calls alone (bench/run.py's default-threads rows).
+PACE_MIN_FLOPS = 500_000_000
 
 
 def _check_net(net):
@@ -416,8 +421,9 @@ class Optimizer:
         done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
                                                      *hyper, self.rule_args(steps),
                                                      num_threads=threads, **extra)
-        if pace is not None and examples:
-            pace[threads] = (time.perf_counter() - start) / examples
+        # (about 6 FLOPs per weight and example: the forward, BP2 and the step)
+        if pace is not None and 6 * examples * net.layout.n_weights >= PACE_MIN_FLOPS:
+            _pace.record(pace, threads, (time.perf_counter() - start) / examples)
         if np.isfinite(cost_sum) and _core.all_finite(params):
             entry[1] = steps + done
             return examples, cost_sum

@@ -38,3 +38,25 @@ def test_the_table_keeps_the_newest_shapes():
     for k in range(10):
         _pace.choose(paces, k, 2, limit=4)
     assert list(paces) == [6, 7, 8, 9]
+
+
+def test_a_pace_is_the_mean_of_the_last_time_and_the_pace_before():
+    pace = {"runs": 0}
+    _pace.record(pace, 2, 4.0)
+    assert pace[2] == 4.0                       # the first time as it came
+    _pace.record(pace, 2, 2.0)
+    assert pace[2] == 3.0
+    _pace.record(pace, 1, 5.0)
+    assert pace[1] == 5.0 and pace[2] == 3.0
+
+
+def test_one_slow_run_does_not_flip_the_choice_but_a_busy_core_does():
+    paces = {}
+    pace = _pace.choose(paces, "shape", 2)[1]
+    _pace.record(pace, 2, 2.0)
+    _pace.choose(paces, "shape", 2)
+    _pace.record(pace, 1, 3.0)                  # the team 1.5x faster
+    _pace.record(pace, 2, 3.5)                  # one run 1.75x slower than the team's pace
+    assert _pace.choose(paces, "shape", 2)[0] == 2
+    _pace.record(pace, 2, 40.0)                 # another process took a core: 20x slower
+    assert _pace.choose(paces, "shape", 2)[0] == 1

@@ -219,13 +219,33 @@ def test_the_driver_keeps_whichever_ran_faster_and_retries_the_other():
     assert opt._team_choice(net, 7, 1) == (1, None)        # one thread allowed: no choice
 
 
-def test_training_records_the_pace_of_both_choices():
+def test_training_records_the_pace_of_both_choices(monkeypatch):
+    monkeypatch.setattr(optimizer, "PACE_MIN_FLOPS", 0)
+    optimizer._PACE.clear()
     X, Y = data(400, 30, 5, np.float64)
     net = cbp.Network([30, 40, 5], seed=1)
     opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
     opt.run(net, (X, Y), 2)
     (pace,) = opt._pace.values()
     assert pace[2] > 0 and pace[1] > 0
+
+
+def test_runs_too_small_to_time_leave_no_pace(monkeypatch):
+    # A warm-up call of a few mini-batches timed the team with its threads'
+    # start and took it for 1.6x slower than one thread: such runs (below
+    # PACE_MIN_FLOPS) are not recorded, and the team, unmeasured, runs them.
+    optimizer._PACE.clear()
+    X, Y = data(400, 30, 5, np.float64)
+    net = cbp.Network([30, 40, 5], seed=1)
+    opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
+    assert 6 * 400 * net.layout.n_weights < optimizer.PACE_MIN_FLOPS
+    seen = []
+    choose = optimizer._pace.choose
+    monkeypatch.setattr(optimizer._pace, "choose", lambda *a, **k: seen.append(choose(*a, **k)) or seen[-1])
+    opt.run(net, (X, Y), 2)
+    (pace,) = opt._pace.values()
+    assert 1 not in pace and 2 not in pace and pace["runs"] == len(seen) > 1
+    assert {threads for threads, _ in seen} == {2}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

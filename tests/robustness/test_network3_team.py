@@ -144,5 +144,5 @@ def test_the_faster_is_kept_and_a_much_slower_team_is_tried_rarely(n3_paced):
     picks = [net._team_choice(10, 2)[0] for _ in range(1920)]
     assert picks.count(2) == 3                               # once every 32 x 20 chunks
     pace[2], pace[1] = 1e-3, 1.2e-3                          # the team a little faster
-    picks = [net._team_choice(10, 2)[0] for _ in range(320)]
-    assert picks.count(1) == 10                              # the other tried every 32 chunks
+    picks = [net._team_choice(10, 2)[0] for _ in range(2560)]
+    assert picks.count(1) == 10                              # one thread tried every 8 x 32 chunks
