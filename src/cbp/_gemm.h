@@ -36,6 +36,67 @@
 #define CBP_GEMM_H
 
 #define CBP_GEMM_MR 6
+
+/* The forward's panels hold W transposed (k-major, its rows along the lanes).
+ * Copied element by element, that transpose took about a third of the
+ * forward's time at [784, 1024, 1024, 10], m = 128 (perf annotate: scalar
+ * loads 16 rows apart, scalar stores 64 bytes apart); here a square of
+ * W_ rows x W_ columns is loaded as W_ vectors and transposed in registers
+ * (unpack, then 64-bit pairs, then 128-bit halves).  A copy: no result
+ * changes.  __builtin_shuffle is GCC's (4.7 on), __builtin_shufflevector
+ * clang's. */
+#if defined(__clang__)
+#define CBP_SHUF_D(a, b, i0, i1, i2, i3) __builtin_shufflevector(a, b, i0, i1, i2, i3)
+#define CBP_SHUF_F(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+    __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
+typedef long long cbp_mask_d __attribute__((vector_size(32)));
+typedef int cbp_mask_f __attribute__((vector_size(32)));
+#define CBP_SHUF_D(a, b, i0, i1, i2, i3) __builtin_shuffle(a, b, (cbp_mask_d){i0, i1, i2, i3})
+#define CBP_SHUF_F(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+    __builtin_shuffle(a, b, (cbp_mask_f){i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
+
+/* dst[k * ldd + r] = src[r * lds + k] for r, k < 4 */
+CBP_INLINE void cbp_gemm_transpose_d(const double *src, ptrdiff_t lds, double *dst,
+                                     ptrdiff_t ldd) {
+    cbp_vd r0, r1, r2, r3;
+    __builtin_memcpy(&r0, src, sizeof r0);
+    __builtin_memcpy(&r1, src + lds, sizeof r1);
+    __builtin_memcpy(&r2, src + 2 * lds, sizeof r2);
+    __builtin_memcpy(&r3, src + 3 * lds, sizeof r3);
+    cbp_vd t0 = CBP_SHUF_D(r0, r1, 0, 4, 2, 6), t1 = CBP_SHUF_D(r0, r1, 1, 5, 3, 7);
+    cbp_vd t2 = CBP_SHUF_D(r2, r3, 0, 4, 2, 6), t3 = CBP_SHUF_D(r2, r3, 1, 5, 3, 7);
+    cbp_vd o0 = CBP_SHUF_D(t0, t2, 0, 1, 4, 5), o1 = CBP_SHUF_D(t1, t3, 0, 1, 4, 5);
+    cbp_vd o2 = CBP_SHUF_D(t0, t2, 2, 3, 6, 7), o3 = CBP_SHUF_D(t1, t3, 2, 3, 6, 7);
+    __builtin_memcpy(dst, &o0, sizeof o0);
+    __builtin_memcpy(dst + ldd, &o1, sizeof o1);
+    __builtin_memcpy(dst + 2 * ldd, &o2, sizeof o2);
+    __builtin_memcpy(dst + 3 * ldd, &o3, sizeof o3);
+}
+
+/* dst[k * ldd + r] = src[r * lds + k] for r, k < 8 */
+CBP_INLINE void cbp_gemm_transpose_f(const float *src, ptrdiff_t lds, float *dst,
+                                     ptrdiff_t ldd) {
+    cbp_vf r[8], t[8], u[8];
+    for (int q = 0; q < 8; q++) __builtin_memcpy(&r[q], src + q * lds, sizeof r[q]);
+    for (int q = 0; q < 8; q += 2) {
+        t[q] = CBP_SHUF_F(r[q], r[q + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[q + 1] = CBP_SHUF_F(r[q], r[q + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int q = 0; q < 8; q += 4) {
+        u[q] = CBP_SHUF_F(t[q], t[q + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[q + 1] = CBP_SHUF_F(t[q], t[q + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[q + 2] = CBP_SHUF_F(t[q + 1], t[q + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[q + 3] = CBP_SHUF_F(t[q + 1], t[q + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int q = 0; q < 4; q++) {
+        cbp_vf lo = CBP_SHUF_F(u[q], u[q + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        cbp_vf hi = CBP_SHUF_F(u[q], u[q + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        __builtin_memcpy(dst + q * ldd, &lo, sizeof lo);
+        __builtin_memcpy(dst + (q + 4) * ldd, &hi, sizeof hi);
+    }
+}
 #define CBP_GEMM_KC 256
 /* Mini-batches from this size on take these kernels: packing B costs one
  * copy per M multiply-adds, which at M = 10 is what made the 64-byte packed
@@ -138,9 +199,17 @@ CBP_INLINE void cbp_gemm_run_##SUF(const int kind, ptrdiff_t rows, ptrdiff_t col
                     /* packed just in time by the first row block, reused by the rest */      \
                     if (ic == 0) {                                                            \
                         if (kind == 0) {                                                      \
+                            ptrdiff_t k0 = 0;                                                 \
+                            if (nj == NR)                                                     \
+                                for (; k0 + W_ <= nk; k0 += W_) {                             \
+                                    const T *w = B + j0 * ldb + pc + k0;                      \
+                                    cbp_gemm_transpose_##SUF(w, ldb, panel + k0 * NR, NR);    \
+                                    cbp_gemm_transpose_##SUF(w + W_ * ldb, ldb,               \
+                                                             panel + k0 * NR + W_, NR);       \
+                                }                                                             \
                             for (ptrdiff_t j = 0; j < nj; j++) {                              \
                                 const T *w = B + (j0 + j) * ldb + pc;                         \
-                                for (ptrdiff_t k = 0; k < nk; k++) panel[k * NR + j] = w[k];  \
+                                for (ptrdiff_t k = k0; k < nk; k++) panel[k * NR + j] = w[k]; \
                             }                                                                 \
                             for (ptrdiff_t j = nj; j < NR; j++)                               \
                                 for (ptrdiff_t k = 0; k < nk; k++) panel[k * NR + j] = 0;     \
