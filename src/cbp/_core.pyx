@@ -27,6 +27,7 @@ by the Python layer (``network.py``, ``sgd.py``) before any call lands here.
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport exp, expf, log, log1p, log1pf, pow, sqrt, sqrtf, tanh, tanhf
+from libc.float cimport DBL_MAX
 from libc.string cimport memcpy, memset
 from cpython.exc cimport PyErr_CheckSignals
 cimport openmp
@@ -1375,13 +1376,19 @@ def costs(const floating[:, ::1] Z, const floating[:, ::1] A, const floating[:, 
 
 def all_finite(const floating[::1] x):
     """True when no element is NaN or ±Inf."""
-    cdef Py_ssize_t p
-    cdef floating acc = 0
+    cdef double big = 0
+    if x.shape[0] == 0:
+        return True
     with nogil:
-        # x*0 is 0 for a finite x and NaN otherwise; one branch at the end.
-        for p in range(x.shape[0]):
-            acc += x[p] * 0
-    return acc == 0
+        # The largest |x| by its bits (NaN's lie above Inf's), in vectors:
+        # a chain of acc += x·0 (one add at a time, ~1 ns an element) took
+        # 3.6% of a one-epoch call on [784, 1024, 1024, 10] checking the
+        # parameters after each run of mini-batches.
+        if floating is double:
+            big = cbp_absmax_d(&x[0], x.shape[0])
+        else:
+            big = cbp_absmax_f(&x[0], x.shape[0])
+    return big <= DBL_MAX
 
 
 def scan(const floating[::1] x):

@@ -26,6 +26,23 @@ def test_scan_finds_every_non_finite_value(dtype, bad, where):
     assert _core.scan(x)[0] is False
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [0, 1, 3, 16, 17, 33, 1001])
+def test_all_finite_is_true_for_any_finite_values(dtype, n):
+    info = np.finfo(dtype)
+    x = np.resize(np.array([info.max, -info.max, info.tiny / 4, -0.0, 0.0, -1.5], dtype), n)
+    assert _core.all_finite(x) is True
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("bad", [np.nan, -np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("n, where", [(1, 0), (17, 0), (17, 16), (33, 31), (1001, 500), (1001, 1000)])
+def test_all_finite_finds_every_non_finite_value(dtype, bad, n, where):
+    x = np.full(n, np.finfo(dtype).max, dtype)
+    x[where] = bad
+    assert _core.all_finite(x) is False
+
+
 def test_checked_array_range_is_reused_and_correct():
     X = np.random.default_rng(0).random((50, 9)) * 7 - 3
     out = _checks.array(X, "X", np.float64)
