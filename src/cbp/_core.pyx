@@ -356,16 +356,24 @@ cdef void gradient_step(const floating* D__mo, const floating** A_rows, floating
     elements of scratch; rows of δ lie ``ldd`` apart (O, or the layer's width
     when O units are a thread's share).
     """
-    cdef Py_ssize_t m, o
-    cdef floating sb
-    cdef floating* dt
-    for o in range(O):
-        dt = Dt__om + o * M
-        sb = 0
+    cdef Py_ssize_t m, o, o0, o1
+    cdef floating v
+    cdef floating sb[16]
+    # α δᵀ, 16 units (a cache line of float32 δ) at a time: one unit at a
+    # time read δ down a column, one cache line per example, and took 3.7%
+    # of a one-epoch call on [784, 1024, 1024, 10] at m = 128.  Each bias
+    # still sums its terms in the order m = 0, 1, ...
+    for o0 in range(0, O, 16):
+        o1 = min(O, o0 + 16)
+        for o in range(o1 - o0):
+            sb[o] = 0
         for m in range(M):
-            dt[m] = alpha * D__mo[m * ldd + o]
-            sb = sb + dt[m]
-        b__o[o] = beta_b * b__o[o] + sb
+            for o in range(o0, o1):
+                v = alpha * D__mo[m * ldd + o]
+                Dt__om[o * M + m] = v
+                sb[o - o0] = sb[o - o0] + v
+        for o in range(o0, o1):
+            b__o[o] = beta_b * b__o[o] + sb[o - o0]
     if floating is double:
         cbp_step_d(Dt__om, A_rows, W__oi, beta, M, O, I, pack)
     else:
