@@ -1040,9 +1040,14 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
                     for r in range(M):
                         rows0[r] = &X[order[start + r], 0]
                         memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
-                    for r in range(start + M, min(start + M + mini_batch_size, n)):
-                        cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
                     shared_mass[0] = _batch_mass(sw, orderp + start, M, wb)
+                # Every thread reads all of the next mini-batch's rows (its
+                # forward packs them, its step reads them), so each brings
+                # them into its own core's cache: prefetched by thread 0
+                # alone, the others packed them from thread 0's cache or
+                # from memory, 3x slower (perf, [784,256,256,10] m=64).
+                for r in range(start + M, min(start + M + mini_batch_size, n)):
+                    cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
                 cbp_team_wait(barp)
                 mass = shared_mass[0]
                 if mass == 0:
