@@ -8,31 +8,17 @@ The step rules themselves (:class:`cbp.sgd.SGD`, :class:`cbp.sgd.Adam`) are
 :class:`Optimizer`'s subclasses.
 """
 import copy
-import time
 import weakref
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from . import _checks, _core, _data, _pace, training
+from . import _checks, _core, _data, _runs, training
+from ._runs import Buffers
 from ._typing import Array, ArrayLike, Data, History, Progress
-from .errors import DivergenceError
 from .model import Network
 
 __all__ = ["Optimizer", "Buffers", "Rule", "RULES"]
-
-# Seconds per example of a team and of one thread, per shape (sizes, m,
-# dtype, team size), kept across calls and optimizers: net.SGD builds a new
-# optimizer on every call, and re-measuring both each time ran a quarter of
-# every one-epoch call on the slower side.  Bounded: oldest shape dropped.
-_PACE: dict = {}
-PACE_SHAPES = 64
-# Runs of fewer FLOPs are not timed for the pace (a few ms on one core):
-# overheads and a team's thread start dominate them, and a warm-up call of a
-# few mini-batches had the team measured 1.6x slower than one thread, which
-# then ran the next calls alone (bench/run.py's default-threads rows).
-PACE_MIN_FLOPS = 500_000_000
-
 
 def _check_net(net):
     if not isinstance(net, Network):
@@ -73,31 +59,6 @@ def flag(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {value!r}")
     return bool(value)
-
-
-class Buffers(NamedTuple):
-    """The scratch one run of mini-batches needs, allocated once per epoch (:meth:`Optimizer.buffers`).
-
-    Parameters
-    ----------
-    entry : list
-        The optimizer's ``[state buffer, steps taken]`` for the network.
-    work : ndarray
-        The core's workspace.
-    snapshot, state_snapshot : ndarray
-        Where the parameters and the state are kept to fall back on.
-    threads : int
-        The most threads a step may use.
-    params : ndarray
-        The network's flat parameter vector.
-    """
-
-    entry: list
-    work: Array
-    snapshot: Array
-    state_snapshot: Array
-    threads: int
-    params: Array
 
 
 class Optimizer:
@@ -169,17 +130,6 @@ class Optimizer:
         # Most threads a step may use: OpenMP's count unless set (the core
         # uses fewer where threads do not pay, and only for SGD/momentum).
         return _core.default_threads() if self.num_threads is None else self.num_threads
-
-    def _team_choice(self, net, m, threads):
-        # Team or one thread for the next run of mini-batches: whichever ran
-        # faster per example on this shape (the weights are the same either
-        # way), the other tried again now and then (see _pace).
-        team = _core.team_size(net.layout.sizes, m, threads)
-        key = (tuple(net.sizes), m, np.dtype(net.dtype).str, team)
-        threads, pace = _pace.choose(_PACE, key, team, PACE_SHAPES)
-        if pace is not None:
-            self.__dict__.setdefault("_pace", {})[key] = pace   # the shapes this one trained
-        return threads, pace
 
     def _state_for(self, net):
         # The rule's state belongs to the (optimizer, network) pair.
@@ -363,12 +313,7 @@ class Optimizer:
         -------
         Buffers
         """
-        entry = self._state_for(net)
-        threads = self._threads()
-        with net.parameters() as (params, _, _):
-            work = np.empty(_core.workspace_size(net.layout.sizes, m, threads), dtype=net.dtype)
-            return Buffers(entry, work, np.empty_like(params), np.empty_like(entry[0]), threads,
-                           params)
+        return _runs.buffers(net, m, self._state_for(net), self._threads())
 
     def run_batches(self, net: Network, X: Array, Y: Array, order: Array, m: int, first: int,
                     last: int, n: int, buffers: "Buffers", epoch: int,
@@ -409,45 +354,10 @@ class Optimizer:
         (int, float)
             The examples done and Σ C_x over them, each before its step.
         """
-        extra = extra or {}
-        entry, work, snapshot, v_snapshot, threads, params = buffers
-        velocity, steps = entry
-        snapshot[...] = params
-        v_snapshot[...] = velocity
-        args = (*net.layout.core_args, *net.layout.codes, X, Y, order, m)
-        hyper = (self.eta, self.lmbda / n, self.momentum, work, RULES[self.rule_name()].code)
-        threads, pace = self._team_choice(net, m, threads)
-        start = time.perf_counter()
-        done, examples, cost_sum = _core.train_epoch(params, velocity, *args, first, last,
-                                                     *hyper, self.rule_args(steps),
-                                                     num_threads=threads, **extra)
-        # (about 6 FLOPs per weight and example: the forward, BP2 and the step)
-        if pace is not None and 6 * examples * net.layout.n_weights >= PACE_MIN_FLOPS:
-            _pace.record(pace, threads, (time.perf_counter() - start) / examples)
-        if np.isfinite(cost_sum) and _core.all_finite(params):
-            entry[1] = steps + done
-            return examples, cost_sum
-        # Find the first bad mini-batch: replay one at a time from the snapshot.
-        params[...] = snapshot
-        velocity[...] = v_snapshot
-        for k in range(first, last):
-            snapshot[...] = params
-            v_snapshot[...] = velocity
-            # (done: 0 for a mini-batch whose sample weights sum to 0)
-            done, _, c = _core.train_epoch(params, velocity, *args, k, k + 1, *hyper,
-                                           self.rule_args(steps), num_threads=threads, **extra)
-            if not (np.isfinite(c) and _core.all_finite(params)):
-                params[...] = snapshot
-                velocity[...] = v_snapshot
-                entry[1] = steps
-                raise DivergenceError(
-                    f"training diverged in epoch {epoch}, mini-batch {k}: the cost or the "
-                    f"weights became NaN or infinite (eta={self.eta} may be too large); the "
-                    "network is left as it was after the previous mini-batch",
-                    epoch, k, history)
-            steps += done
-        entry[1] = steps
-        raise DivergenceError(f"training diverged in epoch {epoch}", epoch, last - 1, history)
+        hyper = _runs.Hyper(self.eta, self.lmbda / n, self.momentum,
+                            RULES[self.rule_name()].code, self.rule_args)
+        return _runs.run(net, X, Y, order, m, first, last, buffers, hyper, epoch, history,
+                         extra or {}, self.__dict__.setdefault("_pace", {}))
 
     # -- epochs -------------------------------------------------------------
 

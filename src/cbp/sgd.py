@@ -33,7 +33,7 @@ import numpy as np
 from . import _checks, _data, _python_path, model, training
 from ._typing import Array
 from .errors import DivergenceError, TrainingInterrupted, TrainingWarning
-from .optimizer import PACE_SHAPES, RULES, Optimizer, Rule, flag  # noqa: F401
+from .optimizer import RULES, Optimizer, Rule, flag  # noqa: F401
 # cbp.sgd's names from before the loop and the base class had modules of their own.
 from .training import INPUT_SCALE, JUDGED_BATCHES, SPEED_MEASURES, SPEED_ROWS  # noqa: F401
 

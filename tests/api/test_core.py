@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import cbp
-from cbp import _checks, _core, optimizer
+from cbp import _checks, _core, _runs
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -67,7 +67,7 @@ def test_pace_is_kept_across_optimizers():
     _core_bar = _core.team_min_flops()
     _core.team_min_flops(0)
     try:
-        optimizer._PACE.clear()
+        _runs.PACES.clear()
         rng = np.random.default_rng(0)
         X, Y = rng.random((200, 30)), rng.random((200, 5))
         net = cbp.Network([30, 40, 5], seed=1)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import cbp
-from cbp import _core, optimizer
+from cbp import _core, _pace, _runs
 from cbp.activations import ACTIVATIONS
 from cbp.costs import COSTS
 
@@ -201,27 +201,28 @@ def test_the_driver_keeps_whichever_ran_faster_and_retries_the_other():
     # again every 8 x (how much slower it was) runs: a shared machine's load
     # changes, and a team held up by another process can be 20x slower.
     net = cbp.Network([30, 40, 5], seed=1)
-    opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
-    optimizer._PACE.clear()                   # paces are kept per shape across calls: start afresh
-    first, pace = opt._team_choice(net, 7, 2)
+    owner = {}                          # the optimizer's record of the shapes it trained
+    _runs.PACES.clear()                   # paces are kept per shape across calls: start afresh
+    first, pace = _runs.team_choice(net, 7, 2, owner)
+    assert owner == {((30, 40, 5), 7, np.dtype(np.float64).str, 2): pace}
     assert first == 2
     pace[2] = 2.0                       # seconds per example, as _run_batches records
-    second, _ = opt._team_choice(net, 7, 2)
+    second, _ = _runs.team_choice(net, 7, 2, owner)
     assert second == 1
     pace[1] = 1.0                       # one thread was twice as fast
-    picks = [opt._team_choice(net, 7, 2)[0] for _ in range(30)]
+    picks = [_runs.team_choice(net, 7, 2, owner)[0] for _ in range(30)]
     assert picks.count(2) == 2 and picks.count(1) == 28    # every 16th run
     pace[2] = 20.0                      # twenty times as fast
-    picks = [opt._team_choice(net, 7, 2)[0] for _ in range(480)]
+    picks = [_runs.team_choice(net, 7, 2, owner)[0] for _ in range(480)]
     assert picks.count(2) == 3                              # every 160th run
     pace[2] = 0.5                       # the team is faster now
-    assert [opt._team_choice(net, 7, 2)[0] for _ in range(3)] == [2, 2, 2]
-    assert opt._team_choice(net, 7, 1) == (1, None)        # one thread allowed: no choice
+    assert [_runs.team_choice(net, 7, 2, owner)[0] for _ in range(3)] == [2, 2, 2]
+    assert _runs.team_choice(net, 7, 1, owner) == (1, None)        # one thread allowed: no choice
 
 
 def test_training_records_the_pace_of_both_choices(monkeypatch):
-    monkeypatch.setattr(optimizer, "PACE_MIN_FLOPS", 0)
-    optimizer._PACE.clear()
+    monkeypatch.setattr(_runs, "PACE_MIN_FLOPS", 0)
+    _runs.PACES.clear()
     X, Y = data(400, 30, 5, np.float64)
     net = cbp.Network([30, 40, 5], seed=1)
     opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
@@ -234,14 +235,14 @@ def test_runs_too_small_to_time_leave_no_pace(monkeypatch):
     # A warm-up call of a few mini-batches timed the team with its threads'
     # start and took it for 1.6x slower than one thread: such runs (below
     # PACE_MIN_FLOPS) are not recorded, and the team, unmeasured, runs them.
-    optimizer._PACE.clear()
+    _runs.PACES.clear()
     X, Y = data(400, 30, 5, np.float64)
     net = cbp.Network([30, 40, 5], seed=1)
     opt = cbp.SGD(0.1, mini_batch_size=7, num_threads=2)
-    assert 6 * 400 * net.layout.n_weights < optimizer.PACE_MIN_FLOPS
+    assert 6 * 400 * net.layout.n_weights < _runs.PACE_MIN_FLOPS
     seen = []
-    choose = optimizer._pace.choose
-    monkeypatch.setattr(optimizer._pace, "choose", lambda *a, **k: seen.append(choose(*a, **k)) or seen[-1])
+    choose = _pace.choose
+    monkeypatch.setattr(_pace, "choose", lambda *a, **k: seen.append(choose(*a, **k)) or seen[-1])
     opt.run(net, (X, Y), 2)
     (pace,) = opt._pace.values()
     assert 1 not in pace and 2 not in pace and pace["runs"] == len(seen) > 1
