@@ -49,6 +49,15 @@ cdef extern from "_kernels.h" nogil:
     void cbp_prefetch(const void* p, Py_ssize_t nbytes)
     void cbp_sigmoid_d(const double* z, double* a, Py_ssize_t n)
     void cbp_sigmoid_f(const float* z, float* a, Py_ssize_t n)
+    # δ ⊙ f'(z), f'(z) read off a = f(z) as _derivative reads it (BP2's product)
+    void cbp_times_sigmoid_prime_d(double* d, const double* a, Py_ssize_t n)
+    void cbp_times_sigmoid_prime_f(float* d, const float* a, Py_ssize_t n)
+    void cbp_times_tanh_prime_d(double* d, const double* a, Py_ssize_t n)
+    void cbp_times_tanh_prime_f(float* d, const float* a, Py_ssize_t n)
+    void cbp_times_relu_prime_d(double* d, const double* a, Py_ssize_t n)
+    void cbp_times_relu_prime_f(float* d, const float* a, Py_ssize_t n)
+    void cbp_times_exp_prime_d(double* d, const double* a, Py_ssize_t n)
+    void cbp_times_exp_prime_f(float* d, const float* a, Py_ssize_t n)
     # Register-blocked products (see _kernels.h); d = float64, f = float32.
     void cbp_forward_d(const double** A_rows, const double* W__oi, const double* b__o,
                        double* Z__mo, Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t ldz,
@@ -190,6 +199,36 @@ cdef inline floating _derivative(int act, floating a) noexcept nogil:
     if act == EXP:
         return a
     return 1
+
+
+cdef inline void _times_derivative(floating* D, const floating* A, Py_ssize_t n,
+                                   int act) noexcept nogil:
+    # D ⊙= f'(z) over n elements, f'(z) read off A = f(z): _derivative's
+    # values, vectorised in _kernels.h (BP2's Hadamard product).
+    cdef Py_ssize_t p
+    if act == SIGMOID:
+        if floating is double:
+            cbp_times_sigmoid_prime_d(D, A, n)
+        else:
+            cbp_times_sigmoid_prime_f(D, A, n)
+    elif act == TANH:
+        if floating is double:
+            cbp_times_tanh_prime_d(D, A, n)
+        else:
+            cbp_times_tanh_prime_f(D, A, n)
+    elif act == RELU:
+        if floating is double:
+            cbp_times_relu_prime_d(D, A, n)
+        else:
+            cbp_times_relu_prime_f(D, A, n)
+    elif act == EXP:
+        if floating is double:
+            cbp_times_exp_prime_d(D, A, n)
+        else:
+            cbp_times_exp_prime_f(D, A, n)
+    elif act != LINEAR:
+        for p in range(n):
+            D[p] *= _derivative(act, A[p])
 
 
 include "_equations.pxi"

@@ -146,14 +146,11 @@ cdef void backpropagate_error(const floating* D__mo, const floating* W__oi, cons
 
     ``pack`` is PACK elements of scratch.
     """
-    cdef Py_ssize_t p
     if floating is double:
         cbp_backward_d(D__mo, W__oi, D__mi, M, O, I, 0, I, pack)
     else:
         cbp_backward_f(D__mo, W__oi, D__mi, M, O, I, 0, I, pack)
-    if act != LINEAR:
-        for p in range(M * I):
-            D__mi[p] *= _derivative(act, A__mi[p])
+    _times_derivative(D__mi, A__mi, M * I, act)
 
 
 cdef void gradient_step(const floating* D__mo, const floating** A_rows, floating* W__oi, floating* b__o,

@@ -438,6 +438,49 @@ static void cbp_sigmoid_##SUF(const T *z, T *a, ptrdiff_t n) {                  
 CBP_DEFINE_SIGMOID(double, cbp_vd, cbp_vld, 4, d)
 CBP_DEFINE_SIGMOID(float, cbp_vf, cbp_vif, 8, f)
 
+/*
+ * BP2's Hadamard product in place, δ ← δ ⊙ f'(z), with f'(z) read off a = f(z)
+ * as _derivative (_core.pyx) reads it, to the bit: C evaluates the Cython
+ * there as σ' = a · (1.0 − a) and tanh' = 1.0 − a · a in double (for float
+ * data a · a is rounded to float first), the result rounded to T; ReLU' is
+ * [a > 0], exp' is a.  The scalar loop there was compiled for SSE2 and went
+ * through double one element at a time; these loops vectorise in the
+ * clones.  tanh's product is rounded before the subtraction, as the default
+ * build (no FMA) rounds it: GCC fused the two into one FMA otherwise, even
+ * through __builtin_assoc_barrier, and the weights changed in the last bits.
+ */
+#if defined(__clang__)
+#define CBP_NO_FMA
+#define CBP_NO_FMA_HERE _Pragma("clang fp contract(off)")
+#else
+#define CBP_NO_FMA __attribute__((optimize("fp-contract=off")))
+#define CBP_NO_FMA_HERE
+#endif
+#define CBP_DEFINE_FPRIME(T, SUF)                                                             \
+CBP_CLONES                                                                                    \
+static void cbp_times_sigmoid_prime_##SUF(T *d, const T *a, ptrdiff_t n) {                    \
+    for (ptrdiff_t k = 0; k < n; k++) d[k] *= (T)((double)a[k] * (1.0 - (double)a[k]));      \
+}                                                                                             \
+CBP_CLONES CBP_NO_FMA                                                                         \
+static void cbp_times_tanh_prime_##SUF(T *d, const T *a, ptrdiff_t n) {                       \
+    CBP_NO_FMA_HERE                                                                           \
+    for (ptrdiff_t k = 0; k < n; k++) {                                                       \
+        T sq = a[k] * a[k];                                                                   \
+        d[k] *= (T)(1.0 - (double)sq);                                                        \
+    }                                                                                         \
+}                                                                                             \
+CBP_CLONES                                                                                    \
+static void cbp_times_relu_prime_##SUF(T *d, const T *a, ptrdiff_t n) {                       \
+    for (ptrdiff_t k = 0; k < n; k++) d[k] *= a[k] > 0 ? (T)1 : (T)0;                         \
+}                                                                                             \
+CBP_CLONES                                                                                    \
+static void cbp_times_exp_prime_##SUF(T *d, const T *a, ptrdiff_t n) {                        \
+    for (ptrdiff_t k = 0; k < n; k++) d[k] *= a[k];                                           \
+}
+
+CBP_DEFINE_FPRIME(double, d)
+CBP_DEFINE_FPRIME(float, f)
+
 
 /*
  * The forward product for the 64-byte build, as outer products: a panel of

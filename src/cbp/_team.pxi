@@ -34,7 +34,7 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
     # _backprop_batch run by each thread of the team on its shares; work is
     # shared (laid out as there), rows (M pointers) and pack are the
     # thread's own.  Σ C_x is returned by thread 0 (0 by the others).
-    cdef Py_ssize_t l, m, p, lo, hi, n_in, n_out, L = lay.L
+    cdef Py_ssize_t l, m, lo, hi, n_in, n_out, L = lay.L
     cdef floating* A[64]
     cdef floating* Z
     cdef floating* D
@@ -83,10 +83,9 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
                     cbp_backward_d(D, P + lay.woff[l], D_below, M, n_out, n_in, lo, hi, pack)
                 else:
                     cbp_backward_f(D, P + lay.woff[l], D_below, M, n_out, n_in, lo, hi, pack)
-                if lay.hidden != LINEAR:
-                    for m in range(M):
-                        for p in range(m * n_in + lo, m * n_in + hi):
-                            D_below[p] *= _derivative(lay.hidden, A[l][p])
+                for m in range(M):
+                    _times_derivative(D_below + m * n_in + lo, A[l] + m * n_in + lo, hi - lo,
+                                      lay.hidden)
             _row_pointers(A[l], M, n_in, rows)
             cbp_team_wait(bar)
         _share(n_out, UNIT_ROWS, tid, nt, &lo, &hi)

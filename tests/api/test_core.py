@@ -81,3 +81,35 @@ def test_pace_is_kept_across_optimizers():
     finally:
         _core.team_min_flops(_core_bar)
 
+
+
+# BP2's Hadamard product δ ⊙ f'(z), f'(z) read off a = f(z), is a vectorised
+# kernel; its values must be what the scalar _derivative gives, to the bit:
+# in double for float data, and tanh's a·a rounded before 1 − a·a (an FMA
+# there changed the weights' last bits).  With W the identity, BP2's product
+# is δ exactly, so the result is δ ⊙ f'(a) alone.
+_FPRIME = {
+    "sigmoid": lambda a: (a.astype(np.float64) * (1.0 - a.astype(np.float64))).astype(a.dtype),
+    "tanh": lambda a: (1.0 - (a * a).astype(np.float64)).astype(a.dtype),
+    "relu": lambda a: (a > 0).astype(a.dtype),
+    "linear": lambda a: np.ones_like(a),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("act", sorted(_FPRIME))
+@pytest.mark.parametrize("width", [1, 7, 37, 64])
+def test_bp2_hadamard_product_matches_the_scalar_derivative_to_the_bit(act, dtype, width):
+    rng = np.random.default_rng(width)
+    M = 5
+    D = rng.standard_normal((M, width)).astype(dtype)
+    lo = -1.0 if act in ("tanh", "relu", "linear") else 0.0
+    A = rng.uniform(lo, 1.0, (M, width)).astype(dtype)
+    A[0, :width // 2] = 0                      # ReLU's kink; σ' and tanh' at their ends
+    out = np.empty_like(D)
+    _core.py_backpropagate_error(D, np.eye(width, dtype=dtype), A, out,
+                                 _core.ACTIVATION_CODES[act])
+    expected = D * _FPRIME[act](A)
+    assert out.dtype == dtype
+    assert np.array_equal(out.view(np.uint8), expected.view(np.uint8)), \
+        f"{act} {np.dtype(dtype).name}: {np.max(np.abs(out - expected))}"
