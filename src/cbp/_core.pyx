@@ -242,7 +242,7 @@ def workspace_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, num_threads=1):
     ``num_threads`` > 1: room for the team train_epoch may form when that
     many are asked for (at most :func:`usable_threads`).
     """
-    return _workspace_size(sizes, M) + (_usable(num_threads) - 1) * _team_area(M)
+    return _workspace_size(sizes, M) + _team_extra(sizes, M, _usable(num_threads))
 
 
 def team_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, requested):
@@ -392,8 +392,8 @@ def train_epoch(floating[::1] P, floating[::1] V,
         return _train_fused(&lay, P, X, Y, order, mini_batch_size, first, last, eta, decay, work,
                             scratch, &step_rule)
     if nt > 1:
-        if work.shape[0] < _workspace_size(sizes, mini_batch_size) + (nt - 1) * _team_area(
-                mini_batch_size):
+        if work.shape[0] < _workspace_size(sizes, mini_batch_size) + _team_extra(
+                sizes, mini_batch_size, nt):
             raise ValueError("workspace too small for the threads")
         return _epoch_team(&lay, &P[0], &V[0], X, Y, order, mini_batch_size, first, last,
                            <floating>eta, decay, <floating>mu, &work[0], scratch,

@@ -11,6 +11,19 @@
 # No element is summed by more than one thread and a share is cut into the
 # same tiles as the whole, so the weights are bit-identical for every team
 # size.  The O(M·n_out) output layer (cost, BP1) is thread 0's.
+#
+# Barriers per mini-batch: one after each layer's forward (none after the
+# last when its units make one share, which is thread 0's, as an output
+# layer of 10 does), one after the output layer, one after each BP2, and one
+# at the end: 2L + 1, or 2L, for L layers, where every step had its own
+# before (3L + 1; 10 for [784, 256, 256, 10]).  A step needs none: the next
+# BP2 reads other weights and writes a third δ buffer, not the δ a slower
+# thread may still be stepping with; the barrier after that BP2 then also
+# keeps the step after it behind every thread's step before (the first
+# layer's step, which has no BP2 before it, puts its α δᵀ in a free δ
+# buffer instead of the shared scratch the step above uses).  Each thread
+# finds its mini-batch's rows itself, so no barrier waits for thread 0 to
+# gather them (but for per-example weights, whose sum thread 0 shares).
 # ---------------------------------------------------------------------------
 
 cdef enum:
@@ -20,8 +33,13 @@ cdef enum:
 
 cdef inline void _share(Py_ssize_t n, Py_ssize_t unit, int tid, int nt,
                         Py_ssize_t* lo, Py_ssize_t* hi) noexcept nogil:
-    # Thread tid's part [lo, hi) of 0..n, cut at multiples of unit.
+    # Thread tid's part [lo, hi) of 0..n, cut at multiples of unit.  One
+    # unit is thread 0's: it then reads what it computed without a barrier.
     cdef Py_ssize_t units = (n + unit - 1) // unit
+    if units == 1:
+        lo[0] = 0 if tid == 0 else n
+        hi[0] = n
+        return
     lo[0] = min(n, (units * tid // nt) * unit)
     hi[0] = min(n, (units * (tid + 1) // nt) * unit)
 
@@ -30,22 +48,25 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
                            floating* work, Py_ssize_t M, const floating* Y__mo,
                            floating alpha, floating beta, floating beta_b, int tid, int nt,
                            const floating** rows, floating* pack,
-                           cbp_team_barrier* bar, const floating* w__m) noexcept nogil:
-    # _backprop_batch run by each thread of the team on its shares; work is
-    # shared (laid out as there), rows (M pointers) and pack are the
-    # thread's own.  Σ C_x is returned by thread 0 (0 by the others).
+                           cbp_team_barrier* bar, const floating* w__m,
+                           floating* D3) noexcept nogil:
+    # _backprop_batch run by each thread of the team on its shares; work and
+    # D3 (a third δ buffer) are shared, work laid out as there; rows0 and
+    # rows (M pointers each) and pack are the thread's own.  Σ C_x is
+    # returned by thread 0 (0 by the others).
     cdef Py_ssize_t l, m, lo, hi, n_in, n_out, L = lay.L
     cdef floating* A[64]
     cdef floating* Z
+    cdef floating* delta[3]       # δ of layer k's outputs in delta[k % 3]
     cdef floating* D
     cdef floating* D_below
     cdef floating* Dt
     cdef floating* out
-    cdef floating* tmp
     cdef const floating** A_in = rows0
     cdef double cost_sum = 0
     cdef Py_ssize_t O = lay.sizes[L]
-    Dt = _carve(lay, work, M, A, &Z, &D, &D_below)
+    Dt = _carve(lay, work, M, A, &Z, &delta[0], &delta[1])
+    delta[2] = D3
 
     # feedforward: each thread its share of each layer's units
     for l in range(L):
@@ -66,17 +87,22 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
         if l < L - 1:
             _row_pointers(A[l + 1], M, n_out, rows)
             A_in = rows
-        cbp_team_wait(bar)
+        if l < L - 1 or O > UNIT_ROWS:
+            cbp_team_wait(bar)
     if tid == 0:
         activate(Z, A[L], M, O, lay.output)
-        cost_sum = _output_layer(lay, Z, A[L], Y__mo, D, w__m, M)
+        cost_sum = _output_layer(lay, Z, A[L], Y__mo, delta[(L - 1) % 3], w__m, M)
     cbp_team_wait(bar)
 
     for l in range(L - 1, -1, -1):
         n_in = lay.sizes[l]
         n_out = lay.sizes[l + 1]
+        D = delta[l % 3]
         if l > 0:
-            # BP2 with the old W^l: every thread is done with it before any step
+            # BP2 with the old W^l: every thread is done with it before any
+            # step of W^l; and, before the next BP2 writes delta[(l-2) % 3],
+            # done with the step of layer l+1, which read that buffer
+            D_below = delta[(l - 1) % 3]
             _share(n_in, UNIT_COLS, tid, nt, &lo, &hi)
             if hi > lo:
                 if floating is double:
@@ -90,14 +116,15 @@ cdef double _backprop_team(const Layout* lay, floating* P, floating* T, const fl
             cbp_team_wait(bar)
         _share(n_out, UNIT_ROWS, tid, nt, &lo, &hi)
         if hi > lo:
+            # α δᵀ's scratch: the first layer's step follows the second's with
+            # no barrier between (no BP2 below it), so it takes delta[2],
+            # which no thread reads by then, not the rows of Dt a slower
+            # thread may still be using for the layer above.
             gradient_step(D + lo, rows0 if l == 0 else rows, T + lay.woff[l] + lo * n_in,
                           T + lay.boff[l] + lo, M, hi - lo, n_in, alpha, beta, beta_b,
-                          Dt + lo * M, pack, n_out)
-        # δ^l is overwritten by the next BP2: every thread is done with it first
-        cbp_team_wait(bar)
-        tmp = D
-        D = D_below
-        D_below = tmp
+                          (delta[2] if l == 0 else Dt) + lo * M, pack, n_out)
+    # The next mini-batch's forward writes the activations these steps read.
+    cbp_team_wait(bar)
     return cost_sum
 
 
@@ -105,19 +132,20 @@ cdef double _train_team(const Layout* lay, floating* P, floating* V, const float
                         floating* work, Py_ssize_t M, const floating* Y__mo, floating eta,
                         floating decay, floating mu, int tid, int nt, const floating** rows,
                         floating* pack, cbp_team_barrier* bar, double mass,
-                        const floating* w__m) noexcept nogil:
+                        const floating* w__m, floating* D3) noexcept nogil:
     # _train_batch by the team.
     cdef double cost_sum
     cdef Py_ssize_t lo, hi
     if mu == 0:
         return _backprop_team(lay, P, P, rows0, work, M, Y__mo, <floating>(-eta / mass),
-                              1 - eta * decay, 1, tid, nt, rows, pack, bar, w__m)
+                              1 - eta * decay, 1, tid, nt, rows, pack, bar, w__m, D3)
     cost_sum = _backprop_team(lay, P, V, rows0, work, M, Y__mo, <floating>(-eta / mass), mu, mu,
-                              tid, nt, rows, pack, bar, w__m)
+                              tid, nt, rows, pack, bar, w__m, D3)
     _share(lay.n_params, 64, tid, nt, &lo, &hi)
     if hi > lo:
         momentum_step(P + lo, V + lo, max(0, min(lay.n_weights, hi) - lo), hi - lo, eta * decay)
-    # (the next mini-batch's first barrier keeps its forward pass behind this)
+    # The next forward reads weights from other threads' shares of this step.
+    cbp_team_wait(bar)
     return cost_sum
 
 
@@ -140,8 +168,26 @@ cdef extern from *:
 
 
 cdef Py_ssize_t _team_area(Py_ssize_t M) noexcept nogil:
-    # A thread's own scratch: M row pointers and the kernels' packing buffer.
-    return 2 * M + PACK
+    # A thread's own scratch: pointers to its activations' rows and to its
+    # mini-batch's inputs (M each, 2M slots each for either dtype), and the
+    # kernels' packing buffer.
+    return 4 * M + PACK
+
+
+cdef Py_ssize_t _team_delta(Py_ssize_t M, Py_ssize_t widest) noexcept nogil:
+    # The team's third δ buffer (shared), an even count: the areas after it
+    # hold pointers.
+    return (M * widest + 1) // 2 * 2
+
+
+cdef Py_ssize_t _team_extra(const Py_ssize_t[::1] sizes, Py_ssize_t M, int nt) noexcept:
+    # What a team of nt threads needs beyond the one-thread workspace.
+    cdef Py_ssize_t l, widest = 0
+    if nt <= 1:
+        return 0
+    for l in range(1, sizes.shape[0]):
+        widest = max(widest, sizes[l])
+    return _team_delta(M, widest) + (nt - 1) * _team_area(M)
 
 
 cdef int _team_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, int requested) noexcept:
@@ -211,7 +257,10 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
     cdef int tid, team
     cdef double c, l2 = rule.l2
     cdef const floating** rows
+    cdef const floating** own0
     cdef floating* pack
+    cdef floating* D3 = extra
+    cdef floating* areas = extra + _team_delta(mini_batch_size, lay.max_width)
     cdef const floating* Xp = &X[0, 0] if X.shape[0] > 0 else NULL
     cdef const floating* Yp = &Y[0, 0] if Y.shape[0] > 0 else NULL
     cdef const Py_ssize_t* orderp = &order[0] if n > 0 else NULL
@@ -226,7 +275,7 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
     k = start = M = r = 0
     c = 0
     mass = 0
-    rows = NULL
+    rows = own0 = NULL
     pack = NULL
     with nogil, parallel(num_threads=nt):
         tid = threadid()
@@ -244,18 +293,22 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
         else:
             if tid == 0:
                 rows = <const floating**>work
+                own0 = rows0
                 pack = work + scratch - PACK
             else:
-                rows = <const floating**>(extra + (tid - 1) * area)
-                pack = extra + (tid - 1) * area + 2 * mini_batch_size
+                rows = <const floating**>(areas + (tid - 1) * area)
+                own0 = <const floating**>(areas + (tid - 1) * area + 2 * mini_batch_size)
+                pack = areas + (tid - 1) * area + 4 * mini_batch_size
             for k in range(first, last):
                 start = k * mini_batch_size
                 M = mini_batch_size if start + mini_batch_size <= n else n - start
+                for r in range(M):
+                    own0[r] = &X[order[start + r], 0]
                 if tid == 0:
                     for r in range(M):
-                        rows0[r] = &X[order[start + r], 0]
                         memcpy(Yb + r * O, &Y[order[start + r], 0], O * sizeof(floating))
-                    shared_mass[0] = _batch_mass(sw, orderp + start, M, wb)
+                    if sw != NULL:
+                        shared_mass[0] = _batch_mass(sw, orderp + start, M, wb)
                 # Every thread reads all of the next mini-batch's rows (its
                 # forward packs them, its step reads them), so each brings
                 # them into its own core's cache: prefetched by thread 0
@@ -263,8 +316,12 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
                 # from memory, 3x slower (perf, [784,256,256,10] m=64).
                 for r in range(start + M, min(start + M + mini_batch_size, n)):
                     cbp_prefetch(&X[order[r], 0], I * sizeof(floating))
-                cbp_team_wait(barp)
-                mass = shared_mass[0]
+                if sw == NULL:
+                    mass = M
+                else:
+                    # the sum of the examples' weights, which thread 0 gathered
+                    cbp_team_wait(barp)
+                    mass = shared_mass[0]
                 if mass == 0:
                     # No step; every thread has read the mass before thread 0
                     # gathers the next mini-batch.
@@ -273,9 +330,9 @@ cdef (Py_ssize_t, Py_ssize_t, double) _epoch_team(
                     if tid == 0 and w2 != NULL:
                         # The others only read W until a barrier thread 0 is behind.
                         w2[0] += (M / mass) * sum_of_squares(P, lay.n_weights)
-                    c = _train_team(lay, P, V, rows0, work, M, Yb, eta,
+                    c = _train_team(lay, P, V, own0, work, M, Yb, eta,
                                     <floating>(decay + l2 / mass), mu, tid, team, rows, pack,
-                                    barp, mass, NULL if sw == NULL else wb)
+                                    barp, mass, NULL if sw == NULL else wb, D3)
                     if tid == 0:
                         total[0] += c if sw == NULL else (M / mass) * c
                         counts[0] += 1
