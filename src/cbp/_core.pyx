@@ -29,7 +29,8 @@ and a run of them), ``_team.pxi`` (a team of threads on one network, and how
 many threads run), ``_fused.pxi`` (the fused sweep for narrow first layers),
 ``_conv.pxi`` and ``_team3.pxi`` (cbp.network3's layers and team).  This file
 keeps the scalar helpers, the entry points that check and allocate before a
-kernel runs, and the ``py_`` wrappers the tests call.
+kernel runs, and Python's shuffle; ``_wrappers.pxi`` the ``py_`` wrappers the
+tests call and the FMA probe.
 """
 
 from cython cimport floating
@@ -199,36 +200,6 @@ cdef inline floating _derivative(int act, floating a) noexcept nogil:
     if act == EXP:
         return a
     return 1
-
-
-cdef inline void _times_derivative(floating* D, const floating* A, Py_ssize_t n,
-                                   int act) noexcept nogil:
-    # D ⊙= f'(z) over n elements, f'(z) read off A = f(z): _derivative's
-    # values, vectorised in _kernels.h (BP2's Hadamard product).
-    cdef Py_ssize_t p
-    if act == SIGMOID:
-        if floating is double:
-            cbp_times_sigmoid_prime_d(D, A, n)
-        else:
-            cbp_times_sigmoid_prime_f(D, A, n)
-    elif act == TANH:
-        if floating is double:
-            cbp_times_tanh_prime_d(D, A, n)
-        else:
-            cbp_times_tanh_prime_f(D, A, n)
-    elif act == RELU:
-        if floating is double:
-            cbp_times_relu_prime_d(D, A, n)
-        else:
-            cbp_times_relu_prime_f(D, A, n)
-    elif act == EXP:
-        if floating is double:
-            cbp_times_exp_prime_d(D, A, n)
-        else:
-            cbp_times_exp_prime_f(D, A, n)
-    elif act != LINEAR:
-        for p in range(n):
-            D[p] *= _derivative(act, A[p])
 
 
 include "_equations.pxi"
@@ -522,89 +493,7 @@ def scan(const floating[::1] x):
     return bool(ok), lo_d, hi_d
 
 
-# ---------------------------------------------------------------------------
-# py_ wrappers: each kernel callable from Python on small arrays, for tests,
-# the teaching trace and the microbenchmarks.  No checks beyond shapes.
-# ---------------------------------------------------------------------------
-
-def py_feedforward_layer(const floating[:, ::1] A__mi, const floating[:, ::1] W__oi,
-                         const floating[::1] b__o, floating[:, ::1] Z__mo):
-    """Z = A Wᵀ + b (z^l = W^l a^{l-1} + b^l per row)."""
-    assert A__mi.shape[1] == W__oi.shape[1] and Z__mo.shape[0] == A__mi.shape[0]
-    assert Z__mo.shape[1] == W__oi.shape[0] and b__o.shape[0] == W__oi.shape[0]
-    cdef Py_ssize_t[::1] rows = np.empty(A__mi.shape[0], dtype=np.intp)
-    cdef floating[::1] pack = np.empty(PACK, dtype=np.float64 if floating is double else np.float32)
-    with nogil:
-        _row_pointers(&A__mi[0, 0], A__mi.shape[0], A__mi.shape[1], <const floating**>&rows[0])
-        feedforward_layer(<const floating**>&rows[0], &W__oi[0, 0], &b__o[0], &Z__mo[0, 0],
-                          A__mi.shape[0], W__oi.shape[0], W__oi.shape[1], &pack[0])
-
-
-def py_activate(const floating[:, ::1] Z__mo, floating[:, ::1] A__mo, int act):
-    """A = f(Z)."""
-    assert Z__mo.shape[0] == A__mo.shape[0] and Z__mo.shape[1] == A__mo.shape[1]
-    with nogil:
-        activate(&Z__mo[0, 0], &A__mo[0, 0], Z__mo.shape[0], Z__mo.shape[1], act)
-
-
-def py_output_error(const floating[:, ::1] A__mo, const floating[:, ::1] Y__mo,
-                    floating[:, ::1] D__mo, int act, int cost):
-    """BP1."""
-    assert A__mo.shape[0] == Y__mo.shape[0] == D__mo.shape[0]
-    assert A__mo.shape[1] == Y__mo.shape[1] == D__mo.shape[1]
-    with nogil:
-        output_error(&A__mo[0, 0], &Y__mo[0, 0], &D__mo[0, 0], A__mo.shape[0], A__mo.shape[1],
-                     act, cost)
-
-
-def py_backpropagate_error(const floating[:, ::1] D__mo, const floating[:, ::1] W__oi,
-                           const floating[:, ::1] A__mi, floating[:, ::1] D__mi, int act):
-    """BP2."""
-    assert D__mo.shape[1] == W__oi.shape[0] and A__mi.shape[1] == W__oi.shape[1]
-    assert D__mi.shape[0] == A__mi.shape[0] == D__mo.shape[0] and D__mi.shape[1] == A__mi.shape[1]
-    cdef floating[::1] pack = np.empty(PACK, dtype=np.float64 if floating is double else np.float32)
-    with nogil:
-        backpropagate_error(&D__mo[0, 0], &W__oi[0, 0], &A__mi[0, 0], &D__mi[0, 0],
-                            D__mo.shape[0], W__oi.shape[0], W__oi.shape[1], act, &pack[0])
-
-
-def py_gradient_step(const floating[:, ::1] D__mo, const floating[:, ::1] A__mi,
-                     floating[:, ::1] W__oi, floating[::1] b__o, double alpha, double beta):
-    """BP3/BP4 folded into W <- βW + α Σ δ aᵀ, b <- b + α Σ δ."""
-    assert D__mo.shape[0] == A__mi.shape[0] and D__mo.shape[1] == W__oi.shape[0]
-    assert A__mi.shape[1] == W__oi.shape[1] and b__o.shape[0] == W__oi.shape[0]
-    dtype = np.float64 if floating is double else np.float32
-    cdef floating[::1] Dt__om = np.empty(D__mo.shape[0] * D__mo.shape[1], dtype=dtype)
-    cdef floating[::1] pack = np.empty(PACK, dtype=dtype)
-    cdef Py_ssize_t[::1] rows = np.empty(A__mi.shape[0], dtype=np.intp)
-    with nogil:
-        _row_pointers(&A__mi[0, 0], A__mi.shape[0], A__mi.shape[1], <const floating**>&rows[0])
-        gradient_step(&D__mo[0, 0], <const floating**>&rows[0], &W__oi[0, 0], &b__o[0],
-                      D__mo.shape[0], W__oi.shape[0], W__oi.shape[1],
-                      <floating>alpha, <floating>beta, 1, &Dt__om[0], &pack[0], D__mo.shape[1])
-
-
-def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
-    """Run n steps of independent vector FMA chains; return (flops, checksum).
-
-    12 chains of 32-byte vectors (they fit AVX2's 16 registers) or 16 of
-    64-byte ones.
-
-    ``single`` picks float32; ``vector_bytes`` 32 (the kernels' vectors) or
-    64 (one AVX-512 register).  Time the call to get the FMA peak of a core.
-    """
-    cdef double r
-    with nogil:
-        if vector_bytes == 64:
-            r = cbp_fma_peak_f64(n, 1e-7) if single else cbp_fma_peak_d64(n, 1e-12)
-        else:
-            r = cbp_fma_peak_f(n, 1e-7) if single else cbp_fma_peak_d(n, 1e-12)
-    return 2 * (16 if vector_bytes == 64 else 12) * n * (vector_bytes // (4 if single else 8)), r
-
-
-def kernel_variant():
-    """Which compiled variant of the kernels runs on this CPU (chosen at load time)."""
-    return cbp_kernel_variant().decode()
+include "_wrappers.pxi"
 
 
 # -- Python's random.shuffle, faithfully --------------------------------------

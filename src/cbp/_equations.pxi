@@ -1,6 +1,36 @@
 # The kernels, one per equation of the lecture notes (BP1-BP4, the step),
 # and the step rules; included by _core.pyx.
 
+cdef inline void _times_derivative(floating* D, const floating* A, Py_ssize_t n,
+                                   int act) noexcept nogil:
+    # D ⊙= f'(z) over n elements, f'(z) read off A = f(z): _derivative's
+    # values, vectorised in _kernels.h (BP2's Hadamard product).
+    cdef Py_ssize_t p
+    if act == SIGMOID:
+        if floating is double:
+            cbp_times_sigmoid_prime_d(D, A, n)
+        else:
+            cbp_times_sigmoid_prime_f(D, A, n)
+    elif act == TANH:
+        if floating is double:
+            cbp_times_tanh_prime_d(D, A, n)
+        else:
+            cbp_times_tanh_prime_f(D, A, n)
+    elif act == RELU:
+        if floating is double:
+            cbp_times_relu_prime_d(D, A, n)
+        else:
+            cbp_times_relu_prime_f(D, A, n)
+    elif act == EXP:
+        if floating is double:
+            cbp_times_exp_prime_d(D, A, n)
+        else:
+            cbp_times_exp_prime_f(D, A, n)
+    elif act != LINEAR:
+        for p in range(n):
+            D[p] *= _derivative(act, A[p])
+
+
 # ---------------------------------------------------------------------------
 # Kernels: one per equation
 # ---------------------------------------------------------------------------
