@@ -47,11 +47,18 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def load_original(name):
-    """Import the book's ``name``.py from ../shared/nielsen (the oracle for the drop-ins)."""
+def load_original(name, module_name=None):
+    """Import the book's ``name``.py from ../shared/nielsen (the oracle for the drop-ins).
+
+    Each call makes a fresh copy, registered in ``sys.modules`` under
+    ``module_name`` (default ``nielsen_<name>``), where network2.load looks its
+    cost classes up: a test that changes its copy loads it under a name of its
+    own, so that another file's copy keeps finding its own classes whatever
+    the order the files run in.
+    """
     path = NIELSEN / f"{name}.py"
     require_shared(path)
-    spec = importlib.util.spec_from_file_location(f"nielsen_{name}", path)
+    spec = importlib.util.spec_from_file_location(module_name or f"nielsen_{name}", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module     # network2.load looks its cost up there
     with warnings.catch_warnings():

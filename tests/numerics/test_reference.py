@@ -342,7 +342,7 @@ def test_total_cost_with_l2():
 def test_agrees_with_the_books_network2(cost_class, cost):
     # network2.py (../shared/nielsen) on the same weights: backprop, the L2
     # update (1 − ηλ/n) w − (η/m) Σ∇w, and total_cost with its L2 term.
-    network2 = load_original("network2")
+    network2 = load_original("network2", "nielsen_network2_for_test_reference")
     np.random.seed(3)
     book = network2.Network([4, 5, 3], cost=getattr(network2, cost_class))
     rng = np.random.default_rng(3)
@@ -365,7 +365,7 @@ def test_agrees_with_the_books_network2(cost_class, cost):
 def test_agrees_with_the_books_network_with_its_functions_replaced():
     # network.py with its module's sigmoid and sigmoid_prime replaced (an
     # exercise): the reference called with the same callables gives its backprop.
-    network = load_original("network")
+    network = load_original("network", "nielsen_network_for_test_reference")
     np.random.seed(4)
     book = network.Network([3, 4, 2])
     network.sigmoid = np.tanh
