@@ -270,8 +270,10 @@ cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floatin
             memcpy(Yb + r * O, Y + order[start + r] * O, O * sizeof(floating))
         if xs != NULL and not _rows_finite(rows0, M, I, xs):
             return 0
-        for r in range(start + M, min(start + M + mini_batch_size, n)):
-            cbp_prefetch(X + order[r] * I, I * sizeof(floating))
+        # The next mini-batch's rows: the step issues their prefetches a few
+        # lines at a time between its tiles (see _kernels.h).
+        cbp_prefetch_plan(X, order + start + M, min(mini_batch_size, n - start - M),
+                          I * sizeof(floating))
         mass = _batch_mass(sw, order + start, M, wb)
         if mass != 0:
             if w2 != NULL:
@@ -284,6 +286,7 @@ cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floatin
                                                      mu, rule, mass, wb)
             counts[0] += 1
         counts[1] += M
+        cbp_prefetch_rest()
         if (k - first + 1) % 16 == 0:
             # Ctrl-C lands here, between mini-batches, so the network
             # it leaves behind is consistent.

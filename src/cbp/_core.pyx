@@ -48,6 +48,9 @@ import numpy as np
 
 cdef extern from "_kernels.h" nogil:
     void cbp_prefetch(const void* p, Py_ssize_t nbytes)
+    void cbp_prefetch_plan(const void* base, const Py_ssize_t* idx, Py_ssize_t n,
+                           Py_ssize_t row_bytes)
+    void cbp_prefetch_rest()
     void cbp_sigmoid_d(const double* z, double* a, Py_ssize_t n)
     void cbp_sigmoid_f(const float* z, float* a, Py_ssize_t n)
     # δ ⊙ f'(z), f'(z) read off a = f(z) as _derivative reads it (BP2's product)
