@@ -51,6 +51,7 @@ cdef extern from "_kernels.h" nogil:
     void cbp_prefetch_plan(const void* base, const Py_ssize_t* idx, Py_ssize_t n,
                            Py_ssize_t row_bytes)
     void cbp_prefetch_rest()
+    Py_ssize_t cbp_prefetch_pending()
     void cbp_sigmoid_d(const double* z, double* a, Py_ssize_t n)
     void cbp_sigmoid_f(const float* z, float* a, Py_ssize_t n)
     # δ ⊙ f'(z), f'(z) read off a = f(z) as _derivative reads it (BP2's product)
@@ -205,6 +206,15 @@ cdef inline floating _derivative(int act, floating a) noexcept nogil:
     return 1
 
 
+cdef Py_ssize_t _widest(const Py_ssize_t[::1] sizes) noexcept:
+    # The widest layer after the input (Layout.max_width): the size of δ's rows.
+    cdef Py_ssize_t l, widest = 0
+    for l in range(1, sizes.shape[0]):
+        if sizes[l] > widest:
+            widest = sizes[l]
+    return widest
+
+
 include "_equations.pxi"
 include "_batch.pxi"
 include "_team.pxi"
@@ -229,12 +239,10 @@ cdef Py_ssize_t _scratch_size(const Py_ssize_t[::1] sizes, Py_ssize_t M) noexcep
     # either dtype), a^1 .. a^L, z^L, three δ-sized buffers (δ^l, δ^{l-1},
     # α δᵀ) and the kernels' packing scratch; an even count keeps whatever
     # follows aligned for pointers.
-    cdef Py_ssize_t l, total = 2 * M, widest = 0
+    cdef Py_ssize_t l, total = 2 * M
     for l in range(1, sizes.shape[0]):
         total += M * sizes[l]
-        if sizes[l] > widest:
-            widest = sizes[l]
-    total += M * sizes[sizes.shape[0] - 1] + 3 * M * widest + PACK
+    total += M * sizes[sizes.shape[0] - 1] + 3 * M * _widest(sizes) + PACK
     return total + total % 2
 
 

@@ -115,8 +115,11 @@ static inline void cbp_prefetch_some(ptrdiff_t lines) {
 
 static inline void cbp_prefetch_rest(void) {
     cbp_prefetch_some(PTRDIFF_MAX);
-    cbp_pf.n = 0;
+    cbp_pf.n = cbp_pf.r = cbp_pf.k = 0;
 }
+
+/* rows planned and not yet all asked for, on the calling thread (tests) */
+static inline ptrdiff_t cbp_prefetch_pending(void) { return cbp_pf.n - cbp_pf.r; }
 
 /* The step's register tile: CBP_STEP_ROWS weight rows x CBP_STEP_VECS vectors
  * of columns, 12 accumulators (at most 4 rows; fewer rows at a layer's edge).

@@ -182,12 +182,9 @@ cdef Py_ssize_t _team_delta(Py_ssize_t M, Py_ssize_t widest) noexcept nogil:
 
 cdef Py_ssize_t _team_extra(const Py_ssize_t[::1] sizes, Py_ssize_t M, int nt) noexcept:
     # What a team of nt threads needs beyond the one-thread workspace.
-    cdef Py_ssize_t l, widest = 0
     if nt <= 1:
         return 0
-    for l in range(1, sizes.shape[0]):
-        widest = max(widest, sizes[l])
-    return _team_delta(M, widest) + (nt - 1) * _team_area(M)
+    return _team_delta(M, _widest(sizes)) + (nt - 1) * _team_area(M)
 
 
 cdef int _team_size(const Py_ssize_t[::1] sizes, Py_ssize_t M, int requested) noexcept:

@@ -81,6 +81,11 @@ def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
     return 2 * (16 if vector_bytes == 64 else 12) * n * (vector_bytes // (4 if single else 8)), r
 
 
+def py_prefetch_pending():
+    """Rows the calling thread's prefetch queue still plans to ask for (0 between calls)."""
+    return cbp_prefetch_pending()
+
+
 def kernel_variant():
     """Which compiled variant of the kernels runs on this CPU (chosen at load time)."""
     return cbp_kernel_variant().decode()

@@ -113,3 +113,22 @@ def test_bp2_hadamard_product_matches_the_scalar_derivative_to_the_bit(act, dtyp
     assert out.dtype == dtype
     assert np.array_equal(out.view(np.uint8), expected.view(np.uint8)), \
         f"{act} {np.dtype(dtype).name}: {np.max(np.abs(out - expected))}"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_no_prefetch_plan_outlives_its_mini_batch(dtype):
+    # The one-thread driver plans the next mini-batch's rows (pointers into
+    # the caller's X) and the step asks for a few lines between its tiles; a
+    # net this narrow has too few tiles to ask for them all, so only the
+    # driver's flush after each batch empties the plan, also when a
+    # non-finite row stops the run.
+    rng = np.random.default_rng(0)
+    X = rng.random((400, 784)).astype(dtype)
+    Y = rng.random((400, 2)).astype(dtype)
+    net = cbp.Network([784, 3, 2], dtype=dtype, seed=0)
+    net.SGD((X, Y), 1, 10, 0.5, verbose=False)
+    assert _core.py_prefetch_pending() == 0
+    X[200, 7] = np.nan      # in a later mini-batch than the first (seed 0): one is planned
+    with pytest.raises(ValueError, match="finite|NaN"):
+        net.SGD((X, Y), 1, 10, 0.5, verbose=False)
+    assert _core.py_prefetch_pending() == 0
