@@ -48,7 +48,15 @@ def client():
         yield client
     finally:
         client.close()
-        cluster.close()
+        try:
+            cluster.close(timeout=120)
+        except TimeoutError:
+            # The last test kills a worker; its nanny may still be bringing
+            # it back when the cluster closes, and the nanny's kill then ran
+            # out of time once in CI (07:37, debug build; the tests had
+            # passed).  The processes are this module's own children: what
+            # is left of them ends with the interpreter.
+            warnings.warn("dask's LocalCluster did not close within 120 s")
 
 
 @pytest.fixture(scope="module")
