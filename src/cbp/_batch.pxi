@@ -21,17 +21,13 @@ cdef struct Layout:
 cdef Layout _layout(const Py_ssize_t[::1] sizes, const Py_ssize_t[::1] woff,
                     const Py_ssize_t[::1] boff, int hidden, int output, int cost):
     cdef Layout lay
-    cdef Py_ssize_t l
     lay.L = sizes.shape[0] - 1
     lay.sizes = &sizes[0]
     lay.woff = &woff[0]
     lay.boff = &boff[0]
     lay.n_weights = boff[0]
     lay.n_params = boff[lay.L - 1] + sizes[lay.L]
-    lay.max_width = 0
-    for l in range(1, lay.L + 1):
-        if sizes[l] > lay.max_width:
-            lay.max_width = sizes[l]
+    lay.max_width = _widest(sizes)
     lay.hidden = hidden
     lay.output = output
     lay.cost = cost
