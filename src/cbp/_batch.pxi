@@ -253,23 +253,32 @@ cdef int _epoch_alone(const Layout* lay, floating* P, floating* V, const floatin
     cdef const floating** rows0 = <const floating**>(work + scratch)
     cdef floating* Yb = work + scratch + 2 * mini_batch_size
     cdef floating* wb = Yb + mini_batch_size * O
-    cdef Py_ssize_t k, start, M, r
+    cdef Py_ssize_t k, start, M, r, j, nxt
+    cdef const floating* y
     cdef int failed
     cdef double mass
     for k in range(first, last):
         start = k * mini_batch_size
         M = mini_batch_size if start + mini_batch_size <= n else n - start
         # The inputs are read where they lie (one pointer per example);
-        # the targets, a few numbers each, are gathered.
+        # the targets, a few numbers each, are gathered: by a loop, not a
+        # memcpy call per row (that call and its misses on Y took 1.8% of the
+        # headline's time in perf).
         for r in range(M):
             rows0[r] = X + order[start + r] * I
-            memcpy(Yb + r * O, Y + order[start + r] * O, O * sizeof(floating))
+            y = Y + order[start + r] * O
+            for j in range(O):
+                Yb[r * O + j] = y[j]
         if xs != NULL and not _rows_finite(rows0, M, I, xs):
             return 0
         # The next mini-batch's rows: the step issues their prefetches a few
-        # lines at a time between its tiles (see _kernels.h).
-        cbp_prefetch_plan(X, order + start + M, min(mini_batch_size, n - start - M),
-                          I * sizeof(floating))
+        # lines at a time between its tiles (see _kernels.h); its targets,
+        # one or two lines each, are asked for at once.
+        nxt = min(mini_batch_size, n - start - M)
+        cbp_prefetch_plan(X, order + start + M, nxt, I * sizeof(floating))
+        for r in range(start + M, start + M + nxt):
+            cbp_prefetch(Y + order[r] * O, 1)
+            cbp_prefetch(Y + order[r] * O + O - 1, 1)
         mass = _batch_mass(sw, order + start, M, wb)
         if mass != 0:
             if w2 != NULL:

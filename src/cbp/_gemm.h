@@ -24,9 +24,8 @@
  * the output itself (stored and reloaded exactly); the forward adds its bias
  * after the chain.  The order depends on the layer's shape and M only, not
  * on the blocking, a thread's share or an example's place.  BP2's order is
- * that of cbp_backward_* (a chain from 0 over o; only that kernel's last
- * columns, past the 3-vector strips, may differ); the forward's is that of
- * the 64-byte cbp_forward_packed_*.
+ * that of cbp_backward_* in every column (a chain from 0 over o); the
+ * forward's is that of the 64-byte cbp_forward_packed_*.
  *
  * The register tile is MR = 6 rows x NR = 2 vectors (12 accumulators, two
  * panel vectors and one broadcast: 15 of AVX2's 16 ymm registers).  Built

@@ -116,6 +116,29 @@ def test_bp2_hadamard_product_matches_the_scalar_derivative_to_the_bit(act, dtyp
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("width", [30, 37, 64])
+def test_bp2_sums_every_column_alike_in_the_tiles_and_the_gemm(dtype, width):
+    # E = D W, each column one chain of multiply-adds over o from 0, whether
+    # a mini-batch takes the tiles (M < 48) or the GEMM (M >= 48, O >= 32),
+    # and in the columns past the tiles' 3-vector strips as in the strips
+    # (30 and 37 columns leave 6 and 13 of them in float32, 6 and 1 in
+    # float64): an example's δ does not depend on its mini-batch's size.
+    rng = np.random.default_rng(width)
+    M, O = 64, 40
+    D = rng.standard_normal((M, O)).astype(dtype)
+    W = rng.standard_normal((O, width)).astype(dtype)
+    A = np.ones((M, width), dtype)
+    linear = _core.ACTIVATION_CODES["linear"]
+    whole = np.empty((M, width), dtype)
+    _core.py_backpropagate_error(D, W, A, whole, linear)
+    for m0 in range(0, M, 8):
+        part = np.empty((8, width), dtype)
+        _core.py_backpropagate_error(D[m0:m0 + 8].copy(), W, A[m0:m0 + 8].copy(), part, linear)
+        differ = np.flatnonzero((part != whole[m0:m0 + 8]).any(axis=0))
+        assert differ.size == 0, f"columns {differ.tolist()} of rows {m0}..{m0 + 7}"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_no_prefetch_plan_outlives_its_mini_batch(dtype):
     # The one-thread driver plans the next mini-batch's rows (pointers into
     # the caller's X) and the step asks for a few lines between its tiles; a
