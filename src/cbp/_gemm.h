@@ -102,6 +102,23 @@ CBP_INLINE void cbp_gemm_transpose_f(const float *src, ptrdiff_t lds, float *dst
  * forward lose (issue 20).  Not tuned: set below the bench's m = 64 row. */
 #define CBP_GEMM_MIN_M 48
 
+/* The next tile's rows of C, asked for while this tile computes: tiles go
+ * down a panel MR rows at a time, so consecutive tiles' lines of C lie MR
+ * rows (pages) apart, where no hardware prefetcher follows them, and the
+ * step's C (the weights, megabytes, in L3) then stalled each tile's first
+ * loads.  Only where the tile reads C (init: the step's β w, or a later
+ * k-block); the n columns' first and last lines (NR columns are 64 bytes
+ * in either dtype, one line or two).  A hint: no result changes.  -DCBP_GEMM_PF=0 builds without it. */
+#ifndef CBP_GEMM_PF
+#define CBP_GEMM_PF 1
+#endif
+#define CBP_GEMM_PREFETCH_C(T, C, r0, r1, ldc, j0, n, init)                                   \
+    if (CBP_GEMM_PF && (init) && (r0) < (r1))                                                 \
+        for (ptrdiff_t q = (r0); q < CBP_MIN((r1), (r0) + CBP_GEMM_MR); q++) {                \
+            __builtin_prefetch((C) + q * (ldc) + (j0), 1, 3);                                 \
+            __builtin_prefetch((C) + q * (ldc) + (j0) + (n) - 1, 1, 3);                       \
+        }
+
 #define CBP_DEFINE_GEMM(T, V, W_, SUF, MC, NC)                                                \
                                                                                               \
 /* R rows x C vectors of a tile: c[r] += Σ_k a[r][k] bp[k][.], nk terms; init 0: from 0,  */  \
@@ -234,6 +251,7 @@ CBP_INLINE void cbp_gemm_run_##SUF(const int kind, ptrdiff_t rows, ptrdiff_t col
                         ptrdiff_t R = CBP_MIN(MR, i1 - ir);                                   \
                         const T *a = ap + (ir - ic) * nk;                                     \
                         T *c = C + ir * ldc + j0;                                             \
+                        CBP_GEMM_PREFETCH_C(T, C, ir + MR, i1, ldc, j0, nj, init);            \
                         if (nj == nv * W_) {                                                  \
                             cbp_gemm_tiles_##SUF(R, nv, nk, a, panel, c, ldc, init, vb, bi);  \
                         } else {                                                              \
