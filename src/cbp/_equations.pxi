@@ -4,7 +4,7 @@
 cdef inline void _times_derivative(floating* D, const floating* A, Py_ssize_t n,
                                    int act) noexcept nogil:
     # D ⊙= f'(z) over n elements, f'(z) read off A = f(z): _derivative's
-    # values, vectorised in _kernels.h (BP2's Hadamard product).
+    # values, vectorised in _elementwise.h (BP2's Hadamard product).
     cdef Py_ssize_t p
     if act == SIGMOID:
         if floating is double:
@@ -64,7 +64,7 @@ cdef void activate(const floating* Z__mo, floating* A__mo, Py_ssize_t M, Py_ssiz
     cdef const floating* z
     cdef floating* a
     if act == SIGMOID:
-        # vectorised exp (see _kernels.h); rows are contiguous
+        # vectorised exp (see _elementwise.h); rows are contiguous
         if floating is double:
             cbp_sigmoid_d(Z__mo, A__mo, M * O)
         else:
