@@ -297,6 +297,33 @@ def test_results_do_not_depend_on_the_thread_count(floatX, request):
             np.testing.assert_array_equal(a, b)
 
 
+def test_evaluation_runs_each_call_on_one_choice_of_threads(floatX, monkeypatch):
+    # A call's chunks all run on the threads chosen for the call, and the call
+    # is timed as a whole: chunk by chunk, a team's first chunk (its threads
+    # waking) held it to its slowest chunk and kept evaluation on one thread.
+    from cbp import _pace
+    floatX.num_threads = 2
+    np.random.seed(6)
+    net = Network(basic_conv_layers(act=ReLU), 10)
+    X = np.random.default_rng(6).random((350, 784)).astype(np.float32)
+    used, recorded = [], []
+    forward = net._feedforward
+    monkeypatch.setattr(net, "_feedforward", lambda rows, nt: used.append(nt) or forward(rows, nt))
+    record = _pace.record
+    monkeypatch.setattr(_pace, "record", lambda pace, t, s: recorded.append(t) or record(pace, t, s))
+    network3._PACE.clear()
+    expected = np.argmax(forward(X, 1), axis=1)
+    for call in range(3):
+        used.clear()
+        np.testing.assert_array_equal(net._predict(X, 2), expected)
+        assert len(used) == 4 and len(set(used)) == 1       # 100 + 100 + 100 + 50 rows
+        assert recorded[-1] == used[0] and len(recorded) == call + 1
+    assert set(recorded[:2]) == {1, 2}                       # both tried, then the faster
+    used.clear()
+    net._predict(X[:50], 2)                                  # less than a chunk: not timed
+    assert len(recorded) == 3
+
+
 # -- dropout ------------------------------------------------------------------------------
 
 def test_dropout_layer():
