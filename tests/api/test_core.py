@@ -116,15 +116,17 @@ def test_bp2_hadamard_product_matches_the_scalar_derivative_to_the_bit(act, dtyp
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("width", [30, 37, 64])
-def test_bp2_sums_every_column_alike_in_the_tiles_and_the_gemm(dtype, width):
+@pytest.mark.parametrize("width, O", [(30, 40), (37, 40), (64, 40), (2101, 300)])
+def test_bp2_sums_every_column_alike_in_the_tiles_and_the_gemm(dtype, width, O):
     # E = D W, each column one chain of multiply-adds over o from 0, whether
     # a mini-batch takes the tiles (M < 48) or the GEMM (M >= 48, O >= 32),
     # and in the columns past the tiles' 3-vector strips as in the strips
     # (30 and 37 columns leave 6 and 13 of them in float32, 6 and 1 in
     # float64): an example's δ does not depend on its mini-batch's size.
+    # 300 units take the tiles' blocks of rows (more than CBP_BP2_TALL):
+    # 19 blocks, 2 chunks of columns in float32, 13 and 1 last columns.
     rng = np.random.default_rng(width)
-    M, O = 64, 40
+    M = 64
     D = rng.standard_normal((M, O)).astype(dtype)
     W = rng.standard_normal((O, width)).astype(dtype)
     A = np.ones((M, width), dtype)
