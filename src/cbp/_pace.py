@@ -20,10 +20,7 @@ came let one such run hand a quiet machine's work to one thread until the
 next retry (seen in ``bench/run.py``'s default-threads rows: rounds at the
 one-thread time among rounds at the team's).  A change of 2x or more still
 flips the choice at once.  Runs too small to time (the caller's bar) are not
-recorded, nor is each side's first run (a warm-up): a team's first run also
-starts its threads and touches its buffers, and timing it handed network3's
-shallow net to one thread for good in a short process (the team's first
-chunk 68 us a mini-batch, one thread's 61; the team's next ones 35-42).
+recorded: a team's first run also starts its threads.
 
 The paces live in a dict the caller owns, keyed by whatever makes a shape
 (kept across calls and networks: ``net.SGD`` builds a new optimizer on every
@@ -85,8 +82,6 @@ def choose(paces: dict, key: Hashable, team: int, limit: int = 64,
 def record(pace: dict, threads: int, seconds: float) -> None:
     """Store a run's time (per example, per chunk: the caller's unit) for ``threads``.
 
-    A side's first run is not stored (its warm-up).
-
     Parameters
     ----------
     pace : dict
@@ -96,9 +91,5 @@ def record(pace: dict, threads: int, seconds: float) -> None:
     seconds : float
         The time measured.
     """
-    runs = pace.get(("recorded", threads), 0) + 1
-    pace[("recorded", threads)] = runs
-    if runs == 1:
-        return          # the warm-up: choose() runs this side again
     before = pace.get(threads)
     pace[threads] = seconds if before is None else 0.5 * (before + seconds)

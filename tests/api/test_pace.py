@@ -40,27 +40,12 @@ def test_the_table_keeps_the_newest_shapes():
     assert list(paces) == [6, 7, 8, 9]
 
 
-def test_a_sides_first_run_is_a_warm_up_and_not_timed():
-    # a team's first run also starts its threads: timed, it handed a net
-    # whose team is 1.5x faster to one thread
-    paces = {}
-    picks = []
-    for seconds in (9.0, 2.0, 3.0, 3.0):        # team: warm-up, 2.0; one: warm-up, 3.0
-        threads, pace = _pace.choose(paces, "shape", 2)
-        picks.append(threads)
-        _pace.record(pace, threads, seconds)
-    assert picks == [2, 2, 1, 1] and pace[2] == 2.0 and pace[1] == 3.0
-    assert _pace.choose(paces, "shape", 2)[0] == 2
-
-
 def test_a_pace_is_the_mean_of_the_last_time_and_the_pace_before():
     pace = {"runs": 0}
-    _pace.record(pace, 2, 100.0)                # the warm-up
     _pace.record(pace, 2, 4.0)
     assert pace[2] == 4.0                       # the first time as it came
     _pace.record(pace, 2, 2.0)
     assert pace[2] == 3.0
-    _pace.record(pace, 1, 100.0)
     _pace.record(pace, 1, 5.0)
     assert pace[1] == 5.0 and pace[2] == 3.0
 
@@ -68,8 +53,6 @@ def test_a_pace_is_the_mean_of_the_last_time_and_the_pace_before():
 def test_one_slow_run_does_not_flip_the_choice_but_a_busy_core_does():
     paces = {}
     pace = _pace.choose(paces, "shape", 2)[1]
-    _pace.record(pace, 2, 50.0)                 # the warm-ups
-    _pace.record(pace, 1, 50.0)
     _pace.record(pace, 2, 2.0)
     _pace.choose(paces, "shape", 2)
     _pace.record(pace, 1, 3.0)                  # the team 1.5x faster
