@@ -58,7 +58,7 @@ extensions = [
         ["src/cbp/_core.pyx"],
         # C headers the core includes: a change to one rebuilds the extension
         # (Cython tracks only the .pyx/.pxi files and the headers it names).
-        depends=["src/cbp/_kernels.h", "src/cbp/_elementwise.h", "src/cbp/_wide.h",
+        depends=["src/cbp/_kernels.h", "src/cbp/_bp2.h", "src/cbp/_elementwise.h", "src/cbp/_wide.h",
                  "src/cbp/_sweep.h", "src/cbp/_gemm.h", "src/cbp/_machine.h",
                  "src/cbp/_conv3.h"],
         extra_compile_args=compile_args,
