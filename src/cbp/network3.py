@@ -69,8 +69,11 @@ _DEFAULT_FILE = "../data/mnist.pkl.gz"
 #: see _PACE.  ``_core.conv_min_flops(0)`` still forces teams (tests).
 TEAM_MIN_FLOPS = 100_000
 #: Training runs are cut into chunks of at least this many flops (and 8
-#: mini-batches), timed, so that a team and one thread can be compared.
-CHUNK_FLOPS = 500_000_000
+#: mini-batches), timed, so that a team and one thread can be compared:
+#: 1-3 ms on this 2-core VM.  (500 MFLOP cut the book's ``shallow`` epoch,
+#: 200 mini-batches of 3.2 MFLOP, into two chunks: trying both sides took
+#: several epochs.)
+CHUNK_FLOPS = 100_000_000
 #: Seconds per mini-batch (per chunk, evaluating) with a team and with one
 #: thread, per shape of network, kept across calls and networks (the newest
 #: PACE_SHAPES shapes): each chunk runs with whichever was faster, the other
@@ -81,6 +84,10 @@ PACE_SHAPES = 64
 #: was): a try costs one chunk at the slower pace, about 2% of the time
 #: at this interval when the team is 1.6x faster.
 RETRY_EVERY = 32
+#: Timed chunks of each side before the faster is chosen, each replacing the
+#: one before (cbp._pace's ``settle``: a team's first timed chunk is often
+#: twice as slow as its next ones).
+SETTLE = 3
 
 
 #### Load the MNIST data
@@ -217,7 +224,7 @@ class Network:
         M = self.mini_batch_size
         key = (kind, tuple((type(layer).__name__, layer.train_flops(M)) for layer in self.layers),
                np.dtype(self.dtype).str, team)
-        return _pace.choose(_PACE, key, team, PACE_SHAPES, RETRY_EVERY)
+        return _pace.choose(_PACE, key, team, PACE_SHAPES, RETRY_EVERY, SETTLE)
 
     def _team_choice(self, M, nt):
         # training chunks: the team the plan sizes, or one thread
@@ -265,12 +272,14 @@ class Network:
         chunk = self.mini_batch_size * max(1, 100 // self.mini_batch_size)
         out = np.empty(X.shape[0], dtype=np.int64)
         threads, pace = self._choice(("predict", chunk), nt)
-        timed = self._warmed(("predict", chunk, threads))
+        # a call of less than a chunk is neither timed nor this network's
+        # untimed first call (test_mb_predictions' calls are such)
+        timed = pace is not None and X.shape[0] >= chunk and self._warmed(("predict", chunk, threads))
         began = time.perf_counter()
         for start in range(0, X.shape[0], chunk):
             A = self._feedforward(X[start:start + chunk], threads)
             out[start:start + chunk] = np.argmax(A, axis=1)
-        if pace is not None and timed and X.shape[0] >= chunk:
+        if timed:
             # per chunk of rows, so that calls of any length compare
             _pace.record(pace, threads, (time.perf_counter() - began) * chunk / X.shape[0])
         return out

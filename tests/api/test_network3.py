@@ -313,17 +313,20 @@ def test_evaluation_runs_each_call_on_one_choice_of_threads(floatX, monkeypatch)
     monkeypatch.setattr(_pace, "record", lambda pace, t, s: recorded.append(t) or record(pace, t, s))
     network3._PACE.clear()
     expected = np.argmax(forward(X, 1), axis=1)
+    net._predict(X[:50], 2)            # less than a chunk: neither timed nor the untimed first
+    assert recorded == []
     picks = []
-    for call in range(5):
+    for call in range(9):
         used.clear()
         np.testing.assert_array_equal(net._predict(X, 2), expected)
         assert len(used) == 4 and len(set(used)) == 1       # 100 + 100 + 100 + 50 rows
         picks.append(used[0])
     # each side's first call on this network is not timed (its buffers, the
-    # team's threads), then one timed call each, then the faster
-    assert picks[:4] == [2, 2, 1, 1] and recorded == [2, 1] + picks[4:]
-    net._predict(X[:50], 2)                                  # less than a chunk: not timed
-    assert len(recorded) == 3
+    # team's threads), then network3.SETTLE (3) timed calls each, then the faster
+    assert network3.SETTLE == 3
+    assert picks[:8] == [2] * 4 + [1] * 4 and recorded == [2] * 3 + [1] * 3 + picks[8:]
+    net._predict(X[:50], 2)
+    assert len(recorded) == 7
 
 
 # -- dropout ------------------------------------------------------------------------------

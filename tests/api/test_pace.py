@@ -60,3 +60,22 @@ def test_one_slow_run_does_not_flip_the_choice_but_a_busy_core_does():
     assert _pace.choose(paces, "shape", 2)[0] == 2
     _pace.record(pace, 2, 40.0)                 # another process took a core: 20x slower
     assert _pace.choose(paces, "shape", 2)[0] == 1
+
+
+def test_a_settling_side_is_timed_again_and_its_times_replace_each_other():
+    paces = {}
+    threads, pace = _pace.choose(paces, "shape", 2, settle=3)
+    assert threads == 2
+    for seconds in (9.0, 5.0, 1.0):             # a team warming up
+        _pace.record(pace, 2, seconds)
+        assert pace[2] == seconds               # replaced, not averaged
+        threads, _ = _pace.choose(paces, "shape", 2)
+    assert threads == 1                         # the team settled at its third time
+    for seconds in (4.0, 3.0):
+        _pace.record(pace, 1, seconds)
+        assert _pace.choose(paces, "shape", 2)[0] == 1
+    _pace.record(pace, 1, 2.0)
+    assert pace[1] == 2.0
+    assert _pace.choose(paces, "shape", 2)[0] == 2          # both settled: the faster
+    _pace.record(pace, 2, 3.0)
+    assert pace[2] == 2.0                                   # settled: the mean rule again

@@ -126,8 +126,9 @@ def test_a_run_cut_into_team_and_one_thread_chunks_gives_the_one_thread_weights(
         counter = net.dropout_counter
     assert [size for size, _ in teams] == [8] * 5
     # each side's first chunk on this network is not timed, then each is
-    # timed once, team first
-    assert [threads for _, threads in teams[:4]] == [2, 2, 1, 1], teams
+    # timed network3.SETTLE (3) times, team first
+    assert n3.SETTLE == 3
+    assert [threads for _, threads in teams] == [2, 2, 2, 2, 1], teams
     assert weights[1] == weights[2]
     np.random.seed(3)
     whole = _pace_net(n3)
