@@ -105,11 +105,20 @@ static void cbp3_im2col_##SUF(const T *X, T *P, ptrdiff_t C, ptrdiff_t H, ptrdif
     for (ptrdiff_t y = 0; y < Oy; y++)                                                        \
         for (ptrdiff_t x = 0; x < Ox; x++) {                                                  \
             T *p = P + (y * Ox + x) * CKK;                                                    \
-            for (ptrdiff_t c = 0; c < C; c++)                                                 \
-                for (ptrdiff_t i = 0; i < K; i++) {                                           \
-                    const T *s = X + (c * H + y + i) * Wd + x;                                \
-                    for (ptrdiff_t j = 0; j < K; j++) p[(c * K + i) * K + j] = s[j];          \
-                }                                                                             \
+            if (K == 5)                                                                       \
+                /* the book's 5 x 5 filters: each tap row a copy of constant size (a     */   \
+                /* 16-byte and a 4-byte move in float32, where the loop moved each        */  \
+                /* element alone: 7% of dbl_conv's one-core epoch)                         */  \
+                for (ptrdiff_t c = 0; c < C; c++)                                             \
+                    for (ptrdiff_t i = 0; i < 5; i++)                                         \
+                        memcpy(p + (c * 5 + i) * 5, X + (c * H + y + i) * Wd + x,             \
+                               5 * sizeof(T));                                                \
+            else                                                                              \
+                for (ptrdiff_t c = 0; c < C; c++)                                             \
+                    for (ptrdiff_t i = 0; i < K; i++) {                                       \
+                        const T *s = X + (c * H + y + i) * Wd + x;                            \
+                        for (ptrdiff_t j = 0; j < K; j++) p[(c * K + i) * K + j] = s[j];      \
+                    }                                                                         \
         }                                                                                     \
 }                                                                                             \
                                                                                               \
