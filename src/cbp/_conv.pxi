@@ -49,6 +49,14 @@ cdef extern from "_conv3.h" nogil:
                        Py_ssize_t K, Py_ssize_t Pf)
     void cbp3_col2im_f(const float* E, float* dx, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
                        Py_ssize_t K, Py_ssize_t Pf)
+    void cbp3_col2im_kept_d(const double* E, double* dx, Py_ssize_t C, Py_ssize_t H,
+                            Py_ssize_t Wd, Py_ssize_t K, Py_ssize_t Oy, Py_ssize_t Ox)
+    void cbp3_col2im_kept_f(const float* E, float* dx, Py_ssize_t C, Py_ssize_t H,
+                            Py_ssize_t Wd, Py_ssize_t K, Py_ssize_t Oy, Py_ssize_t Ox)
+    void cbp3_kept_rows_d(const double* X, double* Xk, Py_ssize_t C, Py_ssize_t H,
+                          Py_ssize_t Wd, Py_ssize_t K)
+    void cbp3_kept_rows_f(const float* X, float* Xk, Py_ssize_t C, Py_ssize_t H,
+                          Py_ssize_t Wd, Py_ssize_t K)
     void cbp3_im2col_d(const double* X, double* P, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,
                        Py_ssize_t K)
     void cbp3_im2col_f(const float* X, float* P, Py_ssize_t C, Py_ssize_t H, Py_ssize_t Wd,

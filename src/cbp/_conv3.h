@@ -97,6 +97,46 @@ static void cbp3_col2im_##SUF(const T *E, T *dx, ptrdiff_t C, ptrdiff_t H, ptrdi
             }                                                                                 \
 }                                                                                             \
                                                                                               \
+/* The same sums for E over the kept positions only, p = y·Ox + x (R = Oy·Ox): the   */ \
+/* cropped columns' E, products of zeros, added nothing (+0 to a sum that is never   */ \
+/* −0), so dx is the same to the bit.                                                  */ \
+CBP_CLONES_NARROW                                                                             \
+static void cbp3_col2im_kept_##SUF(const T *E, T *dx, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wd, \
+                                   ptrdiff_t K, ptrdiff_t Oy, ptrdiff_t Ox) {                 \
+    memset(dx, 0, (size_t)(C * H * Wd + K) * sizeof(T));                                      \
+    for (ptrdiff_t c = 0; c < C; c++)                                                         \
+        for (ptrdiff_t i = 0; i < K; i++)                                                     \
+            for (ptrdiff_t j = 0; j < K; j++) {                                               \
+                const T *e = E + ((c * K + i) * K + j) * Oy * Ox;                             \
+                for (ptrdiff_t y = 0; y < Oy; y++) {                                          \
+                    T *o = dx + (c * H + i + y) * Wd + j;                                     \
+                    for (ptrdiff_t x = 0; x < Ox; x++) o[x] += e[y * Ox + x];                 \
+                }                                                                             \
+            }                                                                                 \
+}                                                                                             \
+                                                                                              \
+/* One example's input at the kept positions, tap-major: Xk[(c, i, j), y·Ox + x] =      */   \
+/* X[c, y+i, x+j], the rows of the convolution's product over the kept positions       */    \
+/* (the shifted rows of the full width, read in place, also sum the cropped columns:   */    \
+/* a third of the book's second layer, 12 columns of which 8 are kept)                  */   \
+CBP_CLONES_NARROW                                                                             \
+static void cbp3_kept_rows_##SUF(const T *X, T *Xk, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wd,   \
+                                 ptrdiff_t K) {                                               \
+    ptrdiff_t Oy = H - K + 1, Ox = Wd - K + 1;                                                \
+    for (ptrdiff_t c = 0; c < C; c++)                                                         \
+        for (ptrdiff_t i = 0; i < K; i++)                                                     \
+            for (ptrdiff_t j = 0; j < K; j++) {                                               \
+                T *o = Xk + ((c * K + i) * K + j) * Oy * Ox;                                  \
+                for (ptrdiff_t y = 0; y < Oy; y++) {                                          \
+                    const T *s = X + (c * H + i + y) * Wd + j;                                \
+                    if (Ox == 8)                                                              \
+                        memcpy(o + y * 8, s, 8 * sizeof(T));   /* the book's second layer */  \
+                    else                                                                      \
+                        for (ptrdiff_t x = 0; x < Ox; x++) o[y * Ox + x] = s[x];              \
+                }                                                                             \
+            }                                                                                 \
+}                                                                                             \
+                                                                                              \
 /* One example's patches for the filters' gradient: P[(y, x), (c, i, j)] = X[c, y+i, x+j]. */ \
 CBP_CLONES_NARROW                                                                             \
 static void cbp3_im2col_##SUF(const T *X, T *P, ptrdiff_t C, ptrdiff_t H, ptrdiff_t Wd,       \

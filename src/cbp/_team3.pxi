@@ -99,7 +99,25 @@ cdef void _l3_conv_forward(Layer3* L, const floating* X, Py_ssize_t M, floating*
     cdef floating* WfT = <floating*>L.WfT
     cdef floating* Z = <floating*>L.Z
     cdef floating* A = <floating*>L.A
-    if hi > lo:
+    cdef floating* Xk = <floating*>L.Et + tid * L.ld_Et
+    if hi > lo and L.patches:
+        # Many taps (the book's second layer): z at the kept positions only,
+        # R = Oy·Ox of each map, from a copy of the input's rows there (Et's
+        # room: BP2 uses it later); the full width summed Wd − Ox cropped
+        # columns too, a third of the second layer's 12.  Same sums: the step
+        # kernel sums each column alike whatever their number.  z (and δz in
+        # _l3_conv_errors) are then held R wide.
+        for k in range(L.CKK):
+            rp[k] = Xk + k * L.R
+        for m in range(lo, hi):
+            if floating is double:
+                cbp3_kept_rows_d(X + m * L.N, Xk, L.C, L.H, L.Wd, L.K)
+            else:
+                cbp3_kept_rows_f(X + m * L.N, Xk, L.C, L.H, L.Wd, L.K)
+            _step_product(W, rp, Z + m * L.F * L.Pf, L.CKK, L.F, L.R, pack)
+            max_pool(Z + m * L.F * L.Pf, <const floating*>L.b, A + m * L.n_out, xpad, L.F, L.Oy,
+                     L.Ox, L.Ox, L.ph, L.pw, L.act)
+    elif hi > lo:
         _l3_shifted(L, xpad, rp)
         for m in range(lo, hi):
             memcpy(xpad, X + m * L.N, L.N * sizeof(floating))
@@ -185,20 +203,29 @@ cdef void _l3_conv_errors(Layer3* L, const floating* D, const floating* X, Py_ss
         return
     _l3_shifted(L, xpad, rp)
     for m in range(lo, hi):
-        unpool(D + m * L.n_out, Z + m * F * Pf, Dz + m * F * Pf, pool, F, L.Oy, L.Ox, L.Wd,
-               L.ph, L.pw)
+        # z and δz R wide for many taps (see _l3_conv_forward), else full width
+        unpool(D + m * L.n_out, Z + m * F * Pf, Dz + m * F * Pf, pool, F, L.Oy, L.Ox,
+               L.Ox if L.patches else L.Wd, L.ph, L.pw)
         if L.patches:
             im2col(X + m * N, <floating*>(<Py_ssize_t*>L.prows)[m * R], L.C, L.H, L.Wd, L.K)
             for f in range(F):
-                for y in range(L.Oy):
-                    for x in range(L.Ox):
-                        Dt[f * M * R + m * R + y * L.Ox + x] = alpha * Dz[m * F * Pf + f * Pf
-                                                                          + y * L.Wd + x]
+                for p in range(R):
+                    Dt[f * M * R + m * R + p] = alpha * Dz[m * F * Pf + f * R + p]
         else:
             memcpy(xpad, X + m * N, N * sizeof(floating))
             _gemm_forward(rp, Dz + m * F * Pf, <const floating*>L.zeros,
                           <floating*>L.G + m * CKK * F, CKK, F, Pf, F, pack)
-        if L.need_input:
+        if L.need_input and L.patches:
+            # BP2 over the kept positions (δz is R wide); the cropped columns'
+            # terms were products of zeros
+            for f in range(F):
+                dp[f] = Dz + m * F * Pf + f * R
+            _step_product(<const floating*>L.WfT, dp, Et, F, CKK, R, pack)
+            if floating is double:
+                cbp3_col2im_kept_d(Et, dx, L.C, L.H, L.Wd, L.K, L.Oy, L.Ox)
+            else:
+                cbp3_col2im_kept_f(Et, dx, L.C, L.H, L.Wd, L.K, L.Oy, L.Ox)
+        elif L.need_input:
             for f in range(F):
                 dp[f] = Dz + m * F * Pf + f * Pf
             _step_product(<const floating*>L.WfT, dp, Et, F, CKK, Pf, pack)
@@ -206,6 +233,7 @@ cdef void _l3_conv_errors(Layer3* L, const floating* D, const floating* X, Py_ss
                 cbp3_col2im_d(Et, dx, L.C, L.H, L.Wd, L.K, Pf)
             else:
                 cbp3_col2im_f(Et, dx, L.C, L.H, L.Wd, L.K, Pf)
+        if L.need_input:
             if L.act_below == LINEAR:
                 memcpy(E + m * N, dx, N * sizeof(floating))
             else:

@@ -5,6 +5,7 @@
 #ifndef CBP_WIDE_H
 #define CBP_WIDE_H
 
+#if CBP_WIDE   /* GCC's __builtin_shuffle, as the 64-byte build itself */
 /* Integer vectors of the 64-byte build's lanes, for the transpose's shuffles. */
 typedef int cbp_vi64 __attribute__((vector_size(64)));
 typedef long long cbp_vl64 __attribute__((vector_size(64)));
@@ -60,6 +61,7 @@ CBP_INLINE void cbp_transpose_d(cbp_vd64 *r) {
     CBP_TR_ROUND(r, 8, 2, CBP_TR8(CBP_TR_LO, 2), CBP_TR8(CBP_TR_HI, 2))
     CBP_TR_ROUND(r, 8, 1, CBP_TR8(CBP_TR_LO, 1), CBP_TR8(CBP_TR_HI, 1))
 }
+#endif
 
 #define CBP_DEFINE_WIDE_FORWARD(T, V, W_, SUF)                                            \
 /* the panel of W's rows o0..o0+no-1 (no <= CV W_), columns k0..k0+nk-1, k-major with rows  */ \
