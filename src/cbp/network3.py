@@ -84,6 +84,12 @@ PACE_SHAPES = 64
 #: was): a try costs one chunk at the slower pace, about 2% of the time
 #: at this interval when the team is 1.6x faster.
 RETRY_EVERY = 32
+#: Seconds of a network's first runs on each thread count (training chunks,
+#: evaluation calls) that are not timed for _PACE.  On this 2-core VM a team
+#: whose second core had been idle ran basic_conv's chunks at 0.9-1.0 ms a
+#: mini-batch for the first 30 ms or more, 0.4-0.5 later; timed, they kept
+#: one thread (0.65) for whole benchmark runs.
+WARM_SECONDS = 0.1
 #: Timed chunks of each side before the faster is chosen, each replacing the
 #: one before (cbp._pace's ``settle``: a team's first timed chunk is often
 #: twice as slow as its next ones).
@@ -174,12 +180,13 @@ class Network:
         self.dropout_seed = _seed_from_numpy()
         self.dropout_counter = 0
         self._plans = {}
-        # (work, threads) this network has run: the first run of each is not
-        # timed for _PACE (it wakes or starts the team's threads and first
-        # touches the buffers of this network's plan; timed, one such chunk of
-        # the dropout net, 7.2 ms a mini-batch against 2.5 after it, handed a
-        # whole benchmark run to one thread)
-        self._warm = set()
+        # (work, threads) this network has run -> seconds of its untimed runs:
+        # its runs are not timed for _PACE until they add up to WARM_SECONDS
+        # (they wake or start the team's threads and first touch the buffers
+        # of this network's plan; timed, one such chunk of the dropout net,
+        # 7.2 ms a mini-batch against 2.5 after it, handed a whole benchmark
+        # run to one thread)
+        self._warm = {}
 
     # -- the passes ------------------------------------------------------------
     def _threads(self):
@@ -212,11 +219,12 @@ class Network:
         return plan
 
     def _warmed(self, work):
-        # True if this network ran ``work`` before (see self._warm)
-        if work in self._warm:
-            return True
-        self._warm.add(work)
-        return False
+        # True if this network's untimed runs of ``work`` took WARM_SECONDS
+        # (see self._warm; the caller adds each untimed run's time)
+        return self._warm.get(work, -1.0) >= WARM_SECONDS
+
+    def _warming(self, work, seconds):
+        self._warm[work] = self._warm.get(work, 0.0) + seconds
 
     def _choice(self, kind, team):
         # (threads, pace) for the next chunk of ``kind`` work that ``team``
@@ -253,6 +261,8 @@ class Network:
                                           self.dropout_seed, self.dropout_counter, plan.threads)
             if pace is not None and timed:
                 _pace.record(pace, threads, (time.perf_counter() - began) / (stop - start))
+            elif pace is not None:
+                self._warming(("train", M, threads), time.perf_counter() - began)
             self.dropout_counter += plan.draws * (stop - start)
         return total / M
 
@@ -274,7 +284,8 @@ class Network:
         threads, pace = self._choice(("predict", chunk), nt)
         # a call of less than a chunk is neither timed nor this network's
         # untimed first call (test_mb_predictions' calls are such)
-        timed = pace is not None and X.shape[0] >= chunk and self._warmed(("predict", chunk, threads))
+        work = ("predict", chunk, threads)
+        timed = pace is not None and X.shape[0] >= chunk and self._warmed(work)
         began = time.perf_counter()
         for start in range(0, X.shape[0], chunk):
             A = self._feedforward(X[start:start + chunk], threads)
@@ -282,6 +293,8 @@ class Network:
         if timed:
             # per chunk of rows, so that calls of any length compare
             _pace.record(pace, threads, (time.perf_counter() - began) * chunk / X.shape[0])
+        elif pace is not None and X.shape[0] >= chunk:
+            self._warming(work, time.perf_counter() - began)
         return out
 
     def _accuracy(self, x, y, num_batches, nt):

@@ -312,6 +312,7 @@ def test_evaluation_runs_each_call_on_one_choice_of_threads(floatX, monkeypatch)
     record = _pace.record
     monkeypatch.setattr(_pace, "record", lambda pace, t, s: recorded.append(t) or record(pace, t, s))
     network3._PACE.clear()
+    monkeypatch.setattr(network3, "WARM_SECONDS", 0.0)      # one untimed call per side
     expected = np.argmax(forward(X, 1), axis=1)
     net._predict(X[:50], 2)            # less than a chunk: neither timed nor the untimed first
     assert recorded == []
@@ -327,6 +328,28 @@ def test_evaluation_runs_each_call_on_one_choice_of_threads(floatX, monkeypatch)
     assert picks[:8] == [2] * 4 + [1] * 4 and recorded == [2] * 3 + [1] * 3 + picks[8:]
     net._predict(X[:50], 2)
     assert len(recorded) == 7
+
+
+def test_a_networks_first_runs_are_not_timed_until_they_took_warm_seconds(floatX, monkeypatch):
+    # A team whose second core had been idle runs its first tens of
+    # milliseconds slower: a network's runs on each thread count are timed
+    # only once its untimed ones took network3.WARM_SECONDS.
+    from cbp import _pace
+    floatX.num_threads = 2
+    np.random.seed(6)
+    net = Network(basic_conv_layers(act=ReLU), 10)
+    X = np.random.default_rng(6).random((200, 784)).astype(np.float32)
+    recorded = []
+    record = _pace.record
+    monkeypatch.setattr(_pace, "record", lambda pace, t, s: recorded.append(t) or record(pace, t, s))
+    network3._PACE.clear()
+    monkeypatch.setattr(network3, "WARM_SECONDS", 3600.0)
+    for call in range(4):
+        net._predict(X, 2)
+    assert recorded == [] and 0 < net._warm[("predict", 100, 2)] < 3600.0
+    monkeypatch.setattr(network3, "WARM_SECONDS", net._warm[("predict", 100, 2)])
+    net._predict(X, 2)
+    assert recorded == [2]
 
 
 # -- dropout ------------------------------------------------------------------------------

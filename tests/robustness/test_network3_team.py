@@ -96,6 +96,7 @@ def n3_paced(monkeypatch, capsys):
     capsys.readouterr()
     old = _core.conv_min_flops(0)               # teams even for this small net
     monkeypatch.setattr(n3, "_PACE", {})
+    monkeypatch.setattr(n3, "WARM_SECONDS", 0.0)   # one untimed run per side
     yield n3
     _core.conv_min_flops(old)
 
