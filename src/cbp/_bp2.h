@@ -224,4 +224,124 @@ static void cbp_backward_##SUF(const T *D__mo, const T *W__oi, T *E__mi,        
     }                                                                                         \
 }
 
+/*
+ * BP2 and the step of one layer in one pass over W, for mini-batches of at
+ * most 12 (network3's team, 64-byte build): a column strip of W (one vector)
+ * is read once, row after row; its δ W terms go into E's M vectors of the
+ * strip, and the row is stepped at once (w <- β w + Σ_m Dt[o, m] a[m]) from
+ * the inputs' M vectors, held in registers with E's.  Separately, BP2 read W
+ * and the step read and wrote it again: on the dropout net's [640 -> 1000]
+ * and [1000 -> 1000] the two took 28% of a one-core epoch at half the FMA
+ * peak.  Every E element is the chain over o from 0 of cbp_backward_*,
+ * every weight the step's chain over m then β w: the same bits.  Columns
+ * i0..i1-1 (a thread's share; any cut).
+ */
+#define CBP_BS_MAX_M 12
+#ifndef CBP_BS_AHEAD
+#define CBP_BS_AHEAD 16
+#endif
+#define CBP_DEFINE_BP2_STEP(T, V, W_, SUF, ATTR)                                              \
+/* rows o..o+RR-1 (RR <= 2) of the strip of nc <= W_ columns at wp: their δ W terms into e */ \
+/* (row o's first: each e[m] stays one chain over o), then each row stepped; two rows at   */ \
+/* a time, so that two chains over m overlap (one row's was 11 FMAs deep)                  */ \
+CBP_INLINE void cbp_bs_rows_##SUF(const int MM, const int RR, const int full, const T *D,     \
+                                  const T *Dt, const V *a, V *e, T *wp, V vb, ptrdiff_t o,    \
+                                  ptrdiff_t O, ptrdiff_t I, ptrdiff_t nc) {                   \
+    V w[2], g[2];                                                                             \
+    for (int r = 0; r < RR; r++) {                                                            \
+        T *p = wp + r * I;                                                                    \
+        /* the rows lie I apart, a line or two each: asked for CBP_BS_AHEAD rows */          \
+        /* ahead (unasked, 72% of the pass waited for them)                      */          \
+        if (o + r + CBP_BS_AHEAD < O) {                                                       \
+            __builtin_prefetch(p + CBP_BS_AHEAD * I, 1, 3);                                   \
+            __builtin_prefetch(p + CBP_BS_AHEAD * I + W_ - 1, 1, 3);                          \
+        }                                                                                     \
+        w[r] = (V){0};                                                                        \
+        if (full)                                                                             \
+            w[r] = *(const V *)p;                                                             \
+        else                                                                                  \
+            for (ptrdiff_t c = 0; c < nc; c++) w[r][c] = p[c];                                \
+        g[r] = (V){0};                                                                        \
+    }                                                                                         \
+    for (int r = 0; r < RR; r++)                                                              \
+        for (int m = 0; m < MM; m++) {                                                        \
+            T s = D[m * O + o + r];                                                           \
+            e[m] += s * w[r];                                                                 \
+        }                                                                                     \
+    for (int m = 0; m < MM; m++)                                                              \
+        for (int r = 0; r < RR; r++) {                                                        \
+            T s = Dt[(o + r) * MM + m];                                                       \
+            g[r] += s * a[m];                                                                 \
+        }                                                                                     \
+    for (int r = 0; r < RR; r++) {                                                            \
+        T *p = wp + r * I;                                                                    \
+        V x = vb * w[r] + g[r];                                                               \
+        if (full)                                                                             \
+            *(V *)p = x;                                                                      \
+        else                                                                                  \
+            for (ptrdiff_t c = 0; c < nc; c++) p[c] = x[c];                                   \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+/* the strip of nc <= W_ columns at i; lanes from nc on are neither read nor written */      \
+CBP_INLINE void cbp_bs_strip_##SUF(const int MM, const int full, const T *D, const T *Dt,     \
+                                   const T *const *A, T *W, T *E, V vb, ptrdiff_t O,          \
+                                   ptrdiff_t I, ptrdiff_t i, ptrdiff_t nc) {                  \
+    V e[CBP_BS_MAX_M], a[CBP_BS_MAX_M];                                                       \
+    for (int m = 0; m < MM; m++) {                                                            \
+        e[m] = (V){0};                                                                        \
+        if (full) {                                                                           \
+            a[m] = *(const V *)(A[m] + i);                                                    \
+        } else {                                                                              \
+            a[m] = (V){0};                                                                    \
+            for (ptrdiff_t c = 0; c < nc; c++) a[m][c] = A[m][i + c];                         \
+        }                                                                                     \
+    }                                                                                         \
+    ptrdiff_t o = 0;                                                                          \
+    for (; o + 2 <= O; o += 2)                                                                \
+        cbp_bs_rows_##SUF(MM, 2, full, D, Dt, a, e, W + o * I + i, vb, o, O, I, nc);          \
+    if (o < O)                                                                                \
+        cbp_bs_rows_##SUF(MM, 1, full, D, Dt, a, e, W + o * I + i, vb, o, O, I, nc);          \
+    for (int m = 0; m < MM; m++) {                                                            \
+        if (full)                                                                             \
+            *(V *)(E + m * I + i) = e[m];                                                     \
+        else                                                                                  \
+            for (ptrdiff_t c = 0; c < nc; c++) E[m * I + i + c] = e[m][c];                    \
+    }                                                                                         \
+}                                                                                             \
+                                                                                              \
+CBP_INLINE void cbp_bs_strips_##SUF(const int MM, const T *D, const T *Dt,                    \
+                                    const T *const *A, T *W, T *E, V vb, ptrdiff_t O,         \
+                                    ptrdiff_t I, ptrdiff_t i0, ptrdiff_t i1) {                \
+    ptrdiff_t i = i0;                                                                         \
+    for (; i + W_ <= i1; i += W_)                                                             \
+        cbp_bs_strip_##SUF(MM, 1, D, Dt, A, W, E, vb, O, I, i, W_);                           \
+    if (i < i1)                                                                               \
+        cbp_bs_strip_##SUF(MM, 0, D, Dt, A, W, E, vb, O, I, i, i1 - i);                       \
+}                                                                                             \
+                                                                                              \
+/* E__mi = D__mo W__oi and W__oi <- β W__oi + Dt__om A on columns i0..i1-1, M <= 12;     */   \
+/* Dt__om = α δᵀ, A_rows[m] example m's inputs                                             */ \
+ATTR                                                                                          \
+static void cbp_bp2_step_##SUF(const T *D__mo, const T *Dt__om, const T *const *A_rows,      \
+                               T *W__oi, T *E__mi, T beta, ptrdiff_t M, ptrdiff_t O,          \
+                               ptrdiff_t I, ptrdiff_t i0, ptrdiff_t i1) {                     \
+    V vb = {0};                                                                               \
+    vb += beta;                                                                               \
+    switch (M) {                                                                              \
+    case 1: cbp_bs_strips_##SUF(1, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 2: cbp_bs_strips_##SUF(2, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 3: cbp_bs_strips_##SUF(3, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 4: cbp_bs_strips_##SUF(4, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 5: cbp_bs_strips_##SUF(5, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 6: cbp_bs_strips_##SUF(6, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 7: cbp_bs_strips_##SUF(7, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 8: cbp_bs_strips_##SUF(8, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 9: cbp_bs_strips_##SUF(9, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 10: cbp_bs_strips_##SUF(10, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    case 11: cbp_bs_strips_##SUF(11, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    default: cbp_bs_strips_##SUF(12, D__mo, Dt__om, A_rows, W__oi, E__mi, vb, O, I, i0, i1); break; \
+    }                                                                                         \
+}
+
 #endif

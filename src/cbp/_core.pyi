@@ -58,6 +58,7 @@ def python_shuffle(mt: npt.NDArray[np.uint32], index: int, x: _Index) -> int: ..
 PACK_ELEMENTS: int
 PATCH_TAPS: int
 def conv_min_flops(value: Optional[int] = ...) -> int: ...
+def bp2_step_fused(value: Optional[bool] = ...) -> bool: ...
 def conv_pool_forward(X__mn: _Floats, Wf__fk: _Floats, b__f: _Floats, Z__mp: _Floats,
                       A__mq: _Floats, xpad: _Floats,
                       rows: _Index, packs: _Floats, C: int, H: int, Wd: int, K: int, ph: int,

@@ -76,6 +76,13 @@ cdef extern from "_kernels.h" nogil:
     void cbp_backward_f(const float* D__mo, const float* W__oi, float* E__mi,
                         Py_ssize_t M, Py_ssize_t O, Py_ssize_t I, Py_ssize_t i0, Py_ssize_t i1,
                         float* pack)
+    int cbp_bp2_step_ok(Py_ssize_t M)
+    void cbp_bp2_step_d(const double* D__mo, const double* Dt__om, const double** A_rows,
+                        double* W__oi, double* E__mi, double beta, Py_ssize_t M, Py_ssize_t O,
+                        Py_ssize_t I, Py_ssize_t i0, Py_ssize_t i1)
+    void cbp_bp2_step_f(const float* D__mo, const float* Dt__om, const float** A_rows,
+                        float* W__oi, float* E__mi, float beta, Py_ssize_t M, Py_ssize_t O,
+                        Py_ssize_t I, Py_ssize_t i0, Py_ssize_t i1)
     ctypedef struct cbp_team_barrier:
         int count
         int generation

@@ -383,6 +383,8 @@ CBP_DEFINE_BP2(double, cbp_vd64, 8, d512, CBP_TARGET_WIDE __attribute__((unused)
 CBP_DEFINE_BP2(float, cbp_vf64, 16, f512, CBP_TARGET_WIDE __attribute__((unused)))
 CBP_DEFINE_WIDE_FORWARD(double, cbp_vd64, 8, d)
 CBP_DEFINE_WIDE_FORWARD(float, cbp_vf64, 16, f)
+CBP_DEFINE_BP2_STEP(double, cbp_vd64, 8, d512, CBP_TARGET_WIDE __attribute__((unused)))
+CBP_DEFINE_BP2_STEP(float, cbp_vf64, 16, f512, CBP_TARGET_WIDE __attribute__((unused)))
 #endif
 
 /* 1 when the 64-byte build runs here (decided at the first call; threads
@@ -470,6 +472,29 @@ static void cbp_step_##SUF(const T *Dt__om, const T *const *A_rows, T *W__oi, T 
 
 CBP_DEFINE_DISPATCH(double, d)
 CBP_DEFINE_DISPATCH(float, f)
+
+/* BP2 and the step in one pass (_bp2.h): the 64-byte build only, whose 32
+ * registers hold E's and the inputs' vectors; cbp_bp2_step_ok says when. */
+static int cbp_bp2_step_ok(ptrdiff_t M) { return cbp_wide() && M >= 1 && M <= CBP_BS_MAX_M; }
+#if CBP_WIDE
+#define CBP_BP2_STEP_ARGS (D__mo, Dt__om, A_rows, W__oi, E__mi, beta, M, O, I, i0, i1)
+#define CBP_DEFINE_BP2_STEP_DISPATCH(T, SUF)                                                  \
+static void cbp_bp2_step_##SUF(const T *D__mo, const T *Dt__om, const T *const *A_rows,      \
+                               T *W__oi, T *E__mi, T beta, ptrdiff_t M, ptrdiff_t O,          \
+                               ptrdiff_t I, ptrdiff_t i0, ptrdiff_t i1) {                     \
+    cbp_bp2_step_##SUF##512 CBP_BP2_STEP_ARGS;                                               \
+}
+#else
+#define CBP_DEFINE_BP2_STEP_DISPATCH(T, SUF)                                                  \
+static void cbp_bp2_step_##SUF(const T *D__mo, const T *Dt__om, const T *const *A_rows,      \
+                               T *W__oi, T *E__mi, T beta, ptrdiff_t M, ptrdiff_t O,          \
+                               ptrdiff_t I, ptrdiff_t i0, ptrdiff_t i1) {                     \
+    (void)D__mo; (void)Dt__om; (void)A_rows; (void)W__oi; (void)E__mi; (void)beta;           \
+    (void)M; (void)O; (void)I; (void)i0; (void)i1;      /* never called: cbp_bp2_step_ok */  \
+}
+#endif
+CBP_DEFINE_BP2_STEP_DISPATCH(double, d)
+CBP_DEFINE_BP2_STEP_DISPATCH(float, f)
 
 /* The FMA probe, the team barrier, the clone chosen. */
 #include "_machine.h"

@@ -38,6 +38,7 @@ cdef enum:
 
 ctypedef struct Layer3:
     int kind, act, act_below, need_input, masked, patches
+    int fused                # dense: BP2 and the step in one pass (_l3_dense_errors)
     uint64_t keep_below      # dropout: draws kept below this (see _keep_below)
     uint64_t draw0           # this layer's draws start at counter + draw0
     Py_ssize_t C, H, Wd, K, F, ph, pw, CKK, Oy, Ox, N, Pf, Pq, R
@@ -149,15 +150,38 @@ cdef void _l3_dense_forward(Layer3* L, const floating* X, Py_ssize_t M, const fl
 
 
 cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
-                           floating* pack, int tid, int nt) noexcept nogil:
-    # dense_backward's work on columns lo..hi-1: δ below = (δ W) ⊙ mask ⊙ f'(a below).
-    cdef Py_ssize_t lo, hi, m, i, I = L.n_in, O = L.n_out
+                           floating alpha, floating beta, const floating** rows, floating* pack,
+                           int tid, int nt) noexcept nogil:
+    # dense_backward's work on columns lo..hi-1: δ below = (δ W) ⊙ mask ⊙ f'(a below);
+    # fused, also dense_step's on those columns of W (and on biases lo..hi-1 of
+    # a share of the rows), from α δᵀ in this thread's pack.
+    cdef Py_ssize_t lo, hi, m, i, o, I = L.n_in, O = L.n_out
     cdef floating* E = <floating*>L.E
+    cdef floating* b = <floating*>L.b
     cdef const floating* mask = <const floating*>L.mask
+    cdef floating v, sb
+    if L.fused:
+        # the biases as gradient_step steps them (Σ over m in order of α δ)
+        _share(O, UNIT_ROWS, tid, nt, &lo, &hi)
+        for o in range(lo, hi):
+            sb = 0
+            for m in range(M):
+                v = alpha * D[m * O + o]
+                sb = sb + v
+            b[o] = b[o] + sb
     _share(I, UNIT_COLS, tid, nt, &lo, &hi)
     if hi <= lo:
         return
-    if floating is double:
+    if L.fused:
+        for o in range(O):
+            for m in range(M):
+                pack[o * M + m] = alpha * D[m * O + o]
+        _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
+        if floating is double:
+            cbp_bp2_step_d(D, pack, rows, <double*>L.W, E, beta, M, O, I, lo, hi)
+        else:
+            cbp_bp2_step_f(D, pack, rows, <float*>L.W, E, beta, M, O, I, lo, hi)
+    elif floating is double:
         cbp_backward_d(D, <const double*>L.W, E, M, O, I, lo, hi, pack)
     else:
         cbp_backward_f(D, <const float*>L.W, E, M, O, I, lo, hi, pack)
@@ -277,7 +301,7 @@ cdef void _l3_step_any(Layer3* L, const floating* D, const floating* X, Py_ssize
                        int tid, int nt) noexcept nogil:
     if L.kind == L3_CONV:
         _l3_conv_step(L, D, M, alpha, beta, pack, tid, nt)
-    else:
+    elif not L.fused:       # fused: stepped with BP2 (_l3_dense_errors)
         _l3_dense_step(L, D, X, M, alpha, beta, rows, pack, tid, nt)
 
 
@@ -347,7 +371,7 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
                                 M, alpha, pack, tid, nt)
             elif L.need_input:
                 _l3_dense_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x,
-                                 M, pack, tid, nt)
+                                 M, alpha, beta, rows, pack, tid, nt)
             j -= 1
             if not (L.kind == L3_CONV and j >= 0 and layers[j].kind == L3_CONV):
                 break
@@ -359,6 +383,20 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
                      tid, nt)
     cbp_team_wait(bar)
     return total
+
+
+# BP2 and the step of a dense layer in one pass where the kernel allows
+# (cbp_bp2_step_ok); bp2_step_fused(False) plans them apart (tests: the
+# same bits either way).
+cdef bint FUSE_BP2_STEP = True
+
+
+def bp2_step_fused(value=None):
+    """Whether plans made from now on fuse a dense layer's BP2 and step; set it with ``value``."""
+    global FUSE_BP2_STEP
+    if value is not None:
+        FUSE_BP2_STEP = bool(value)
+    return bool(FUSE_BP2_STEP)
 
 
 cdef class _Plan3:
@@ -413,6 +451,8 @@ cdef class _Plan3:
             L.act = e["act"]
             L.act_below = e["act_below"]
             L.need_input = e["need_input"]
+            L.fused = (e["kind"] != "conv" and L.need_input and cbp_bp2_step_ok(M)
+                       and e["n_out"] * M <= PACK and FUSE_BP2_STEP)
             L.masked = e.get("p_dropout", 0.0) > 0
             L.keep_below = _keep_below(e.get("p_dropout", 0.0))
             L.draw0 = self.draws

@@ -150,3 +150,38 @@ def test_the_faster_is_kept_and_a_much_slower_team_is_tried_rarely(n3_paced):
     pace[2], pace[1] = 1e-3, 1.2e-3                          # the team a little faster
     picks = [net._team_choice(10, 2)[0] for _ in range(2560)]
     assert picks.count(1) == 10                              # one thread tried every 8 x 32 chunks
+
+
+# -- BP2 and the step in one pass -----------------------------------------------------------
+
+@pytest.mark.parametrize("floatX", ["float32", "float64"])
+@pytest.mark.parametrize("nt", [1, 2])
+def test_bp2_and_the_step_in_one_pass_give_the_same_bits_as_apart(floatX, nt, monkeypatch):
+    # A dense layer's BP2 and step fused (64-byte build, mini-batches of at
+    # most 12: cbp_bp2_step_ok) sum every element as the two kernels do
+    # apart.  Elsewhere both plans run apart and the test compares them alike.
+    import numpy as np
+    import cbp.network3 as n3
+    from cbp import _core
+    monkeypatch.setattr(n3.config, "floatX", floatX)
+    monkeypatch.setattr(n3, "_PACE", {})
+    rng = np.random.default_rng(5)
+    X = rng.random((240, 144)).astype(floatX)
+    y = (np.arange(240) % 10).astype(np.int32)
+    old = _core.bp2_step_fused()
+    finals = {}
+    try:
+        for fused in (True, False):
+            _core.bp2_step_fused(fused)
+            np.random.seed(4)
+            net = n3.Network([
+                n3.ConvPoolLayer((4, 1, 5, 5), (12, 1, 12, 12), activation_fn=n3.ReLU),
+                n3.FullyConnectedLayer(4 * 4 * 4, 37, activation_fn=n3.ReLU, p_dropout=0.3),
+                n3.FullyConnectedLayer(37, 50, activation_fn=n3.sigmoid),
+                n3.SoftmaxLayer(50, 10, p_dropout=0.2)], 12)
+            net._train_run(X, y, 0, 20, 0.05, 0.999, nt)
+            finals[fused] = [p.get_value().copy() for p in net.params]
+    finally:
+        _core.bp2_step_fused(old)
+    for a, b in zip(finals[True], finals[False]):
+        assert a.tobytes() == b.tobytes()
