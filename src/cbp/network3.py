@@ -84,11 +84,12 @@ PACE_SHAPES = 64
 #: was): a try costs one chunk at the slower pace, about 2% of the time
 #: at this interval when the team is 1.6x faster.
 RETRY_EVERY = 32
-#: Seconds of a network's first runs on each thread count (training chunks,
-#: evaluation calls) that are not timed for _PACE.  On this 2-core VM a team
-#: whose second core had been idle ran basic_conv's chunks at 0.9-1.0 ms a
-#: mini-batch for the first 30 ms or more, 0.4-0.5 later; timed, they kept
-#: one thread (0.65) for whole benchmark runs.
+#: Seconds of a network's first runs on a team (training chunks, evaluation
+#: calls) that are not timed for _PACE; on one thread, only the first run is
+#: untimed.  On this 2-core VM a team whose second core had been idle ran
+#: basic_conv's chunks at 0.9-1.0 ms a mini-batch for the first 30 ms or
+#: more, 0.4-0.5 later; timed, they kept one thread (0.65) for whole
+#: benchmark runs.
 WARM_SECONDS = 0.1
 #: Timed chunks of each side before the faster is chosen, each replacing the
 #: one before (cbp._pace's ``settle``: a team's first timed chunk is often
@@ -219,9 +220,10 @@ class Network:
         return plan
 
     def _warmed(self, work):
-        # True if this network's untimed runs of ``work`` took WARM_SECONDS
-        # (see self._warm; the caller adds each untimed run's time)
-        return self._warm.get(work, -1.0) >= WARM_SECONDS
+        # True if this network's untimed runs of ``work`` took WARM_SECONDS on
+        # a team, one run on one thread (the caller's own, already running;
+        # see self._warm: the caller adds each untimed run's time)
+        return self._warm.get(work, -1.0) >= (WARM_SECONDS if work[-1] > 1 else 0.0)
 
     def _warming(self, work, seconds):
         self._warm[work] = self._warm.get(work, 0.0) + seconds

@@ -350,6 +350,12 @@ def test_a_networks_first_runs_are_not_timed_until_they_took_warm_seconds(floatX
     monkeypatch.setattr(network3, "WARM_SECONDS", net._warm[("predict", 100, 2)])
     net._predict(X, 2)
     assert recorded == [2]
+    # one thread: the caller's own thread, already running; one untimed call
+    network3._PACE.clear()
+    monkeypatch.setattr(net, "_choice", lambda kind, team: (1, {"runs": 0}))
+    for call in range(3):
+        net._predict(X, 2)
+    assert recorded == [2, 1, 1]
 
 
 # -- dropout ------------------------------------------------------------------------------
