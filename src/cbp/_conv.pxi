@@ -91,7 +91,10 @@ def conv_min_flops(value=None):
 
 
 cdef inline int _c3_threads(int requested, Py_ssize_t flops, Py_ssize_t most) noexcept:
-    # Threads for a kernel of ``flops``, at most ``most`` (shares, scratch rows).
+    # Threads for a kernel of ``flops``, at most ``most`` (shares, scratch rows);
+    # one in a forked child, whose OpenMP pool did not survive the fork (_team.pxi).
+    if _forked_child:
+        return 1
     cdef int nt = max(1, min(requested, <int>most))
     while nt > 1 and flops // nt < _c3_min_flops:
         nt -= 1

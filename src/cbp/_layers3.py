@@ -235,8 +235,15 @@ class Config:
         self._num_threads = value
 
     def threads(self):
-        """The thread count in force: ``num_threads``, else OpenMP's."""
-        return self._num_threads or max(1, _core.default_threads())
+        """The thread count in force: ``num_threads``, else OpenMP's.
+
+        Cut as every cbp call cuts it (:func:`cbp._core.usable_threads`): to
+        ``OMP_THREAD_LIMIT``, and to one in a child forked from a process that
+        imported cbp (its OpenMP thread pool does not survive the fork).
+        """
+        if self._num_threads is None:
+            return max(1, _core.default_threads())
+        return _core.usable_threads(self._num_threads)
 
 
 config = Config()

@@ -599,7 +599,9 @@ def train_batches3(_Plan3 plan, const floating[:, ::1] X, const int32_t[::1] y, 
     cdef int stopped = 0
     cdef double total
     cdef Py_ssize_t M = plan.M
-    cdef int nt = max(1, min(num_threads, plan.threads))
+    # one thread in a forked child (_team.pxi): a plan made before the fork
+    # may name a team, and the child's first team would never start
+    cdef int nt = 1 if _forked_child else max(1, min(num_threads, plan.threads))
     assert X.shape[1] == plan.layers[0].n_in and y.shape[0] == X.shape[0]
     assert 0 <= first <= last and last * M <= X.shape[0]
     assert np.dtype(plan.dtype).itemsize == sizeof(floating)

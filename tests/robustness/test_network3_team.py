@@ -185,3 +185,69 @@ def test_bp2_and_the_step_in_one_pass_give_the_same_bits_as_apart(floatX, nt, mo
         _core.bp2_step_fused(old)
     for a, b in zip(finals[True], finals[False]):
         assert a.tobytes() == b.tobytes()
+
+
+# -- a child forked after training ----------------------------------------------------------
+
+# The parent trains with config.num_threads = 2 (its OpenMP pool is then up),
+# forks, and the child goes on training the parent's network (whose cached
+# plan names a team) and a new one, then evaluates: GNU OpenMP's pool does not
+# survive fork(), so the child must run on one thread, with the same weights.
+FORK_CHILD = textwrap.dedent("""
+    import contextlib, io, json, os
+    import numpy as np
+    with contextlib.redirect_stdout(io.StringIO()):
+        import cbp.network3 as n3
+    from cbp import _core
+    _core.conv_min_flops(0)
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 144)).astype(np.float32)
+    y = (np.arange(60) % 10).astype(np.int32)
+
+    def build():
+        np.random.seed(3)
+        return n3.Network([
+            n3.ConvPoolLayer((4, 1, 5, 5), (10, 1, 12, 12), activation_fn=n3.ReLU),
+            n3.FullyConnectedLayer(64, 30, activation_fn=n3.ReLU, p_dropout=0.5),
+            n3.SoftmaxLayer(30, 10)], 10)
+
+    def weights(net):
+        return b"".join(p.get_value().tobytes() for p in net.params).hex()
+
+    n3.config.num_threads = 1
+    alone = build()
+    for _ in range(2):
+        alone._train_run(X, y, 0, 6, 0.05, 0.999, 1)
+    n3.config.num_threads = 2
+    net = build()
+    net._train_run(X, y, 0, 6, 0.05, 0.999, n3.config.threads())
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        fresh = build()
+        for _ in range(2):
+            fresh._train_run(X, y, 0, 6, 0.05, 0.999, n3.config.threads())
+        net._train_run(X, y, 0, 6, 0.05, 0.999, 2)
+        out = {"threads": n3.config.threads(), "fresh": weights(fresh), "net": weights(net),
+               "pred": net._predict(X, 2).tolist()}
+        os.write(w, json.dumps(out).encode())
+        os._exit(0)
+    os.close(w)
+    child = json.loads(os.read(r, 1 << 20).decode())
+    os.waitpid(pid, 0)
+    print(json.dumps({"threads": child["threads"], "fresh": child["fresh"] == weights(alone),
+                      "net": child["net"] == weights(alone),
+                      "pred": child["pred"] == alone._predict(X, 1).tolist()}))
+""")
+
+
+def test_a_child_forked_after_training_runs_on_one_thread_with_the_same_weights():
+    try:
+        proc = subprocess.run([sys.executable, "-c", FORK_CHILD], capture_output=True,
+                              text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the forked child hung for {TIMEOUT} s")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report == {"threads": 1, "fresh": True, "net": True, "pred": True}, report
