@@ -237,7 +237,7 @@ class Config:
     def threads(self):
         """The thread count in force: ``num_threads``, else OpenMP's.
 
-        Cut as every cbp call cuts it (:func:`cbp._core.usable_threads`): to
+        Cut as every cbp call cuts it (``cbp._core.usable_threads``): to
         ``OMP_THREAD_LIMIT``, and to one in a child forked from a process that
         imported cbp (its OpenMP thread pool does not survive the fork).
         """
