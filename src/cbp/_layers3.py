@@ -258,8 +258,27 @@ class _Buffers(dict):
     pass
 
 
+def _empty(shape, dtype):
+    # np.empty, starting on a 64-byte line (NumPy's allocations start 16
+    # bytes past one as often as not).  The weights' rows and the kernels'
+    # vectors then load whole lines: measured in one process, the book's
+    # shallow net trained 5% slower with its weights 16 bytes off a line.
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(n + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + n].view(dtype).reshape(shape)
+
+
+def _aligned(a):
+    # a C-contiguous copy of ``a`` on a 64-byte line
+    out = _empty(np.shape(a), np.asarray(a).dtype)
+    out[...] = a
+    return out
+
+
 def _packs(nt, dtype):
-    return np.empty((nt, _core.PACK_ELEMENTS), dtype=dtype)
+    return _empty((nt, _core.PACK_ELEMENTS), dtype)
 
 
 class ConvPoolLayer:
@@ -314,7 +333,7 @@ class ConvPoolLayer:
         w = np.asarray(np.random.normal(loc=0, scale=np.sqrt(1.0 / n_out), size=self.filter_shape),
                        dtype=dtype)
         b = np.asarray(np.random.normal(loc=0, scale=1.0, size=(F,)), dtype=dtype)
-        self._Wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].reshape(F, C * K * K))
+        self._Wf = _aligned(w[:, :, ::-1, ::-1].reshape(F, C * K * K))
         self._b = b
         self.w = SharedVariable(self._Wf.reshape(F, C, K, K)[:, :, ::-1, ::-1], "w")
         self.b = SharedVariable(self._b, "b")
@@ -355,8 +374,8 @@ class ConvPoolLayer:
             Oy, Ox = H - K + 1, W - K + 1
             dt = self.dtype
             ws = self._ws[key] = _Buffers(
-                Z=np.empty((M, F * Oy * W), dt), A=np.empty((M, self.n_out), dt),
-                xpad=np.empty((nt, C * H * W + K), dt),
+                Z=_empty((M, F * Oy * W), dt), A=_empty((M, self.n_out), dt),
+                xpad=_empty((nt, C * H * W + K), dt),
                 rows=np.empty((nt, C * K * K), np.intp),
                 packs=_packs(nt, dt), backward=None)
         return ws
@@ -370,15 +389,15 @@ class ConvPoolLayer:
             R = Oy * (W - K + 1)
             patches = C * K * K >= _core.PATCH_TAPS     # the core's choice (see _conv.pxi)
             ws["backward"] = _Buffers(
-                WfT=np.empty((C * K * K, F), dt), Dz=np.empty((M, F * Oy * W), dt),
-                G=np.empty((M, 0 if patches else C * K * K * F), dt),
-                P=np.empty((M * R if patches else 0, C * K * K), dt),
-                Dt=np.empty((F, M * R if patches else 0), dt),
+                WfT=_empty((C * K * K, F), dt), Dz=_empty((M, F * Oy * W), dt),
+                G=_empty((M, 0 if patches else C * K * K * F), dt),
+                P=_empty((M * R if patches else 0, C * K * K), dt),
+                Dt=_empty((F, M * R if patches else 0), dt),
                 prows=np.empty(M * R if patches else 0, np.intp),
-                E=np.empty((nt, C * K * K * Oy * W), dt),
-                dxpad=np.empty((nt, C * H * W + K), dt), Dx=np.empty((M, C * H * W), dt),
+                E=_empty((nt, C * K * K * Oy * W), dt),
+                dxpad=_empty((nt, C * H * W + K), dt), Dx=_empty((M, C * H * W), dt),
                 rows=np.empty((nt, C * K * K + F), np.intp), zeros=np.zeros(F, dt),
-                pool=np.empty((nt, self.n_out + 2 * W), dt))
+                pool=_empty((nt, self.n_out + 2 * W), dt))
         return ws["backward"]
 
     def train_flops(self, M):
@@ -436,7 +455,7 @@ class _DenseLayer:
     act_code = 0
 
     def _init(self, n_in, n_out, p_dropout, w, b):
-        self._W = np.ascontiguousarray(w.T)
+        self._W = _aligned(w.T)
         self._b = b
         self.w = SharedVariable(self._W.T, "w")
         self.b = SharedVariable(self._b, "b")
@@ -454,10 +473,10 @@ class _DenseLayer:
         if ws is None:
             dt = self.dtype
             ws = self._ws[key] = _Buffers(
-                Z=np.empty((M, self.n_out), dt), rows=np.empty(M, np.intp),
+                Z=_empty((M, self.n_out), dt), rows=np.empty(M, np.intp),
                 zeros=np.zeros(self.n_out, dt), packs=_packs(nt, dt),
-                Dt=np.empty((self.n_out, M), dt), E=np.empty((M, self.n_in), dt),
-                mask=np.empty((M, self.n_in), dt), Xm=np.empty((M, self.n_in), dt))
+                Dt=_empty((self.n_out, M), dt), E=_empty((M, self.n_in), dt),
+                mask=_empty((M, self.n_in), dt), Xm=_empty((M, self.n_in), dt))
         return ws
 
     def train_flops(self, M):

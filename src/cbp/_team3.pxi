@@ -19,10 +19,14 @@
 #             steps.
 #
 # At most 2L + 2 barriers per mini-batch for L layers (one more when the
-# first layer drops out its input), fewer for consecutive conv layers, which
-# cut the mini-batch by examples alike and so follow each other without one
-# (the book's dropout net: 10).  Every share is cut at multiples of the
-# kernels' tiles and summed in the order of the whole (see _conv.pxi), so
+# first layer drops out its input), fewer where a thread reads only what it
+# wrote: consecutive conv layers cut the mini-batch by examples alike; an
+# output layer of one share (10 units) is thread 0's, as the softmax after
+# it; a dense first layer's step needs only the columns of its δ that the
+# thread's BP2 share above computed; and when every layer's step ran with
+# its BP2 (fused), no phase of steps is left.  The book's dropout net
+# meets 9 times a mini-batch, shallow 3.  Every share is cut at multiples
+# of the kernels' tiles and summed in the order of the whole (see _conv.pxi), so
 # the results are bit-identical for every team size; OpenMP may start fewer
 # threads than asked (OMP_THREAD_LIMIT, nested regions): thread 0 then sets
 # the barrier to the team that runs, before any thread counts at it, and the
@@ -196,10 +200,11 @@ cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_s
 
 cdef void _l3_dense_step(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
                          floating alpha, floating beta, const floating** rows, floating* pack,
-                         int tid, int nt) noexcept nogil:
-    # dense_step's work on weight rows lo..hi-1.
+                         int tid, int nt, Py_ssize_t unit=UNIT_ROWS) noexcept nogil:
+    # dense_step's work on weight rows lo..hi-1 (cut at multiples of unit, a
+    # multiple of UNIT_ROWS: every row's sums are its own, whatever the cut).
     cdef Py_ssize_t lo, hi, I = L.n_in, O = L.n_out
-    _share(O, UNIT_ROWS, tid, nt, &lo, &hi)
+    _share(O, unit, tid, nt, &lo, &hi)
     if hi <= lo:
         return
     _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
@@ -305,6 +310,16 @@ cdef void _l3_step_any(Layer3* L, const floating* D, const floating* X, Py_ssize
         _l3_dense_step(L, D, X, M, alpha, beta, rows, pack, tid, nt)
 
 
+cdef bint _l3_steps_left(Layer3* layers, int s0, int s1) noexcept nogil:
+    # whether layers s0..s1-1 have a step of their own to run (a fused
+    # layer's ran with its BP2)
+    cdef int k
+    for k in range(s0, s1):
+        if layers[k].kind == L3_CONV or not layers[k].fused:
+            return True
+    return False
+
+
 cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* y, Py_ssize_t M,
                       floating* Derr, floating alpha, floating beta, uint64_t seed,
                       uint64_t counter, const floating** rows, floating* pack, int tid, int nt,
@@ -335,8 +350,10 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
             if nxt != NULL and nxt.masked:
                 _l3_mask_rows(nxt, <const floating*>L.A, 0, M, lo, hi, seed, counter)
         # conv after conv: each thread takes the same examples, so it reads
-        # only the outputs it wrote; no barrier
-        if not (L.kind == L3_CONV and nxt != NULL and nxt.kind == L3_CONV):
+        # only the outputs it wrote; no barrier.  Nor after an output layer
+        # of one share (10 units), thread 0's, as the softmax is.
+        if not ((L.kind == L3_CONV and nxt != NULL and nxt.kind == L3_CONV)
+                or (nxt == NULL and L.kind == L3_DENSE and L.n_out <= UNIT_ROWS)):
             cbp_team_wait(bar)
         x = <const floating*>L.A
     L = &layers[nl - 1]
@@ -376,12 +393,23 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
             if not (L.kind == L3_CONV and j >= 0 and layers[j].kind == L3_CONV):
                 break
         s0 = j + 1
+        if (j == 0 and L.kind == L3_DENSE and layers[0].kind == L3_DENSE
+                and not layers[0].need_input):
+            # A dense first layer has no BP2: its step needs only its δ,
+            # whose columns this thread has just computed (L's BP2 by shares
+            # of UNIT_COLS), so it steps those rows now, without a barrier.
+            _l3_dense_step(&layers[0], <const floating*>L.E, X, M, alpha, beta, rows, pack,
+                           tid, nt, UNIT_COLS)
+            j = -1
         cbp_team_wait(bar)
-    for k in range(s1 - 1, s0 - 1, -1):
-        _l3_step_any(&layers[k], <const floating*>(layers[k + 1].E if k + 1 < nl else Derr),
-                     X if k == 0 else <const floating*>layers[k - 1].A, M, alpha, beta, rows, pack,
-                     tid, nt)
-    cbp_team_wait(bar)
+    # The group's barrier ends the mini-batch when no step is left (the book's
+    # shallow net: three barriers).
+    if _l3_steps_left(layers, s0, s1):
+        for k in range(s1 - 1, s0 - 1, -1):
+            _l3_step_any(&layers[k], <const floating*>(layers[k + 1].E if k + 1 < nl else Derr),
+                         X if k == 0 else <const floating*>layers[k - 1].A, M, alpha, beta, rows,
+                         pack, tid, nt)
+        cbp_team_wait(bar)
     return total
 
 

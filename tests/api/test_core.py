@@ -157,3 +157,32 @@ def test_no_prefetch_plan_outlives_its_mini_batch(dtype):
     with pytest.raises(ValueError, match="finite|NaN"):
         net.SGD((X, Y), 1, 10, 0.5, verbose=False)
     assert _core.py_prefetch_pending() == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("I, O, M", [(784, 100, 10), (100, 10, 10), (1000, 300, 12), (640, 200, 64)])
+def test_the_products_do_not_depend_on_where_the_pack_scratch_starts(dtype, I, O, M):
+    # The dispatch moves the scratch to a 64-byte line (the packed panels'
+    # loads then never split one); a scratch starting anywhere else gives the
+    # same bits, and nothing is written before the line it starts on.
+    rng = np.random.default_rng(I + O)
+    A = rng.standard_normal((M, I)).astype(dtype)
+    W = (rng.standard_normal((O, I)) * 0.05).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    D = rng.standard_normal((M, O)).astype(dtype)
+    P = _core.PACK_ELEMENTS
+    results = []
+    for offset in (0, 1, 2, 3, 5, 8):
+        big = np.full((1, P + 64), 7, dtype)
+        packs = big[:, offset:offset + P]
+        Z = np.empty((M, O), dtype)
+        _core.dense_forward(A, W, b, Z, Z, np.empty(M, np.intp), np.zeros(O, dtype), packs, 1.0,
+                            0, 1)
+        E = np.empty((M, I), dtype)
+        _core.dense_backward(D, W, E, A, 3, np.ones((M, I), dtype), False, packs, 1)
+        W2, b2 = W.copy(), b.copy()
+        _core.dense_step(D, A, W2, b2, np.empty((O, M), dtype), np.empty(M, np.intp), -0.01,
+                         0.999, packs, 1)
+        assert (big[0, :offset] == 7).all() and (big[0, offset + P:] == 7).all()
+        results.append(b"".join(x.tobytes() for x in (Z, E, W2, b2)))
+    assert all(r == results[0] for r in results)

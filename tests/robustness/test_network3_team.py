@@ -251,3 +251,48 @@ def test_a_child_forked_after_training_runs_on_one_thread_with_the_same_weights(
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report == {"threads": 1, "fresh": True, "net": True, "pred": True}, report
+
+
+# -- fewer barriers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("layers", ["shallow", "masked_input", "three_dense", "wide_output"])
+def test_a_dense_first_layer_steps_beside_the_bp2_above_with_the_one_thread_bits(layers, fused,
+                                                                                monkeypatch):
+    # A team skips the barrier after an output layer of one share (thread 0's)
+    # and steps a dense first layer right after its share of the BP2 above,
+    # and, when every step ran with its BP2, ends the mini-batch there: each
+    # thread reads only what it wrote.  Two and three threads give one
+    # thread's bits, whether BP2 and the step are fused or apart.
+    import numpy as np
+    import cbp.network3 as n3
+    from cbp import _core
+    monkeypatch.setattr(n3, "_PACE", {})
+    monkeypatch.setattr(n3, "TEAM_MIN_FLOPS", 0)
+    rng = np.random.default_rng(6)
+    X = rng.random((240, 144)).astype(np.float32)
+    y = (np.arange(240) % 10).astype(np.int32)
+    specs = {
+        "shallow": lambda: [n3.FullyConnectedLayer(144, 100), n3.SoftmaxLayer(100, 10)],
+        "masked_input": lambda: [n3.FullyConnectedLayer(144, 60, p_dropout=0.3),
+                                 n3.SoftmaxLayer(60, 10, p_dropout=0.2)],
+        "three_dense": lambda: [n3.FullyConnectedLayer(144, 97, activation_fn=n3.ReLU),
+                                n3.FullyConnectedLayer(97, 50), n3.SoftmaxLayer(50, 10)],
+        "wide_output": lambda: [n3.FullyConnectedLayer(144, 50), n3.SoftmaxLayer(50, 30)],
+    }
+    old = _core.bp2_step_fused()
+    old_min = _core.conv_min_flops()
+    finals = {}
+    try:
+        _core.bp2_step_fused(fused)
+        _core.conv_min_flops(0)
+        for nt in (1, 2, 3):
+            np.random.seed(8)
+            net = n3.Network(specs[layers](), 10)
+            net._train_run(X, y, 0, 24, 0.5, 0.999, nt)
+            finals[nt] = b"".join(p.get_value().tobytes() for p in net.params)
+            assert nt == 1 or net._plan(10, nt).threads > 1
+    finally:
+        _core.bp2_step_fused(old)
+        _core.conv_min_flops(old_min)
+    assert finals[2] == finals[1] and finals[3] == finals[1]
