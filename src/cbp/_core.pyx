@@ -27,7 +27,8 @@ The parts, each included where its text stands: ``_equations.pxi`` (the
 kernels above and the step rules), ``_batch.pxi`` (one thread: a mini-batch
 and a run of them), ``_team.pxi`` (a team of threads on one network, and how
 many threads run), ``_fused.pxi`` (the fused sweep for narrow first layers),
-``_conv.pxi`` and ``_team3.pxi`` (cbp.network3's layers and team).  This file
+``_conv.pxi``, ``_team3.pxi`` and ``_phases3.pxi`` (cbp.network3's layers, its
+team, and the team's phases: each layer's share of a mini-batch).  This file
 keeps the scalar helpers, the entry points that check and allocate before a
 kernel runs, and Python's shuffle; ``_wrappers.pxi`` the ``py_`` wrappers the
 tests call and the FMA probe.

@@ -400,6 +400,12 @@ class ConvPoolLayer:
                 pool=_empty((nt, self.n_out + 2 * W), dt))
         return ws["backward"]
 
+    def row_bytes(self):
+        """Bytes of the buffers one more example takes in forward_batch (z and the output)."""
+        F, C, K, _ = self.filter_shape
+        _, _, H, W = self.image_shape
+        return (F * (H - K + 1) * W + self.n_out) * self.dtype.itemsize
+
     def train_flops(self, M):
         """Multiply-adds x 2 of a training step on ``M`` examples (forward, filters' and input's gradients)."""
         F, C, K, _ = self.filter_shape
@@ -478,6 +484,10 @@ class _DenseLayer:
                 Dt=_empty((self.n_out, M), dt), E=_empty((M, self.n_in), dt),
                 mask=_empty((M, self.n_in), dt), Xm=_empty((M, self.n_in), dt))
         return ws
+
+    def row_bytes(self):
+        """Bytes of the buffers one more example takes in forward_batch (z, δ, the masks, α δᵀ)."""
+        return (2 * self.n_out + 3 * self.n_in) * self.dtype.itemsize
 
     def train_flops(self, M):
         """Multiply-adds x 2 of a training step on ``M`` examples (forward, BP2, step)."""

@@ -52,11 +52,14 @@ CBP_DEFINE_PEAK(float, cbp_vf64, f64)
  */
 #include <sched.h>
 
+/* A line of its own: the team's other shared words (a run's total, thread
+ * 0's flags) sat beside it on the caller's stack, and every write to them
+ * took the line from the threads spinning on the generation. */
 typedef struct {
     int count;        /* threads arrived in this generation */
     int generation;
     int n;            /* threads in the team */
-} cbp_team_barrier;
+} __attribute__((aligned(64))) cbp_team_barrier;
 
 static inline void cbp_team_wait(cbp_team_barrier *b) {
     int gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);

@@ -69,255 +69,7 @@ ctypedef struct Layer3:
     Py_ssize_t ld_xpad, ld_rows, ld_Et, ld_pool
 
 
-cdef inline void _l3_shifted(Layer3* L, floating* xpad, const floating** rp) noexcept nogil:
-    memset(xpad + L.N, 0, L.K * sizeof(floating))
-    _shifted_rows(xpad, rp, L.C, L.H, L.Wd, L.K)
-
-
-cdef void _l3_mask_rows(Layer3* L, const floating* X, Py_ssize_t lo, Py_ssize_t hi,
-                        Py_ssize_t c0, Py_ssize_t c1, uint64_t seed, uint64_t counter) noexcept nogil:
-    # Dropout of L's input, rows lo..hi-1 and columns c0..c1-1: the draws of
-    # elements m·n_in + i (so any cut of the matrix draws the same masks).
-    cdef Py_ssize_t m, I = L.n_in
-    cdef floating* mask = <floating*>L.mask
-    cdef floating* Xm = <floating*>L.Xm
-    if c1 <= c0:
-        return
-    for m in range(lo, hi):
-        if floating is double:
-            cbp3_dropout_d(X + m * I + c0, mask + m * I + c0, Xm + m * I + c0, c1 - c0, seed,
-                           counter + L.draw0 + <uint64_t>(m * I + c0), L.keep_below)
-        else:
-            cbp3_dropout_f(X + m * I + c0, mask + m * I + c0, Xm + m * I + c0, c1 - c0, seed,
-                           counter + L.draw0 + <uint64_t>(m * I + c0), L.keep_below)
-
-
-cdef void _l3_conv_forward(Layer3* L, const floating* X, Py_ssize_t M, floating* pack,
-                           int tid, int nt) noexcept nogil:
-    # conv_pool_forward's work on examples lo..hi-1; and a share of the
-    # filters' transpose that this mini-batch's BP2 reads (the filters do not
-    # change before the step).
-    cdef Py_ssize_t lo = _c3_cut(M, 1, tid, nt), hi = _c3_cut(M, 1, tid + 1, nt), m, k, f
-    cdef floating* xpad = <floating*>L.xpad + tid * L.ld_xpad
-    cdef const floating** rp = <const floating**>(<Py_ssize_t*>L.rows + tid * L.ld_rows)
-    cdef const floating* W = <const floating*>L.W
-    cdef floating* WfT = <floating*>L.WfT
-    cdef floating* Z = <floating*>L.Z
-    cdef floating* A = <floating*>L.A
-    cdef floating* Xk = <floating*>L.Et + tid * L.ld_Et
-    if hi > lo and L.patches:
-        # Many taps (the book's second layer): z at the kept positions only,
-        # R = Oy·Ox of each map, from a copy of the input's rows there (Et's
-        # room: BP2 uses it later); the full width summed Wd − Ox cropped
-        # columns too, a third of the second layer's 12.  Same sums: the step
-        # kernel sums each column alike whatever their number.  z (and δz in
-        # _l3_conv_errors) are then held R wide.
-        for k in range(L.CKK):
-            rp[k] = Xk + k * L.R
-        for m in range(lo, hi):
-            if floating is double:
-                cbp3_kept_rows_d(X + m * L.N, Xk, L.C, L.H, L.Wd, L.K)
-            else:
-                cbp3_kept_rows_f(X + m * L.N, Xk, L.C, L.H, L.Wd, L.K)
-            _step_product(W, rp, Z + m * L.F * L.Pf, L.CKK, L.F, L.R, pack)
-            max_pool(Z + m * L.F * L.Pf, <const floating*>L.b, A + m * L.n_out, xpad, L.F, L.Oy,
-                     L.Ox, L.Ox, L.ph, L.pw, L.act)
-    elif hi > lo:
-        _l3_shifted(L, xpad, rp)
-        for m in range(lo, hi):
-            memcpy(xpad, X + m * L.N, L.N * sizeof(floating))
-            _step_product(W, rp, Z + m * L.F * L.Pf, L.CKK, L.F, L.Pf, pack)
-            max_pool(Z + m * L.F * L.Pf, <const floating*>L.b, A + m * L.n_out, xpad, L.F, L.Oy,
-                     L.Ox, L.Wd, L.ph, L.pw, L.act)
-    if L.need_input:
-        for k in range(_c3_cut(L.CKK, 1, tid, nt), _c3_cut(L.CKK, 1, tid + 1, nt)):
-            for f in range(L.F):
-                WfT[k * L.F + f] = W[f * L.CKK + k]
-
-
-cdef void _l3_dense_forward(Layer3* L, const floating* X, Py_ssize_t M, const floating** rows,
-                            floating* pack, Py_ssize_t* lo, Py_ssize_t* hi, int tid,
-                            int nt) noexcept nogil:
-    # z = a wᵀ + b (a masked in training) for units lo..hi-1, then f (softmax:
-    # thread 0 later, on whole rows).
-    cdef Py_ssize_t O = L.n_out, I = L.n_in, m
-    cdef floating* Z = <floating*>L.Z
-    cdef const floating* W = <const floating*>L.W
-    _share(O, UNIT_ROWS, tid, nt, lo, hi)
-    if hi[0] > lo[0]:
-        _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
-        _gemm_forward(rows, W + lo[0] * I, <const floating*>L.b + lo[0], Z + lo[0], M,
-                      hi[0] - lo[0], I, O, pack)
-        if L.act != SOFTMAX:
-            for m in range(M):
-                activate(Z + m * O + lo[0], Z + m * O + lo[0], 1, hi[0] - lo[0], L.act)
-
-
-cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
-                           floating alpha, floating beta, const floating** rows, floating* pack,
-                           int tid, int nt) noexcept nogil:
-    # dense_backward's work on columns lo..hi-1: δ below = (δ W) ⊙ mask ⊙ f'(a below);
-    # fused, also dense_step's on those columns of W (and on biases lo..hi-1 of
-    # a share of the rows), from α δᵀ in this thread's pack.
-    cdef Py_ssize_t lo, hi, m, i, o, I = L.n_in, O = L.n_out
-    cdef floating* E = <floating*>L.E
-    cdef floating* b = <floating*>L.b
-    cdef const floating* mask = <const floating*>L.mask
-    cdef floating v, sb
-    if L.fused:
-        # the biases as gradient_step steps them (Σ over m in order of α δ)
-        _share(O, UNIT_ROWS, tid, nt, &lo, &hi)
-        for o in range(lo, hi):
-            sb = 0
-            for m in range(M):
-                v = alpha * D[m * O + o]
-                sb = sb + v
-            b[o] = b[o] + sb
-    _share(I, UNIT_COLS, tid, nt, &lo, &hi)
-    if hi <= lo:
-        return
-    if L.fused:
-        for o in range(O):
-            for m in range(M):
-                pack[o * M + m] = alpha * D[m * O + o]
-        _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
-        if floating is double:
-            cbp_bp2_step_d(D, pack, rows, <double*>L.W, E, beta, M, O, I, lo, hi)
-        else:
-            cbp_bp2_step_f(D, pack, rows, <float*>L.W, E, beta, M, O, I, lo, hi)
-    elif floating is double:
-        cbp_backward_d(D, <const double*>L.W, E, M, O, I, lo, hi, pack)
-    else:
-        cbp_backward_f(D, <const float*>L.W, E, M, O, I, lo, hi, pack)
-    for m in range(M):
-        if L.masked:
-            for i in range(m * I + lo, m * I + hi):
-                E[i] = E[i] * mask[i]
-        if L.act_below != LINEAR:
-            for i in range(m * I + lo, m * I + hi):
-                E[i] = E[i] * _derivative(L.act_below, X[i])
-
-
-cdef void _l3_dense_step(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
-                         floating alpha, floating beta, const floating** rows, floating* pack,
-                         int tid, int nt, Py_ssize_t unit=UNIT_ROWS) noexcept nogil:
-    # dense_step's work on weight rows lo..hi-1 (cut at multiples of unit, a
-    # multiple of UNIT_ROWS: every row's sums are its own, whatever the cut).
-    cdef Py_ssize_t lo, hi, I = L.n_in, O = L.n_out
-    _share(O, unit, tid, nt, &lo, &hi)
-    if hi <= lo:
-        return
-    _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
-    gradient_step(D + lo, rows, <floating*>L.W + lo * I, <floating*>L.b + lo, M, hi - lo, I,
-                  alpha, beta, 1, <floating*>L.Dt + lo * M, pack, O)
-
-
-cdef void _l3_conv_errors(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
-                          floating alpha, floating* pack, int tid, int nt) noexcept nogil:
-    # conv_pool_backward's first region on examples lo..hi-1: routing to the
-    # maxima, the filters' gradient's operands, BP2 to the input.
-    cdef Py_ssize_t lo = _c3_cut(M, 1, tid, nt), hi = _c3_cut(M, 1, tid + 1, nt)
-    cdef Py_ssize_t m, f, y, x, p, F = L.F, Pf = L.Pf, R = L.R, N = L.N, CKK = L.CKK
-    cdef floating* xpad = <floating*>L.xpad + tid * L.ld_xpad
-    cdef floating* dx = <floating*>L.dxpad + tid * L.ld_xpad
-    cdef floating* Et = <floating*>L.Et + tid * L.ld_Et
-    cdef floating* pool = <floating*>L.pool + tid * L.ld_pool
-    cdef const floating** rp = <const floating**>(<Py_ssize_t*>L.rows + tid * L.ld_rows)
-    cdef const floating** dp = rp + CKK
-    cdef floating* Dz = <floating*>L.Dz
-    cdef floating* Dt = <floating*>L.Dt
-    cdef floating* E = <floating*>L.E
-    cdef const floating* Z = <const floating*>L.Z
-    if hi <= lo:
-        return
-    _l3_shifted(L, xpad, rp)
-    for m in range(lo, hi):
-        # z and δz R wide for many taps (see _l3_conv_forward), else full width
-        unpool(D + m * L.n_out, Z + m * F * Pf, Dz + m * F * Pf, pool, F, L.Oy, L.Ox,
-               L.Ox if L.patches else L.Wd, L.ph, L.pw)
-        if L.patches:
-            im2col(X + m * N, <floating*>(<Py_ssize_t*>L.prows)[m * R], L.C, L.H, L.Wd, L.K)
-            for f in range(F):
-                for p in range(R):
-                    Dt[f * M * R + m * R + p] = alpha * Dz[m * F * Pf + f * R + p]
-        else:
-            memcpy(xpad, X + m * N, N * sizeof(floating))
-            _gemm_forward(rp, Dz + m * F * Pf, <const floating*>L.zeros,
-                          <floating*>L.G + m * CKK * F, CKK, F, Pf, F, pack)
-        if L.need_input and L.patches:
-            # BP2 over the kept positions (δz is R wide); the cropped columns'
-            # terms were products of zeros
-            for f in range(F):
-                dp[f] = Dz + m * F * Pf + f * R
-            _step_product(<const floating*>L.WfT, dp, Et, F, CKK, R, pack)
-            if floating is double:
-                cbp3_col2im_kept_d(Et, dx, L.C, L.H, L.Wd, L.K, L.Oy, L.Ox)
-            else:
-                cbp3_col2im_kept_f(Et, dx, L.C, L.H, L.Wd, L.K, L.Oy, L.Ox)
-        elif L.need_input:
-            for f in range(F):
-                dp[f] = Dz + m * F * Pf + f * Pf
-            _step_product(<const floating*>L.WfT, dp, Et, F, CKK, Pf, pack)
-            if floating is double:
-                cbp3_col2im_d(Et, dx, L.C, L.H, L.Wd, L.K, Pf)
-            else:
-                cbp3_col2im_f(Et, dx, L.C, L.H, L.Wd, L.K, Pf)
-        if L.need_input:
-            if L.act_below == LINEAR:
-                memcpy(E + m * N, dx, N * sizeof(floating))
-            else:
-                for p in range(N):
-                    E[m * N + p] = dx[p] * _derivative(L.act_below, X[m * N + p])
-
-
-cdef void _l3_conv_step(Layer3* L, const floating* D, Py_ssize_t M, floating alpha,
-                        floating beta, floating* pack, int tid, int nt) noexcept nogil:
-    # conv_pool_backward's second region on filters lo..hi-1 (cut at the step
-    # kernel's tiles of 4).
-    cdef Py_ssize_t lo = _c3_cut(L.F, 4, tid, nt), hi = _c3_cut(L.F, 4, tid + 1, nt)
-    cdef Py_ssize_t f, m, q, k, F = L.F, CKK = L.CKK, Pq = L.Pq
-    cdef floating sb, g
-    cdef floating* W = <floating*>L.W
-    cdef floating* b = <floating*>L.b
-    cdef const floating* G = <const floating*>L.G
-    for f in range(lo, hi):
-        sb = 0
-        for m in range(M):
-            for q in range(m * L.n_out + f * Pq, m * L.n_out + (f + 1) * Pq):
-                sb = sb + D[q]
-        b[f] = b[f] + alpha * sb
-        if not L.patches:
-            for k in range(CKK):
-                g = 0
-                for m in range(M):
-                    g = g + G[m * CKK * F + k * F + f]
-                W[f * CKK + k] = beta * W[f * CKK + k] + alpha * g
-    if L.patches and hi > lo:
-        if floating is double:
-            cbp_step_d(<const double*>L.Dt + lo * M * L.R, <const double**>L.prows, W + lo * CKK,
-                       beta, M * L.R, hi - lo, CKK, pack)
-        else:
-            cbp_step_f(<const float*>L.Dt + lo * M * L.R, <const float**>L.prows, W + lo * CKK,
-                       beta, M * L.R, hi - lo, CKK, pack)
-
-
-cdef void _l3_step_any(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
-                       floating alpha, floating beta, const floating** rows, floating* pack,
-                       int tid, int nt) noexcept nogil:
-    if L.kind == L3_CONV:
-        _l3_conv_step(L, D, M, alpha, beta, pack, tid, nt)
-    elif not L.fused:       # fused: stepped with BP2 (_l3_dense_errors)
-        _l3_dense_step(L, D, X, M, alpha, beta, rows, pack, tid, nt)
-
-
-cdef bint _l3_steps_left(Layer3* layers, int s0, int s1) noexcept nogil:
-    # whether layers s0..s1-1 have a step of their own to run (a fused
-    # layer's ran with its BP2)
-    cdef int k
-    for k in range(s0, s1):
-        if layers[k].kind == L3_CONV or not layers[k].fused:
-            return True
-    return False
+include "_phases3.pxi"
 
 
 cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* y, Py_ssize_t M,
@@ -442,6 +194,7 @@ cdef class _Plan3:
     cdef public int last_team     # threads OpenMP started for the last run (for tests)
     cdef object keep            # the arrays pointed into
     cdef object Derr, packs, rows
+    cdef Py_ssize_t rows_ld
 
     def __cinit__(self):
         self.layers = NULL
@@ -524,7 +277,10 @@ cdef class _Plan3:
             L.ld_pool = ld(e.get("pool"))
         self.Derr = np.empty((M, entries[self.nl - 1]["n_out"]), dtype=self.dtype)
         self.packs = np.empty((self.threads, PACK), dtype=self.dtype)
-        self.rows = np.empty((self.threads, M), dtype=np.intp)
+        # each thread's row pointers on lines of their own (_l3_run aligns
+        # the start): every phase rewrites them
+        self.rows_ld = (M + 7) // 8 * 8
+        self.rows = np.empty(self.threads * self.rows_ld + 8, dtype=np.intp)
 
 
 def plan3(entries, Py_ssize_t M, int threads, dtype):
@@ -543,7 +299,9 @@ cdef double _l3_run(_Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t
     cdef Py_ssize_t M = plan.M, I = plan.layers[0].n_in, k, k0
     cdef floating* Derr = <floating*><size_t>plan.Derr.__array_interface__["data"][0]
     cdef floating* packs = <floating*><size_t>plan.packs.__array_interface__["data"][0]
-    cdef Py_ssize_t* rowsp = <Py_ssize_t*><size_t>plan.rows.__array_interface__["data"][0]
+    cdef Py_ssize_t* rowsp = <Py_ssize_t*>((<size_t>plan.rows.__array_interface__["data"][0]
+                                            + 63) & ~(<size_t>63))
+    cdef Py_ssize_t rows_ld = plan.rows_ld
     cdef Layer3* layers = plan.layers
     cdef int nl = plan.nl
     cdef uint64_t draws = <uint64_t>plan.draws
@@ -594,7 +352,7 @@ cdef double _l3_run(_Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t
             for k in range(k0, k1):
                 c = _l3_batch(layers, nl, X + k * M * I, y + k * M, M, Derr, alpha, beta, seed,
                               counter + <uint64_t>(k - first) * draws,
-                              <const floating**>(rowsp + tid * M), packs + tid * PACK, tid, team,
+                              <const floating**>(rowsp + tid * rows_ld), packs + tid * PACK, tid, team,
                               barp)
                 if tid == 0:
                     tot[0] += c

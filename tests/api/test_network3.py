@@ -313,6 +313,7 @@ def test_evaluation_runs_each_call_on_one_choice_of_threads(floatX, monkeypatch)
     monkeypatch.setattr(_pace, "record", lambda pace, t, s: recorded.append(t) or record(pace, t, s))
     network3._PACE.clear()
     monkeypatch.setattr(network3, "WARM_SECONDS", 0.0)      # one untimed call per side
+    monkeypatch.setattr(network3, "EVAL_ROWS", 100)         # chunks of 100 rows
     expected = np.argmax(forward(X, 1), axis=1)
     net._predict(X[:50], 2)            # less than a chunk: neither timed nor the untimed first
     assert recorded == []
@@ -330,6 +331,30 @@ def test_evaluation_runs_each_call_on_one_choice_of_threads(floatX, monkeypatch)
     assert len(recorded) == 7
 
 
+def test_evaluation_chunks_are_as_long_as_the_layers_buffers_allow_with_the_same_outputs(
+        floatX, monkeypatch):
+    # Whole mini-batches, at least 100 rows, more while the layers' buffers
+    # for them fit in EVAL_BYTES (up to EVAL_ROWS); the outputs are the same
+    # bits for every chunk.
+    floatX.num_threads = 2
+    np.random.seed(7)
+    net = Network([FullyConnectedLayer(n_in=784, n_out=100), SoftmaxLayer(n_in=100, n_out=10)], 10)
+    X = np.random.default_rng(7).random((1000, 784)).astype(np.float32)
+    row = net.layers[0].row_bytes() + net.layers[1].row_bytes()
+    assert row == (2 * 100 + 3 * 784 + 2 * 10 + 3 * 100) * 4
+    sizes = []
+    forward = net._feedforward
+    monkeypatch.setattr(net, "_feedforward", lambda rows, nt: sizes.append(len(rows)) or forward(rows, nt))
+    outputs = {}
+    for budget, chunk in ((row * 10**6, 1000), (row * 745, 740), (row * 60, 100)):
+        monkeypatch.setattr(network3, "EVAL_BYTES", budget)
+        sizes.clear()
+        outputs[chunk] = net._predict(X, 2)
+        assert sizes == [chunk] * (1000 // chunk) + ([1000 % chunk] if 1000 % chunk else [])
+    assert outputs[1000].tobytes() == outputs[740].tobytes() == outputs[100].tobytes()
+    assert (outputs[100] == np.argmax(forward(X, 1), axis=1)).all()
+
+
 def test_a_networks_first_runs_are_not_timed_until_they_took_warm_seconds(floatX, monkeypatch):
     # A team whose second core had been idle runs its first tens of
     # milliseconds slower: a network's runs on each thread count are timed
@@ -344,6 +369,7 @@ def test_a_networks_first_runs_are_not_timed_until_they_took_warm_seconds(floatX
     monkeypatch.setattr(_pace, "record", lambda pace, t, s: recorded.append(t) or record(pace, t, s))
     network3._PACE.clear()
     monkeypatch.setattr(network3, "WARM_SECONDS", 3600.0)
+    monkeypatch.setattr(network3, "EVAL_ROWS", 100)
     for call in range(4):
         net._predict(X, 2)
     assert recorded == [] and 0 < net._warm[("predict", 100, 2)] < 3600.0
