@@ -57,7 +57,14 @@ before importing anything, with OMP/OpenBLAS/MKL threads 1,
 threads: not pinned, no thread variables (each library's own default).
 Rounds interleave the contenders (order rotated each round); a time is the
 median over rounds, a ratio the median of per-round ratios with its min-max
-(``x torch`` = time(torch) / time(cbp): above 1, cbp is faster).
+(``x torch`` = time(torch) / time(cbp): above 1, cbp is faster).  A round
+runs each contender's epoch back to back until the epochs add up to
+``--round-gflop`` (8 GFLOP: ``shallow`` 8 epochs, ``basic_conv`` 2, the
+others 1) and a time is seconds per epoch: on a 2-vCPU VM a team whose
+second core idled between rounds runs slow for its first tens of
+milliseconds, longer than one ``shallow`` epoch (10 ms at two threads), and
+the book's scripts call ``SGD`` once for all their epochs.  ``--round-gflop
+0`` times one epoch a round.
 
 Also printed: the extrapolation of the book's best single net (``dropout``)
 to its run in the book, 40 epochs of the 250,000-image expanded set, from
@@ -65,6 +72,7 @@ the measured epoch scaled by 250,000 / ``--train`` (conservative: the
 measured epoch evaluates ``2 --eval`` images per ``--train`` training
 images, more than the book's 20,000 per 250,000), and its FLOP count.
 """
+import math
 import os
 import sys
 
@@ -439,6 +447,11 @@ def _setup(spec, tmpdir):
     got, nb_used = step1(x, y)
     want = reference_step(layers, eta, lmbda, nb_used, x, y)
     err = max(float(np.max(np.abs(g - w))) for g, w in zip(got, want))
+    # The check's NumPy products leave OpenBLAS's threads spinning for 0.1-0.2 s
+    # on the other core, where a team of threads then ran cbp's shallow net 10x
+    # slower and its pace kept one thread for the whole benchmark.  A user's
+    # script that calls SGD right after such products pays that once.
+    time.sleep(0.5)
     t0 = time.perf_counter()
     epoch()   # warm-up (and compilation)
     return epoch, {"version": version, "check_max_abs_err": err, "first_epoch_s": time.perf_counter() - t0}
@@ -461,11 +474,13 @@ def worker_main():
                     run, info = _setup(msg, tmpdir)
                     reply = dict(info, ok=True)
                 else:
+                    epochs = int(msg.get("epochs", 1))
                     gc.collect()
                     gc.disable()
                     t0 = time.perf_counter()
-                    run()
-                    reply = {"seconds": time.perf_counter() - t0}
+                    for _ in range(epochs):
+                        run()
+                    reply = {"seconds": (time.perf_counter() - t0) / epochs}
                     gc.enable()
             except Exception:
                 reply = {"error": traceback.format_exc()}
@@ -520,6 +535,13 @@ def _others_busy(seconds=0.5):
         return None
 
 
+def round_epochs(name, args):
+    """Epochs a round runs back to back: enough for ``--round-gflop`` (shallow's 1.1 GFLOP epoch: 8)."""
+    layers = NETS[name]["layers"]
+    epoch = train_flops(layers) * args.train + forward_flops(layers) * 2 * args.eval
+    return max(1, math.ceil(args.round_gflop * 1e9 / epoch))
+
+
 def measure(nets, contenders, mode, args):
     """Interleaved rounds of every contender on every net in one mode; rows of results."""
     rows = []
@@ -539,10 +561,11 @@ def measure(nets, contenders, mode, args):
             workers[impl], infos[impl] = w, info
         times = {impl: [] for impl in workers}
         order = list(workers)
+        epochs = round_epochs(name, args)
         for r in range(args.rounds):
             k = r % max(1, len(order))
             for impl in order[k:] + order[:k]:
-                reply = workers[impl].ask(cmd="run")
+                reply = workers[impl].ask(cmd="run", epochs=epochs)
                 times[impl].append(reply.get("seconds", float("nan")))
         others = _others_busy()
         for w in workers.values():
@@ -550,7 +573,8 @@ def measure(nets, contenders, mode, args):
         layers = NETS[name]["layers"]
         flops = (train_flops(layers) * args.train + forward_flops(layers) * 2 * args.eval)
         for impl in contenders:
-            row = {"net": name, "mode": mode, "impl": impl, **infos.get(impl, {})}
+            row = {"net": name, "mode": mode, "impl": impl, "epochs_per_round": epochs,
+                   **infos.get(impl, {})}
             if impl in times:
                 row["seconds"] = times[impl]
                 row["median_s"] = statistics.median(times[impl])
@@ -629,6 +653,9 @@ def main():
     p.add_argument("--train", type=int, default=2000, help="training images per epoch (multiple of 10)")
     p.add_argument("--eval", type=int, default=500, help="validation and test images each")
     p.add_argument("--cpu", type=int, default=0, help="the CPU one-core workers pin to")
+    p.add_argument("--round-gflop", type=float, default=8.0,
+                   help="each round runs a net's epochs back to back until they add up to this "
+                        "many GFLOP (at least one epoch); 0: one epoch a round")
     p.add_argument("--quick", action="store_true",
                    help="seconds: shallow and basic_conv, 100 images, 1 round, one core, no torch.compile")
     p.add_argument("--json", type=Path, default=None)
@@ -639,6 +666,7 @@ def main():
     args = p.parse_args()
     if args.quick:
         args.nets, args.rounds, args.train, args.eval = "shallow,basic_conv", 1, 100, 20
+        args.round_gflop = 0.0
         if args.modes == "one_core,default":
             args.modes = "one_core"
         if args.contenders == ",".join(CONTENDERS):
@@ -666,7 +694,9 @@ def main():
     import report   # bench/report.py: the host as every table names it
     host = report.host_info()["label"]
     print(f"cbp.network3 benchmark on {host}: {args.train:,} training + 2 x {args.eval:,} evaluation "
-          f"images per epoch, mini-batch {M}, float32, {args.rounds} round(s)", flush=True)
+          f"images per epoch, mini-batch {M}, float32, {args.rounds} round(s) of "
+          f"{', '.join(f'{n} {round_epochs(n, args)}' for n in nets)} epoch(s) back to back",
+          flush=True)
     rows = []
     for mode in args.modes.split(","):
         print(f"{mode}:", flush=True)
