@@ -18,9 +18,14 @@ A side's pace is the mean of its last measured time and the pace before
 than the next for no reason the process can see, and taking each time as it
 came let one such run hand a quiet machine's work to one thread until the
 next retry (seen in ``bench/run.py``'s default-threads rows: rounds at the
-one-thread time among rounds at the team's).  A change of 2x or more still
-flips the choice at once.  Runs too small to time (the caller's bar) are not
-recorded: a team's first run also starts its threads.
+one-thread time among rounds at the team's).  A run several times slower
+than its pace still flips the choice at once (its mean with the pace is).
+A run twice as fast as its side's pace, or faster, replaces the pace: a
+load that passed (NumPy's BLAS threads spin on a core for 0.1-0.2 s after
+each product, and a team then ran network3's ``shallow`` net 12x slower
+than one thread) must not keep a team that is twice as fast again behind
+one thread for several more retries.  Runs too small to time (the caller's
+bar) are not recorded: a team's first run also starts its threads.
 
 A caller whose runs are short (network3's chunks) can ask each side to be
 timed ``settle`` times before the choice is made, each time replacing the
@@ -108,4 +113,6 @@ def record(pace: dict, threads: int, seconds: float) -> None:
     pace[("timed", threads)] = timed + 1
     before = pace.get(threads)
     settling = timed < pace.get("settle", 1)     # replace, not average (see settle)
-    pace[threads] = seconds if before is None or settling else 0.5 * (before + seconds)
+    faster = before is not None and seconds <= 0.5 * before    # a load passed
+    pace[threads] = (seconds if before is None or settling or faster
+                     else 0.5 * (before + seconds))

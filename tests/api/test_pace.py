@@ -44,10 +44,29 @@ def test_a_pace_is_the_mean_of_the_last_time_and_the_pace_before():
     pace = {"runs": 0}
     _pace.record(pace, 2, 4.0)
     assert pace[2] == 4.0                       # the first time as it came
-    _pace.record(pace, 2, 2.0)
-    assert pace[2] == 3.0
+    _pace.record(pace, 2, 3.0)
+    assert pace[2] == 3.5
     _pace.record(pace, 1, 5.0)
-    assert pace[1] == 5.0 and pace[2] == 3.0
+    assert pace[1] == 5.0 and pace[2] == 3.5
+    _pace.record(pace, 2, 7.0)                  # slower: averaged
+    assert pace[2] == 5.25
+
+
+def test_a_run_twice_as_fast_replaces_the_pace_after_a_passing_load():
+    # A team timed while NumPy's BLAS threads spun on its second core, 12x
+    # slower than one thread; its retry after the load passed, as fast as
+    # it can be, takes it back at once (averaged, it took four more retries).
+    paces = {}
+    pace = _pace.choose(paces, "shape", 2)[1]
+    _pace.record(pace, 2, 0.75)
+    _pace.choose(paces, "shape", 2)
+    _pace.record(pace, 1, 0.06)
+    assert _pace.choose(paces, "shape", 2)[0] == 1
+    _pace.record(pace, 2, 0.03)
+    assert pace[2] == 0.03
+    assert {_pace.choose(paces, "shape", 2)[0] for _ in range(7)} == {2}
+    _pace.record(pace, 2, 0.016)                # not quite twice as fast: averaged
+    assert abs(pace[2] - 0.023) < 1e-12
 
 
 def test_one_slow_run_does_not_flip_the_choice_but_a_busy_core_does():
