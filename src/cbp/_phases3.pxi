@@ -80,13 +80,13 @@ cdef void _l3_conv_forward(Layer3* L, const floating* X, Py_ssize_t M, floating*
 
 cdef void _l3_dense_forward(Layer3* L, const floating* X, Py_ssize_t M, const floating** rows,
                             floating* pack, Py_ssize_t* lo, Py_ssize_t* hi, int tid,
-                            int nt) noexcept nogil:
+                            int nt, Py_ssize_t unit=UNIT_ROWS) noexcept nogil:
     # z = a wᵀ + b (a masked in training) for units lo..hi-1, then f (softmax:
     # thread 0 later, on whole rows).
     cdef Py_ssize_t O = L.n_out, I = L.n_in, m
     cdef floating* Z = <floating*>L.Z
     cdef const floating* W = <const floating*>L.W
-    _share(O, UNIT_ROWS, tid, nt, lo, hi)
+    _share(O, unit, tid, nt, lo, hi)
     if hi[0] > lo[0]:
         _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
         _gemm_forward(rows, W + lo[0] * I, <const floating*>L.b + lo[0], Z + lo[0], M,

@@ -24,8 +24,10 @@
 # output layer of one share (10 units) is thread 0's, as the softmax after
 # it; a dense first layer's step needs only the columns of its δ that the
 # thread's BP2 share above computed; and when every layer's step ran with
-# its BP2 (fused), no phase of steps is left.  The book's dropout net
-# meets 9 times a mini-batch, shallow 3.  Every share is cut at multiples
+# its BP2 (fused), no phase of steps is left; under a fused second layer
+# that step's phase also runs into the next mini-batch's first forward
+# (own0 in _l3_batch).  The book's dropout net meets 9 times a mini-batch,
+# shallow twice.  Every share is cut at multiples
 # of the kernels' tiles and summed in the order of the whole (see _conv.pxi), so
 # the results are bit-identical for every team size; OpenMP may start fewer
 # threads than asked (OMP_THREAD_LIMIT, nested regions): thread 0 then sets
@@ -85,6 +87,14 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
     cdef const floating* x = X
     cdef floating* out
     cdef double total = 0
+    # A dense first layer (input unmasked, no BP2) under a fused dense layer:
+    # each thread's last phase of a mini-batch (the fused BP2 and step on its
+    # columns, then the first layer's step on the same units) touches only
+    # the first layer's units it computes in the next forward, cut alike
+    # (UNIT_COLS), and everything else the other threads read is behind the
+    # barrier after that forward: the mini-batch ends without one.
+    cdef bint own0 = (nl >= 2 and layers[0].kind == L3_DENSE and not layers[0].need_input
+                      and not layers[0].masked and layers[1].kind == L3_DENSE and layers[1].fused)
     if layers[0].masked:
         _l3_mask_rows(&layers[0], X, _c3_cut(M, 1, tid, nt), _c3_cut(M, 1, tid + 1, nt), 0,
                       layers[0].n_in, seed, counter)
@@ -98,7 +108,8 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
                 _l3_mask_rows(nxt, <const floating*>L.A, _c3_cut(M, 1, tid, nt),
                               _c3_cut(M, 1, tid + 1, nt), 0, L.n_out, seed, counter)
         else:
-            _l3_dense_forward(L, x, M, rows, pack, &lo, &hi, tid, nt)
+            _l3_dense_forward(L, x, M, rows, pack, &lo, &hi, tid, nt,
+                              UNIT_COLS if j == 0 and own0 else UNIT_ROWS)
             if nxt != NULL and nxt.masked:
                 _l3_mask_rows(nxt, <const floating*>L.A, 0, M, lo, hi, seed, counter)
         # conv after conv: each thread takes the same examples, so it reads
@@ -153,9 +164,11 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
             _l3_dense_step(&layers[0], <const floating*>L.E, X, M, alpha, beta, rows, pack,
                            tid, nt, UNIT_COLS)
             j = -1
+            if own0:
+                break
         cbp_team_wait(bar)
-    # The group's barrier ends the mini-batch when no step is left (the book's
-    # shallow net: three barriers).
+    # The group's barrier ends the mini-batch when no step is left (but for
+    # own0, where the barrier after the next forward does).
     if _l3_steps_left(layers, s0, s1):
         for k in range(s1 - 1, s0 - 1, -1):
             _l3_step_any(&layers[k], <const floating*>(layers[k + 1].E if k + 1 < nl else Derr),

@@ -256,14 +256,16 @@ def test_a_child_forked_after_training_runs_on_one_thread_with_the_same_weights(
 # -- fewer barriers ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fused", [True, False])
-@pytest.mark.parametrize("layers", ["shallow", "masked_input", "three_dense", "wide_output"])
+@pytest.mark.parametrize("layers", ["shallow", "masked_input", "masked_second", "three_dense",
+                                    "wide_output"])
 def test_a_dense_first_layer_steps_beside_the_bp2_above_with_the_one_thread_bits(layers, fused,
                                                                                 monkeypatch):
     # A team skips the barrier after an output layer of one share (thread 0's)
-    # and steps a dense first layer right after its share of the BP2 above,
-    # and, when every step ran with its BP2, ends the mini-batch there: each
-    # thread reads only what it wrote.  Two and three threads give one
-    # thread's bits, whether BP2 and the step are fused or apart.
+    # and steps a dense first layer right after its share of the BP2 above;
+    # when every step ran with its BP2, that phase ends the mini-batch, and
+    # under a fused second layer it runs on into the next forward (the first
+    # layer's input unmasked): each thread reads only what it wrote.  Two
+    # and three threads give one thread's bits, fused or apart.
     import numpy as np
     import cbp.network3 as n3
     from cbp import _core
@@ -276,6 +278,8 @@ def test_a_dense_first_layer_steps_beside_the_bp2_above_with_the_one_thread_bits
         "shallow": lambda: [n3.FullyConnectedLayer(144, 100), n3.SoftmaxLayer(100, 10)],
         "masked_input": lambda: [n3.FullyConnectedLayer(144, 60, p_dropout=0.3),
                                  n3.SoftmaxLayer(60, 10, p_dropout=0.2)],
+        "masked_second": lambda: [n3.FullyConnectedLayer(144, 100),
+                                  n3.SoftmaxLayer(100, 10, p_dropout=0.4)],
         "three_dense": lambda: [n3.FullyConnectedLayer(144, 97, activation_fn=n3.ReLU),
                                 n3.FullyConnectedLayer(97, 50), n3.SoftmaxLayer(50, 10)],
         "wide_output": lambda: [n3.FullyConnectedLayer(144, 50), n3.SoftmaxLayer(50, 30)],
