@@ -52,9 +52,9 @@ CBP_DEFINE_PEAK(float, cbp_vf64, f64)
  */
 #include <sched.h>
 
-/* A line of its own: the team's other shared words (a run's total, thread
- * 0's flags) sat beside it on the caller's stack, and every write to them
- * took the line from the threads spinning on the generation. */
+/* A line of its own, so that no other shared word on the caller's stack (a
+ * run's total, thread 0's flags) is written beside the generation the
+ * threads spin on (no difference measured on the 2-vCPU VM: 1.00). */
 typedef struct {
     int count;        /* threads arrived in this generation */
     int generation;
