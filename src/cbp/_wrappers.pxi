@@ -1,5 +1,5 @@
 # The py_ wrappers the tests, the teaching trace and the microbenchmarks
-# call, and the FMA probe; included by _core.pyx.
+# call, and the FMA and barrier probes; included by _core.pyx.
 
 # ---------------------------------------------------------------------------
 # py_ wrappers: each kernel callable from Python on small arrays, for tests,
@@ -79,6 +79,50 @@ def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
         else:
             r = cbp_fma_peak_f(n, 1e-7) if single else cbp_fma_peak_d(n, 1e-12)
     return 2 * (16 if vector_bytes == 64 else 12) * n * (vector_bytes // (4 if single else 8)), r
+
+
+def py_barrier_ns(int meetings, int num_threads=2):
+    """Time ``meetings`` meetings of a team at its barrier; return (team, ns per meeting).
+
+    A probe of the machine for benchmarks, as py_fma_peak: a team of
+    training threads meets its barrier a few times a mini-batch and moves
+    its data between the same cores, so this cost says what a team can
+    gain there.  A meeting of two threads is about a round trip of a
+    cache line between their cores: ~75 ns on a 2-vCPU EPYC VM whose two
+    vCPUs shared a cache, ~350 ns while its host ran them apart.  OpenMP
+    may start fewer threads than asked; (1, nan) when only one runs (or in
+    a child forked after a team ran).
+    """
+    cdef cbp_team_barrier bar
+    cdef cbp_team_barrier* barp = &bar
+    cdef int opened[2]
+    cdef double t[2]
+    cdef int i, team = 1
+    if meetings < 1:
+        raise ValueError(f"meetings must be at least 1, not {meetings}")
+    if num_threads < 2 or _forked_child:
+        return 1, float("nan")
+    bar.count = bar.generation = 0
+    bar.n = num_threads
+    opened[0] = opened[1] = 0
+    with nogil, parallel(num_threads=num_threads):
+        if threadid() == 0:
+            team = openmp.omp_get_num_threads()
+            barp.n = team
+            opened[1] = team
+            cbp_team_open(&opened[0])
+        else:
+            cbp_team_await_open(&opened[0])
+        cbp_team_wait(barp)
+        if threadid() == 0:
+            t[0] = openmp.omp_get_wtime()
+        for i in range(meetings):
+            cbp_team_wait(barp)
+        if threadid() == 0:
+            t[1] = openmp.omp_get_wtime()
+    if opened[1] < 2:
+        return 1, float("nan")
+    return opened[1], (t[1] - t[0]) / meetings * 1e9
 
 
 def py_prefetch_pending():

@@ -186,3 +186,20 @@ def test_the_products_do_not_depend_on_where_the_pack_scratch_starts(dtype, I, O
         assert (big[0, :offset] == 7).all() and (big[0, offset + P:] == 7).all()
         results.append(b"".join(x.tobytes() for x in (Z, E, W2, b2)))
     assert all(r == results[0] for r in results)
+
+
+def test_the_barrier_probe_times_a_team_or_says_it_had_none():
+    # bench/network3.py brackets its rounds with this probe; a meeting costs
+    # tens to hundreds of nanoseconds between two cores, and with three
+    # threads on fewer cores each waiter yields (about a time slice).
+    team, ns = _core.py_barrier_ns(100, 1)
+    assert team == 1 and np.isnan(ns)
+    for threads in (2, 3):
+        team, ns = _core.py_barrier_ns(200, threads)
+        assert 1 <= team <= threads
+        if team == 1:       # OpenMP granted one thread (OMP_THREAD_LIMIT=1)
+            assert np.isnan(ns)
+        else:
+            assert 0 < ns < 0.05e9
+    with pytest.raises(ValueError, match="meetings must be at least 1"):
+        _core.py_barrier_ns(0)
