@@ -20,18 +20,19 @@ cdef inline void _l3_shifted(Layer3* L, floating* xpad, const floating** rp) noe
 cdef void _l3_mask_rows(Layer3* L, const floating* X, Py_ssize_t lo, Py_ssize_t hi,
                         Py_ssize_t c0, Py_ssize_t c1, uint64_t seed, uint64_t counter) noexcept nogil:
     # Dropout of L's input, rows lo..hi-1 and columns c0..c1-1: the draws of
-    # elements m·n_in + i (so any cut of the matrix draws the same masks).
-    cdef Py_ssize_t m, I = L.n_in
+    # elements m·n_in + i (so any cut of the matrix draws the same masks);
+    # the input, the mask and the masked input have rows ld_x apart.
+    cdef Py_ssize_t m, I = L.n_in, ld = L.ld_x
     cdef floating* mask = <floating*>L.mask
     cdef floating* Xm = <floating*>L.Xm
     if c1 <= c0:
         return
     for m in range(lo, hi):
         if floating is double:
-            cbp3_dropout_d(X + m * I + c0, mask + m * I + c0, Xm + m * I + c0, c1 - c0, seed,
+            cbp3_dropout_d(X + m * ld + c0, mask + m * ld + c0, Xm + m * ld + c0, c1 - c0, seed,
                            counter + L.draw0 + <uint64_t>(m * I + c0), L.keep_below)
         else:
-            cbp3_dropout_f(X + m * I + c0, mask + m * I + c0, Xm + m * I + c0, c1 - c0, seed,
+            cbp3_dropout_f(X + m * ld + c0, mask + m * ld + c0, Xm + m * ld + c0, c1 - c0, seed,
                            counter + L.draw0 + <uint64_t>(m * I + c0), L.keep_below)
 
 
@@ -82,18 +83,18 @@ cdef void _l3_dense_forward(Layer3* L, const floating* X, Py_ssize_t M, const fl
                             floating* pack, Py_ssize_t* lo, Py_ssize_t* hi, int tid,
                             int nt, Py_ssize_t unit=UNIT_ROWS) noexcept nogil:
     # z = a wᵀ + b (a masked in training) for units lo..hi-1, then f (softmax:
-    # thread 0 later, on whole rows).
-    cdef Py_ssize_t O = L.n_out, I = L.n_in, m
+    # thread 0 later, on whole rows); z's rows ld_z apart.
+    cdef Py_ssize_t O = L.n_out, I = L.n_in, ldz = L.ld_z, m
     cdef floating* Z = <floating*>L.Z
     cdef const floating* W = <const floating*>L.W
     _share(O, unit, tid, nt, lo, hi)
     if hi[0] > lo[0]:
-        _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
+        _row_pointers(<const floating*>L.Xm if L.masked else X, M, L.ld_x, rows)
         _gemm_forward(rows, W + lo[0] * I, <const floating*>L.b + lo[0], Z + lo[0], M,
-                      hi[0] - lo[0], I, O, pack)
+                      hi[0] - lo[0], I, ldz, pack)
         if L.act != SOFTMAX:
             for m in range(M):
-                activate(Z + m * O + lo[0], Z + m * O + lo[0], 1, hi[0] - lo[0], L.act)
+                activate(Z + m * ldz + lo[0], Z + m * ldz + lo[0], 1, hi[0] - lo[0], L.act)
 
 
 cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
@@ -102,7 +103,7 @@ cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_s
     # dense_backward's work on columns lo..hi-1: δ below = (δ W) ⊙ mask ⊙ f'(a below);
     # fused, also dense_step's on those columns of W (and on biases lo..hi-1 of
     # a share of the rows), from α δᵀ in this thread's pack.
-    cdef Py_ssize_t lo, hi, m, i, o, I = L.n_in, O = L.n_out
+    cdef Py_ssize_t lo, hi, m, i, o, I = L.n_in, O = L.n_out, ld = L.ld_x
     cdef floating* E = <floating*>L.E
     cdef floating* b = <floating*>L.b
     cdef const floating* mask = <const floating*>L.mask
@@ -123,7 +124,7 @@ cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_s
         for o in range(O):
             for m in range(M):
                 pack[o * M + m] = alpha * D[m * O + o]
-        _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
+        _row_pointers(<const floating*>L.Xm if L.masked else X, M, ld, rows)
         if floating is double:
             cbp_bp2_step_d(D, pack, rows, <double*>L.W, E, beta, M, O, I, lo, hi)
         else:
@@ -133,12 +134,13 @@ cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_s
     else:
         cbp_backward_f(D, <const float*>L.W, E, M, O, I, lo, hi, pack)
     for m in range(M):
+        # E's rows n_in apart, the input's and the mask's ld_x
         if L.masked:
-            for i in range(m * I + lo, m * I + hi):
-                E[i] = E[i] * mask[i]
+            for i in range(lo, hi):
+                E[m * I + i] = E[m * I + i] * mask[m * ld + i]
         if L.act_below != LINEAR:
-            for i in range(m * I + lo, m * I + hi):
-                E[i] = E[i] * _derivative(L.act_below, X[i])
+            for i in range(lo, hi):
+                E[m * I + i] = E[m * I + i] * _derivative(L.act_below, X[m * ld + i])
 
 
 cdef void _l3_dense_step(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
@@ -150,7 +152,7 @@ cdef void _l3_dense_step(Layer3* L, const floating* D, const floating* X, Py_ssi
     _share(O, unit, tid, nt, &lo, &hi)
     if hi <= lo:
         return
-    _row_pointers(<const floating*>L.Xm if L.masked else X, M, I, rows)
+    _row_pointers(<const floating*>L.Xm if L.masked else X, M, L.ld_x, rows)
     gradient_step(D + lo, rows, <floating*>L.W + lo * I, <floating*>L.b + lo, M, hi - lo, I,
                   alpha, beta, 1, <floating*>L.Dt + lo * M, pack, O)
 

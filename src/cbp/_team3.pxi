@@ -49,6 +49,8 @@ ctypedef struct Layer3:
     uint64_t draw0           # this layer's draws start at counter + draw0
     Py_ssize_t C, H, Wd, K, F, ph, pw, CKK, Oy, Ox, N, Pf, Pq, R
     Py_ssize_t n_in, n_out
+    Py_ssize_t ld_z          # dense: z's rows (and the output's) this far apart
+    Py_ssize_t ld_x          # dense: the input's, the mask's and the masked input's
     void* W                  # conv: flipped filters (F, CKK); dense: wᵀ (n_out, n_in)
     void* b
     void* Z                  # conv: z (M, F·Pf); dense: z, then the output in place
@@ -184,6 +186,20 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
 cdef bint FUSE_BP2_STEP = True
 
 
+# Dense rows padded to whole lines where a dense layer feeds another
+# (_Plan3._pad_dense_rows); dense_rows_padded(False) plans them unpadded
+# (tests: the same bits either way).
+cdef bint PAD_DENSE_ROWS = True
+
+
+def dense_rows_padded(value=None):
+    """Whether plans made from now on pad dense layers' rows to 64-byte lines; set it with ``value``."""
+    global PAD_DENSE_ROWS
+    if value is not None:
+        PAD_DENSE_ROWS = bool(value)
+    return bool(PAD_DENSE_ROWS)
+
+
 def bp2_step_fused(value=None):
     """Whether plans made from now on fuse a dense layer's BP2 and step; set it with ``value``."""
     global FUSE_BP2_STEP
@@ -288,12 +304,49 @@ cdef class _Plan3:
             L.ld_rows = ld(e.get("rows"))
             L.ld_Et = ld(e.get("Et"))
             L.ld_pool = ld(e.get("pool"))
+        self._pad_dense_rows(M)
         self.Derr = np.empty((M, entries[self.nl - 1]["n_out"]), dtype=self.dtype)
         self.packs = np.empty((self.threads, PACK), dtype=self.dtype)
         # each thread's row pointers on lines of their own (_l3_run aligns
         # the start): every phase rewrites them
         self.rows_ld = (M + 7) // 8 * 8
         self.rows = np.empty(self.threads * self.rows_ld + 8, dtype=np.intp)
+
+
+    cdef _pad_dense_rows(self, Py_ssize_t M):
+        # A dense layer under a dense one gets its output (z, a) in rows
+        # padded to whole 64-byte lines, and so do the layer above's mask and
+        # masked input (ld_z below = ld_x above): the team's shares of units,
+        # cut at multiples of UNIT_COLS (or of UNIT_ROWS: 48 of the book's
+        # 100 units), then rarely write into one line from two threads.  With
+        # rows of 100 floats, the line holding a row's last 4 outputs (the
+        # second thread's) and the next row's first 12 (the first thread's)
+        # took turns between the cores.  Measured on the 2-vCPU VM, two
+        # threads, in-process against unpadded rows: shallow and basic_conv
+        # x1.02, the other two x1.00-1.01.
+        cdef Layer3* L
+        cdef Layer3* below
+        cdef int j
+        cdef Py_ssize_t per_line = 64 // self.dtype.itemsize
+        for j in range(self.nl):
+            L = &self.layers[j]
+            below = &self.layers[j - 1] if j > 0 else NULL
+            L.ld_z = L.n_out
+            L.ld_x = below.ld_z if below != NULL and below.kind == L3_DENSE else L.n_in
+            if (PAD_DENSE_ROWS and L.kind == L3_DENSE and j + 1 < self.nl
+                    and self.layers[j + 1].kind == L3_DENSE and L.n_out % per_line):
+                L.ld_z = (L.n_out + per_line - 1) // per_line * per_line
+                L.Z = L.A = self._lines(M, L.ld_z)
+            if L.kind == L3_DENSE and L.masked and L.ld_x != L.n_in:
+                L.mask = self._lines(M, L.ld_x)
+                L.Xm = self._lines(M, L.ld_x)
+
+    cdef void* _lines(self, Py_ssize_t rows, Py_ssize_t ld):
+        # rows x ld of the plan's dtype from a 64-byte boundary, kept by the plan
+        cdef Py_ssize_t per_line = 64 // self.dtype.itemsize
+        a = np.zeros(rows * ld + per_line, dtype=self.dtype)
+        self.keep.append(a)
+        return <void*>((<size_t>a.__array_interface__["data"][0] + 63) & ~(<size_t>63))
 
 
 def plan3(entries, Py_ssize_t M, int threads, dtype):

@@ -187,6 +187,39 @@ def test_bp2_and_the_step_in_one_pass_give_the_same_bits_as_apart(floatX, nt, mo
         assert a.tobytes() == b.tobytes()
 
 
+@pytest.mark.parametrize("floatX", ["float32", "float64"])
+@pytest.mark.parametrize("nt", [1, 2, 3])
+def test_dense_rows_padded_to_lines_give_the_same_bits_as_unpadded(floatX, nt, monkeypatch):
+    # A dense layer under a dense one keeps its outputs, and the layer above
+    # its dropout mask and masked input, in rows padded to 64-byte lines
+    # (dense_rows_padded); only where the elements lie changes.
+    import numpy as np
+    import cbp.network3 as n3
+    from cbp import _core
+    monkeypatch.setattr(n3.config, "floatX", floatX)
+    monkeypatch.setattr(n3, "_PACE", {})
+    rng = np.random.default_rng(6)
+    X = rng.random((240, 144)).astype(floatX)
+    y = (np.arange(240) % 10).astype(np.int32)
+    old = _core.dense_rows_padded()
+    finals = {}
+    try:
+        for padded in (True, False):
+            _core.dense_rows_padded(padded)
+            np.random.seed(4)
+            net = n3.Network([
+                n3.FullyConnectedLayer(144, 100, activation_fn=n3.sigmoid),
+                n3.FullyConnectedLayer(100, 37, activation_fn=n3.ReLU, p_dropout=0.3),
+                n3.FullyConnectedLayer(37, 50, activation_fn=n3.tanh, p_dropout=0.2),
+                n3.SoftmaxLayer(50, 10, p_dropout=0.2)], 12)
+            net._train_run(X, y, 0, 20, 0.05, 0.999, nt)
+            finals[padded] = [p.get_value().copy() for p in net.params]
+    finally:
+        _core.dense_rows_padded(old)
+    for a, b in zip(finals[True], finals[False]):
+        assert a.tobytes() == b.tobytes()
+
+
 # -- a child forked after training ----------------------------------------------------------
 
 # The parent trains with config.num_threads = 2 (its OpenMP pool is then up),
