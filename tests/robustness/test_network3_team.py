@@ -152,7 +152,30 @@ def test_the_faster_is_kept_and_a_much_slower_team_is_tried_rarely(n3_paced):
     assert picks.count(1) == 10                              # one thread tried every 8 x 32 chunks
 
 
-# -- BP2 and the step in one pass -----------------------------------------------------------
+# -- plans laid out two ways give the same bits -------------------------------------------
+
+def _weights_either_way(switch, layers, floatX, nt, monkeypatch):
+    """The weights after 20 mini-batches of 12 from plans made with ``switch(True)`` and ``switch(False)``."""
+    import numpy as np
+    import cbp.network3 as n3
+    monkeypatch.setattr(n3.config, "floatX", floatX)
+    monkeypatch.setattr(n3, "_PACE", {})
+    rng = np.random.default_rng(5)
+    X = rng.random((240, 144)).astype(floatX)
+    y = (np.arange(240) % 10).astype(np.int32)
+    old = switch()
+    finals = {}
+    try:
+        for on in (True, False):
+            switch(on)
+            np.random.seed(4)
+            net = n3.Network(layers(n3), 12)
+            net._train_run(X, y, 0, 20, 0.05, 0.999, nt)
+            finals[on] = [p.get_value().copy() for p in net.params]
+    finally:
+        switch(old)
+    return finals[True], finals[False]
+
 
 @pytest.mark.parametrize("floatX", ["float32", "float64"])
 @pytest.mark.parametrize("nt", [1, 2])
@@ -160,30 +183,15 @@ def test_bp2_and_the_step_in_one_pass_give_the_same_bits_as_apart(floatX, nt, mo
     # A dense layer's BP2 and step fused (64-byte build, mini-batches of at
     # most 12: cbp_bp2_step_ok) sum every element as the two kernels do
     # apart.  Elsewhere both plans run apart and the test compares them alike.
-    import numpy as np
-    import cbp.network3 as n3
     from cbp import _core
-    monkeypatch.setattr(n3.config, "floatX", floatX)
-    monkeypatch.setattr(n3, "_PACE", {})
-    rng = np.random.default_rng(5)
-    X = rng.random((240, 144)).astype(floatX)
-    y = (np.arange(240) % 10).astype(np.int32)
-    old = _core.bp2_step_fused()
-    finals = {}
-    try:
-        for fused in (True, False):
-            _core.bp2_step_fused(fused)
-            np.random.seed(4)
-            net = n3.Network([
-                n3.ConvPoolLayer((4, 1, 5, 5), (12, 1, 12, 12), activation_fn=n3.ReLU),
+
+    def layers(n3):
+        return [n3.ConvPoolLayer((4, 1, 5, 5), (12, 1, 12, 12), activation_fn=n3.ReLU),
                 n3.FullyConnectedLayer(4 * 4 * 4, 37, activation_fn=n3.ReLU, p_dropout=0.3),
                 n3.FullyConnectedLayer(37, 50, activation_fn=n3.sigmoid),
-                n3.SoftmaxLayer(50, 10, p_dropout=0.2)], 12)
-            net._train_run(X, y, 0, 20, 0.05, 0.999, nt)
-            finals[fused] = [p.get_value().copy() for p in net.params]
-    finally:
-        _core.bp2_step_fused(old)
-    for a, b in zip(finals[True], finals[False]):
+                n3.SoftmaxLayer(50, 10, p_dropout=0.2)]
+    fused, apart = _weights_either_way(_core.bp2_step_fused, layers, floatX, nt, monkeypatch)
+    for a, b in zip(fused, apart):
         assert a.tobytes() == b.tobytes()
 
 
@@ -193,30 +201,15 @@ def test_dense_rows_padded_to_lines_give_the_same_bits_as_unpadded(floatX, nt, m
     # A dense layer under a dense one keeps its outputs, and the layer above
     # its dropout mask and masked input, in rows padded to 64-byte lines
     # (dense_rows_padded); only where the elements lie changes.
-    import numpy as np
-    import cbp.network3 as n3
     from cbp import _core
-    monkeypatch.setattr(n3.config, "floatX", floatX)
-    monkeypatch.setattr(n3, "_PACE", {})
-    rng = np.random.default_rng(6)
-    X = rng.random((240, 144)).astype(floatX)
-    y = (np.arange(240) % 10).astype(np.int32)
-    old = _core.dense_rows_padded()
-    finals = {}
-    try:
-        for padded in (True, False):
-            _core.dense_rows_padded(padded)
-            np.random.seed(4)
-            net = n3.Network([
-                n3.FullyConnectedLayer(144, 100, activation_fn=n3.sigmoid),
+
+    def layers(n3):
+        return [n3.FullyConnectedLayer(144, 100, activation_fn=n3.sigmoid),
                 n3.FullyConnectedLayer(100, 37, activation_fn=n3.ReLU, p_dropout=0.3),
                 n3.FullyConnectedLayer(37, 50, activation_fn=n3.tanh, p_dropout=0.2),
-                n3.SoftmaxLayer(50, 10, p_dropout=0.2)], 12)
-            net._train_run(X, y, 0, 20, 0.05, 0.999, nt)
-            finals[padded] = [p.get_value().copy() for p in net.params]
-    finally:
-        _core.dense_rows_padded(old)
-    for a, b in zip(finals[True], finals[False]):
+                n3.SoftmaxLayer(50, 10, p_dropout=0.2)]
+    padded, unpadded = _weights_either_way(_core.dense_rows_padded, layers, floatX, nt, monkeypatch)
+    for a, b in zip(padded, unpadded):
         assert a.tobytes() == b.tobytes()
 
 
