@@ -81,31 +81,40 @@ def py_fma_peak(long long n, bint single=False, int vector_bytes=32):
     return 2 * (16 if vector_bytes == 64 else 12) * n * (vector_bytes // (4 if single else 8)), r
 
 
-def py_barrier_ns(int meetings, int num_threads=2):
+def py_barrier_ns(meetings, num_threads=2):
     """Time ``meetings`` meetings of a team at its barrier; return (team, ns per meeting).
 
     A probe of the machine for benchmarks, as py_fma_peak: a team of
     training threads meets its barrier a few times a mini-batch and moves
     its data between the same cores, so this cost says what a team can
-    gain there.  A meeting of two threads is about a round trip of a
-    cache line between their cores: ~75 ns on a 2-vCPU EPYC VM whose two
-    vCPUs shared a cache, ~350 ns while its host ran them apart.  OpenMP
-    may start fewer threads than asked; (1, nan) when only one runs (or in
-    a child forked after a team ran).
+    gain there.  A meeting of two threads costs about one transfer of a
+    cache line each way between their cores: 32-38 ns on a 2-vCPU EPYC VM
+    whose two vCPUs shared a cache, 156-180 ns while its host ran them
+    apart.  OpenMP may start fewer threads than asked; (1, nan) when only
+    one runs (or in a child forked after a team ran).  ``meetings`` is at
+    most 10,000,000 and ``num_threads`` at most 64: more threads than cores
+    yield at each meeting (~0.1 ms each), and the call cannot be
+    interrupted.
     """
     cdef cbp_team_barrier bar
     cdef cbp_team_barrier* barp = &bar
     cdef int opened[2]
     cdef double t[2]
-    cdef int i, team = 1
-    if meetings < 1:
-        raise ValueError(f"meetings must be at least 1, not {meetings}")
+    cdef int i, team = 1, n, nt
+    for name, value in (("meetings", meetings), ("num_threads", num_threads)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, not {type(value).__name__}")
+    if not 1 <= meetings <= 10_000_000:
+        raise ValueError(f"meetings must be from 1 to 10,000,000, not {meetings}")
+    if not 1 <= num_threads <= 64:
+        raise ValueError(f"num_threads must be from 1 to 64, not {num_threads}")
     if num_threads < 2 or _forked_child:
         return 1, float("nan")
+    n, nt = meetings, num_threads
     bar.count = bar.generation = 0
-    bar.n = num_threads
+    bar.n = nt
     opened[0] = opened[1] = 0
-    with nogil, parallel(num_threads=num_threads):
+    with nogil, parallel(num_threads=nt):
         if threadid() == 0:
             team = openmp.omp_get_num_threads()
             barp.n = team
@@ -116,13 +125,13 @@ def py_barrier_ns(int meetings, int num_threads=2):
         cbp_team_wait(barp)
         if threadid() == 0:
             t[0] = openmp.omp_get_wtime()
-        for i in range(meetings):
+        for i in range(n):
             cbp_team_wait(barp)
         if threadid() == 0:
             t[1] = openmp.omp_get_wtime()
     if opened[1] < 2:
         return 1, float("nan")
-    return opened[1], (t[1] - t[0]) / meetings * 1e9
+    return opened[1], (t[1] - t[0]) / n * 1e9
 
 
 def py_prefetch_pending():

@@ -201,5 +201,12 @@ def test_the_barrier_probe_times_a_team_or_says_it_had_none():
             assert np.isnan(ns)
         else:
             assert 0 < ns < 0.05e9
-    with pytest.raises(ValueError, match="meetings must be at least 1"):
+    with pytest.raises(ValueError, match="meetings must be from 1 to 10,000,000"):
         _core.py_barrier_ns(0)
+    with pytest.raises(ValueError, match="meetings must be from 1 to 10,000,000"):
+        _core.py_barrier_ns(10**8)
+    for bad in (0, -2, 65):
+        with pytest.raises(ValueError, match="num_threads must be from 1 to 64"):
+            _core.py_barrier_ns(10, bad)
+    with pytest.raises(TypeError):
+        _core.py_barrier_ns(10.5)
