@@ -319,6 +319,7 @@ def measure(nets, contenders, mode, args):
             w.close()
         # a round's probe: the larger of the two around it (None if either failed)
         round_probe = [None if a is None or b is None else max(a, b) for a, b in zip(probes, probes[1:])]
+        near = near_rounds(round_probe)
         layers = NETS[name]["layers"]
         flops = (train_flops(layers) * args.train + forward_flops(layers) * 2 * args.eval)
         for impl in runs:
@@ -332,7 +333,6 @@ def measure(nets, contenders, mode, args):
                     ratios = [t / c for t, c in zip(times[impl], times["cbp"])]
                     row["cbp_speedup"] = statistics.median(ratios)
                     row["cbp_speedup_range"] = [min(ratios), max(ratios)]
-                    near = near_rounds(round_probe)
                     if near and len(near) < len(ratios):
                         row["cbp_speedup_near"] = statistics.median(ratios[i] for i in near)
                         row["near_rounds"] = len(near)

@@ -312,7 +312,6 @@ cdef class _Plan3:
         self.rows_ld = (M + 7) // 8 * 8
         self.rows = np.empty(self.threads * self.rows_ld + 8, dtype=np.intp)
 
-
     cdef _pad_dense_rows(self, Py_ssize_t M):
         # A dense layer under a dense one gets its output (z, a) in rows
         # padded to whole 64-byte lines, and so do the layer above's mask and
