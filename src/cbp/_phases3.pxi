@@ -143,6 +143,87 @@ cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_s
                 E[m * I + i] = E[m * I + i] * _derivative(L.act_below, X[m * ld + i])
 
 
+cdef void _l3_finish(const Layer3* U, const floating* Xu, Py_ssize_t m0, Py_ssize_t m1,
+                     Py_ssize_t c0, Py_ssize_t c1, floating* out, Py_ssize_t ld_out) noexcept nogil:
+    # δ of the input of U, a layer by halves (U.ws), on rows m0..m1-1 and
+    # columns c0..c1-1: (E + E2) ⊙ mask ⊙ f'(a below), each product in the
+    # order _l3_dense_errors takes them after a whole BP2; into out (row m0's
+    # column c0 first, rows ld_out apart), which may be U.E itself.  Xu is
+    # U's input, rows U.ld_x apart.
+    cdef Py_ssize_t m, i, I = U.n_in, ld = U.ld_x
+    cdef const floating* E = <const floating*>U.E
+    cdef const floating* E2 = <const floating*>U.E2
+    cdef const floating* mask = <const floating*>U.mask
+    cdef floating v
+    for m in range(m0, m1):
+        for i in range(c0, c1):
+            v = E[m * I + i] + E2[m * I + i]
+            if U.masked:
+                v = v * mask[m * ld + i]
+            if U.act_below != LINEAR:
+                v = v * _derivative(U.act_below, Xu[m * ld + i])
+            out[(m - m0) * ld_out + i - c0] = v
+
+
+cdef void _l3_dense_halves(Layer3* L, const Layer3* U, const floating* D, const floating* X,
+                           Py_ssize_t M, floating alpha, floating beta, const floating** rows,
+                           floating* pack, int tid, int nt) noexcept nogil:
+    # BP2 and the step of L by halves of W's rows, 0..h-1 and h..n_out-1: the
+    # first half's BP2 into E, the second's into E2, each half's weight rows
+    # stepped right after its BP2 read them.  Two threads take a half each,
+    # the half of the units each computed in the forward (L.h: the
+    # two-thread shares), so no line of W is ever written by one core and
+    # read by the other.  By columns (_l3_dense_errors), each thread
+    # rewrote half of the rows the other had just read: on the 2-vCPU VM
+    # while its vCPUs ran apart, basic_conv's [2880 -> 100] then took a
+    # quarter of the mini-batch.  One thread takes both halves, a third
+    # none: the same sums whatever the team.  The layer below adds the
+    # halves in the slices it reads (_l3_finish).  D is δ of L's output,
+    # from U above when U is by halves too (then (E + E2) ⊙ ... of U).
+    cdef int g
+    cdef Py_ssize_t o0, o1, no, m, o, O = L.n_out, I = L.n_in
+    cdef floating* Dg
+    cdef floating* Dt
+    cdef floating* P
+    cdef floating* b = <floating*>L.b
+    cdef floating v, sb
+    for g in range(2):
+        if nt > 1 and g != tid:
+            continue
+        o0 = 0 if g == 0 else L.h
+        o1 = L.h if g == 0 else O
+        no = o1 - o0
+        Dg = <floating*>L.Dg + o0 * M       # the half's δ, M x no
+        Dt = <floating*>L.Dt + o0 * M       # α δᵀ, no x M
+        P = <floating*>(L.E if g == 0 else L.E2)
+        if U != NULL and U.ws:
+            _l3_finish(U, <const floating*>L.A, 0, M, o0, o1, Dg, no)
+        else:
+            for m in range(M):
+                memcpy(Dg + m * no, D + m * O + o0, no * sizeof(floating))
+        _row_pointers(<const floating*>L.Xm if L.masked else X, M, L.ld_x, rows)
+        if L.fused:
+            # the biases as gradient_step steps them (Σ over m in order of α δ)
+            for o in range(no):
+                sb = 0
+                for m in range(M):
+                    v = alpha * Dg[m * no + o]
+                    Dt[o * M + m] = v
+                    sb = sb + v
+                b[o0 + o] = b[o0 + o] + sb
+            if floating is double:
+                cbp_bp2_step_d(Dg, Dt, rows, <double*>L.W + o0 * I, P, beta, M, no, I, 0, I)
+            else:
+                cbp_bp2_step_f(Dg, Dt, rows, <float*>L.W + o0 * I, P, beta, M, no, I, 0, I)
+        else:
+            if floating is double:
+                cbp_backward_d(Dg, <const double*>L.W + o0 * I, P, M, no, I, 0, I, pack)
+            else:
+                cbp_backward_f(Dg, <const float*>L.W + o0 * I, P, M, no, I, 0, I, pack)
+            gradient_step(Dg, rows, <floating*>L.W + o0 * I, b + o0, M, no, I, alpha, beta, 1,
+                          Dt, pack, no)
+
+
 cdef void _l3_dense_step(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,
                          floating alpha, floating beta, const floating** rows, floating* pack,
                          int tid, int nt, Py_ssize_t unit=UNIT_ROWS) noexcept nogil:
@@ -251,7 +332,7 @@ cdef void _l3_step_any(Layer3* L, const floating* D, const floating* X, Py_ssize
                        int tid, int nt) noexcept nogil:
     if L.kind == L3_CONV:
         _l3_conv_step(L, D, M, alpha, beta, pack, tid, nt)
-    elif not L.fused:       # fused: stepped with BP2 (_l3_dense_errors)
+    elif not (L.fused or L.ws):   # stepped with BP2 (_l3_dense_errors, _l3_dense_halves)
         _l3_dense_step(L, D, X, M, alpha, beta, rows, pack, tid, nt)
 
 
@@ -260,6 +341,6 @@ cdef bint _l3_steps_left(Layer3* layers, int s0, int s1) noexcept nogil:
     # layer's ran with its BP2)
     cdef int k
     for k in range(s0, s1):
-        if layers[k].kind == L3_CONV or not layers[k].fused:
+        if layers[k].kind == L3_CONV or not (layers[k].fused or layers[k].ws):
             return True
     return False

@@ -12,11 +12,12 @@
 #             producer of a dropout layer's input also draws and applies that
 #             layer's mask on the share it produced; then thread 0 takes the
 #             softmax and the log-likelihood's error;
-#   backward: each phase holds a layer's errors (dense BP2 by columns; conv:
-#             routing, patches, BP2 by examples, down through the conv
-#             layers below it) and the step of the layers above (by weight
-#             rows or filters), which touch different arrays; then the last
-#             steps.
+#   backward: each phase holds a layer's errors (dense BP2 by columns, or
+#             with its step by halves of the weight rows where the layer below
+#             reads the error in slices; conv: routing, patches, BP2 by
+#             examples, down through the conv layers below it) and the step
+#             of the layers above (by weight rows or filters), which touch
+#             different arrays; then the last steps.
 #
 # At most 2L + 2 barriers per mini-batch for L layers (one more when the
 # first layer drops out its input), fewer where a thread reads only what it
@@ -45,6 +46,8 @@ cdef enum:
 ctypedef struct Layer3:
     int kind, act, act_below, need_input, masked, patches
     int fused                # dense: BP2 and the step in one pass (_l3_dense_errors)
+    int ws                   # dense: BP2 and the step by halves of W's rows (_l3_dense_halves)
+    Py_ssize_t h             # ws: the halves are rows 0..h-1 and h..n_out-1
     uint64_t keep_below      # dropout: draws kept below this (see _keep_below)
     uint64_t draw0           # this layer's draws start at counter + draw0
     Py_ssize_t C, H, Wd, K, F, ph, pw, CKK, Oy, Ox, N, Pf, Pq, R
@@ -58,6 +61,9 @@ ctypedef struct Layer3:
     void* mask               # dense, masked: (M, n_in)
     void* Xm                 # dense, masked: the masked input (M, n_in)
     void* E                  # δ of the input (M, n_in): the error the layer below gets
+                             # (ws: the first half's BP2, before ⊙ mask ⊙ f'; see _l3_finish)
+    void* E2                 # ws: the second half's BP2 (M, n_in)
+    void* Dg                 # ws: the δ each half steps by, half after half (M·n_out)
     void* Dt                 # dense: (n_out, M); conv, patches: α δz filter-major (F, M·R)
     void* WfT                # conv: the filters transposed (CKK, F), for BP2
     void* Dz                 # conv: δz (M, F·Pf)
@@ -86,6 +92,7 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
     cdef Py_ssize_t lo, hi, m, o, O
     cdef Layer3* L
     cdef Layer3* nxt
+    cdef Layer3* U
     cdef const floating* x = X
     cdef floating* out
     cdef double total = 0
@@ -148,9 +155,20 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
         while True:
             L = &layers[j]
             x = X if j == 0 else <const floating*>layers[j - 1].A
+            U = &layers[j + 1] if j + 1 < nl else NULL
             if L.kind == L3_CONV:
-                _l3_conv_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x,
+                if U != NULL and U.ws:
+                    # the halves of U's BP2 added on this thread's examples,
+                    # in place: the step of L reads them after the barrier
+                    lo = _c3_cut(M, 1, tid, nt)
+                    hi = _c3_cut(M, 1, tid + 1, nt)
+                    _l3_finish(U, <const floating*>L.A, lo, hi, 0, U.n_in,
+                               <floating*>U.E + lo * U.n_in, U.n_in)
+                _l3_conv_errors(L, <const floating*>(U.E if U != NULL else Derr), x,
                                 M, alpha, pack, tid, nt)
+            elif L.ws:
+                _l3_dense_halves(L, U, <const floating*>(U.E if U != NULL else Derr), x, M,
+                                 alpha, beta, rows, pack, tid, nt)
             elif L.need_input:
                 _l3_dense_errors(L, <const floating*>(layers[j + 1].E if j + 1 < nl else Derr), x,
                                  M, alpha, beta, rows, pack, tid, nt)
@@ -192,12 +210,33 @@ cdef bint FUSE_BP2_STEP = True
 cdef bint PAD_DENSE_ROWS = True
 
 
+# Dense layers of at least HALVES_FROM units run BP2 and their step by
+# halves of W's rows where the layer below allows (_Plan3._halves); the
+# sums then differ from BP2 by columns (two sums over o added).  In-process
+# on the 2-vCPU VM, two threads, alternated with plans by columns (9,000
+# pairs a net, 10 minutes): near, every net x0.99-1.01; apart, the dropout
+# net's [640 -> 1000] and [1000 -> 1000] x1.26 (2853 -> 2266 µs a
+# mini-batch), but basic_conv's [2880 -> 100] x0.96 and dbl_conv's
+# [640 -> 100] x1.01: with 100 units, the halves' errors, which each thread
+# adds on rows of its own, move as many lines between the cores as W's
+# rows did.  bp2_halves_from(n) sets it for plans made from then on (tests).
+cdef Py_ssize_t HALVES_FROM = 256
+
+
 def dense_rows_padded(value=None):
     """Whether plans made from now on pad dense layers' rows to 64-byte lines; set it with ``value``."""
     global PAD_DENSE_ROWS
     if value is not None:
         PAD_DENSE_ROWS = bool(value)
     return bool(PAD_DENSE_ROWS)
+
+
+def bp2_halves_from(value=None):
+    """The fewest units of a dense layer that plans made from now on run by halves of the weight rows; set it with ``value``."""
+    global HALVES_FROM
+    if value is not None:
+        HALVES_FROM = max(1, int(value))
+    return HALVES_FROM
 
 
 def bp2_step_fused(value=None):
@@ -221,6 +260,7 @@ cdef class _Plan3:
     cdef public object dtype
     cdef public Py_ssize_t draws
     cdef public int last_team     # threads OpenMP started for the last run (for tests)
+    cdef public list halves       # the dense layers run by halves of W's rows (for tests)
     cdef object keep            # the arrays pointed into
     cdef object Derr, packs, rows
     cdef Py_ssize_t rows_ld
@@ -305,6 +345,7 @@ cdef class _Plan3:
             L.ld_Et = ld(e.get("Et"))
             L.ld_pool = ld(e.get("pool"))
         self._pad_dense_rows(M)
+        self._halves(M)
         self.Derr = np.empty((M, entries[self.nl - 1]["n_out"]), dtype=self.dtype)
         self.packs = np.empty((self.threads, PACK), dtype=self.dtype)
         # each thread's row pointers on lines of their own (_l3_run aligns
@@ -339,6 +380,27 @@ cdef class _Plan3:
             if L.kind == L3_DENSE and L.masked and L.ld_x != L.n_in:
                 L.mask = self._lines(M, L.ld_x)
                 L.Xm = self._lines(M, L.ld_x)
+
+    cdef _halves(self, Py_ssize_t M):
+        # Which dense layers run BP2 and their step by halves of W's rows
+        # (_l3_dense_halves): those whose error the layer below reads only in
+        # the slices it needs (a conv layer, its examples; a layer by halves,
+        # its half's columns), where _l3_finish adds the halves.  The halves
+        # are the two-thread team's forward shares, whatever the team.
+        cdef Layer3* L
+        cdef int j
+        cdef Py_ssize_t lo, hi
+        self.halves = []
+        for j in range(1, self.nl):
+            L = &self.layers[j]
+            _share(L.n_out, UNIT_ROWS, 0, 2, &lo, &hi)
+            L.h = hi
+            L.ws = (L.n_out >= HALVES_FROM and L.kind == L3_DENSE and L.need_input and 0 < L.h < L.n_out
+                    and (self.layers[j - 1].kind == L3_CONV or self.layers[j - 1].ws))
+            if L.ws:
+                self.halves.append(j)
+                L.E2 = self._lines(M, L.n_in)
+                L.Dg = self._lines(M, L.n_out)
 
     cdef void* _lines(self, Py_ssize_t rows, Py_ssize_t ld):
         # rows x ld of the plan's dtype from a 64-byte boundary, kept by the plan

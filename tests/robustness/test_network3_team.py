@@ -22,6 +22,7 @@ CHILD = textwrap.dedent("""
         import cbp.network3 as n3
     from cbp import _core
     _core.conv_min_flops(0)
+    _core.bp2_halves_from(1)        # the dense layer's BP2 by halves
     rng = np.random.default_rng(0)
     X = rng.random((60, 144)).astype(np.float32)
     y = (np.arange(60) % 10).astype(np.int32)
@@ -211,6 +212,63 @@ def test_dense_rows_padded_to_lines_give_the_same_bits_as_unpadded(floatX, nt, m
     padded, unpadded = _weights_either_way(_core.dense_rows_padded, layers, floatX, nt, monkeypatch)
     for a, b in zip(padded, unpadded):
         assert a.tobytes() == b.tobytes()
+
+
+def _halves_everywhere(on=None):
+    # _weights_either_way's switch: plans by halves wherever the layer below
+    # allows (True), nowhere (False); called with the old count, restores it
+    from cbp import _core
+    return _core.bp2_halves_from({True: 1, False: 1 << 30}.get(on, on))
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3])
+def test_bp2_by_halves_of_the_rows_agrees_with_bp2_by_columns(nt, monkeypatch):
+    # A wide dense layer over a conv layer, or over a layer by halves, runs
+    # BP2 and its step by halves of W's rows (bp2_halves_from, forced down to
+    # these small layers here); its input's error is then the sum of two
+    # sums over the units, so the weights are not the same bits as BP2 by
+    # columns, but they agree to float64 rounding, and either way every count
+    # of threads gives the one-thread bits.
+    import numpy as np
+
+    def layers(n3):
+        return [n3.ConvPoolLayer((4, 1, 5, 5), (12, 1, 12, 12), activation_fn=n3.ReLU),
+                n3.FullyConnectedLayer(4 * 4 * 4, 37, activation_fn=n3.ReLU, p_dropout=0.3),
+                n3.FullyConnectedLayer(37, 50, activation_fn=n3.sigmoid, p_dropout=0.2),
+                n3.SoftmaxLayer(50, 10, p_dropout=0.2)]
+    halves, columns = _weights_either_way(_halves_everywhere, layers, "float64", nt, monkeypatch)
+    assert any(a.tobytes() != b.tobytes() for a, b in zip(halves, columns))
+    for a, b in zip(halves, columns):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    halves1, columns1 = _weights_either_way(_halves_everywhere, layers, "float64", 1, monkeypatch)
+    for a, b in zip(halves + columns, halves1 + columns1):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_plans_name_the_layers_run_by_halves():
+    # By halves: a dense layer of at least bp2_halves_from() units (256) that
+    # needs its input's error, where the layer below reads it in slices (a
+    # conv layer, or a layer by halves).
+    import numpy as np
+    import cbp.network3 as n3
+    from cbp import _core
+    assert _core.bp2_halves_from() == 256
+    conv = (20, 1, 5, 5), (10, 1, 28, 28)
+    nets = {(2, 3): [n3.ConvPoolLayer(*conv), n3.ConvPoolLayer((40, 20, 5, 5), (10, 20, 12, 12)),
+                     n3.FullyConnectedLayer(640, 1000, p_dropout=0.5),
+                     n3.FullyConnectedLayer(1000, 1000, p_dropout=0.5),
+                     n3.SoftmaxLayer(1000, 10, p_dropout=0.5)],
+            (1,): [n3.ConvPoolLayer(*conv), n3.FullyConnectedLayer(2880, 300),
+                   n3.FullyConnectedLayer(300, 100), n3.SoftmaxLayer(100, 10)],
+            (): [n3.ConvPoolLayer(*conv), n3.FullyConnectedLayer(2880, 100),
+                 n3.SoftmaxLayer(100, 10)]}
+    for expected, layers in nets.items():
+        np.random.seed(0)
+        assert n3.Network(layers, 10)._plan(10, 2).halves == list(expected)
+    np.random.seed(0)
+    dense = n3.Network([n3.FullyConnectedLayer(784, 1000), n3.FullyConnectedLayer(1000, 1000),
+                        n3.SoftmaxLayer(1000, 10)], 10)
+    assert dense._plan(10, 2).halves == []
 
 
 # -- a child forked after training ----------------------------------------------------------
