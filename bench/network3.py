@@ -58,9 +58,14 @@ threads: not pinned, no thread variables (each library's own default).
 Rounds interleave the contenders (order rotated each round); a time is the
 median over rounds, a ratio the median of per-round ratios with its min-max
 (``x torch`` = time(torch) / time(cbp): above 1, cbp is faster).  In the
-default mode cbp also runs pinned to one core in the same rounds (``cbp
-(one core)``): its ratio is cbp's speed-up from its threads, paired round
-by round.  Each round is bracketed by cbp's barrier probe
+default mode cbp also runs on one core in the same rounds (``cbp (one
+core)``): its ratio is cbp's speed-up from its threads, paired round by
+round.  Those runs are the default worker's own, its network and process,
+on one thread (``network3.config.num_threads = 1``) pinned to CPU 0 for the
+run: worker processes differ (against the previous commit, whose code ran
+the same work for ``shallow`` and ``basic_conv``, the two workers' default
+epochs took per-round ratios of 0.80-1.14 and 0.62-1.00), and a ratio of
+two processes' times carried that into the speed-up.  Each round is bracketed by cbp's barrier probe
 (``_core.py_barrier_ns``, in this process after 0.5 s of quiet: the cost of
 one meeting of a two-thread team, about a round trip of a cache line
 between the two cores), kept per round in the JSON (``barrier_ns``); where
@@ -165,6 +170,24 @@ def _setup(spec, tmpdir):
     return epoch, {"version": version, "check_max_abs_err": err, "first_epoch_s": time.perf_counter() - t0}
 
 
+def _one_core(cpu):
+    """Hold this (cbp) worker's next runs to one thread pinned to ``cpu``; returns what undoes it.
+
+    The paired ``cbp (one core)`` runs: the same network, buffers and process
+    as the default-threads runs beside them, through cbp's own setting
+    (``network3.config.num_threads``), the calling thread pinned.
+    """
+    import cbp.network3 as n3
+    cpus, threads = os.sched_getaffinity(0), n3.config.num_threads
+    os.sched_setaffinity(0, {cpu})
+    n3.config.num_threads = 1
+
+    def restore():
+        n3.config.num_threads = threads
+        os.sched_setaffinity(0, cpus)
+    return restore
+
+
 def worker_main():
     # Replies go to the original stdout; anything a library prints (cbp.network3
     # prints a line on import) goes to stderr instead.
@@ -183,6 +206,7 @@ def worker_main():
                     reply = dict(info, ok=True)
                 else:
                     epochs = int(msg.get("epochs", 1))
+                    restore = _one_core(msg["cpu"]) if "cpu" in msg else None
                     gc.collect()
                     gc.disable()
                     t0 = time.perf_counter()
@@ -190,6 +214,8 @@ def worker_main():
                         run()
                     reply = {"seconds": (time.perf_counter() - t0) / epochs}
                     gc.enable()
+                    if restore is not None:
+                        restore()
             except Exception:
                 reply = {"error": traceback.format_exc()}
             replies.write(json.dumps(reply) + "\n")
@@ -222,10 +248,23 @@ class Worker:
         return json.loads(line)
 
     def close(self):
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
             self.proc.stdin.flush()
             self.proc.wait(timeout=60)
+
+
+class OneCore(Worker):
+    """cbp's default-threads worker asked to run on one thread pinned to ``cpu`` (_one_core)."""
+
+    def __init__(self, worker, cpu):
+        self.proc = None
+        self.worker, self.cpu = worker, cpu
+
+    def ask(self, **msg):
+        if msg.get("cmd") != "run":
+            raise ValueError(f"a OneCore worker only runs epochs, not {msg.get('cmd')!r}")
+        return self.worker.ask(**msg, cpu=self.cpu)
 
 
 def _others_busy(seconds=0.5):
@@ -292,8 +331,14 @@ def measure(nets, contenders, mode, args):
         if mode == "default" and "cbp" in contenders:
             runs.insert(runs.index("cbp") + 1, ONE_CORE_CBP)
         for impl in runs:
+            if impl == ONE_CORE_CBP:
+                if "cbp" in workers:
+                    workers[impl] = OneCore(workers["cbp"], args.cpu)
+                    infos[impl] = dict(infos["cbp"], same_process_as="cbp")
+                    workers[impl].ask(cmd="run", epochs=1)     # its plan and buffers: untimed
+                continue
             against = impl.startswith("cbp@")
-            one_core = mode == "one_core" or impl == ONE_CORE_CBP
+            one_core = mode == "one_core"
             w = Worker(one_core, args.cpu, str(args.against_src) if against else None)
             info = w.ask(cmd="setup", net=name, impl="cbp" if impl.startswith("cbp") else impl,
                          train=args.train, eval=args.eval, one_core=one_core)
