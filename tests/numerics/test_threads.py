@@ -173,7 +173,10 @@ def test_ctrl_c_stops_the_team_at_a_mini_batch_boundary():
     net = cbp.Network(sizes, seed=4)
     n, m = 200_000, 1
     X, Y = data(n, sizes[0], sizes[-1], np.float64)
-    order = np.arange(n, dtype=np.intp)
+    # ten passes over the data (about a second): one pass (80 ms) left the
+    # 50 ms timer 30 ms, and a CI run finished it before the timer thread ran
+    order = np.arange(10 * n, dtype=np.intp) % n
+    n = order.size
     args = (*net.layout.core_args, *net.layout.codes, X, Y, order, m)
     start = net._params.copy()
     params, V = start.copy(), np.zeros(1)
