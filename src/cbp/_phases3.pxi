@@ -83,7 +83,7 @@ cdef void _l3_dense_forward(Layer3* L, const floating* X, Py_ssize_t M, const fl
                             floating* pack, Py_ssize_t* lo, Py_ssize_t* hi, int tid,
                             int nt, Py_ssize_t unit=UNIT_ROWS) noexcept nogil:
     # z = a wᵀ + b (a masked in training) for units lo..hi-1, then f (softmax:
-    # thread 0 later, on whole rows); z's rows ld_z apart.
+    # later, by examples); z's rows ld_z apart.
     cdef Py_ssize_t O = L.n_out, I = L.n_in, ldz = L.ld_z, m
     cdef floating* Z = <floating*>L.Z
     cdef const floating* W = <const floating*>L.W
@@ -95,6 +95,20 @@ cdef void _l3_dense_forward(Layer3* L, const floating* X, Py_ssize_t M, const fl
         if L.act != SOFTMAX:
             for m in range(M):
                 activate(Z + m * ldz + lo[0], Z + m * ldz + lo[0], 1, hi[0] - lo[0], L.act)
+
+
+cdef void _l3_dense_rows_forward(Layer3* L, const floating* X, Py_ssize_t lo, Py_ssize_t hi,
+                                 const floating** rows, floating* pack) noexcept nogil:
+    # z = a wᵀ + b for examples lo..hi-1 and every unit, then f (softmax:
+    # later); each example's z is the same bits whatever the examples beside it.
+    cdef Py_ssize_t m, O = L.n_out, ldz = L.ld_z
+    cdef floating* Z = <floating*>L.Z
+    _row_pointers((<const floating*>L.Xm if L.masked else X) + lo * L.ld_x, hi - lo, L.ld_x, rows)
+    _gemm_forward(rows, <const floating*>L.W, <const floating*>L.b, Z + lo * ldz, hi - lo, O,
+                  L.n_in, ldz, pack)
+    if L.act != SOFTMAX:
+        for m in range(lo, hi):
+            activate(Z + m * ldz, Z + m * ldz, 1, O, L.act)
 
 
 cdef void _l3_dense_errors(Layer3* L, const floating* D, const floating* X, Py_ssize_t M,

@@ -8,10 +8,11 @@
 # meet at a barrier (cbp_team_wait, the dense core's) between phases, and
 # each phase is one layer's work cut into shares no two threads write:
 #
-#   forward:  one phase per layer (conv: examples; dense: units), where the
+#   forward:  one phase per layer (conv: examples; dense: units; an output
+#             layer of one share of units, the book's 10: examples), where the
 #             producer of a dropout layer's input also draws and applies that
-#             layer's mask on the share it produced; then thread 0 takes the
-#             softmax and the log-likelihood's error;
+#             layer's mask on the share it produced; then each thread the
+#             softmax and the log-likelihood's error of its examples;
 #   backward: each phase holds a layer's errors (dense BP2 by columns, or
 #             with its step by halves of the weight rows where the layer below
 #             reads the error in slices; conv: routing, patches, BP2 by
@@ -22,8 +23,8 @@
 # At most 2L + 2 barriers per mini-batch for L layers (one more when the
 # first layer drops out its input), fewer where a thread reads only what it
 # wrote: consecutive conv layers cut the mini-batch by examples alike; an
-# output layer of one share (10 units) is thread 0's, as the softmax after
-# it; a dense first layer's step needs only the columns of its δ that the
+# output layer of one share (10 units) is cut by examples, as the softmax
+# after it; a dense first layer's step needs only the columns of its δ that the
 # thread's BP2 share above computed; and when every layer's step ran with
 # its BP2 (fused), no phase of steps is left; under a fused second layer
 # that step's phase also runs into the next mini-batch's first forward
@@ -84,8 +85,8 @@ include "_phases3.pxi"
 
 cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* y, Py_ssize_t M,
                       floating* Derr, floating alpha, floating beta, uint64_t seed,
-                      uint64_t counter, const floating** rows, floating* pack, int tid, int nt,
-                      cbp_team_barrier* bar) noexcept nogil:
+                      uint64_t counter, const floating** rows, floating* pack, double* lls,
+                      int tid, int nt, cbp_team_barrier* bar) noexcept nogil:
     # One SGD step on the mini-batch (X, y) by thread tid of nt; returns
     # Σ −ln a[y] (thread 0; 0 for the others).
     cdef int j, k, s0, s1
@@ -116,6 +117,14 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
             if nxt != NULL and nxt.masked:
                 _l3_mask_rows(nxt, <const floating*>L.A, _c3_cut(M, 1, tid, nt),
                               _c3_cut(M, 1, tid + 1, nt), 0, L.n_out, seed, counter)
+        elif nxt == NULL and L.n_out <= UNIT_ROWS:
+            # An output layer of one share of units (the book's 10): by
+            # examples instead, each thread its own, as the softmax after it
+            # (one thread's 10 units left the other waiting).
+            lo = _c3_cut(M, 1, tid, nt)
+            hi = _c3_cut(M, 1, tid + 1, nt)
+            if hi > lo:
+                _l3_dense_rows_forward(L, x, lo, hi, rows, pack)
         else:
             _l3_dense_forward(L, x, M, rows, pack, &lo, &hi, tid, nt,
                               UNIT_COLS if j == 0 and own0 else UNIT_ROWS)
@@ -123,23 +132,26 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
                 _l3_mask_rows(nxt, <const floating*>L.A, 0, M, lo, hi, seed, counter)
         # conv after conv: each thread takes the same examples, so it reads
         # only the outputs it wrote; no barrier.  Nor after an output layer
-        # of one share (10 units), thread 0's, as the softmax is.
+        # by examples, as the softmax is.
         if not ((L.kind == L3_CONV and nxt != NULL and nxt.kind == L3_CONV)
                 or (nxt == NULL and L.kind == L3_DENSE and L.n_out <= UNIT_ROWS)):
             cbp_team_wait(bar)
         x = <const floating*>L.A
+    # softmax, then BP1 of the log-likelihood (softmax_log_likelihood_error),
+    # by examples; each −ln a[y] kept, and summed in order by thread 0
     L = &layers[nl - 1]
-    if tid == 0:
-        # softmax, then BP1 of the log-likelihood (softmax_log_likelihood_error)
-        out = <floating*>L.A
-        O = L.n_out
-        activate(out, out, M, O, SOFTMAX)
-        for m in range(M):
-            for o in range(O):
-                Derr[m * O + o] = out[m * O + o]
-            Derr[m * O + y[m]] = Derr[m * O + y[m]] - 1
-            total -= log(<double>out[m * O + y[m]])
+    out = <floating*>L.A
+    O = L.n_out
+    for m in range(_c3_cut(M, 1, tid, nt), _c3_cut(M, 1, tid + 1, nt)):
+        activate(out + m * O, out + m * O, 1, O, SOFTMAX)
+        for o in range(O):
+            Derr[m * O + o] = out[m * O + o]
+        Derr[m * O + y[m]] = Derr[m * O + y[m]] - 1
+        lls[m] = log(<double>out[m * O + y[m]])
     cbp_team_wait(bar)
+    if tid == 0:
+        for m in range(M):
+            total -= lls[m]
     # Backward, in groups: a layer, with the conv layers right below it while
     # it is one (each thread routes the same examples through all of them, so
     # no barrier between); a group's steps run in the next phase, beside the
@@ -262,7 +274,7 @@ cdef class _Plan3:
     cdef public int last_team     # threads OpenMP started for the last run (for tests)
     cdef public list halves       # the dense layers run by halves of W's rows (for tests)
     cdef object keep            # the arrays pointed into
-    cdef object Derr, packs, rows
+    cdef object Derr, packs, rows, lls
     cdef Py_ssize_t rows_ld
 
     def __cinit__(self):
@@ -347,6 +359,7 @@ cdef class _Plan3:
         self._pad_dense_rows(M)
         self._halves(M)
         self.Derr = np.empty((M, entries[self.nl - 1]["n_out"]), dtype=self.dtype)
+        self.lls = np.empty(M, dtype=np.float64)      # each example's ln a[y]
         self.packs = np.empty((self.threads, PACK), dtype=self.dtype)
         # each thread's row pointers on lines of their own (_l3_run aligns
         # the start): every phase rewrites them
@@ -426,6 +439,7 @@ cdef double _l3_run(_Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t
     cdef Py_ssize_t M = plan.M, I = plan.layers[0].n_in, k, k0
     cdef floating* Derr = <floating*><size_t>plan.Derr.__array_interface__["data"][0]
     cdef floating* packs = <floating*><size_t>plan.packs.__array_interface__["data"][0]
+    cdef double* lls = <double*><size_t>plan.lls.__array_interface__["data"][0]
     cdef Py_ssize_t* rowsp = <Py_ssize_t*>((<size_t>plan.rows.__array_interface__["data"][0]
                                             + 63) & ~(<size_t>63))
     cdef Py_ssize_t rows_ld = plan.rows_ld
@@ -454,7 +468,7 @@ cdef double _l3_run(_Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t
                 for k in range(k0, k1):
                     total += _l3_batch(layers, nl, X + k * M * I, y + k * M, M, Derr, alpha, beta,
                                        seed, counter + <uint64_t>(k - first) * draws,
-                                       <const floating**>rowsp, packs, 0, 1, barp)
+                                       <const floating**>rowsp, packs, lls, 0, 1, barp)
                 k0 = k1
                 if k0 < last:
                     with gil:
@@ -479,8 +493,8 @@ cdef double _l3_run(_Plan3 plan, const floating* X, const int32_t* y, Py_ssize_t
             for k in range(k0, k1):
                 c = _l3_batch(layers, nl, X + k * M * I, y + k * M, M, Derr, alpha, beta, seed,
                               counter + <uint64_t>(k - first) * draws,
-                              <const floating**>(rowsp + tid * rows_ld), packs + tid * PACK, tid, team,
-                              barp)
+                              <const floating**>(rowsp + tid * rows_ld), packs + tid * PACK, lls, tid,
+                              team, barp)
                 if tid == 0:
                     tot[0] += c
             k0 = k1
