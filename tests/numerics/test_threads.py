@@ -165,7 +165,7 @@ def test_divergence_with_threads_leaves_the_same_last_finite_state():
         assert np.array_equal(p, outcomes[0][2])
 
 
-def test_ctrl_c_stops_the_team_at_a_mini_batch_boundary():
+def test_ctrl_c_stops_the_team_at_a_mini_batch_boundary(python_sigint):
     # A long run of 1-example mini-batches through the core; Ctrl-C (as
     # interrupt_main delivers it) must stop every thread of the team at a
     # boundary the signal check visits (every 16 mini-batches).
@@ -173,10 +173,7 @@ def test_ctrl_c_stops_the_team_at_a_mini_batch_boundary():
     net = cbp.Network(sizes, seed=4)
     n, m = 200_000, 1
     X, Y = data(n, sizes[0], sizes[-1], np.float64)
-    # ten passes over the data (about a second): one pass (80 ms) left the
-    # 50 ms timer 30 ms, and a CI run finished it before the timer thread ran
-    order = np.arange(10 * n, dtype=np.intp) % n
-    n = order.size
+    order = np.arange(n, dtype=np.intp)
     args = (*net.layout.core_args, *net.layout.codes, X, Y, order, m)
     start = net._params.copy()
     params, V = start.copy(), np.zeros(1)
