@@ -188,9 +188,8 @@ cdef void _l3_dense_halves(Layer3* L, const Layer3* U, const floating* D, const 
     # the half of the units each computed in the forward (L.h: the
     # two-thread shares), so no line of W is ever written by one core and
     # read by the other.  By columns (_l3_dense_errors), each thread
-    # rewrote half of the rows the other had just read: on the 2-vCPU VM
-    # while its vCPUs ran apart, basic_conv's [2880 -> 100] then took a
-    # quarter of the mini-batch.  One thread takes both halves, a third
+    # rewrote half of the rows the other had just read (HALVES_FROM says
+    # what that cost the dropout net).  One thread takes both halves, a third
     # none: the same sums whatever the team.  The layer below adds the
     # halves in the slices it reads (_l3_finish).  D is δ of L's output,
     # from U above when U is by halves too (then (E + E2) ⊙ ... of U).

@@ -247,7 +247,11 @@ def bp2_halves_from(value=None):
     """The fewest units of a dense layer that plans made from now on run by halves of the weight rows; set it with ``value``."""
     global HALVES_FROM
     if value is not None:
-        HALVES_FROM = max(1, int(value))
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"value must be an integer, not {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"value must be at least 1 (units), not {value}")
+        HALVES_FROM = min(int(value), 1 << 62)
     return HALVES_FROM
 
 

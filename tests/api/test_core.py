@@ -210,3 +210,20 @@ def test_the_barrier_probe_times_a_team_or_says_it_had_none():
             _core.py_barrier_ns(10, bad)
     with pytest.raises(TypeError):
         _core.py_barrier_ns(10.5)
+
+
+def test_the_halves_switch_takes_a_count_of_units_and_refuses_anything_else():
+    # network3's plans run dense layers of at least this many units by halves
+    # of the weight rows (tests/robustness/test_network3_team.py).
+    old = _core.bp2_halves_from()
+    try:
+        assert _core.bp2_halves_from(7) == 7 and _core.bp2_halves_from() == 7
+        for bad in (0, -3):
+            with pytest.raises(ValueError, match="at least 1"):
+                _core.bp2_halves_from(bad)
+        for bad in (2.5, "256", True):
+            with pytest.raises(TypeError, match="integer"):
+                _core.bp2_halves_from(bad)
+        assert _core.bp2_halves_from() == 7
+    finally:
+        _core.bp2_halves_from(old)
