@@ -209,13 +209,16 @@ def worker_main():
                     restore = _one_core(msg["cpu"]) if "cpu" in msg else None
                     gc.collect()
                     gc.disable()
-                    t0 = time.perf_counter()
-                    for _ in range(epochs):
-                        run()
-                    reply = {"seconds": (time.perf_counter() - t0) / epochs}
-                    gc.enable()
-                    if restore is not None:
-                        restore()
+                    try:
+                        t0 = time.perf_counter()
+                        for _ in range(epochs):
+                            run()
+                        reply = {"seconds": (time.perf_counter() - t0) / epochs}
+                    finally:
+                        # a failed epoch must not leave the next default runs pinned
+                        gc.enable()
+                        if restore is not None:
+                            restore()
             except Exception:
                 reply = {"error": traceback.format_exc()}
             replies.write(json.dumps(reply) + "\n")
