@@ -267,7 +267,11 @@ cdef void _l3_conv_errors(Layer3* L, const floating* D, const floating* X, Py_ss
     cdef floating* Dt = <floating*>L.Dt
     cdef floating* E = <floating*>L.E
     cdef const floating* Z = <const floating*>L.Z
+    cdef floating* dt
+    cdef Py_ssize_t ld, g0, h = _c3_cut(M, 1, 1, 2)
     if hi <= lo:
+        if L.gh and nt == 2:
+            _l3_conv_half(L, tid, M, 0, F, pack)     # an empty half: zeros
         return
     _l3_shifted(L, xpad, rp)
     for m in range(lo, hi):
@@ -276,9 +280,16 @@ cdef void _l3_conv_errors(Layer3* L, const floating* D, const floating* X, Py_ss
                L.Ox if L.patches else L.Wd, L.ph, L.pw)
         if L.patches:
             im2col(X + m * N, <floating*>(<Py_ssize_t*>L.prows)[m * R], L.C, L.H, L.Wd, L.K)
+            # α δz filter-major: over the whole mini-batch, or (gh) over m's half
+            dt = Dt + m * R
+            ld = M * R
+            if L.gh:
+                g0 = 0 if m < h else h
+                dt = Dt + F * g0 * R + (m - g0) * R
+                ld = (h if m < h else M - h) * R
             for f in range(F):
                 for p in range(R):
-                    Dt[f * M * R + m * R + p] = alpha * Dz[m * F * Pf + f * R + p]
+                    dt[f * ld + p] = alpha * Dz[m * F * Pf + f * R + p]
         else:
             memcpy(xpad, X + m * N, N * sizeof(floating))
             _gemm_forward(rp, Dz + m * F * Pf, <const floating*>L.zeros,
@@ -307,6 +318,31 @@ cdef void _l3_conv_errors(Layer3* L, const floating* D, const floating* X, Py_ss
             else:
                 for p in range(N):
                     E[m * N + p] = dx[p] * _derivative(L.act_below, X[m * N + p])
+    if L.gh and nt == 2:
+        # this thread's examples are a half: its sum while they are hot
+        _l3_conv_half(L, tid, M, 0, F, pack)
+
+
+cdef void _l3_conv_half(Layer3* L, int g, Py_ssize_t M, Py_ssize_t f0, Py_ssize_t f1,
+                        floating* pack) noexcept nogil:
+    # Filters f0..f1-1 (cut at the step kernel's tiles of 4, so each row's
+    # sums are its own) of half g's sum of the filters' gradient terms,
+    # Σ over its examples and kept positions of α δz x-patch, into Gh's half
+    # g.  The halves are the two-thread team's examples: each of two
+    # threads sums its own, in the errors phase, from patches it has just
+    # written; by filters over the whole mini-batch, each thread read the
+    # other's patches (640 KB a mini-batch in the book's second conv layer),
+    # lines the other core rewrote in the next mini-batch.
+    cdef Py_ssize_t m0 = _c3_cut(M, 1, g, 2), m1 = _c3_cut(M, 1, g + 1, 2)
+    cdef Py_ssize_t K = (m1 - m0) * L.R
+    cdef floating* G = <floating*>L.Gh + g * L.ld_gh + f0 * L.CKK
+    if f1 <= f0:
+        return
+    if K == 0:
+        memset(G, 0, (f1 - f0) * L.CKK * sizeof(floating))
+        return
+    _step_product(<const floating*>L.Dt + L.F * m0 * L.R + f0 * K,
+                  <const floating**>L.prows + m0 * L.R, G, K, f1 - f0, L.CKK, pack)
 
 
 cdef void _l3_conv_step(Layer3* L, const floating* D, Py_ssize_t M, floating alpha,
@@ -319,6 +355,9 @@ cdef void _l3_conv_step(Layer3* L, const floating* D, Py_ssize_t M, floating alp
     cdef floating* W = <floating*>L.W
     cdef floating* b = <floating*>L.b
     cdef const floating* G = <const floating*>L.G
+    cdef const floating* G0
+    cdef const floating* G1
+    cdef int half
     for f in range(lo, hi):
         sb = 0
         for m in range(M):
@@ -331,7 +370,17 @@ cdef void _l3_conv_step(Layer3* L, const floating* D, Py_ssize_t M, floating alp
                 for m in range(M):
                     g = g + G[m * CKK * F + k * F + f]
                 W[f * CKK + k] = beta * W[f * CKK + k] + alpha * g
-    if L.patches and hi > lo:
+    if L.gh and hi > lo:
+        # W <- β W + (first half's sum + second's); on two threads the
+        # halves were summed in the errors phase (_l3_conv_errors)
+        if nt != 2:
+            for half in range(2):
+                _l3_conv_half(L, half, M, lo, hi, pack)
+        G0 = <const floating*>L.Gh
+        G1 = G0 + L.ld_gh
+        for k in range(lo * CKK, hi * CKK):
+            W[k] = beta * W[k] + (G0[k] + G1[k])
+    elif L.patches and hi > lo:
         if floating is double:
             cbp_step_d(<const double*>L.Dt + lo * M * L.R, <const double**>L.prows, W + lo * CKK,
                        beta, M * L.R, hi - lo, CKK, pack)

@@ -49,6 +49,7 @@ ctypedef struct Layer3:
     int fused                # dense: BP2 and the step in one pass (_l3_dense_errors)
     int ws                   # dense: BP2 and the step by halves of W's rows (_l3_dense_halves)
     Py_ssize_t h             # ws: the halves are rows 0..h-1 and h..n_out-1
+    int gh                   # conv, patches: the filters' gradient by halves of the examples
     uint64_t keep_below      # dropout: draws kept below this (see _keep_below)
     uint64_t draw0           # this layer's draws start at counter + draw0
     Py_ssize_t C, H, Wd, K, F, ph, pw, CKK, Oy, Ox, N, Pf, Pq, R
@@ -65,7 +66,9 @@ ctypedef struct Layer3:
                              # (ws: the first half's BP2, before ⊙ mask ⊙ f'; see _l3_finish)
     void* E2                 # ws: the second half's BP2 (M, n_in)
     void* Dg                 # ws: the δ each half steps by, half after half (M·n_out)
-    void* Dt                 # dense: (n_out, M); conv, patches: α δz filter-major (F, M·R)
+    void* Dt                 # dense: (n_out, M); conv, patches: α δz filter-major (F, M·R);
+                             # gh: each half of the examples' block so, half after half
+    void* Gh                 # gh: each half's Σ of the filters' gradient terms (F, CKK), at g·ld_gh
     void* WfT                # conv: the filters transposed (CKK, F), for BP2
     void* Dz                 # conv: δz (M, F·Pf)
     void* G                  # conv, few taps: per-example filter gradients (M, CKK·F)
@@ -77,7 +80,7 @@ ctypedef struct Layer3:
     void* rows               # intp, CKK + F per thread
     void* Et
     void* pool
-    Py_ssize_t ld_xpad, ld_rows, ld_Et, ld_pool
+    Py_ssize_t ld_xpad, ld_rows, ld_Et, ld_pool, ld_gh
 
 
 include "_phases3.pxi"
@@ -214,6 +217,20 @@ cdef double _l3_batch(Layer3* layers, int nl, const floating* X, const int32_t* 
 # (cbp_bp2_step_ok); bp2_step_fused(False) plans them apart (tests: the
 # same bits either way).
 cdef bint FUSE_BP2_STEP = True
+
+
+# A conv layer with patches sums its filters' gradient by halves of the
+# examples (_l3_conv_half); conv_step_by_halves(False) plans it by filters
+# over the whole mini-batch (tests: the sums differ, two added).
+cdef bint CONV_STEP_HALVES = True
+
+
+def conv_step_by_halves(value=None):
+    """Whether plans made from now on sum a conv layer's filter gradient by halves of the mini-batch; set it with ``value``."""
+    global CONV_STEP_HALVES
+    if value is not None:
+        CONV_STEP_HALVES = bool(value)
+    return bool(CONV_STEP_HALVES)
 
 
 # Dense rows padded to whole lines where a dense layer feeds another
@@ -362,6 +379,7 @@ cdef class _Plan3:
             L.ld_pool = ld(e.get("pool"))
         self._pad_dense_rows(M)
         self._halves(M)
+        self._conv_halves(M)
         self.Derr = np.empty((M, entries[self.nl - 1]["n_out"]), dtype=self.dtype)
         self.lls = np.empty(M, dtype=np.float64)      # each example's ln a[y]
         self.packs = np.empty((self.threads, PACK), dtype=self.dtype)
@@ -418,6 +436,19 @@ cdef class _Plan3:
                 self.halves.append(j)
                 L.E2 = self._lines(M, L.n_in)
                 L.Dg = self._lines(M, L.n_out)
+
+    cdef _conv_halves(self, Py_ssize_t M):
+        # Conv layers with patches sum their filters' gradient by halves of
+        # the examples (_l3_conv_half), each half's sum on lines of its own.
+        cdef Layer3* L
+        cdef int j
+        cdef Py_ssize_t per_line = 64 // self.dtype.itemsize
+        for j in range(self.nl):
+            L = &self.layers[j]
+            L.gh = L.kind == L3_CONV and L.patches and CONV_STEP_HALVES
+            if L.gh:
+                L.ld_gh = (L.F * L.CKK + per_line - 1) // per_line * per_line
+                L.Gh = self._lines(2, L.ld_gh)
 
     cdef void* _lines(self, Py_ssize_t rows, Py_ssize_t ld):
         # rows x ld of the plan's dtype from a 64-byte boundary, kept by the plan

@@ -155,26 +155,35 @@ def test_the_faster_is_kept_and_a_much_slower_team_is_tried_rarely(n3_paced):
 
 # -- plans laid out two ways give the same bits -------------------------------------------
 
-def _weights_either_way(switch, layers, floatX, nt, monkeypatch):
-    """The weights after 20 mini-batches of 12 from plans made with ``switch(True)`` and ``switch(False)``."""
+def _weights_either_way(switch, layers, floatX, nt, monkeypatch, M=12):
+    """The weights after 20 mini-batches of ``M`` from plans made with ``switch(True)`` and ``switch(False)``.
+
+    On a team of ``nt`` threads, however small the layers (conv_min_flops(0)),
+    for every chunk of the run (WARM_SECONDS: no chunk is timed, so none is
+    handed to one thread).
+    """
     import numpy as np
     import cbp.network3 as n3
+    from cbp import _core
     monkeypatch.setattr(n3.config, "floatX", floatX)
     monkeypatch.setattr(n3, "_PACE", {})
+    monkeypatch.setattr(n3, "WARM_SECONDS", float("inf"))
     rng = np.random.default_rng(5)
     X = rng.random((240, 144)).astype(floatX)
     y = (np.arange(240) % 10).astype(np.int32)
-    old = switch()
+    old, old_min = switch(), _core.conv_min_flops(0)
     finals = {}
     try:
         for on in (True, False):
             switch(on)
             np.random.seed(4)
-            net = n3.Network(layers(n3), 12)
+            net = n3.Network(layers(n3), M)
             net._train_run(X, y, 0, 20, 0.05, 0.999, nt)
+            assert net._plan(M, nt).last_team == nt
             finals[on] = [p.get_value().copy() for p in net.params]
     finally:
         switch(old)
+        _core.conv_min_flops(old_min)
     return finals[True], finals[False]
 
 
@@ -269,6 +278,36 @@ def test_plans_name_the_layers_run_by_halves():
     dense = n3.Network([n3.FullyConnectedLayer(784, 1000), n3.FullyConnectedLayer(1000, 1000),
                         n3.SoftmaxLayer(1000, 10)], 10)
     assert dense._plan(10, 2).halves == []
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3])
+@pytest.mark.parametrize("M", [12, 1])
+def test_a_conv_layers_gradient_by_halves_of_the_examples_agrees_with_the_whole(M, nt, monkeypatch):
+    # A conv layer with patches (C·K·K >= 64: the book's second, 20 x 5 x 5)
+    # sums its filters' gradient over each half of the mini-batch, then adds
+    # the halves (conv_step_by_halves); the weights are then not the same
+    # bits as one sum over the whole, but agree to float64 rounding, and
+    # either way every count of threads gives the one-thread bits.  With one
+    # example, the first half is empty.
+    import numpy as np
+    from cbp import _core
+
+    def layers(n3):
+        return [n3.ConvPoolLayer((8, 1, 3, 3), (M, 1, 12, 12), activation_fn=n3.ReLU),
+                n3.ConvPoolLayer((6, 8, 3, 3), (M, 8, 5, 5), poolsize=(1, 1),
+                                 activation_fn=n3.ReLU),
+                n3.SoftmaxLayer(6 * 3 * 3, 10)]
+
+    def switch(on=None):
+        return _core.conv_step_by_halves(on)
+    halves, whole = _weights_either_way(switch, layers, "float64", nt, monkeypatch, M=M)
+    if M > 1:
+        assert any(a.tobytes() != b.tobytes() for a, b in zip(halves, whole))
+    for a, b in zip(halves, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    halves1, whole1 = _weights_either_way(switch, layers, "float64", 1, monkeypatch, M=M)
+    for a, b in zip(halves + whole, halves1 + whole1):
+        assert a.tobytes() == b.tobytes()
 
 
 # -- a child forked after training ----------------------------------------------------------
