@@ -3,11 +3,14 @@
 # barriers); included by _team3.pxi after the Layer3 layout.
 #
 # forward:  conv, by examples (_l3_conv_forward); dense, by units
-#           (_l3_dense_forward); the producer of a dropout layer's input
-#           draws its mask on its share (_l3_mask_rows);
+#           (_l3_dense_forward), an output layer of one share by examples
+#           (_l3_dense_rows_forward); the producer of a dropout layer's
+#           input draws its mask on its share (_l3_mask_rows);
 # errors:   dense BP2 by columns, with the step of those columns when fused
-#           (_l3_dense_errors); conv routing, patches and BP2 by examples
-#           (_l3_conv_errors);
+#           (_l3_dense_errors), or with the step by halves of the weight
+#           rows (_l3_dense_halves); conv routing, patches and BP2 by
+#           examples (_l3_conv_errors), and with patches, on two threads,
+#           each half's sum of the filters' gradient (_l3_conv_half);
 # steps:    dense by weight rows (_l3_dense_step), conv by filters
 #           (_l3_conv_step).
 
