@@ -49,7 +49,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import report  # noqa: E402
-from network3_contenders import M, book_data  # noqa: E402
+from network3_contenders import M, book_data, cbp_layers  # noqa: E402
 
 # mini-batches a timed call trains: about 3-20 ms on one core of the EPYC VM
 BATCHES = {"shallow": 100, "basic_conv": 20, "dbl_conv": 8, "dropout": 4}
@@ -80,18 +80,7 @@ def ref_core(args):
 def build_net(n3, name):
     """``name``'s layers (bench/network3.py's NETS) as a cbp.network3.Network."""
     import network3 as bench3
-    acts = {"sigmoid": n3.sigmoid, "tanh": n3.tanh, "ReLU": n3.ReLU, "linear": n3.linear}
-    layers = []
-    for spec in bench3.NETS[name]["layers"]:
-        if spec[0] == "conv":
-            _, f, c, s, side, act = spec
-            layers.append(n3.ConvPoolLayer((f, c, s, s), (M, c, side, side),
-                                           activation_fn=acts[act]))
-        elif spec[0] == "fc":
-            layers.append(n3.FullyConnectedLayer(spec[1], spec[2], activation_fn=acts[spec[3]],
-                                                 p_dropout=spec[4]))
-        else:
-            layers.append(n3.SoftmaxLayer(spec[1], spec[2], p_dropout=spec[3]))
+    layers = cbp_layers(n3, bench3.NETS[name]["layers"])
     np.random.seed(0)
     with contextlib.redirect_stdout(io.StringIO()):
         return n3.Network(layers, M)

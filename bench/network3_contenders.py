@@ -79,10 +79,26 @@ def reference_net(layers, seed=0):
 # ---------------------------------------------------------------------------
 # contenders (worker side): each returns epoch() and, for the check, step1()
 
+def cbp_layers(n3, specs):
+    """The layers ``specs`` describe (bench/network3.py's NETS format), as ``n3``'s layer objects."""
+    acts = {"sigmoid": n3.sigmoid, "tanh": n3.tanh, "ReLU": n3.ReLU, "linear": n3.linear}
+    built = []
+    for spec in specs:
+        if spec[0] == "conv":
+            _, f, c, s, side, act = spec
+            built.append(n3.ConvPoolLayer(filter_shape=(f, c, s, s), image_shape=(M, c, side, side),
+                                          poolsize=(2, 2), activation_fn=acts[act]))
+        elif spec[0] == "fc":
+            built.append(n3.FullyConnectedLayer(n_in=spec[1], n_out=spec[2],
+                                                activation_fn=acts[spec[3]], p_dropout=spec[4]))
+        else:
+            built.append(n3.SoftmaxLayer(n_in=spec[1], n_out=spec[2], p_dropout=spec[3]))
+    return built
+
+
 def cbp_contender(layers, eta, lmbda, data, w0, tmpdir):
     import cbp
     import cbp.network3 as n3
-    acts = {"sigmoid": n3.sigmoid, "tanh": n3.tanh, "ReLU": n3.ReLU, "linear": n3.linear}
 
     def shared(parts, name):
         path = Path(tmpdir) / name
@@ -92,17 +108,7 @@ def cbp_contender(layers, eta, lmbda, data, w0, tmpdir):
             return n3.load_data_shared(str(path))
 
     def build(specs):
-        built = []
-        for spec in specs:
-            if spec[0] == "conv":
-                _, f, c, s, side, act = spec
-                built.append(n3.ConvPoolLayer(filter_shape=(f, c, s, s), image_shape=(M, c, side, side),
-                                              poolsize=(2, 2), activation_fn=acts[act]))
-            elif spec[0] == "fc":
-                built.append(n3.FullyConnectedLayer(n_in=spec[1], n_out=spec[2],
-                                                    activation_fn=acts[spec[3]], p_dropout=spec[4]))
-            else:
-                built.append(n3.SoftmaxLayer(n_in=spec[1], n_out=spec[2], p_dropout=spec[3]))
+        built = cbp_layers(n3, specs)
         for layer, (w, b) in zip(built, w0):
             layer.w.set_value(w.astype(np.float32))
             layer.b.set_value(b.astype(np.float32))
